@@ -1,0 +1,1 @@
+"""FastAPI service: REST, SSE, auth, dashboard."""

@@ -1,0 +1,1 @@
+"""The `callpulse` command-line entry point and local-process helpers."""

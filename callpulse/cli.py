@@ -1,0 +1,46 @@
+"""`callpulse` — the one command-line entry point (SPEC §5).
+
+Each command lives in ``callpulse/commands/<name>.py`` and exposes
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+Command modules keep heavy imports (bytewax, uvicorn) inside ``run`` so that
+``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ["demo", "simulate", "ingest", "flow", "api", "replay", "keys", "bench"]
+
+REDIS_HELP = "Every command honours CALLPULSE_REDIS_URL (default redis://localhost:6379/0)."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callpulse",
+        description="Streaming real-time metrics for outbound contact campaigns.",
+        epilog=REDIS_HELP,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"callpulse.commands.{name}")
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, epilog=REDIS_HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `callpulse simulate | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

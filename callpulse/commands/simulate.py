@@ -1,0 +1,14 @@
+"""`callpulse simulate` — being built."""
+
+import sys
+
+HELP = "(being built)"
+
+
+def add_arguments(parser):
+    parser.add_argument("rest", nargs="*", help="reserved")
+
+
+def run(args) -> int:
+    print("callpulse simulate: not built yet", file=sys.stderr)
+    return 2

@@ -1,0 +1,1 @@
+"""Bytewax dataflows and event sources/sinks (thin adapters around `engine`)."""

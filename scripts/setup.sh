@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine with Python 3.11:
+# installs redis-server (Debian package) when missing, creates .venv and
+# installs callpulse into it (with test extras when CALLPULSE_TEST_EXTRAS=1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  # apt-get update only when a package cannot be found in the current lists.
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; then
+    as_root apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+  fi
+}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "setup: installing redis-server (Debian package)"
+  apt_install redis-server
+fi
+
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1; then PY=$cand; break; fi
+  done
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $PY"
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    apt_install python3-venv
+    "$PY" -m venv .venv
+  fi
+fi
+
+extras=""
+[ "${CALLPULSE_TEST_EXTRAS:-0}" = 1 ] && extras="[test]"
+# Re-install only when pyproject.toml changed since the last install.
+stamp=.venv/.callpulse-installed
+want="$(sha256sum pyproject.toml | cut -c1-16)$extras"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing callpulse$extras into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".$extras"
+  echo "$want" > "$stamp"
+fi

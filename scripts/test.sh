@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The README's test command: set up (redis-server, .venv with test extras) and run the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CALLPULSE_TEST_EXTRAS=1 bash scripts/setup.sh
+exec .venv/bin/python -m pytest -q "$@"
