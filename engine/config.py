@@ -1,0 +1,96 @@
+"""Campaign configuration resolved from its `campaign.created` events.
+
+Each field takes its value from the latest `campaign.created` (by key
+``(ts, event_id)``) that carries it, else the SPEC default.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from engine.localtime import TimeWindow
+
+DEFAULTS = {
+    "name": None,
+    "channel": "voice",
+    "concurrency_limit": 10,
+    "max_attempts": 3,
+    "abandon_ceiling": 0.03,
+    "abandon_threshold_ms": 2000,
+    "time_window": None,
+    "kind": None,
+    "config": None,
+}
+FIELDS = tuple(DEFAULTS)
+
+
+def exact_decimal(x) -> Fraction:
+    """The decimal number as written: floats via their shortest repr (0.03 → 3/100)."""
+    return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
+
+
+@dataclass
+class CampaignConfig:
+    name: str | None = None
+    channel: str = "voice"
+    concurrency_limit: int = 10
+    max_attempts: int = 3
+    abandon_ceiling: float = 0.03
+    abandon_threshold_ms: int = 2000
+    time_window: TimeWindow | None = None
+    kind: str | None = None
+    config: dict | None = None
+    ceiling: Fraction = field(default_factory=lambda: Fraction(3, 100))
+
+    @property
+    def tz(self) -> str:
+        return self.time_window.tz if self.time_window else "UTC"
+
+    def as_json(self) -> dict:
+        return {
+            "concurrency_limit": self.concurrency_limit,
+            "max_attempts": self.max_attempts,
+            "abandon_ceiling": float(self.abandon_ceiling),
+            "abandon_threshold_ms": self.abandon_threshold_ms,
+            "time_window": self.time_window.as_json() if self.time_window else None,
+            "config": self.config,
+        }
+
+
+class ConfigHistory:
+    """All `campaign.created` events of a campaign, kept sorted by key (there are few)."""
+
+    __slots__ = ("keys", "events", "current")
+
+    def __init__(self):
+        self.keys: list[tuple] = []
+        self.events: list[dict] = []
+        self.current = CampaignConfig()
+
+    def add(self, key: tuple, event: dict) -> None:
+        i = bisect.bisect_left(self.keys, key)
+        self.keys.insert(i, key)
+        self.events.insert(i, event)
+        self.current = self._resolve(len(self.events))
+
+    def _resolve(self, upto: int) -> CampaignConfig:
+        values = dict(DEFAULTS)
+        for ev in self.events[:upto]:
+            for f in FIELDS:
+                if f in ev:
+                    values[f] = ev[f]
+        tw = values["time_window"]
+        return CampaignConfig(
+            **{**values, "time_window": TimeWindow.from_event(tw) if tw else None},
+            ceiling=exact_decimal(values["abandon_ceiling"]),
+        )
+
+    def threshold_at(self, key: tuple) -> int:
+        """`abandon_threshold_ms` in effect at ``key`` (outcomes are decided at `call.ended`)."""
+        i = bisect.bisect_left(self.keys, key)
+        for ev in reversed(self.events[:i]):
+            if "abandon_threshold_ms" in ev:
+                return ev["abandon_threshold_ms"]
+        return DEFAULTS["abandon_threshold_ms"]

@@ -1,0 +1,146 @@
+"""The things a campaign's events are about: attempts, contacts, messages, batches, passes.
+
+Each entity keeps only the facts that count (the earliest of each
+"earliest counts" fact, the latest of each "latest counts" fact) with their
+keys ``(ts, event_id)``, so a late-arriving earlier fact can replace a later
+one. Memory grows with the number of entities, never with events.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+OUTCOMES = ("connected", "abandoned", "machine", "busy", "no_answer", "failed")
+BUSY_SIP = frozenset({486, 600})
+NO_ANSWER_SIP = frozenset({408, 480, 487})
+
+
+class Attempt:
+    __slots__ = (
+        "dial", "contact", "pass_no", "follow_up", "phone_number",
+        "ans", "amd", "amd_result", "bridge",
+        "end", "sip", "wrap", "conversation_id", "recording_url",
+        "eval_key", "eval_results",
+        "outcome", "answered_at_end", "human_at_end",
+    )
+
+    def __init__(self):
+        self.dial = None  # key of the earliest call.dialed
+        self.contact = None
+        self.pass_no = 1
+        self.follow_up = False
+        self.phone_number = None
+        self.ans = None
+        self.amd = None
+        self.amd_result = None
+        self.bridge = None
+        self.end = None
+        self.sip = None
+        self.wrap = 0
+        self.conversation_id = None
+        self.recording_url = None
+        self.eval_key = None
+        self.eval_results = None
+        self.outcome = None  # decided at the end; cached so a retraction removes what was added
+        self.answered_at_end = False
+        self.human_at_end = False
+
+    def decide(self, threshold_ms: int) -> None:
+        """Outcome rules of SPEC §1 over the facts that precede the end (it is decided at the end)."""
+        end = self.end
+        if end is None:
+            self.outcome = None
+            self.answered_at_end = self.human_at_end = False
+            return
+        answered = self.ans is not None and self.ans < end
+        machine = self.amd is not None and self.amd < end and self.amd_result == "machine"
+        bridged = self.bridge is not None and self.bridge < end
+        self.answered_at_end = answered
+        self.human_at_end = answered and not machine
+        if answered and machine:
+            self.outcome = "machine"
+        elif answered and (not bridged or self.bridge[0] - self.ans[0] > threshold_ms):
+            self.outcome = "abandoned"
+        elif bridged:
+            self.outcome = "connected"
+        elif self.sip in BUSY_SIP:
+            self.outcome = "busy"
+        elif self.sip is None or self.sip in NO_ANSWER_SIP:
+            self.outcome = "no_answer"
+        else:
+            self.outcome = "failed"
+
+
+class Contact:
+    __slots__ = ("status_key", "status", "retry_number", "added_key", "batch", "phone_number",
+                 "email", "variables", "dialed", "callback_events", "callback_contrib", "meeting_key")
+
+    def __init__(self):
+        self.status_key = None
+        self.status = "pending"
+        self.retry_number = None
+        self.added_key = None
+        self.batch = None
+        self.phone_number = None
+        self.email = None
+        self.variables = None
+        self.dialed = 0  # attempts with a call.dialed for this contact
+        self.callback_events = None  # sorted [(key, kind, due_at)] — only contacts with callbacks pay for it
+        self.callback_contrib = (0, 0, 0, 0, 0, 0)
+        self.meeting_key = None
+
+
+class Message:
+    __slots__ = ("keys", "contact", "reply")
+
+    def __init__(self):
+        self.keys: dict[str, tuple] = {}  # email event type -> key of its earliest event
+        self.contact = None
+        self.reply = None  # payload of the earliest email.replied
+
+
+class Batch:
+    __slots__ = ("status_key", "status", "by_status", "retry")
+
+    def __init__(self):
+        self.status_key = None
+        self.status = "pending"
+        self.by_status: Counter = Counter()
+        self.retry: Counter = Counter()
+
+
+class Pass:
+    __slots__ = ("eligible_key", "eligible", "contacts", "connected", "started", "ended", "stale")
+
+    def __init__(self):
+        self.eligible_key = None
+        self.eligible = None
+        self.contacts: Counter = Counter()  # contact -> dialed attempts in this pass
+        self.connected: Counter = Counter()  # contact -> connected attempts in this pass
+        self.started = None  # first dial ts
+        self.ended = None  # last call.ended ts
+        self.stale = False  # a retraction touched started/ended: recompute from attempts
+
+
+def fold_callbacks(events: list) -> tuple:
+    """(requested, completed, cancelled, delay_sum, delay_n, unmatched) of one contact's
+    callback events sorted by key: a close takes the open callback with the earliest due_at."""
+    open_: list = []  # (due_at, request key)
+    requested = completed = cancelled = delay_sum = delay_n = unmatched = 0
+    for key, kind, due_at in events:
+        if kind == "requested":
+            requested += 1
+            open_.append((due_at, key))
+            continue
+        if not open_:
+            unmatched += 1
+            continue
+        first = min(open_)
+        open_.remove(first)
+        if kind == "completed":
+            completed += 1
+            delay_sum += key[0] - first[0]
+            delay_n += 1
+        else:
+            cancelled += 1
+    return requested, completed, cancelled, delay_sum, delay_n, unmatched

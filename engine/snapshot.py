@@ -1,0 +1,235 @@
+"""The `/stats` body of SPEC §3.1, built from a `CampaignState` as of its watermark."""
+
+from __future__ import annotations
+
+from engine.alerts import abandon_budget
+from engine.events import CONTACT_STATUSES, FINAL_CONTACT_STATUSES, format_time
+from engine.state import CampaignState
+
+BATCH_STATUSES = ("pending", "in_progress", "paused", "completed", "cancelled")
+EXHAUSTED = tuple(s for s in FINAL_CONTACT_STATUSES if s != "completed")
+
+
+def _ratio(n, d) -> float:
+    return n / d if d else 0.0
+
+
+def _mean(total, n):
+    return total / n if n else None
+
+
+def _fmt(ms):
+    return None if ms is None else format_time(ms)
+
+
+def _rate_divisor_s(state: CampaignState, window_s: int, first_dial) -> float:
+    """min(W, max(1 s, now − first_dial_ts)) in seconds (1 s before any dial)."""
+    if first_dial is None:
+        return 1.0
+    return min(float(window_s), max(1.0, (state.now - first_dial) / 1000))
+
+
+def build_snapshot(state: CampaignState) -> dict:
+    state.refresh_extremes()
+    cfg = state.config.current
+    now = state.now
+    email = cfg.channel == "email"
+    by_status = {s: state.by_status[s] for s in CONTACT_STATUSES}
+    total = len(state.contacts)
+    buckets = {
+        "pending": by_status["pending"] + by_status["retrying"] + by_status["followup_scheduled"],
+        "in_progress": by_status["dispatched"] + by_status["in_progress"],
+        "completed": by_status["completed"],
+        "exhausted": sum(by_status[s] for s in EXHAUSTED),
+    }
+    in_flight = (by_status["dispatched"] + by_status["in_progress"]
+                 + by_status["retrying"] + by_status["followup_scheduled"])
+    m = cfg.max_attempts
+    retries_left = sum(n * max(0, m - d) for d, n in state.nonfinal_by_dialed.items())
+    batch_counts = dict.fromkeys(BATCH_STATUSES, 0)
+    for b in state.batches.values():
+        batch_counts[b.status] += 1
+
+    ended = state.ended
+    outcomes = {o: state.outcomes[o] for o in ("connected", "abandoned", "machine", "busy", "no_answer", "failed")}
+
+    # Live block: for an email campaign a send counts as a dial.
+    if email:
+        first_dial = _min(state.first_dial, state.first_send)
+        last_dial = _max(state.last_dial, state.last_send)
+    else:
+        first_dial, last_dial = state.first_dial, state.last_dial
+
+    def dials_in(window_ms: int) -> int:
+        n = state.dials_1s.window_sum(now, window_ms)
+        return n + state.sends_1s.window_sum(now, window_ms) if email else n
+
+    dials_60 = dials_in(60_000)
+    bridged_3600 = state.bridged_1s.window_sum(now, 3_600_000)
+    ended_60 = state.ended_1s.window_sum(now, 60_000)
+    ring_sum, ring_n = state.ring_1s.window_sum(now, 900_000)
+    dial_rate_300 = dials_in(300_000) / _rate_divisor_s(state, 300, first_dial)
+    eta_seconds, eta_at = _eta(state, cfg, buckets["pending"], dial_rate_300)
+
+    live = {
+        "banner": _banner(state, cfg, dials_in(30_000)),
+        "dials_per_sec": dials_60 / _rate_divisor_s(state, 60, first_dial),
+        "connected_per_hour": bridged_3600 / _rate_divisor_s(state, 3600, first_dial) * 3600,
+        "calls_per_min": ended_60 / _rate_divisor_s(state, 60, first_dial) * 60,
+        "avg_ring_ms": _mean(ring_sum, ring_n),
+        "ringing": state.ringing,
+        "in_progress": state.in_progress,
+        "last_dial_at": _fmt(last_dial),
+        "pending": buckets["pending"],
+        "retries_queued": by_status["retrying"] + by_status["followup_scheduled"],
+        "eta_seconds": eta_seconds,
+        "eta_at": eta_at,
+    }
+
+    performance = None
+    if state.status in ("completed", "stopped"):
+        if first_dial is not None and state.last_end is not None:
+            span = max(1.0, (state.last_end - first_dial) / 1000)
+        else:
+            span = 1.0
+        performance = {
+            "dials_per_sec": state.attempts_total / span,
+            "connected_per_hour": outcomes["connected"] / span * 3600,
+            "calls_per_min": ended / span * 60,
+            "total_connected": outcomes["connected"],
+        }
+
+    windows = {}
+    for name, (a, h) in state.window_counts().items():
+        windows[name] = {"abandoned": a, "human_answered": h, "rate": _ratio(a, h),
+                         "level": state.trackers[name].level}
+    a30, h30 = state.w30d.a, state.w30d.h
+
+    ec = state.email_counts
+    delivered = ec["email.delivered"]
+    cb = state.callbacks
+
+    return {
+        "campaign_id": state.campaign_id,
+        "org_id": state.org_id,
+        "name": cfg.name,
+        "channel": cfg.channel,
+        "kind": cfg.kind,
+        "status": state.status,
+        "as_of": _fmt(now),
+        "config": cfg.as_json(),
+        "contacts": {"total": total, "by_status": by_status, "buckets": buckets, "in_flight": in_flight},
+        "retry_breakdown": {f"retry_{n}": c for n, c in sorted(state.retry.items()) if c},
+        "retries_left": retries_left,
+        "batch_counts": batch_counts,
+        "attempts": {
+            "total": state.attempts_total,
+            "average_per_contact": round(state.attempts_total / total, 2) if total and state.attempts_total else 0.0,
+            "follow_up": state.follow_up,
+        },
+        "outcomes": outcomes,
+        "answered": state.answered,
+        "human_answered": state.human,
+        "active_calls": state.active,
+        "ringing": state.ringing,
+        "in_progress": state.in_progress,
+        "concurrency_limit": cfg.concurrency_limit,
+        "rates": {
+            "answer_rate": _ratio(state.answered, ended),
+            "connect_rate": _ratio(outcomes["connected"], ended),
+            "completion_rate": _ratio(by_status["completed"], total),
+        },
+        "aht_ms": _mean(state.aht_sum, state.aht_n),
+        "avg_ring_ms": _mean(state.ring_sum, state.ring_n),
+        "abandon": {
+            "ceiling": float(cfg.abandon_ceiling),
+            "budget": abandon_budget(a30, h30, cfg.ceiling),
+            "windows": windows,
+        },
+        "live": live,
+        "performance": performance,
+        "passes": [_pass_row(n, p) for n, p in sorted(state.passes.items())],
+        "callbacks": {
+            "requested": cb[0],
+            "pending": cb[0] - cb[1] - cb[2],
+            "completed": cb[1],
+            "avg_delay_ms": _mean(cb[3], cb[4]),
+        },
+        "email": {
+            "emails_sent": ec["email.sent"],
+            "delivered": delivered,
+            "bounced": ec["email.bounced"],
+            "opened": ec["email.opened"],
+            "clicked": ec["email.clicked"],
+            "replied": ec["email.replied"],
+            "unsubscribed": ec["email.unsubscribed"],
+            "meetings_booked": state.meetings,
+            "rates": {
+                "delivery_rate": _ratio(delivered, ec["email.sent"]),
+                "open_rate": _ratio(ec["email.opened"], delivered),
+                "click_rate": _ratio(ec["email.clicked"], delivered),
+                "reply_rate": _ratio(ec["email.replied"], delivered),
+                "conversion_rate": _ratio(state.meetings, delivered),
+            },
+        },
+        "costs": {
+            "total_usd": state.cost_micros / 1_000_000,
+            "breakdown": {k: v / 1_000_000 for k, v in sorted(state.cost_by_category.items())},
+        },
+        "diagnostics": {
+            "late": state.late,
+            "duplicates": state.duplicates,
+            "orphaned": state.orphan_attempts + state.orphan_messages + cb[5],
+        },
+    }
+
+
+def _min(a, b):
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a, b):
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _pass_row(n: int, p) -> dict:
+    attempted = len(p.contacts)
+    connected = len(p.connected)
+    duration = (p.ended - p.started) / 1000 if p.started is not None and p.ended is not None else None
+    return {
+        "pass": n,
+        "eligible": p.eligible,
+        "attempted": attempted,
+        "connected": connected,
+        "connect_rate": _ratio(connected, attempted),
+        "started_at": _fmt(p.started),
+        "ended_at": _fmt(p.ended),
+        "duration_s": duration,
+    }
+
+
+def _banner(state: CampaignState, cfg, dials_30s: int) -> str:
+    st = state.status
+    tw = cfg.time_window
+    if st in ("active", "paused") and tw is not None and not tw.is_open(state.now):
+        return "paused_outside_window"
+    if st == "paused":
+        return "paused"
+    if st == "active":
+        return "idle" if dials_30s == 0 else "live"
+    return st
+
+
+def _eta(state: CampaignState, cfg, remaining: int, rate_per_s: float):
+    now = state.now
+    if remaining == 0:
+        return 0.0, format_time(now)
+    if rate_per_s == 0:
+        return None, None
+    seconds = remaining / rate_per_s
+    if cfg.time_window is None:
+        return seconds, format_time(round(now + seconds * 1000))
+    finish = cfg.time_window.finish_after(now, seconds * 1000)
+    if finish is None:
+        return None, None
+    return (finish - now) / 1000, format_time(round(finish))

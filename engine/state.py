@@ -1,0 +1,580 @@
+"""Per-campaign metric state and its pure, deterministic update.
+
+`CampaignState.apply(event)` takes a validated, normalised event that the
+gate (`engine.gate`) let through (not a duplicate event_id, not late).
+Every entity touched by an event has its *contribution* to the aggregate
+counters retracted, the fact applied, and the contribution added back. The
+aggregates therefore always equal what the entities' current facts give,
+whatever order the events came in: the result equals the sorted,
+de-duplicated fold (SPEC §1 *Order*) without buffering anything.
+
+No I/O and no wall clock: time comes from event `ts` and `advance(now)`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+
+from engine.alerts import DEFAULT_MIN_SAMPLE, WINDOWS, AlertTracker
+from engine.config import ConfigHistory
+from engine.entities import OUTCOMES, Attempt, Batch, Contact, Message, Pass, fold_callbacks
+from engine.events import NONFINAL_CONTACT_STATUSES, format_time
+from engine.localtime import day_bounds_of
+from engine.windows import BucketSeries, RollingPair
+
+SECOND, MINUTE, HOUR = 1000, 60_000, 3_600_000
+QUARTER_HOUR = 900_000
+NONFINAL = frozenset(NONFINAL_CONTACT_STATUSES)
+
+# Daily facts are kept per UTC quarter-hour: every current time zone's local
+# midnight falls on a quarter-hour, so each bucket lies in one local date of
+# whatever zone the campaign uses now (a zone change re-buckets exactly).
+DAILY_FIELDS = ("dials", "answered", "connected", "abandoned", "ended",
+                "emails_sent", "opened", "replied", "cost_micros")
+D_DIALS, D_ANSWERED, D_CONNECTED, D_ABANDONED, D_ENDED, D_SENT, D_OPENED, D_REPLIED, D_COST = range(9)
+
+EMAIL_TYPES = ("email.sent", "email.delivered", "email.bounced", "email.opened",
+               "email.clicked", "email.replied", "email.unsubscribed")
+ATTEMPT_FACTS = {"call.dialed": "dial", "call.answered": "ans", "call.amd": "amd",
+                 "call.bridged": "bridge", "call.ended": "end"}
+
+
+class CampaignState:
+    def __init__(self, org_id: str, campaign_id: str, *, min_sample: int = DEFAULT_MIN_SAMPLE):
+        self.org_id = org_id
+        self.campaign_id = campaign_id
+        self.min_sample = min_sample
+        self.now: int | None = None
+        self.config = ConfigHistory()
+        self.status_key = None
+        self.status = "draft"
+
+        self.attempts: dict[str, Attempt] = {}
+        self.contacts: dict[str, Contact] = {}
+        self.messages: dict[str, Message] = {}
+        self.batches: dict[str, Batch] = {}
+        self.passes: dict[int, Pass] = {}
+
+        # Aggregates maintained by the contributions.
+        self.by_status: Counter = Counter()
+        self.retry: Counter = Counter()
+        self.nonfinal_by_dialed: Counter = Counter()  # for retries_left
+        self.attempts_total = 0
+        self.follow_up = 0
+        self.active = 0
+        self.ringing = 0
+        self.in_progress = 0
+        self.ended = 0
+        self.outcomes: Counter = Counter({o: 0 for o in OUTCOMES})
+        self.answered = 0
+        self.human = 0
+        self.abandoned = 0
+        self.ring_sum = 0
+        self.ring_n = 0
+        self.aht_sum = 0
+        self.aht_n = 0
+        self.orphan_attempts = 0
+        self.orphan_messages = 0
+        self.email_counts: Counter = Counter({t: 0 for t in EMAIL_TYPES})
+        self.meetings = 0
+        self.callbacks = [0, 0, 0, 0, 0, 0]  # requested, completed, cancelled, delay_sum, delay_n, unmatched
+        self.cost_micros = 0
+        self.cost_by_category: Counter = Counter()
+        self.late = 0
+        self.duplicates = 0
+
+        # First/last dial (and send): mins only ever decrease; a max that a retraction
+        # lowers is recomputed from the entities (rare: an earlier duplicate fact).
+        self.first_dial = None
+        self.last_dial = None
+        self.last_dial_stale = False
+        self.first_send = None
+        self.last_send = None
+        self.last_send_stale = False
+        self.last_end = None
+        self.last_end_stale = False
+
+        # Trailing-window series (1 s grid, kept for the longest 1 s window: 1 h).
+        self.dials_1s = BucketSeries(SECOND, 3700)
+        self.sends_1s = BucketSeries(SECOND, 3700)
+        self.bridged_1s = BucketSeries(SECOND, 3700)
+        self.ended_1s = BucketSeries(SECOND, 3700)
+        self.ring_1s = BucketSeries(SECOND, 3700, width=2)  # (ring sum, count) by answered ts
+        self.daily: dict[int, list[int]] = {}
+
+        # Abandon windows with running totals (alerts are evaluated after every event).
+        self.today = RollingPair(MINUTE, None, retain_buckets=26 * 60)
+        self.w24h = RollingPair(MINUTE, 24 * 60)
+        self.w30d = RollingPair(HOUR, 30 * 24)
+        self.day_start = None
+        self.day_end = None
+        self.day_tz = None
+        self.trackers = {w: AlertTracker(w) for w in WINDOWS}
+        self.pending_alerts: list[dict] = []
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, now: int) -> None:
+        """Move the watermark forward (events, or live-mode wall-clock ticks) and re-evaluate alerts."""
+        self._move_now(now)
+        self._evaluate_alerts(now)
+
+    def _move_now(self, ts: int) -> None:
+        if self.now is not None and ts <= self.now:
+            return
+        self.now = ts
+        tz = self.config.current.tz
+        if self.day_end is None or ts >= self.day_end or tz != self.day_tz:
+            self._reset_today(tz)
+        self.today.advance(ts)
+        self.w24h.advance(ts)
+        self.w30d.advance(ts)
+        for s in (self.dials_1s, self.sends_1s, self.bridged_1s, self.ended_1s, self.ring_1s):
+            s.prune(ts)
+
+    def _reset_today(self, tz: str) -> None:
+        self.day_tz = tz
+        self.day_start, self.day_end = day_bounds_of(self.now, tz)
+        self.today.hi = max(self.today.hi, self.now // MINUTE)
+        self.today.set_lo(self.day_start // MINUTE)
+
+    # --------------------------------------------------------------- events
+
+    def apply(self, ev: dict) -> None:
+        """Apply one gated event; afterwards re-evaluate alert levels."""
+        ts = ev["ts"]
+        self._move_now(ts)
+        key = (ts, ev["event_id"])
+        handler = _HANDLERS[ev["type"]]
+        handler(self, ev, key)
+        self._evaluate_alerts(ts)
+
+    def note_late(self) -> None:
+        self.late += 1
+
+    def note_duplicate(self) -> None:
+        self.duplicates += 1
+
+    # campaign / batch / pass ------------------------------------------------
+
+    def _campaign_created(self, ev, key):
+        old = self.config.current
+        self.config.add(key, ev)
+        new = self.config.current
+        if "abandon_threshold_ms" in ev:
+            # Outcomes are decided with the threshold in effect at each end: redo those after this key.
+            for a in self.attempts.values():
+                if a.end is not None and a.end > key:
+                    self._update_attempt(a, None)
+        if new.tz != old.tz and self.now is not None:
+            self._reset_today(new.tz)
+
+    def _campaign_status(self, ev, key):
+        if self.status_key is None or key > self.status_key:
+            self.status_key, self.status = key, ev["status"]
+
+    def _batch(self, batch_id: str) -> Batch:
+        b = self.batches.get(batch_id)
+        if b is None:
+            b = self.batches[batch_id] = Batch()
+        return b
+
+    def _batch_created(self, ev, key):
+        self._batch(ev["batch_id"])
+
+    def _batch_status(self, ev, key):
+        b = self._batch(ev["batch_id"])
+        if b.status_key is None or key > b.status_key:
+            b.status_key, b.status = key, ev["status"]
+
+    def _pass(self, n: int) -> Pass:
+        p = self.passes.get(n)
+        if p is None:
+            p = self.passes[n] = Pass()
+        return p
+
+    def _pass_started(self, ev, key):
+        p = self._pass(ev["pass"])
+        if p.eligible_key is None or key > p.eligible_key:
+            p.eligible_key, p.eligible = key, ev["eligible"]
+
+    # contacts -----------------------------------------------------------------
+
+    def _contact(self, cid: str) -> Contact:
+        c = self.contacts.get(cid)
+        if c is None:
+            c = self.contacts[cid] = Contact()
+            self._contact_contrib(c, 1)
+        return c
+
+    def _contact_contrib(self, c: Contact, s: int) -> None:
+        st = c.status
+        self.by_status[st] += s
+        b = self.batches[c.batch] if c.batch is not None else None
+        if b is not None:
+            b.by_status[st] += s
+        if st == "retrying":
+            self.retry[c.retry_number] += s
+            if b is not None:
+                b.retry[c.retry_number] += s
+        if st in NONFINAL:
+            self.nonfinal_by_dialed[c.dialed] += s
+
+    def _contact_added(self, ev, key):
+        c = self._contact(ev["contact_id"])
+        batch_id = ev.get("batch_id")
+        if batch_id is not None:
+            self._batch(batch_id)
+        if c.added_key is not None:
+            self.duplicates += 1
+            if key > c.added_key:
+                return
+        self._contact_contrib(c, -1)
+        c.added_key = key
+        c.batch = batch_id
+        c.phone_number = ev.get("phone_number")
+        c.email = ev.get("email")
+        c.variables = ev.get("variables")
+        self._contact_contrib(c, 1)
+
+    def _contact_status(self, ev, key):
+        c = self._contact(ev["contact_id"])
+        if c.status_key is not None and key < c.status_key:
+            return
+        self._contact_contrib(c, -1)
+        c.status_key = key
+        c.status = ev["status"]
+        c.retry_number = ev.get("retry_number")
+        self._contact_contrib(c, 1)
+
+    def _meeting_booked(self, ev, key):
+        c = self._contact(ev["contact_id"])
+        if c.meeting_key is None:
+            c.meeting_key = key
+            self.meetings += 1
+        else:
+            self.duplicates += 1
+            c.meeting_key = min(c.meeting_key, key)
+
+    # callbacks ----------------------------------------------------------------
+
+    def _callback(self, ev, key):
+        c = self._contact(ev["contact_id"])
+        kind = ev["type"][9:]  # callback.<kind>
+        events = c.callback_events
+        if events is None:
+            events = c.callback_events = []
+        due = ev.get("due_at")
+        if kind == "requested":
+            for i, (k, kd, d) in enumerate(events):
+                if kd == "requested" and d == due:  # one fact per (contact, due_at)
+                    self.duplicates += 1
+                    if key > k:
+                        return
+                    del events[i]
+                    break
+        bisect.insort(events, (key, kind, due))
+        new = fold_callbacks(events)
+        old = c.callback_contrib
+        c.callback_contrib = new
+        cb = self.callbacks
+        for i in range(6):
+            cb[i] += new[i] - old[i]
+
+    # attempts -----------------------------------------------------------------
+
+    def _attempt_event(self, ev, key):
+        aid = ev["attempt_id"]
+        a = self.attempts.get(aid)
+        if a is None:
+            a = self.attempts[aid] = Attempt()
+            self.orphan_attempts += 1  # no call.dialed yet; _attempt_contrib keeps this exact
+        t = ev["type"]
+        slot = ATTEMPT_FACTS.get(t)
+        if slot is not None:
+            if t == "call.dialed":
+                self._contact(ev["contact_id"])
+            current = getattr(a, slot)
+            if current is not None:
+                self.duplicates += 1
+                if key > current:
+                    return
+            self._update_attempt(a, lambda: self._set_fact(a, slot, ev, key))
+        elif t == "conversation.evaluated":
+            if a.eval_key is None or key > a.eval_key:
+                a.eval_key, a.eval_results = key, ev["results"]
+        # call.transcript: the attempt exists; transcripts are detail for the API, not metrics.
+
+    @staticmethod
+    def _set_fact(a: Attempt, slot: str, ev: dict, key: tuple) -> None:
+        setattr(a, slot, key)
+        if slot == "dial":
+            a.contact = ev["contact_id"]
+            a.pass_no = ev.get("pass", 1)
+            a.follow_up = ev.get("follow_up", False)
+            a.phone_number = ev.get("phone_number")
+        elif slot == "amd":
+            a.amd_result = ev["result"]
+        elif slot == "end":
+            a.sip = ev.get("sip_code")
+            a.wrap = ev.get("wrap_ms", 0)
+            a.conversation_id = ev.get("conversation_id")
+            a.recording_url = ev.get("recording_url")
+
+    def _update_attempt(self, a: Attempt, mutate) -> None:
+        """Retract the attempt's contribution, mutate it, decide its outcome, add it back."""
+        old_contact = a.contact if a.dial is not None else None
+        self._attempt_contrib(a, -1)
+        if mutate is not None:
+            mutate()
+        new_contact = a.contact if a.dial is not None else None
+        if old_contact != new_contact:
+            for cid, d in ((old_contact, -1), (new_contact, 1)):
+                if cid is not None:
+                    c = self.contacts[cid]
+                    self._contact_contrib(c, -1)
+                    c.dialed += d
+                    self._contact_contrib(c, 1)
+        if a.end is not None:
+            a.decide(self.config.threshold_at(a.end))
+        else:
+            a.decide(0)
+        self._attempt_contrib(a, 1)
+
+    def _daily(self, ts: int, field: int, s: int) -> None:
+        q = ts // QUARTER_HOUR
+        cell = self.daily.get(q)
+        if cell is None:
+            cell = self.daily[q] = [0] * len(DAILY_FIELDS)
+        cell[field] += s
+
+    def _attempt_contrib(self, a: Attempt, s: int) -> None:
+        dial, ans, end = a.dial, a.ans, a.end
+        if dial is not None:
+            dts = dial[0]
+            self.attempts_total += s
+            if a.follow_up:
+                self.follow_up += s
+            self.dials_1s.add1(dts, s)
+            self._daily(dts, D_DIALS, s)
+            if s > 0:
+                if self.first_dial is None or dts < self.first_dial:
+                    self.first_dial = dts
+                if self.last_dial is None or dts > self.last_dial:
+                    self.last_dial = dts
+            elif dts == self.last_dial:
+                self.last_dial_stale = True
+            p = self._pass(a.pass_no)
+            p.contacts[a.contact] += s
+            if not p.contacts[a.contact]:
+                del p.contacts[a.contact]
+            if s > 0:
+                if p.started is None or dts < p.started:
+                    p.started = dts
+            elif dts == p.started:
+                p.stale = True
+            if end is None:
+                self.active += s
+                if ans is None:
+                    self.ringing += s
+        else:
+            self.orphan_attempts += s
+        if ans is not None:
+            ats = ans[0]
+            self._daily(ats, D_ANSWERED, s)
+            if end is None:
+                self.in_progress += s
+            if dial is not None:
+                ring = ats - dial[0]
+                self.ring_sum += s * ring
+                self.ring_n += s
+                self.ring_1s.add(ats, (s * ring, s))
+        if a.bridge is not None:
+            self.bridged_1s.add1(a.bridge[0], s)
+        if end is None:
+            return
+        ets = end[0]
+        o = a.outcome
+        self.ended += s
+        self.outcomes[o] += s
+        self.ended_1s.add1(ets, s)
+        self._daily(ets, D_ENDED, s)
+        if s > 0:
+            if self.last_end is None or ets > self.last_end:
+                self.last_end = ets
+        elif ets == self.last_end:
+            self.last_end_stale = True
+        if a.answered_at_end:
+            self.answered += s
+        if a.human_at_end:
+            ab = s if o == "abandoned" else 0
+            self.human += s
+            self.abandoned += ab
+            self.today.add(ets, ab, s)
+            self.w24h.add(ets, ab, s)
+            self.w30d.add(ets, ab, s)
+        if o == "abandoned":
+            self._daily(ets, D_ABANDONED, s)
+        elif o == "connected":
+            self._daily(ets, D_CONNECTED, s)
+            self.aht_sum += s * (ets - a.bridge[0] + a.wrap)
+            self.aht_n += s
+        if dial is not None:
+            p = self.passes[a.pass_no]
+            if o == "connected":
+                p.connected[a.contact] += s
+                if not p.connected[a.contact]:
+                    del p.connected[a.contact]
+            if s > 0:
+                if p.ended is None or ets > p.ended:
+                    p.ended = ets
+            elif ets == p.ended:
+                p.stale = True
+
+    # email ---------------------------------------------------------------------
+
+    def _email_event(self, ev, key):
+        mid = ev["message_id"]
+        m = self.messages.get(mid)
+        if m is None:
+            m = self.messages[mid] = Message()
+        t = ev["type"]
+        if t == "email.sent":
+            self._contact(ev["contact_id"])
+        current = m.keys.get(t)
+        if current is not None:
+            self.duplicates += 1
+            if key > current:
+                return
+        self._message_contrib(m, -1)
+        m.keys[t] = key
+        if t == "email.sent":
+            m.contact = ev["contact_id"]
+        elif t == "email.replied":
+            m.reply = {k: ev.get(k) for k in ("sentiment", "preview", "name", "company", "from_email")}
+            m.reply["ts"] = key[0]
+        self._message_contrib(m, 1)
+
+    def _message_contrib(self, m: Message, s: int) -> None:
+        keys = m.keys
+        if not keys:
+            return
+        for t, k in keys.items():
+            self.email_counts[t] += s
+        sent = keys.get("email.sent")
+        if sent is None:
+            self.orphan_messages += s
+        else:
+            sts = sent[0]
+            self.sends_1s.add1(sts, s)
+            self._daily(sts, D_SENT, s)
+            if s > 0:
+                if self.first_send is None or sts < self.first_send:
+                    self.first_send = sts
+                if self.last_send is None or sts > self.last_send:
+                    self.last_send = sts
+            elif sts == self.last_send:
+                self.last_send_stale = True
+        opened = keys.get("email.opened")
+        if opened is not None:
+            self._daily(opened[0], D_OPENED, s)
+        replied = keys.get("email.replied")
+        if replied is not None:
+            self._daily(replied[0], D_REPLIED, s)
+
+    # costs ---------------------------------------------------------------------
+
+    def _cost(self, ev, key):
+        micros = ev["usd_micros"]
+        self.cost_micros += micros
+        self.cost_by_category[ev["category"]] += micros
+        self._daily(key[0], D_COST, micros)
+
+    # alerts --------------------------------------------------------------------
+
+    def window_counts(self) -> dict[str, tuple[int, int]]:
+        return {
+            "lifetime": (self.abandoned, self.human),
+            "today": (self.today.a, self.today.h),
+            "24h": (self.w24h.a, self.w24h.h),
+            "30d": (self.w30d.a, self.w30d.h),
+        }
+
+    def _evaluate_alerts(self, at: int) -> None:
+        ceiling = self.config.current.ceiling
+        for window, (a, h) in self.window_counts().items():
+            tracker = self.trackers[window]
+            change = tracker.evaluate(a, h, ceiling, self.min_sample)
+            if change is None:
+                continue
+            self.pending_alerts.append({
+                "alert_id": f"{self.org_id}:{self.campaign_id}:{window}:{tracker.changes}",
+                "campaign_id": self.campaign_id,
+                "org_id": self.org_id,
+                "window": window,
+                "from": change[0],
+                "to": change[1],
+                "rate": a / h if h else 0.0,
+                "abandoned": a,
+                "human_answered": h,
+                "ceiling": float(self.config.current.abandon_ceiling),
+                "at": format_time(at),
+            })
+
+    def take_alerts(self) -> list[dict]:
+        """Alert records produced since the last call (the caller publishes them)."""
+        out, self.pending_alerts = self.pending_alerts, []
+        return out
+
+    # stale maxima ------------------------------------------------------------
+
+    def refresh_extremes(self) -> None:
+        """Recompute maxima that a retraction lowered (rare: an earlier duplicate fact arrived late)."""
+        if self.last_dial_stale:
+            dials = [a.dial[0] for a in self.attempts.values() if a.dial is not None]
+            self.last_dial = max(dials, default=None)
+            self.last_dial_stale = False
+        if self.last_send_stale:
+            sends = [m.keys["email.sent"][0] for m in self.messages.values() if "email.sent" in m.keys]
+            self.last_send = max(sends, default=None)
+            self.last_send_stale = False
+        if self.last_end_stale:
+            ends = [a.end[0] for a in self.attempts.values() if a.end is not None]
+            self.last_end = max(ends, default=None)
+            self.last_end_stale = False
+        stale = [n for n, p in self.passes.items() if p.stale]
+        if stale:
+            for n in stale:
+                p = self.passes[n]
+                p.started = p.ended = None
+                p.stale = False
+            for a in self.attempts.values():
+                if a.dial is None or a.pass_no not in stale:
+                    continue
+                p = self.passes[a.pass_no]
+                if p.started is None or a.dial[0] < p.started:
+                    p.started = a.dial[0]
+                if a.end is not None and (p.ended is None or a.end[0] > p.ended):
+                    p.ended = a.end[0]
+
+
+_HANDLERS = {
+    "campaign.created": CampaignState._campaign_created,
+    "campaign.status": CampaignState._campaign_status,
+    "batch.created": CampaignState._batch_created,
+    "batch.status": CampaignState._batch_status,
+    "pass.started": CampaignState._pass_started,
+    "contact.added": CampaignState._contact_added,
+    "contact.status": CampaignState._contact_status,
+    "meeting.booked": CampaignState._meeting_booked,
+    "callback.requested": CampaignState._callback,
+    "callback.completed": CampaignState._callback,
+    "callback.cancelled": CampaignState._callback,
+    "cost.incurred": CampaignState._cost,
+}
+for _t in ("call.dialed", "call.answered", "call.amd", "call.bridged", "call.ended",
+           "call.transcript", "conversation.evaluated"):
+    _HANDLERS[_t] = CampaignState._attempt_event
+for _t in EMAIL_TYPES:
+    _HANDLERS[_t] = CampaignState._email_event
