@@ -100,9 +100,10 @@ class Message:
 
 
 class Batch:
-    __slots__ = ("status_key", "status", "by_status", "retry")
+    __slots__ = ("exists", "status_key", "status", "by_status", "retry")
 
     def __init__(self):
+        self.exists = False  # batch.created or a contact.added names it (a batch.status alone does not)
         self.status_key = None
         self.status = "pending"
         self.by_status: Counter = Counter()

@@ -49,7 +49,10 @@ class Fold:
         return build_snapshot(self.campaigns[key])
 
     def snapshots(self) -> list[dict]:
-        return [build_snapshot(self.campaigns[k]) for k in sorted(self.campaigns)]
+        """Bodies of every campaign with at least one applied event (one that only saw
+        duplicates of other campaigns' event_ids has no watermark, hence no body)."""
+        return [build_snapshot(self.campaigns[k]) for k in sorted(self.campaigns)
+                if self.campaigns[k].now is not None]
 
     def take_alerts(self) -> list[dict]:
         out: list[dict] = []

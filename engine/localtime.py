@@ -71,31 +71,67 @@ class TimeWindow:
             "tz": self.tz,
         }
 
-    def is_open(self, ms: int) -> bool:
-        t = local_datetime(ms, self.tz)
-        tod = t.hour * 60 + t.minute  # minute resolution: HH:MM bounds
-        if self.start_min < self.end_min:
-            return self.start_min <= tod < self.end_min
-        return tod >= self.start_min or tod < self.end_min
+    def _open_tod(self, tod_ms: int) -> bool:
+        start, end = self.start_min * 60_000, self.end_min * 60_000
+        if start < end:
+            return start <= tod_ms < end
+        return tod_ms >= start or tod_ms < end
 
-    def _opening(self, d: date) -> tuple[int, int]:
-        """The opening that starts on local date ``d``: [start, end) instants."""
-        start = local_wall_to_ms(d, self.start_min, self.tz)
-        end_day = d if self.end_min > self.start_min else d + timedelta(days=1)
-        return start, local_wall_to_ms(end_day, self.end_min, self.tz)
+    def is_open(self, ms: int) -> bool:
+        """Open when the local time of day of ``ms`` is in the window (the local clock decides,
+        so a DST fall-back hour can close and re-open a window)."""
+        return self._open_tod((ms + offset_ms(ms, self.tz)) % DAY_MS)
+
+    def open_intervals(self, since: int):
+        """Open instants from ``since`` on, as increasing [a, b) intervals.
+
+        Between UTC-offset changes local wall time is instant + offset, so the open set is the
+        window's daily [start, end) in wall time, shifted back by the offset.
+        """
+        start, end = self.start_min * 60_000, self.end_min * 60_000
+        if end <= start:
+            end += DAY_MS  # spans midnight: [start, end + 1 day) of each wall day
+        t = since
+        while True:
+            off = offset_ms(t, self.tz)
+            piece_end = t + DAY_MS
+            if offset_ms(piece_end, self.tz) != off:
+                piece_end = _next_offset_change(t, piece_end, off, self.tz)
+            lo, hi = t + off, piece_end + off  # wall-clock range of this piece
+            day = lo // DAY_MS - 1
+            while day * DAY_MS + start < hi:
+                a = max(lo, day * DAY_MS + start)
+                b = min(hi, day * DAY_MS + end)
+                if a < b:
+                    yield a - off, b - off
+                day += 1
+            t = piece_end
 
     def finish_after(self, now: int, work_ms: float) -> float | None:
         """Instant at which ``work_ms`` of dialing, done only while open, ends when starting at ``now``."""
-        d = local_date(now, self.tz) - timedelta(days=1)  # yesterday's opening may span midnight
         need = work_ms
-        for _ in range(ETA_MAX_DAYS):
-            start, end = self._opening(d)
-            d += timedelta(days=1)
-            if end <= now:
-                continue
-            begin = max(start, now)
-            available = end - begin
-            if need <= available:
-                return begin + need
-            need -= available
+        horizon = now + ETA_MAX_DAYS * DAY_MS
+        for a, b in self.open_intervals(now):
+            if a >= horizon:
+                return None
+            if need <= b - a:
+                return a + need
+            need -= b - a
         return None
+
+
+def offset_ms(ms: int, tz: str) -> int:
+    """UTC offset of zone ``tz`` at instant ``ms``, in milliseconds."""
+    off = local_datetime(ms, tz).utcoffset()
+    return (off.days * 86_400 + off.seconds) * 1000 + off.microseconds // 1000
+
+
+def _next_offset_change(lo: int, hi: int, off: int, tz: str) -> int:
+    """First instant in (lo, hi] whose offset differs from ``off`` (binary search, ms precision)."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if offset_ms(mid, tz) == off:
+            lo = mid
+        else:
+            hi = mid
+    return hi

@@ -48,7 +48,8 @@ def build_snapshot(state: CampaignState) -> dict:
     retries_left = sum(n * max(0, m - d) for d, n in state.nonfinal_by_dialed.items())
     batch_counts = dict.fromkeys(BATCH_STATUSES, 0)
     for b in state.batches.values():
-        batch_counts[b.status] += 1
+        if b.exists:
+            batch_counts[b.status] += 1
 
     ended = state.ended
     outcomes = {o: state.outcomes[o] for o in ("connected", "abandoned", "machine", "busy", "no_answer", "failed")}
@@ -148,7 +149,8 @@ def build_snapshot(state: CampaignState) -> dict:
         },
         "live": live,
         "performance": performance,
-        "passes": [_pass_row(n, p) for n, p in sorted(state.passes.items())],
+        "passes": [_pass_row(n, p) for n, p in sorted(state.passes.items())
+                   if p.contacts or p.eligible_key is not None],
         "callbacks": {
             "requested": cb[0],
             "pending": cb[0] - cb[1] - cb[2],

@@ -181,7 +181,7 @@ class CampaignState:
         return b
 
     def _batch_created(self, ev, key):
-        self._batch(ev["batch_id"])
+        self._batch(ev["batch_id"]).exists = True
 
     def _batch_status(self, ev, key):
         b = self._batch(ev["batch_id"])
@@ -225,7 +225,7 @@ class CampaignState:
         c = self._contact(ev["contact_id"])
         batch_id = ev.get("batch_id")
         if batch_id is not None:
-            self._batch(batch_id)
+            self._batch(batch_id).exists = True  # named by a contact, even by a superseded fact
         if c.added_key is not None:
             self.duplicates += 1
             if key > c.added_key:

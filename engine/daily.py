@@ -1,0 +1,39 @@
+"""Daily rows (`GET /stats/daily`): per local calendar day of the campaign's zone, zeros included."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from engine.localtime import local_date
+from engine.state import DAILY_FIELDS, D_COST, QUARTER_HOUR, CampaignState
+
+MAX_DAYS = 3660
+
+
+def daily_rows(state: CampaignState, start: date, end: date) -> list[dict]:
+    """One row per local date in [start, end]; each fact counted on the local date of its own ts."""
+    if end < start:
+        raise ValueError("end is before start")
+    if (end - start).days >= MAX_DAYS:
+        raise ValueError(f"at most {MAX_DAYS} days per request")
+    tz = state.config.current.tz
+    totals: dict[date, list[int]] = {}
+    for q, cell in state.daily.items():
+        d = local_date(q * QUARTER_HOUR, tz)  # a quarter-hour never straddles local midnight
+        if start <= d <= end:
+            acc = totals.setdefault(d, [0] * len(DAILY_FIELDS))
+            for i, v in enumerate(cell):
+                acc[i] += v
+    rows = []
+    d = start
+    while d <= end:
+        acc = totals.get(d, [0] * len(DAILY_FIELDS))
+        row = {"date": d.isoformat()}
+        for i, name in enumerate(DAILY_FIELDS):
+            if i == D_COST:
+                row["cost_usd"] = acc[i] / 1_000_000
+            else:
+                row[name] = acc[i]
+        rows.append(row)
+        d += timedelta(days=1)
+    return rows

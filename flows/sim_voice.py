@@ -1,0 +1,344 @@
+"""Voice campaign simulator: a concurrency-limited predictive dialer.
+
+The dialer runs passes: pass 1 dials every contact once; a contact that is
+not reached goes `retrying` with a `due_at`, and once a pass is exhausted
+and its calls have ended, the next pass starts over the retrying contacts,
+dialing each when due. Callbacks (`followup_scheduled`) are dialed when due,
+ahead of the pass queue. A new call is placed only while the campaign is
+active, the calling window is open and fewer than `concurrency_limit` calls
+are live; each call's whole event script is drawn at dial time and its end
+is an action that frees the slot and decides the contact's next status.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+
+from flows.sim_base import INF, CampaignSim
+
+# Per campaign kind: P(answer), P(machine | answer), P(busy), P(failed),
+# P(callback | connected), P(meeting | connected).
+PROFILES = {
+    "sales-outreach": (0.32, 0.30, 0.06, 0.05, 0.08, 0.12),
+    "appointment-reminder": (0.55, 0.20, 0.04, 0.03, 0.03, 0.0),
+    "collections": (0.28, 0.35, 0.07, 0.06, 0.10, 0.0),
+    "survey": (0.38, 0.25, 0.05, 0.04, 0.02, 0.0),
+}
+SCRIPTS = {
+    "sales-outreach": (["Hi, this is Aria from {company} — do you have a minute?",
+                        "We help teams cut onboarding time in half.",
+                        "Would a 20-minute demo next week work for you?",
+                        "Great, I'll send a calendar invite."],
+                       ["Sure, what is this about?", "Hmm, we already have a vendor.",
+                        "Tuesday afternoon could work.", "Not interested, thanks."]),
+    "appointment-reminder": (["Hello, this is a reminder of your appointment tomorrow at 10:30.",
+                              "Can you confirm you will attend?", "Thank you, see you then."],
+                             ["Yes, I'll be there.", "Can I move it to Friday?", "Who is this?"]),
+    "collections": (["Hello, I'm calling about your account balance.",
+                     "Would you like to set up a payment plan?",
+                     "I can take a payment today if that helps."],
+                    ["I paid that last week.", "Can you call me back later?",
+                     "OK, let's do a plan."]),
+    "survey": (["Hi, we're running a short customer satisfaction survey.",
+                "On a scale of one to five, how was your last visit?", "Thanks for your time!"],
+               ["Sure.", "Four, I guess.", "I'm busy right now."]),
+}
+NO_ANSWER_SIP = ((408, 0.55), (480, 0.18), (487, 0.15), (None, 0.12))
+MIN, HOUR = 60_000, 3_600_000
+DIAL_LAG_MS = 400  # contact.status dispatched -> call.dialed
+
+
+class VoiceCampaign(CampaignSim):
+    channel = "voice"
+
+    def __init__(self, cfg, org_id, campaign_id, start_ms, ordinal):
+        super().__init__(cfg, org_id, campaign_id, start_ms, ordinal)
+        r = self.rng
+        self.kind = r.choice(list(PROFILES))
+        (self.p_answer, self.p_machine, self.p_busy, self.p_failed,
+         self.p_callback, self.p_meeting) = PROFILES[self.kind]
+        self.limit = r.choice([5, 10, 10, 10, 20, 25, 50])
+        self.max_attempts = r.choice([1, 2, 3, 3, 3, 3, 4, 5])
+        self.threshold = r.choice([2000, 2000, 2000, 3000])
+        self.ceiling = r.choice([None, None, 0.03, 0.05, 0.02])
+        self.bot = r.random() < 0.7  # AI agent (short wrap) vs human agents
+        company = r.choice(["Northwind", "Contoso", "Fabrikam", "Blue Yonder"])
+        self.script = tuple([line.replace("{company}", company) for line in bank] for bank in SCRIPTS[self.kind])
+        n = cfg.contacts
+        self.phones = [""] * n
+        self.attempts = [0] * n
+        self.skip = [r.random() < 0.01 for _ in range(n)]  # DNC-listed / invalid numbers
+        self.cb_open = [False] * n
+        self.active = 0
+        self.dispatched = 0
+        self.pass_no = 0
+        self.queue: deque = deque()
+        self.next_pass: list = []
+        self.followups: list = []  # heap of (due_at, contact)
+        self.wakes: set = set()
+
+    # -- setup -----------------------------------------------------------------
+    def created_fields(self) -> dict:
+        r = self.rng
+        f = {"name": f"{self.kind.replace('-', ' ').title()} #{self.ordinal + 1}",
+             "channel": "voice", "kind": self.kind, "concurrency_limit": self.limit,
+             "max_attempts": self.max_attempts, "abandon_threshold_ms": self.threshold}
+        if self.ceiling is not None:
+            f["abandon_ceiling"] = self.ceiling
+        if self.window is not None:
+            f["time_window"] = self.window.as_event_field()
+        if r.random() < 0.5:
+            f["config"] = {"voice": r.choice(["aria", "milo", "sage"]), "script_version": self.ri(1, 9),
+                           "amd": True}
+        return f
+
+    def contact_fields(self, k: int) -> dict:
+        self.phones[k] = phone = self.phone(k)
+        v = self.variables(k)
+        if self.kind == "collections":
+            v["balance_usd"] = round(self.rng.uniform(50, 5000), 2)
+        elif self.kind == "appointment-reminder":
+            v["appointment_at"] = "2026-05-09T10:30:00-04:00"
+        return {"contact_id": self.contact_ids[k], "batch_id": self.batch_ids[self.batch_of[k]],
+                "phone_number": phone, "variables": v}
+
+    def start_dialing(self, ts: int) -> None:
+        self.status_ = "active"
+        if self.remaining == 0:
+            self.finish(ts)
+            return
+        self.pass_no = 1
+        self.queue = deque((ts, k) for k in range(self.cfg.contacts))
+        self.emit(ts, "pass.started", {"pass": 1, "eligible": self.cfg.contacts})
+        self.watch_window(ts)
+        self.act(ts + self.ri(100, 500), self._pump)
+
+    # -- dialer loop -------------------------------------------------------------
+    def _wake(self, ts: int) -> None:
+        if ts not in self.wakes:
+            self.wakes.add(ts)
+            self.act(ts, self._on_wake)
+
+    def _on_wake(self, ts: int, _arg) -> None:
+        self.wakes.discard(ts)
+        self._pump(ts)
+
+    def _pump(self, now: int, _arg=None) -> None:
+        """Fill free slots with due contacts, one dial every 50-250 ms."""
+        if self.status_ != "active" or self.done:
+            return
+        until = INF
+        if self.window is not None:
+            is_open, until = self.window.state(now)
+            if not is_open:
+                self._wake(until)  # the next opening
+                return
+        t = now
+        while self.active < self.limit:
+            # call.dialed must fall before a due pause/stop (halt_at can move while
+            # this loop books dials) and before the window closes.
+            if t + DIAL_LAG_MS >= self.halt_at:
+                return  # the pause/stop action takes over
+            if t + DIAL_LAG_MS >= until:
+                self._wake(until)  # resume at the next opening
+                return
+            k, follow_up, due = self._pick(t)
+            if k is None:
+                if due is not None:
+                    self._wake(max(due, t))
+                return
+            self._dial(t, k, follow_up)
+            t += self.ri(50, 250)
+
+    def _pick(self, t: int):
+        """Next contact to dial at t: due callbacks first, then the pass queue."""
+        fu, q = self.followups, self.queue
+        while True:
+            if fu and fu[0][0] <= t:
+                return heapq.heappop(fu)[1], True, None
+            if q:
+                due, k = q[0]
+                if due > t:
+                    return None, False, min(due, fu[0][0]) if fu else due
+                q.popleft()
+                if self.attempts[k] == 0 and self.skip[k]:
+                    self.finalize(t, k, "skipped")
+                    continue
+                return k, False, None
+            if self.next_pass and self.active == 0:
+                self.pass_no += 1
+                self.next_pass.sort()
+                self.queue = q = deque(self.next_pass)
+                self.next_pass = []
+                self.emit(t, "pass.started", {"pass": self.pass_no, "eligible": len(q)})
+                continue
+            return None, False, (fu[0][0] if fu else None)
+
+    # -- one attempt ---------------------------------------------------------------
+    def _dial(self, now: int, k: int, follow_up: bool) -> None:
+        r = self.rng
+        rand = r.random
+        self.attempts[k] += 1
+        self.active += 1
+        self.dispatched += 1
+        if now > self.booked_until:
+            self.booked_until = now
+        ct = self.contact_ids[k]
+        aid = f"{ct}-a{self.attempts[k]}"
+        self.touch_batch(now, k)
+        self.status(now, k, "dispatched")
+        t = now + self.ri(20, DIAL_LAG_MS)
+        f = {"contact_id": ct, "attempt_id": aid, "phone_number": self.phones[k], "pass": self.pass_no}
+        if follow_up:
+            f["follow_up"] = True
+        elif rand() < 0.1:
+            f["follow_up"] = False  # some dialers send the default explicitly
+        self.emit(t, "call.dialed", f)
+        emit = self.emit
+        u = rand()
+        a = {"attempt_id": aid}
+        p_answer = 0.7 if follow_up else self.p_answer  # a callback was asked for: mostly picked up
+        if u < p_answer:
+            end, outcome = self._answered(t, k, aid, ct, follow_up)
+            sip = 200
+        elif u < p_answer + self.p_busy:
+            outcome, sip = "busy", (486 if rand() < 0.9 else 600)
+            end = t + self.ri(500, 4000)
+            emit(end, "call.ended", {**a, "sip_code": sip})
+        elif u < p_answer + self.p_busy + self.p_failed:
+            outcome = "failed"
+            v = rand()
+            sip = 404 if v < 0.5 else 503 if v < 0.8 else 603
+            end = t + (self.ri(3000, 15000) if sip == 603 else self.ri(300, 3000))
+            emit(end, "call.ended", {**a, "sip_code": sip})
+        else:
+            outcome = "no_answer"
+            v, sip = rand(), None
+            for code, p in NO_ANSWER_SIP:
+                if v < p:
+                    sip = code
+                    break
+                v -= p
+            end = t + (self.ri(1000, 10000) if sip == 480 else self.ri(20000, 45000))
+            emit(end, "call.ended", {**a, "sip_code": sip} if sip else a)
+        # The dialer books the outcome a moment after the hang-up; every status
+        # change is stamped with the time of the action that decides it, so a
+        # stop or a window closing in between is seen by the decision.
+        self.act(end + self.ri(5, 150), self._on_end, (k, outcome, follow_up, sip))
+        self.after_dispatch(now, self.dispatched)
+
+    def _answered(self, t: int, k: int, aid: str, ct: str, follow_up: bool) -> tuple[int, str]:
+        """Script of an answered call from call.answered to call.ended; returns (end ts, outcome)."""
+        r = self.rng
+        rand = r.random
+        emit = self.emit
+        a = {"attempt_id": aid}
+        # Ring time: log-normal around 7 s, 1.5-30 s.
+        ans = t + int(min(30000, max(1500, r.lognormvariate(8.85, 0.5))))
+        emit(ans, "call.answered", a)
+        self.status(ans + self.ri(2, 30), k, "in_progress")
+        thr = self.threshold
+        if rand() < (0.05 if follow_up else self.p_machine):
+            emit(ans + self.ri(1500, 4000), "call.amd", {**a, "result": "machine"})
+            end = ans + self.ri(8000, 40000)  # voicemail drop
+            emit(end, "call.ended", {**a, "sip_code": 200})
+            self._cost(end, "telephony", (end - t) / MIN * 0.013)
+            return end, "machine"
+        amd = "human" if rand() < 0.95 else "unknown"
+        abandoned = rand() < self.cfg.abandon_prob
+        if abandoned and rand() < 0.6:
+            # Nobody free to take the call: the callee hangs up on silence.
+            emit(ans + self.ri(300, max(400, thr)), "call.amd", {**a, "result": amd})
+            end = ans + thr + self.ri(500, 6000)
+            emit(end, "call.ended", {**a, "sip_code": 200})
+            self._cost(end, "telephony", (end - t) / MIN * 0.013)
+            return end, "abandoned"
+        if abandoned:
+            bridged = ans + thr + self.ri(100, 4000)  # connected, but too late
+            talk = self.ri(5000, 60000)
+        else:
+            bridged = ans + self.ri(250, max(300, int(thr * 0.9)))
+            talk = int(min(900_000, max(8000, r.lognormvariate(11.2, 0.7))))  # ~75 s median
+        emit(ans + int((bridged - ans) * r.uniform(0.3, 0.95)), "call.amd", {**a, "result": amd})
+        emit(bridged, "call.bridged", a)
+        assistant, user = self.script
+        pick = self.pick
+        lines = self.ri(2, 6)
+        for i in range(lines):
+            bank = assistant if i % 2 == 0 else user
+            emit(bridged + talk * (i + 1) // (lines + 1), "call.transcript",
+                 {**a, "role": "assistant" if i % 2 == 0 else "user", "content": pick(bank)})
+        end = bridged + talk
+        conv = f"conv-{self.cid}-{aid}"
+        wrap = self.ri(0, 3000) if self.bot else self.ri(10000, 90000)
+        emit(end, "call.ended", {**a, "sip_code": 200, "wrap_ms": wrap, "conversation_id": conv,
+                                 "recording_url": f"https://recordings.example.com/{self.org}/{conv}.wav"})
+        emit(end + self.ri(3000, 30000), "conversation.evaluated",
+             {**a, "conversation_id": conv,
+              "results": {"quality.greeting": rand() < 0.95, "quality.compliance": rand() < 0.9,
+                          "sentiment.score": round(r.uniform(-1, 1), 2),
+                          "outcome.interested": rand() < 0.3}})
+        self._cost(end, "telephony", (end - t) / MIN * 0.013)
+        self._cost(end + 1, "ai_generation", talk / 1000 * 0.0006)
+        return end, ("abandoned" if abandoned else "connected")
+
+    def _cost(self, ts: int, category: str, usd: float) -> None:
+        self.emit(ts + self.ri(500, 5000), "cost.incurred",
+                  {"category": category, "usd": round(usd, 6)})
+
+    # -- after the hang-up -----------------------------------------------------------
+    def _on_end(self, ts: int, arg) -> None:
+        k, outcome, follow_up, sip = arg
+        self.active -= 1
+        r = self.rng
+        t = ts
+        ct = self.contact_ids[k]
+        if follow_up and self.cb_open[k]:
+            self.cb_open[k] = False
+            etype = "callback.completed" if outcome == "connected" else "callback.cancelled"
+            self.emit(t, etype, {"contact_id": ct})
+        if outcome == "connected":
+            if r.random() < self.p_meeting:
+                self.emit(t + self.ri(1000, 20000), "meeting.booked", {"contact_id": ct})
+            if (not follow_up and not self.stopped and not self.expired
+                    and self.attempts[k] < self.max_attempts and r.random() < self.p_callback):
+                due = (ts + self.ri(HOUR, 26 * HOUR)) // (5 * MIN) * (5 * MIN)
+                self.emit(t, "callback.requested", {"contact_id": ct, "due_at": due})
+                self.status(t, k, "followup_scheduled", due_at=due)
+                self.cb_open[k] = True
+                heapq.heappush(self.followups, (due, k))
+            else:
+                self.finalize(t, k, "completed")
+        elif outcome == "failed" and sip in (404, 603):
+            self.finalize(t, k, "failed")  # bad number / declined: not worth a retry
+        elif self.stopped:
+            self.finalize(t, k, "manual_stopped")
+        elif self.expired:
+            self.finalize(t, k, "window_closed")
+        elif self.attempts[k] < self.max_attempts:
+            scale = 0.3 if outcome == "busy" else 1.0
+            due = t + int(self.cfg.retry_delay_s * 1000 * scale * r.uniform(0.5, 1.5))
+            self.status(t, k, "retrying", retry_number=self.attempts[k], due_at=due)
+            self.next_pass.append((due, k))
+        elif self.max_attempts > 1:
+            self.finalize(t, k, "max_retries_reached")
+        else:
+            self.finalize(t, k, {"busy": "busy", "failed": "failed"}.get(outcome, "no_answer"))
+        if not self.done:
+            self._pump(t + self.ri(20, 300))
+
+    # -- window, pause, stop -----------------------------------------------------------
+    def drop_waiting(self, ts: int, status: str) -> None:
+        """Finalise every contact not on a live call (queued, retrying, awaiting a callback)."""
+        for _due, k in self.followups:
+            if self.cb_open[k]:
+                self.cb_open[k] = False
+                self.emit(ts, "callback.cancelled", {"contact_id": self.contact_ids[k]})
+        waiting = [k for _d, k in self.queue] + [k for _d, k in self.next_pass] + [k for _d, k in self.followups]
+        self.queue, self.next_pass, self.followups = deque(), [], []
+        for k in sorted(waiting):
+            self.finalize(ts + 1, k, status)
+
+    def resume_work(self, ts: int) -> None:
+        self._pump(ts)

@@ -1,0 +1,1102 @@
+"""Brute-force reference model of SPEC §2–§3.1 (and docs/semantics.md).
+
+This is the second, independent implementation that the incremental engine
+(`engine/`) is tested against.  It recomputes every metric from the full event
+list, straight from the definitions, one small function per metric group.
+It is deliberately simple: clarity over speed.  It does not import anything
+from `engine/`.
+
+Input events are VALID and NORMALISED (ts / due_at int epoch ms, optional
+nulls and unknown fields removed, `cost.incurred` carries `usd_micros`),
+given in ARRIVAL order.  Processing (docs/semantics.md):
+
+1. event_id repeats per org are dropped (first seen wins) and counted in
+   `diagnostics.duplicates` of the campaign the repeat names;
+2. each campaign's accepted events are sorted by key (ts, event_id);
+3. superseded facts ("earliest counts" types) are dropped and counted too;
+4. every metric is computed from what is left, as of now = max ts of the
+   campaign's accepted events (replay mode; nothing is late).
+
+Readings taken where SPEC / docs/semantics.md are silent or ambiguous
+(listed here so the engine can be aligned; a difference is a bug in one of
+the two implementations):
+
+R1. An event_id repeat is counted in `diagnostics.duplicates` of the campaign
+    named by the *repeat* (it may differ from the first copy's campaign).  A
+    campaign appears in the output only if it has at least one accepted event
+    (there is no `now` otherwise).  The model remembers event_ids forever (the
+    engine must keep them >= 1 h; test streams stay inside that).
+R2. Superseded facts are "a no-op for the metrics", with one exception
+    taken literally from SPEC §1: "a contact exists once ANY event names its
+    contact_id" and "a batch exists once batch.created or a contact names
+    it", so every accepted event naming a contact (or a contact.added naming
+    a batch) creates it, superseded or not.  Passes are listed only for a
+    `pass.started` or a counted (earliest) `call.dialed`.
+R3. `human_answered` is taken literally: ended attempts answered before the
+    end whose AMD before the end is not `machine`.  The parenthetical
+    "(= abandoned + connected)" is then true except for an attempt that was
+    bridged without ever being answered: it is `connected` (rule 3) but not
+    human-answered.
+R4. A `batch.status` alone does not create a batch (SPEC: a batch exists once
+    `batch.created` or a contact names it).
+R5. The campaign's time zone (for `today`, daily buckets and the window) is
+    `time_window.tz`, `UTC` when there is no time window.
+R6. Alert records carry `at` (and nothing else time-valued) as an RFC 3339
+    string like the /stats body, `rate` as a float and `ceiling` as written.
+R7. ETA with a time window: `eta_seconds` = (exact, unrounded finish instant
+    - now) / 1000; `eta_at` = the finish rounded to the nearest ms.  The
+    "window is open" predicate is applied literally to the local time-of-day
+    of each instant (so in a DST fall-back hour the window may close and
+    re-open; in a spring-forward gap the window opens at the transition).
+R8. In the alert fold, the ceiling and the time zone used after each event
+    are those of the prefix of events applied so far (configuration "as of
+    now" at that point).  A superseded fact still moves `now` and triggers a
+    re-evaluation (it is an accepted event).
+R9. Per-day `cost_usd` in `reference_daily` is the day's micro-dollar sum / 1e6.
+R10. `performance.dials_per_sec` uses `attempts.total` (call.dialed only, even
+    for an email campaign); the span starts at `first_dial_ts` as defined for
+    the live block (email.sent included for an email campaign).
+R11. In the alert fold (only there, for speed) `today` is counted from the
+    first instant of now's local date (local midnight, fold 0) to now.  That
+    equals the literal "same local date" test used in the /stats body for
+    every zone whose local date never runs backwards (no fall-back across
+    midnight), i.e. every zone the tests use.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+__all__ = [
+    "reference_stats",
+    "reference_alerts",
+    "reference_daily",
+    "reference_benchmarks",
+    "fmt",
+    "next_level",
+    "abandon_budget",
+    "in_grid_window",
+]
+
+# --------------------------------------------------------------------------
+# Constants
+# --------------------------------------------------------------------------
+
+SECOND = 1_000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
+CONTACT_STATUSES = [
+    "pending", "dispatched", "in_progress", "retrying", "followup_scheduled",
+    "completed", "failed", "busy", "no_answer", "skipped",
+    "max_retries_reached", "window_closed", "manual_stopped",
+]
+NON_FINAL = {"pending", "dispatched", "in_progress", "retrying", "followup_scheduled"}
+BATCH_STATUSES = ["pending", "in_progress", "paused", "completed", "cancelled"]
+WINDOWS = ("lifetime", "today", "24h", "30d")
+
+CONFIG_DEFAULTS = {
+    "name": None,
+    "channel": "voice",
+    "concurrency_limit": 10,
+    "max_attempts": 3,
+    "abandon_ceiling": 0.03,
+    "abandon_threshold_ms": 2000,
+    "time_window": None,
+    "kind": None,
+    "config": None,
+}
+
+CALL_FACT_SLOTS = {
+    "call.dialed": "dialed",
+    "call.answered": "answered",
+    "call.amd": "amd",
+    "call.bridged": "bridged",
+    "call.ended": "ended",
+}
+EMAIL_TYPES = [
+    "email.sent", "email.delivered", "email.bounced", "email.opened",
+    "email.clicked", "email.replied", "email.unsubscribed",
+]
+# events that name a contact (docs/semantics.md "Contacts and batches")
+CONTACT_NAMING_TYPES = {
+    "contact.added", "contact.status", "call.dialed", "callback.requested",
+    "callback.completed", "callback.cancelled", "email.sent", "meeting.booked",
+}
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ONE_MS = timedelta(milliseconds=1)
+
+
+# --------------------------------------------------------------------------
+# Small helpers: keys, time
+# --------------------------------------------------------------------------
+
+def event_key(e: dict) -> tuple:
+    return (e["ts"], e["event_id"])
+
+
+def campaign_of(e: dict) -> tuple[str, str]:
+    return (e["org_id"], e["campaign_id"])
+
+
+def utc_datetime(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def fmt(ms) -> str | None:
+    """RFC 3339 UTC with milliseconds: 2026-05-08T09:00:00.000Z."""
+    if ms is None:
+        return None
+    ms = int(ms)
+    return utc_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def local_datetime(ms: int, tz: ZoneInfo) -> datetime:
+    return utc_datetime(ms).astimezone(tz)
+
+
+def local_date(ms: int, tz: ZoneInfo) -> date:
+    return local_datetime(ms, tz).date()
+
+
+def local_to_ms(day: date, minutes: int, tz: ZoneInfo, fold: int = 0) -> int:
+    """Epoch ms of local wall time `day` + `minutes` in tz (PEP 495 fold)."""
+    dt = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60,
+                  tzinfo=tz, fold=fold)
+    return (dt - EPOCH) // ONE_MS
+
+
+def in_grid_window(ts: int, now: int, length_ms: int, res_ms: int) -> bool:
+    """SPEC §2 literally: floor(now/r) − W/r < floor(ts/r) ≤ floor(now/r)."""
+    return now // res_ms - length_ms // res_ms < ts // res_ms <= now // res_ms
+
+
+def mean(values):
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+def ratio(num: int, den: int) -> float:
+    return num / den if den else 0.0
+
+
+def as_fraction(number) -> Fraction:
+    """The ceiling as the decimal number written (0.03 is 3/100)."""
+    if isinstance(number, float):
+        return Fraction(repr(number))
+    return Fraction(number)
+
+
+def usd_micros(e: dict) -> int:
+    if "usd_micros" in e:
+        return int(e["usd_micros"])
+    amount = Decimal(repr(e["usd"])) if isinstance(e["usd"], float) else Decimal(e["usd"])
+    return int((amount * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+# --------------------------------------------------------------------------
+# Step 1–3: accept, sort, drop superseded facts
+# --------------------------------------------------------------------------
+
+def accept_events(events: list[dict]):
+    """event_id de-duplication per org, first seen wins.
+
+    Returns ({campaign: accepted events sorted by key}, Counter of repeats per
+    campaign named by the repeat)."""
+    seen: set[tuple[str, str]] = set()
+    accepted: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    repeats: Counter = Counter()
+    for e in events:
+        ident = (e["org_id"], e["event_id"])
+        if ident in seen:
+            repeats[campaign_of(e)] += 1
+            continue
+        seen.add(ident)
+        accepted[campaign_of(e)].append(e)
+    return {c: sorted(evs, key=event_key) for c, evs in accepted.items()}, repeats
+
+
+def fact_identity(e: dict):
+    """The fact an "earliest counts" event is about; None for other types."""
+    t = e["type"]
+    if t in CALL_FACT_SLOTS:
+        return (t, e["attempt_id"])
+    if t in EMAIL_TYPES:
+        return (t, e["message_id"])
+    if t in ("contact.added", "meeting.booked"):
+        return (t, e["contact_id"])
+    if t == "callback.requested":
+        return (t, e["contact_id"], e["due_at"])
+    return None
+
+
+def drop_superseded_facts(sorted_events: list[dict]):
+    """Keep the earliest event of each fact; return (kept, number dropped)."""
+    seen = set()
+    kept = []
+    dropped = 0
+    for e in sorted_events:
+        fid = fact_identity(e)
+        if fid is not None:
+            if fid in seen:
+                dropped += 1
+                continue
+            seen.add(fid)
+        kept.append(e)
+    return kept, dropped
+
+
+def of_type(facts: list[dict], *types: str) -> list[dict]:
+    return [e for e in facts if e["type"] in types]
+
+
+# --------------------------------------------------------------------------
+# Campaign configuration and status
+# --------------------------------------------------------------------------
+
+def campaign_config(facts: list[dict]) -> dict:
+    """Each field from the latest campaign.created carrying it, else default."""
+    cfg = dict(CONFIG_DEFAULTS)
+    for e in of_type(facts, "campaign.created"):  # ascending key: later wins
+        for field in CONFIG_DEFAULTS:
+            if field in e:
+                cfg[field] = e[field]
+    tw = cfg["time_window"]
+    if tw is not None:
+        cfg["time_window"] = {"start": tw["start"], "end": tw["end"],
+                              "tz": tw.get("tz") or "UTC"}
+    return cfg
+
+
+def campaign_tz(cfg: dict) -> ZoneInfo:
+    tw = cfg["time_window"]
+    return ZoneInfo(tw["tz"] if tw else "UTC")
+
+
+def campaign_status(facts: list[dict]) -> str:
+    status = "draft"
+    for e in of_type(facts, "campaign.status"):
+        status = e["status"]
+    return status
+
+
+def threshold_at(created: list[dict], end_event: dict) -> int:
+    """abandon_threshold_ms in effect at the call.ended key: the latest
+    campaign.created (of `created`, sorted) carrying it with a smaller key."""
+    value = CONFIG_DEFAULTS["abandon_threshold_ms"]
+    for e in created:
+        if event_key(e) < event_key(end_event) and "abandon_threshold_ms" in e:
+            value = e["abandon_threshold_ms"]
+    return value
+
+
+# --------------------------------------------------------------------------
+# Attempts and outcomes
+# --------------------------------------------------------------------------
+
+def attempts_of(facts: list[dict]) -> dict[str, dict]:
+    """attempt_id -> {dialed, answered, amd, bridged, ended: first fact or None}."""
+    attempts: dict[str, dict] = {}
+    for e in facts:
+        if e["type"].startswith("call.") or e["type"] == "conversation.evaluated":
+            slots = attempts.setdefault(e["attempt_id"], {s: None for s in CALL_FACT_SLOTS.values()})
+            slot = CALL_FACT_SLOTS.get(e["type"])
+            if slot is not None:
+                slots[slot] = e
+    return attempts
+
+
+def before_end(attempt: dict, slot: str):
+    """The fact of `slot` if its key is smaller than the call.ended key."""
+    fact, end = attempt[slot], attempt["ended"]
+    if fact is not None and end is not None and event_key(fact) < event_key(end):
+        return fact
+    return None
+
+
+def answered_before_end(attempt: dict) -> bool:
+    return before_end(attempt, "answered") is not None
+
+
+def machine_before_end(attempt: dict) -> bool:
+    amd = before_end(attempt, "amd")
+    return amd is not None and amd["result"] == "machine"
+
+
+def is_human_answered(attempt: dict) -> bool:
+    return attempt["ended"] is not None and answered_before_end(attempt) and not machine_before_end(attempt)
+
+
+def outcome_of(attempt: dict, threshold_ms: int):
+    """SPEC §1 rules 1–6, first that matches; None when not ended."""
+    end = attempt["ended"]
+    if end is None:
+        return None
+    answered = before_end(attempt, "answered")
+    bridged = before_end(attempt, "bridged")
+    if answered is not None and machine_before_end(attempt):
+        return "machine"
+    if answered is not None and (bridged is None or bridged["ts"] - answered["ts"] > threshold_ms):
+        return "abandoned"
+    if bridged is not None:
+        return "connected"
+    sip = end.get("sip_code")
+    if sip in (486, 600):
+        return "busy"
+    if sip is None or sip in (408, 480, 487):
+        return "no_answer"
+    return "failed"
+
+
+def outcomes_of(facts: list[dict], attempts: dict[str, dict]) -> dict[str, str]:
+    """attempt_id -> outcome, for ended attempts."""
+    created = of_type(facts, "campaign.created")
+    return {aid: outcome_of(a, threshold_at(created, a["ended"]))
+            for aid, a in attempts.items() if a["ended"] is not None}
+
+
+# --------------------------------------------------------------------------
+# The campaign "world": everything derived once from the sorted events
+# --------------------------------------------------------------------------
+
+class World:
+    """Plain container of the facts of one campaign (no incremental logic)."""
+
+    def __init__(self, org_id: str, campaign_id: str, sorted_events: list[dict], id_repeats: int):
+        self.org_id = org_id
+        self.campaign_id = campaign_id
+        self.events = sorted_events                      # all accepted, sorted
+        self.facts, self.superseded = drop_superseded_facts(sorted_events)
+        self.id_repeats = id_repeats
+        self.now = max(e["ts"] for e in sorted_events)
+        self.cfg = campaign_config(self.facts)
+        self.tz = campaign_tz(self.cfg)
+        self.status = campaign_status(self.facts)
+        self.attempts = attempts_of(self.facts)
+        self.outcomes = outcomes_of(self.facts, self.attempts)
+
+    def dialed_attempts(self) -> list[dict]:
+        return [a for a in self.attempts.values() if a["dialed"] is not None]
+
+    def ended_attempts(self) -> list[dict]:
+        return [a for a in self.attempts.values() if a["ended"] is not None]
+
+    def outcome(self, attempt: dict):
+        return self.outcomes.get(attempt["ended"]["attempt_id"]) if attempt["ended"] else None
+
+    def dial_times(self) -> list[int]:
+        """The live "dials" series: call.dialed; plus email.sent for email campaigns."""
+        times = [e["ts"] for e in of_type(self.facts, "call.dialed")]
+        if self.cfg["channel"] == "email":
+            times += [e["ts"] for e in of_type(self.facts, "email.sent")]
+        return times
+
+    def first_dial_ts(self):
+        times = self.dial_times()
+        return min(times) if times else None
+
+
+def build_worlds(events: list[dict]) -> dict[tuple[str, str], World]:
+    accepted, repeats = accept_events(events)
+    return {c: World(c[0], c[1], evs, repeats.get(c, 0)) for c, evs in accepted.items()}
+
+
+# --------------------------------------------------------------------------
+# Contacts, batches, retries
+# --------------------------------------------------------------------------
+
+def contact_ids(w: World) -> set[str]:
+    # all accepted events, superseded facts included (R2)
+    return {e["contact_id"] for e in w.events if e["type"] in CONTACT_NAMING_TYPES}
+
+
+def contact_latest_status(w: World) -> dict[str, dict | None]:
+    """contact_id -> its latest contact.status event (None when it has none)."""
+    latest = {c: None for c in contact_ids(w)}
+    for e in of_type(w.facts, "contact.status"):
+        latest[e["contact_id"]] = e
+    return latest
+
+
+def contact_status_map(w: World) -> dict[str, str]:
+    return {c: (e["status"] if e else "pending") for c, e in contact_latest_status(w).items()}
+
+
+def contacts_block(w: World) -> dict:
+    statuses = contact_status_map(w)
+    by_status = {s: 0 for s in CONTACT_STATUSES}
+    for s in statuses.values():
+        by_status[s] += 1
+    buckets = {
+        "pending": by_status["pending"] + by_status["retrying"] + by_status["followup_scheduled"],
+        "in_progress": by_status["dispatched"] + by_status["in_progress"],
+        "completed": by_status["completed"],
+        "exhausted": sum(by_status[s] for s in CONTACT_STATUSES
+                         if s not in NON_FINAL and s != "completed"),
+    }
+    in_flight = (by_status["dispatched"] + by_status["in_progress"]
+                 + by_status["retrying"] + by_status["followup_scheduled"])
+    return {"total": len(statuses), "by_status": by_status, "buckets": buckets, "in_flight": in_flight}
+
+
+def retry_breakdown(w: World) -> dict[str, int]:
+    counts: Counter = Counter()
+    for e in contact_latest_status(w).values():
+        if e is not None and e["status"] == "retrying":
+            counts[e["retry_number"]] += 1
+    return {f"retry_{n}": counts[n] for n in sorted(counts)}
+
+
+def retries_left(w: World) -> int:
+    dialed_per_contact = Counter(a["dialed"]["contact_id"] for a in w.dialed_attempts())
+    return sum(max(0, w.cfg["max_attempts"] - dialed_per_contact[c])
+               for c, s in contact_status_map(w).items() if s in NON_FINAL)
+
+
+def batch_counts(w: World) -> dict[str, int]:
+    batch_ids = {e["batch_id"] for e in of_type(w.facts, "batch.created")}
+    # any accepted contact.added names its batch, superseded or not (R2)
+    batch_ids |= {e["batch_id"] for e in of_type(w.events, "contact.added") if "batch_id" in e}
+    status = {b: "pending" for b in batch_ids}
+    for e in of_type(w.facts, "batch.status"):
+        if e["batch_id"] in status:
+            status[e["batch_id"]] = e["status"]
+    counts = {s: 0 for s in BATCH_STATUSES}
+    for s in status.values():
+        counts[s] += 1
+    return counts
+
+
+# --------------------------------------------------------------------------
+# Attempts, outcomes, call state, rates
+# --------------------------------------------------------------------------
+
+def attempts_block(w: World, contacts_total: int) -> dict:
+    dialed = w.dialed_attempts()
+    total = len(dialed)
+    average = round(total / contacts_total, 2) if total and contacts_total else 0.0
+    follow_up = sum(1 for a in dialed if a["dialed"].get("follow_up") is True)
+    return {"total": total, "average_per_contact": float(average), "follow_up": follow_up}
+
+
+def outcomes_block(w: World) -> dict:
+    counts = Counter(w.outcomes.values())
+    return {k: counts[k] for k in ("connected", "abandoned", "machine", "busy", "no_answer", "failed")}
+
+
+def answered_count(w: World) -> int:
+    return sum(1 for a in w.ended_attempts() if answered_before_end(a))
+
+
+def human_answered_count(w: World) -> int:
+    return sum(1 for a in w.ended_attempts() if is_human_answered(a))
+
+
+def active_calls(w: World) -> int:
+    return sum(1 for a in w.attempts.values() if a["dialed"] and not a["ended"])
+
+
+def ringing(w: World) -> int:
+    return sum(1 for a in w.attempts.values() if a["dialed"] and not a["answered"] and not a["ended"])
+
+
+def in_progress_calls(w: World) -> int:
+    return sum(1 for a in w.attempts.values() if a["answered"] and not a["ended"])
+
+
+def rates_block(w: World, contacts: dict) -> dict:
+    ended = len(w.ended_attempts())
+    return {
+        "answer_rate": ratio(answered_count(w), ended),
+        "connect_rate": ratio(outcomes_block(w)["connected"], ended),
+        "completion_rate": ratio(contacts["by_status"]["completed"], contacts["total"]),
+    }
+
+
+def handle_time(a: dict) -> int:
+    return a["ended"]["ts"] - a["bridged"]["ts"] + a["ended"].get("wrap_ms", 0)
+
+
+def ring_time(a: dict) -> int:
+    return a["answered"]["ts"] - a["dialed"]["ts"]
+
+
+def aht_ms(w: World):
+    return mean(handle_time(a) for a in w.ended_attempts() if w.outcome(a) == "connected")
+
+
+def avg_ring_ms(w: World):
+    return mean(ring_time(a) for a in w.attempts.values() if a["dialed"] and a["answered"])
+
+
+# --------------------------------------------------------------------------
+# Abandon rate, budget, alert levels
+# --------------------------------------------------------------------------
+
+def in_abandon_window(window: str, ts: int, now: int, tz: ZoneInfo) -> bool:
+    if window == "lifetime":
+        return True
+    if window == "today":
+        return local_date(ts, tz) == local_date(now, tz)
+    if window == "24h":
+        return in_grid_window(ts, now, DAY, MINUTE)
+    if window == "30d":
+        return in_grid_window(ts, now, 30 * DAY, HOUR)
+    raise ValueError(window)
+
+
+def abandon_counts(w: World, window: str) -> tuple[int, int]:
+    """(abandoned, human_answered) over attempts whose call.ended ts is in the window."""
+    abandoned = human = 0
+    for a in w.ended_attempts():
+        if in_abandon_window(window, a["ended"]["ts"], w.now, w.tz):
+            abandoned += w.outcome(a) == "abandoned"
+            human += is_human_answered(a)
+    return abandoned, human
+
+
+def abandon_budget(ceiling, human_answered: int, abandoned: int) -> int:
+    """Largest k >= 0 with (A+k)/(H+k) <= c: max(0, floor((c·H − A)/(1 − c)))."""
+    c = as_fraction(ceiling)
+    return max(0, math.floor((c * human_answered - abandoned) / (1 - c)))
+
+
+def next_level(level: str, abandoned: int, human_answered: int, ceiling, min_sample: int) -> str:
+    """SPEC §3 hysteresis, exact fractions."""
+    if human_answered < min_sample:
+        return "ok"
+    c = as_fraction(ceiling)
+    h = c / 10
+    warn = Fraction(4, 5) * c
+    rate = Fraction(abandoned, human_answered)
+    if level in ("ok", "warning"):
+        if rate > c:
+            return "breach"
+        if rate >= warn:
+            return "warning"
+        if level == "warning" and rate < warn - h:
+            return "ok"
+        return level
+    # from breach
+    if rate <= c - h:
+        return "ok" if rate < warn - h else "warning"
+    return "breach"
+
+
+def window_lower_bound(window: str, now: int, tz: ZoneInfo):
+    """Smallest ts inside the window (for ts <= now); None = unbounded.
+
+    Equivalent to `in_abandon_window` for ts <= now (for `today`: see R11):
+    floor(now/r) − W/r < floor(ts/r)  <=>  ts >= (floor(now/r) − W/r + 1)·r,
+    and `today` = from the first instant of now's local date."""
+    if window == "lifetime":
+        return None
+    if window == "today":
+        return local_to_ms(local_date(now, tz), 0, tz, fold=0)
+    if window == "24h":
+        return (now // MINUTE - DAY // MINUTE + 1) * MINUTE
+    if window == "30d":
+        return (now // HOUR - 30 * DAY // HOUR + 1) * HOUR
+    raise ValueError(window)
+
+
+def abandon_fold(w: World, min_sample: int):
+    """Apply the accepted events one by one in key order; after each, re-evaluate
+    the four windows.  Returns (alert records, final levels).
+
+    An attempt's outcome depends only on facts keyed before its call.ended,
+    so it is the same in every prefix that contains the end: the per-prefix
+    window counts are sums over the ended attempts whose end key <= the
+    current key and whose end ts >= the window's lower bound (prefix sums +
+    bisect, to stay fast on a few thousand events; tests cross-check this
+    against a literal per-prefix recount)."""
+    ended = sorted(w.ended_attempts(), key=lambda a: event_key(a["ended"]))
+    end_keys = [event_key(a["ended"]) for a in ended]
+    end_ts = [a["ended"]["ts"] for a in ended]
+    cum_abandoned, cum_human = [0], [0]
+    for a in ended:
+        cum_abandoned.append(cum_abandoned[-1] + (w.outcome(a) == "abandoned"))
+        cum_human.append(cum_human[-1] + is_human_answered(a))
+
+    created = of_type(w.events, "campaign.created")
+    levels = {win: "ok" for win in WINDOWS}
+    seq = Counter()
+    alerts = []
+    j = 0  # ended[:j] = attempts ended in the prefix
+    for e in w.events:
+        k = event_key(e)
+        now = e["ts"]
+        while j < len(ended) and end_keys[j] <= k:
+            j += 1
+        cfg = campaign_config([c for c in created if event_key(c) <= k])
+        tz = campaign_tz(cfg)
+        ceiling = cfg["abandon_ceiling"]
+        for win in WINDOWS:
+            lo = window_lower_bound(win, now, tz)
+            i = 0 if lo is None else bisect_left(end_ts, lo, 0, j)
+            abandoned = cum_abandoned[j] - cum_abandoned[i]
+            human = cum_human[j] - cum_human[i]
+            new = next_level(levels[win], abandoned, human, ceiling, min_sample)
+            if new != levels[win]:
+                seq[win] += 1
+                alerts.append({
+                    "alert_id": f"{w.org_id}:{w.campaign_id}:{win}:{seq[win]}",
+                    "campaign_id": w.campaign_id,
+                    "org_id": w.org_id,
+                    "window": win,
+                    "from": levels[win],
+                    "to": new,
+                    "rate": ratio(abandoned, human),
+                    "abandoned": abandoned,
+                    "human_answered": human,
+                    "ceiling": ceiling,
+                    "at": fmt(now),
+                })
+                levels[win] = new
+    return alerts, levels
+
+
+def abandon_block(w: World, final_levels: dict) -> dict:
+    windows = {}
+    for win in WINDOWS:
+        abandoned, human = abandon_counts(w, win)
+        windows[win] = {"abandoned": abandoned, "human_answered": human,
+                        "rate": ratio(abandoned, human), "level": final_levels[win]}
+    ceiling = w.cfg["abandon_ceiling"]
+    budget = abandon_budget(ceiling, windows["30d"]["human_answered"], windows["30d"]["abandoned"])
+    return {"ceiling": ceiling, "budget": budget, "windows": windows}
+
+
+# --------------------------------------------------------------------------
+# Time window, live block, ETA, banner, performance
+# --------------------------------------------------------------------------
+
+def hhmm_minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def window_is_open(ms: int, tw: dict) -> bool:
+    """Open at local time-of-day t when start <= t < end (or, spanning midnight,
+    t >= start or t < end)."""
+    local = local_datetime(ms, ZoneInfo(tw["tz"]))
+    t = ((local.hour * 60 + local.minute) * 60 + local.second) * 1000 + local.microsecond // 1000
+    start = hhmm_minutes(tw["start"]) * MINUTE
+    end = hhmm_minutes(tw["end"]) * MINUTE
+    if start < end:
+        return start <= t < end
+    return t >= start or t < end
+
+
+def utc_offset(ms: int, tz: ZoneInfo):
+    return local_datetime(ms, tz).utcoffset()
+
+
+def first_ms_with_new_offset(lo: int, hi: int, tz: ZoneInfo) -> int:
+    """Binary search the DST transition between lo and hi (offsets differ)."""
+    before = utc_offset(lo, tz)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if utc_offset(mid, tz) == before:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def lay_on_window(tw: dict, now: int, need_ms: float) -> float:
+    """Finish instant (float ms) when `need_ms` of dialing time is laid on the
+    window's open time from `now` on.
+
+    The open/closed state can only change where the local time-of-day crosses
+    start or end (those instants, both PEP 495 folds, every local day) or at a
+    UTC-offset change; between consecutive such candidate instants it is
+    constant, so we walk the candidates day after day and test each piece.
+    """
+    tz = ZoneInfo(tw["tz"])
+    first_day = local_date(now, tz)
+    horizon = 8
+    while True:
+        cands = {now}
+        for k in range(-2, horizon + 1):
+            day = first_day + timedelta(days=k)
+            for minutes in (hhmm_minutes(tw["start"]), hhmm_minutes(tw["end"])):
+                for fold in (0, 1):
+                    cands.add(local_to_ms(day, minutes, tz, fold))
+        cands = sorted(c for c in cands if c >= now)
+        transitions = [first_ms_with_new_offset(a, b, tz) for a, b in zip(cands, cands[1:])
+                       if utc_offset(a, tz) != utc_offset(b, tz)]
+        cands = sorted(set(cands) | set(transitions))
+        safe_end = local_to_ms(first_day + timedelta(days=horizon - 1), 0, tz)
+        left = need_ms
+        for a, b in zip(cands, cands[1:]):
+            if b > safe_end:
+                break
+            if window_is_open(a, tw):
+                if left <= b - a:
+                    return a + left
+                left -= b - a
+        horizon *= 2
+
+
+def count_in_window(times, now: int, length_ms: int) -> int:
+    """Grid window at 1 s resolution (W <= 1 h)."""
+    return sum(1 for ts in times if in_grid_window(ts, now, length_ms, SECOND))
+
+
+def rate_divisor_s(w: World, length_s: int) -> float:
+    """min(W, max(1 s, now − first_dial_ts)) in seconds; 1 with no dial."""
+    first = w.first_dial_ts()
+    if first is None:
+        return 1.0
+    return float(min(length_s, max(1, (w.now - first) / 1000)))
+
+
+def per_second(w: World, times, length_s: int) -> float:
+    return count_in_window(times, w.now, length_s * SECOND) / rate_divisor_s(w, length_s)
+
+
+def eta(w: World, remaining: int):
+    """(eta_seconds, eta_at)."""
+    if remaining == 0:
+        return 0.0, fmt(w.now)
+    rate = per_second(w, w.dial_times(), 300)
+    if rate == 0:
+        return None, None
+    need_s = remaining / rate
+    tw = w.cfg["time_window"]
+    if tw is None:
+        return need_s, fmt(round(w.now + need_s * 1000))
+    finish = lay_on_window(tw, w.now, need_s * 1000)
+    return (finish - w.now) / 1000, fmt(round(finish))
+
+
+def banner(w: World) -> str:
+    tw = w.cfg["time_window"]
+    outside = tw is not None and not window_is_open(w.now, tw)
+    if w.status in ("active", "paused") and outside:
+        return "paused_outside_window"
+    if w.status == "paused":
+        return "paused"
+    if w.status == "active" and count_in_window(w.dial_times(), w.now, 30 * SECOND) == 0:
+        return "idle"
+    if w.status == "active":
+        return "live"
+    return w.status
+
+
+def live_avg_ring_ms(w: World):
+    return mean(ring_time(a) for a in w.attempts.values()
+                if a["dialed"] and a["answered"]
+                and in_grid_window(a["answered"]["ts"], w.now, 900 * SECOND, SECOND))
+
+
+def live_block(w: World, contacts: dict) -> dict:
+    bridged_times = [e["ts"] for e in of_type(w.facts, "call.bridged")]
+    ended_times = [e["ts"] for e in of_type(w.facts, "call.ended")]
+    dials = w.dial_times()
+    pending = contacts["buckets"]["pending"]
+    eta_seconds, eta_at = eta(w, pending)
+    by_status = contacts["by_status"]
+    return {
+        "banner": banner(w),
+        "dials_per_sec": per_second(w, dials, 60),
+        "connected_per_hour": per_second(w, bridged_times, 3600) * 3600,
+        "calls_per_min": per_second(w, ended_times, 60) * 60,
+        "avg_ring_ms": live_avg_ring_ms(w),
+        "ringing": ringing(w),
+        "in_progress": in_progress_calls(w),
+        "last_dial_at": fmt(max(dials)) if dials else None,
+        "pending": pending,
+        "retries_queued": by_status["retrying"] + by_status["followup_scheduled"],
+        "eta_seconds": eta_seconds,
+        "eta_at": eta_at,
+    }
+
+
+def performance_block(w: World):
+    if w.status not in ("completed", "stopped"):
+        return None
+    first = w.first_dial_ts()
+    ended_times = [a["ended"]["ts"] for a in w.ended_attempts()]
+    if first is None or not ended_times:
+        span = 1.0
+    else:
+        span = float(max(1, (max(ended_times) - first) / 1000))
+    connected = outcomes_block(w)["connected"]
+    return {
+        "dials_per_sec": len(w.dialed_attempts()) / span,
+        "connected_per_hour": connected / span * 3600,
+        "calls_per_min": len(ended_times) / span * 60,
+        "total_connected": connected,
+    }
+
+
+# --------------------------------------------------------------------------
+# Passes, callbacks, email, costs, diagnostics
+# --------------------------------------------------------------------------
+
+def passes_block(w: World) -> list[dict]:
+    eligible: dict[int, int] = {}
+    for e in of_type(w.facts, "pass.started"):  # ascending: latest wins
+        eligible[e["pass"]] = e["eligible"]
+    dialed = w.dialed_attempts()
+    numbers = set(eligible) | {a["dialed"].get("pass", 1) for a in dialed}
+    rows = []
+    for n in sorted(numbers):
+        in_pass = [a for a in dialed if a["dialed"].get("pass", 1) == n]
+        attempted = {a["dialed"]["contact_id"] for a in in_pass}
+        connected = {a["dialed"]["contact_id"] for a in in_pass if w.outcome(a) == "connected"}
+        starts = [a["dialed"]["ts"] for a in in_pass]
+        ends = [a["ended"]["ts"] for a in in_pass if a["ended"]]
+        started = min(starts) if starts else None
+        ended = max(ends) if ends else None
+        rows.append({
+            "pass": n,
+            "eligible": eligible.get(n),
+            "attempted": len(attempted),
+            "connected": len(connected),
+            "connect_rate": ratio(len(connected), len(attempted)),
+            "started_at": fmt(started),
+            "ended_at": fmt(ended),
+            "duration_s": (ended - started) / 1000 if started is not None and ended is not None else None,
+        })
+    return rows
+
+
+def callback_fold(w: World):
+    """Returns (requested, completed, cancelled, delays, orphan closes)."""
+    open_callbacks: dict[str, list[tuple]] = defaultdict(list)  # contact -> [(due_at, request key)]
+    requested = completed = cancelled = orphans = 0
+    delays = []
+    for e in w.facts:  # key order
+        t = e["type"]
+        if t == "callback.requested":
+            requested += 1
+            open_callbacks[e["contact_id"]].append((e["due_at"], event_key(e)))
+        elif t in ("callback.completed", "callback.cancelled"):
+            pending = open_callbacks[e["contact_id"]]
+            if not pending:
+                orphans += 1
+                continue
+            closed = min(pending)  # earliest due_at, ties: earliest request key
+            pending.remove(closed)
+            if t == "callback.completed":
+                completed += 1
+                delays.append(e["ts"] - closed[0])
+            else:
+                cancelled += 1
+    return requested, completed, cancelled, delays, orphans
+
+
+def callbacks_block(w: World) -> dict:
+    requested, completed, cancelled, delays, _ = callback_fold(w)
+    return {"requested": requested, "pending": requested - completed - cancelled,
+            "completed": completed, "avg_delay_ms": mean(delays)}
+
+
+def messages_with(w: World, etype: str) -> set[str]:
+    return {e["message_id"] for e in of_type(w.facts, etype)}
+
+
+def email_block(w: World) -> dict:
+    sent = len(messages_with(w, "email.sent"))
+    delivered = len(messages_with(w, "email.delivered"))
+    opened = len(messages_with(w, "email.opened"))
+    clicked = len(messages_with(w, "email.clicked"))
+    replied = len(messages_with(w, "email.replied"))
+    meetings = len({e["contact_id"] for e in of_type(w.facts, "meeting.booked")})
+    return {
+        "emails_sent": sent,
+        "delivered": delivered,
+        "bounced": len(messages_with(w, "email.bounced")),
+        "opened": opened,
+        "clicked": clicked,
+        "replied": replied,
+        "unsubscribed": len(messages_with(w, "email.unsubscribed")),
+        "meetings_booked": meetings,
+        "rates": {
+            "delivery_rate": ratio(delivered, sent),
+            "open_rate": ratio(opened, delivered),
+            "click_rate": ratio(clicked, delivered),
+            "reply_rate": ratio(replied, delivered),
+            "conversion_rate": ratio(meetings, delivered),
+        },
+    }
+
+
+def costs_block(w: World) -> dict:
+    per_category: Counter = Counter()
+    for e in of_type(w.facts, "cost.incurred"):
+        per_category[e["category"]] += usd_micros(e)
+    total = sum(per_category.values())
+    return {"total_usd": total / 10**6,
+            "breakdown": {cat: per_category[cat] / 10**6 for cat in sorted(per_category)}}
+
+
+def diagnostics_block(w: World) -> dict:
+    orphan_attempts = sum(1 for a in w.attempts.values() if a["dialed"] is None)
+    email_messages = set().union(*(messages_with(w, t) for t in EMAIL_TYPES))
+    orphan_messages = len(email_messages - messages_with(w, "email.sent"))
+    orphan_closes = callback_fold(w)[4]
+    return {"late": 0, "duplicates": w.id_repeats + w.superseded,
+            "orphaned": orphan_attempts + orphan_messages + orphan_closes}
+
+
+# --------------------------------------------------------------------------
+# The /stats body
+# --------------------------------------------------------------------------
+
+def config_block(w: World) -> dict:
+    c = w.cfg
+    return {
+        "concurrency_limit": c["concurrency_limit"],
+        "max_attempts": c["max_attempts"],
+        "abandon_ceiling": c["abandon_ceiling"],
+        "abandon_threshold_ms": c["abandon_threshold_ms"],
+        "time_window": c["time_window"],
+        "config": c["config"],
+    }
+
+
+def stats_body(w: World, min_sample: int) -> dict:
+    contacts = contacts_block(w)
+    _, final_levels = abandon_fold(w, min_sample)
+    return {
+        "campaign_id": w.campaign_id,
+        "org_id": w.org_id,
+        "name": w.cfg["name"],
+        "channel": w.cfg["channel"],
+        "kind": w.cfg["kind"],
+        "status": w.status,
+        "as_of": fmt(w.now),
+        "config": config_block(w),
+        "contacts": contacts,
+        "retry_breakdown": retry_breakdown(w),
+        "retries_left": retries_left(w),
+        "batch_counts": batch_counts(w),
+        "attempts": attempts_block(w, contacts["total"]),
+        "outcomes": outcomes_block(w),
+        "answered": answered_count(w),
+        "human_answered": human_answered_count(w),
+        "active_calls": active_calls(w),
+        "ringing": ringing(w),
+        "in_progress": in_progress_calls(w),
+        "concurrency_limit": w.cfg["concurrency_limit"],
+        "rates": rates_block(w, contacts),
+        "aht_ms": aht_ms(w),
+        "avg_ring_ms": avg_ring_ms(w),
+        "abandon": abandon_block(w, final_levels),
+        "live": live_block(w, contacts),
+        "performance": performance_block(w),
+        "passes": passes_block(w),
+        "callbacks": callbacks_block(w),
+        "email": email_block(w),
+        "costs": costs_block(w),
+        "diagnostics": diagnostics_block(w),
+    }
+
+
+def reference_stats(events: list[dict], *, min_sample: int = 50) -> dict[tuple[str, str], dict]:
+    return {c: stats_body(w, min_sample) for c, w in build_worlds(events).items()}
+
+
+def reference_alerts(events: list[dict], *, min_sample: int = 50) -> dict[tuple[str, str], list[dict]]:
+    return {c: abandon_fold(w, min_sample)[0] for c, w in build_worlds(events).items()}
+
+
+# --------------------------------------------------------------------------
+# Daily
+# --------------------------------------------------------------------------
+
+DAILY_FIELDS = ["dials", "answered", "connected", "abandoned", "ended",
+                "emails_sent", "opened", "replied"]
+
+
+def reference_daily(events: list[dict], org_id: str, campaign_id: str, start: str, end: str) -> list[dict]:
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    counts = {}
+    micros = {}
+    day = first
+    while day <= last:
+        counts[day] = {f: 0 for f in DAILY_FIELDS}
+        micros[day] = 0
+        day += timedelta(days=1)
+
+    world = build_worlds(events).get((org_id, campaign_id))
+    if world is not None:
+        tz = world.tz
+
+        def add(ts: int, field: str, amount: int = 1):
+            d = local_date(ts, tz)
+            if d in counts:
+                counts[d][field] += amount
+
+        for e in world.facts:  # facts: the first event of each fact only
+            t = e["type"]
+            if t == "call.dialed":
+                add(e["ts"], "dials")
+            elif t == "call.answered":
+                add(e["ts"], "answered")
+            elif t == "call.ended":
+                add(e["ts"], "ended")
+                outcome = world.outcomes[e["attempt_id"]]
+                if outcome in ("connected", "abandoned"):
+                    add(e["ts"], outcome)
+            elif t == "email.sent":
+                add(e["ts"], "emails_sent")
+            elif t == "email.opened":
+                add(e["ts"], "opened")
+            elif t == "email.replied":
+                add(e["ts"], "replied")
+            elif t == "cost.incurred":
+                d = local_date(e["ts"], tz)
+                if d in micros:
+                    micros[d] += usd_micros(e)
+
+    return [{"date": d.isoformat(), **counts[d], "cost_usd": micros[d] / 10**6} for d in sorted(counts)]
+
+
+# --------------------------------------------------------------------------
+# Benchmarks
+# --------------------------------------------------------------------------
+
+BENCHMARK_RATES = {
+    "answer_rate": lambda b: b["rates"]["answer_rate"],
+    "connect_rate": lambda b: b["rates"]["connect_rate"],
+    "completion_rate": lambda b: b["rates"]["completion_rate"],
+    "abandon_rate": lambda b: b["abandon"]["windows"]["lifetime"]["rate"],
+    "delivery_rate": lambda b: b["email"]["rates"]["delivery_rate"],
+    "open_rate": lambda b: b["email"]["rates"]["open_rate"],
+    "click_rate": lambda b: b["email"]["rates"]["click_rate"],
+    "reply_rate": lambda b: b["email"]["rates"]["reply_rate"],
+    "conversion_rate": lambda b: b["email"]["rates"]["conversion_rate"],
+}
+
+
+def reference_benchmarks(stats_bodies: list[dict], org_id: str, kind: str) -> dict:
+    chosen = [b for b in stats_bodies if b["org_id"] == org_id and b["kind"] == kind]
+    result = {}
+    for name, get in BENCHMARK_RATES.items():
+        values = [float(get(b)) for b in chosen]
+        if not values:
+            result[name] = {"average": None, "p25": None, "p50": None, "p75": None, "sample_size": 0}
+            continue
+        result[name] = {
+            "average": sum(values) / len(values),
+            "p25": float(np.percentile(values, 25)),
+            "p50": float(np.percentile(values, 50)),
+            "p75": float(np.percentile(values, 75)),
+            "sample_size": len(values),
+        }
+    return result

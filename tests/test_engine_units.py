@@ -1,0 +1,149 @@
+"""Hand-worked checks of the engine's building blocks (SPEC §2–§3 formulas)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from engine.alerts import BREACH, OK, WARNING, abandon_budget, next_level
+from engine.config import exact_decimal
+from engine.events import parse_time
+from engine.gate import DUPLICATE, LATE, OK as GATE_OK, EventGate
+from engine.localtime import TimeWindow, day_bounds_of
+from engine.windows import BucketSeries, RollingPair
+
+C = Fraction(3, 100)
+
+
+@pytest.mark.parametrize(
+    "level, a, h, expected",
+    [
+        # below min_sample (50) the level is ok, whatever the rate and the level before
+        (BREACH, 49, 49, OK),
+        # from ok: 3/100 = c is not > c, but ≥ 0.8c = 0.024 -> warning
+        (OK, 3, 100, WARNING),
+        (OK, 4, 100, BREACH),  # 0.04 > 0.03
+        (OK, 23, 1000, OK),  # 0.023 < 0.024
+        (OK, 24, 1000, WARNING),  # exactly 0.8c
+        # from warning: leave only below 0.8c − h = 0.021
+        (WARNING, 22, 1000, WARNING),
+        (WARNING, 21, 1000, WARNING),  # 0.021 is not < 0.021
+        (WARNING, 20, 1000, OK),
+        (WARNING, 31, 1000, BREACH),
+        # from breach: stay until ≤ c − h = 0.027
+        (BREACH, 28, 1000, BREACH),
+        (BREACH, 30, 1000, BREACH),  # exactly c: not ≤ 0.027
+        (BREACH, 27, 1000, WARNING),  # ≤ 0.027 but not < 0.021
+        (BREACH, 20, 1000, OK),
+    ],
+)
+def test_hysteresis(level, a, h, expected):
+    assert next_level(level, a, h, C, 50) == expected
+
+
+def test_ceiling_is_the_decimal_written():
+    assert exact_decimal(0.03) == Fraction(3, 100)
+    assert exact_decimal(0.1) == Fraction(1, 10)
+    # 3 of 100 is exactly at the ceiling: a float comparison 3/100 > 0.03 would also say no,
+    # but 0.1 + 0.2 style drift must never flip a threshold: 30 of 1000 is not a breach.
+    assert next_level(OK, 30, 1000, exact_decimal(0.03), 50) == WARNING
+
+
+def test_budget_hand_worked():
+    # (30 − 25)/0.97 = 5.15 -> 5; check: 30/1005 ≤ 0.03 < 31/1006
+    assert abandon_budget(25, 1000, C) == 5
+    assert abandon_budget(0, 0, C) == 0
+    assert abandon_budget(40, 1000, C) == 0  # already over: never negative
+    # c·H − A = 3 exactly, 3/0.97 = 3.09 -> 3
+    assert abandon_budget(0, 100, C) == 3
+
+
+def test_gate_duplicate_before_late_and_late_stays_free():
+    gate = EventGate(lateness_ms=30_000)
+
+    def ev(eid, ts):
+        return {"event_id": eid, "org_id": "o", "campaign_id": "c", "ts": ts}
+
+    assert gate.check(ev("a", 100_000)) == GATE_OK
+    assert gate.check(ev("b", 60_000)) == LATE  # 60 s < 100 s − 30 s
+    assert gate.check(ev("b", 60_000)) == LATE  # a late event is not "seen"
+    assert gate.check(ev("a", 100_000)) == DUPLICATE
+    assert gate.check(ev("c", 70_000)) == GATE_OK  # exactly 30 s behind is within the bound
+    assert gate.watermark(("o", "c")) == 100_000
+    # event_id uniqueness is per org: the same id in another org is a different event
+    assert gate.check({**ev("a", 100_000), "org_id": "o2"}) == GATE_OK
+
+
+def test_gate_forgets_ids_after_the_horizon_only():
+    gate = EventGate(lateness_ms=30_000, horizon_ms=3_600_000)
+    e = {"event_id": "x", "org_id": "o", "campaign_id": "c", "ts": 0}
+    assert gate.check(e) == GATE_OK
+    gate.advance(("o", "c"), 3_599_000)
+    assert gate.check(e) == DUPLICATE  # still remembered within the hour
+    gate.advance(("o", "c"), 3_700_000)
+    assert ("o", "x") not in gate.seen
+
+
+def test_bucket_series_grid_window_boundaries():
+    s = BucketSeries(1000, 3700)
+    now = 1_000_000_500
+    s.add1(now - 60_000, 1)  # floor(ts/1000) = floor(now/1000) − 60: outside the 60 s window
+    s.add1(now - 59_999, 1)  # bucket floor(now/1000) − 60 as well (…0500 − 59 999 = …0501 − 60 000 + …)
+    s.add1(now - 59_500, 1)  # bucket −59: inside
+    s.add1(now, 1)
+    assert s.window_sum(now, 60_000) == 2
+    s.add1(now, -1)
+    assert s.window_sum(now, 60_000) == 1
+
+
+def test_rolling_pair_tracks_window_sums():
+    r = RollingPair(60_000, 1440)
+    minute = 60_000
+    r.advance(0)
+    r.add(0, 1, 1)
+    r.advance(1439 * minute)
+    assert (r.a, r.h) == (1, 1)  # bucket 0 is still one of the last 1440 minutes
+    r.add(1439 * minute, 0, 1)
+    r.advance(1440 * minute)
+    assert (r.a, r.h) == (0, 1)  # bucket 0 left the window
+    r.add(1440 * minute, 1, 1)
+    r.add(1440 * minute, -1, -1)  # retraction
+    assert (r.a, r.h) == (0, 1)
+
+
+NY = "America/New_York"
+
+
+def test_time_window_open_and_eta_across_close():
+    tw = TimeWindow.from_event({"start": "09:00", "end": "17:00", "tz": NY})
+    assert tw.is_open(parse_time("2026-05-08T13:00:00Z", "t"))  # 09:00 EDT
+    assert not tw.is_open(parse_time("2026-05-08T12:59:59.999Z", "t"))
+    assert not tw.is_open(parse_time("2026-05-08T21:00:00Z", "t"))  # 17:00 EDT: end is exclusive
+    # 16:00 EDT with 2 h of dialing left: 1 h today, the rest from 09:00 tomorrow -> 10:00 EDT
+    now = parse_time("2026-05-08T20:00:00Z", "t")
+    assert tw.finish_after(now, 2 * 3_600_000) == parse_time("2026-05-09T14:00:00Z", "t")
+    # outside the window, work waits for the next opening
+    night = parse_time("2026-05-09T02:00:00Z", "t")  # 22:00 EDT
+    assert tw.finish_after(night, 1_800_000) == parse_time("2026-05-09T13:30:00Z", "t")
+
+
+def test_time_window_spanning_midnight_and_dst():
+    tw = TimeWindow.from_event({"start": "22:00", "end": "02:00"})  # tz defaults to UTC
+    assert tw.tz == "UTC"
+    now = parse_time("2026-05-08T01:00:00Z", "t")
+    assert tw.is_open(now)
+    assert tw.finish_after(now, 2 * 3_600_000) == parse_time("2026-05-08T23:00:00Z", "t")
+    # Across the spring-forward night in New York: 16:00 EST + 2 h of work -> 1 h on Saturday,
+    # then Sunday 09:00 EDT (13:00Z, not 14:00Z) + 1 h.
+    ny = TimeWindow.from_event({"start": "09:00", "end": "17:00", "tz": NY})
+    sat = parse_time("2026-03-07T21:00:00Z", "t")
+    assert ny.finish_after(sat, 2 * 3_600_000) == parse_time("2026-03-08T14:00:00Z", "t")
+
+
+def test_local_day_bounds_dst_days_are_23_and_25_hours():
+    spring = day_bounds_of(parse_time("2026-03-08T12:00:00Z", "t"), NY)
+    autumn = day_bounds_of(parse_time("2026-11-01T12:00:00Z", "t"), NY)
+    assert spring[1] - spring[0] == 23 * 3_600_000
+    assert autumn[1] - autumn[0] == 25 * 3_600_000
+    assert spring[0] == parse_time("2026-03-08T05:00:00Z", "t")  # midnight EST
