@@ -13,8 +13,6 @@ cheap; memory is bounded by the event rate times the horizon.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 DEFAULT_LATENESS_MS = 30_000
 DEFAULT_HORIZON_MS = 3_600_000
 _BUCKET = 60_000
@@ -28,7 +26,8 @@ class EventGate:
         self.horizon_ms = max(horizon_ms, lateness_ms)
         self.seen: set[tuple[str, str]] = set()  # (org_id, event_id)
         self.watermarks: dict[tuple[str, str], int] = {}  # (org_id, campaign_id) -> max accepted ts
-        self._expiry: dict[tuple[str, str], dict[int, list]] = defaultdict(lambda: defaultdict(list))
+        # Plain dicts, not defaultdict(lambda): state must pickle for Bytewax recovery snapshots.
+        self._expiry: dict[tuple[str, str], dict[int, list]] = {}
         self._expired_below: dict[tuple[str, str], int] = {}
 
     def check(self, ev: dict) -> str:
@@ -43,7 +42,7 @@ class EventGate:
         if wm is not None and ts < wm - self.lateness_ms:
             return LATE
         self.seen.add(sid)
-        self._expiry[camp][ts // _BUCKET].append(sid)
+        self._expiry.setdefault(camp, {}).setdefault(ts // _BUCKET, []).append(sid)
         if wm is None or ts > wm:
             self.advance(camp, ts)
         return OK
@@ -61,6 +60,6 @@ class EventGate:
         if cutoff <= self._expired_below.get(camp, cutoff - 1):
             return
         self._expired_below[camp] = cutoff
-        buckets = self._expiry[camp]
+        buckets = self._expiry.get(camp, {})
         for b in [b for b in buckets if b < cutoff]:
             self.seen.difference_update(buckets.pop(b))

@@ -41,3 +41,45 @@ def ingest_stream(partition: int) -> str:
 
 INGEST_FIELD = b"e"  # stream entry field holding the raw JSON event bytes
 DEAD_LETTER_STREAM = f"{PREFIX}:deadletter"
+
+
+def seen_key(org_id: str, event_id: str) -> str:
+    """Ingest-side marker of an accepted event_id (`SET NX EX 3600`): ids are unique per org."""
+    return f"{PREFIX}:seen:{{{org_id}}}:{event_id}"
+
+
+# ---------------------------------------------------------------- flow output
+# Everything the flow writes for one campaign shares the hash tag {org_id:campaign_id}.
+
+def campaign_tag(org_id: str, campaign_id: str) -> str:
+    return f"{{{org_id}:{campaign_id}}}"
+
+
+def stats_key(org_id: str, campaign_id: str) -> str:
+    """String: the latest `/stats` body (JSON), overwritten on every frame (idempotent on replay)."""
+    return f"{PREFIX}:stats:{campaign_tag(org_id, campaign_id)}"
+
+
+def frames_stream(org_id: str, campaign_id: str) -> str:
+    """Stream of live frames, capped; entry id ``<seq>-0`` so the SSE id is the frame seq."""
+    return f"{PREFIX}:frames:{campaign_tag(org_id, campaign_id)}"
+
+
+def alerts_stream(org_id: str, campaign_id: str) -> str:
+    """Stream of the campaign's alert records (field ``a``: JSON, with its stable alert_id)."""
+    return f"{PREFIX}:alerts:{campaign_tag(org_id, campaign_id)}"
+
+
+def org_alerts_stream(org_id: str) -> str:
+    """Stream of every alert record of an org (for `GET /v1/alerts`)."""
+    return f"{PREFIX}:org-alerts:{{{org_id}}}"
+
+
+def org_campaigns_key(org_id: str) -> str:
+    """Set of the org's campaign ids (for `GET /v1/campaigns`)."""
+    return f"{PREFIX}:campaigns:{{{org_id}}}"
+
+
+LIVE_CHANNEL = f"{PREFIX}:live"  # pub/sub: one channel, every frame/alert; the API fans out in-process
+FRAME_FIELD = b"f"
+ALERT_FIELD = b"a"

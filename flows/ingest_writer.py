@@ -16,18 +16,10 @@ from typing import Iterable, Sequence
 import orjson
 import redis
 
-from engine.keys import INGEST_FIELD, PREFIX, ingest_stream, partition_count, partition_for
+from engine.keys import INGEST_FIELD, PREFIX, ingest_stream, partition_count, partition_for, seen_key
 
 SEEN_TTL_S = 3600  # SPEC: a repeat within (at least) the last hour is a duplicate
 DEFAULT_CHUNK = 1000
-
-
-def seen_key(org_id: str, event_id: str) -> str:
-    """Marker of an accepted event_id. Hash-tagged by org: ids are unique per org.
-
-    (Belongs in engine/keys.py; kept here until that module is next edited.)
-    """
-    return f"{PREFIX}:seen:{{{org_id}}}:{event_id}"
 
 
 def partition_of(event, partitions: int) -> int:

@@ -147,3 +147,28 @@ def test_local_day_bounds_dst_days_are_23_and_25_hours():
     assert spring[1] - spring[0] == 23 * 3_600_000
     assert autumn[1] - autumn[0] == 25 * 3_600_000
     assert spring[0] == parse_time("2026-03-08T05:00:00Z", "t")  # midnight EST
+
+
+def test_fold_state_pickles_and_resumes_identically():
+    """Bytewax recovery pickles the state: a restored fold must continue exactly like the original."""
+    import pickle
+
+    from engine.fold import Fold
+    from flows.simulator import SimConfig, generate
+
+    events = [e for e in generate(SimConfig(seed=3, contacts=40, jitter_ms=5000, duplicate_pct=5))
+              if isinstance(e, dict)]
+    from engine.events import validate_event
+
+    events = [validate_event(e) for e in events]
+    half = len(events) // 2
+    straight, resumed = Fold(), Fold()
+    for ev in events[:half]:
+        straight.apply(ev)
+        resumed.apply(ev)
+    resumed = pickle.loads(pickle.dumps(resumed))
+    for ev in events[half:]:
+        straight.apply(ev)
+        resumed.apply(ev)
+    assert resumed.snapshots() == straight.snapshots()
+    assert resumed.snapshots()[0]["attempts"]["total"] > 0

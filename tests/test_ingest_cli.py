@@ -13,8 +13,7 @@ from pathlib import Path
 import orjson
 
 from engine.events import EventRejected, parse_event
-from engine.keys import INGEST_FIELD, ingest_stream, partition_for
-from flows.ingest_writer import seen_key
+from engine.keys import INGEST_FIELD, ingest_stream, partition_for, seen_key
 from flows.simulator import SimConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
