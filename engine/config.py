@@ -89,6 +89,8 @@ class ConfigHistory:
 
     def threshold_at(self, key: tuple) -> int:
         """`abandon_threshold_ms` in effect at ``key`` (outcomes are decided at `call.ended`)."""
+        if not self.events:
+            return DEFAULTS["abandon_threshold_ms"]
         i = bisect.bisect_left(self.keys, key)
         for ev in reversed(self.events[:i]):
             if "abandon_threshold_ms" in ev:

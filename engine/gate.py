@@ -20,46 +20,82 @@ _BUCKET = 60_000
 OK, DUPLICATE, LATE = "ok", "duplicate", "late"
 
 
+class _Clock:
+    """One campaign's watermark and its seen ids bucketed by event-time minute (for expiry)."""
+
+    __slots__ = ("wm", "expiry", "expired_below")
+
+    def __init__(self):
+        self.wm = None
+        self.expiry: dict[int, list[str]] = {}
+        self.expired_below = None
+
+
 class EventGate:
     def __init__(self, lateness_ms: int = DEFAULT_LATENESS_MS, horizon_ms: int = DEFAULT_HORIZON_MS):
         self.lateness_ms = lateness_ms
         self.horizon_ms = max(horizon_ms, lateness_ms)
-        self.seen: set[tuple[str, str]] = set()  # (org_id, event_id)
-        self.watermarks: dict[tuple[str, str], int] = {}  # (org_id, campaign_id) -> max accepted ts
-        # Plain dicts, not defaultdict(lambda): state must pickle for Bytewax recovery snapshots.
-        self._expiry: dict[tuple[str, str], dict[int, list]] = {}
-        self._expired_below: dict[tuple[str, str], int] = {}
+        # Nested plain dicts (no per-event tuple keys, and no lambdas: state must pickle
+        # for Bytewax recovery snapshots).
+        self.seen: dict[str, set[str]] = {}  # org_id -> event_ids seen
+        self.clocks: dict[str, dict[str, _Clock]] = {}  # org_id -> campaign_id -> clock
+
+    def _clock(self, org: str, campaign: str) -> _Clock:
+        by_campaign = self.clocks.get(org)
+        if by_campaign is None:
+            by_campaign = self.clocks[org] = {}
+        clock = by_campaign.get(campaign)
+        if clock is None:
+            clock = by_campaign[campaign] = _Clock()
+        return clock
 
     def check(self, ev: dict) -> str:
         """Verdict for one valid event; an `ok` event is recorded as seen and moves the watermark."""
         org = ev["org_id"]
-        sid = (org, ev["event_id"])
-        if sid in self.seen:
+        eid = ev["event_id"]
+        seen = self.seen.get(org)
+        if seen is None:
+            seen = self.seen[org] = set()
+        elif eid in seen:
             return DUPLICATE
-        camp = (org, ev["campaign_id"])
+        clock = self._clock(org, ev["campaign_id"])
         ts = ev["ts"]
-        wm = self.watermarks.get(camp)
+        wm = clock.wm
         if wm is not None and ts < wm - self.lateness_ms:
             return LATE
-        self.seen.add(sid)
-        self._expiry.setdefault(camp, {}).setdefault(ts // _BUCKET, []).append(sid)
+        seen.add(eid)
+        bucket = ts // _BUCKET
+        ids = clock.expiry.get(bucket)
+        if ids is None:
+            clock.expiry[bucket] = [eid]
+        else:
+            ids.append(eid)
         if wm is None or ts > wm:
-            self.advance(camp, ts)
+            clock.wm = ts
+            if wm is None or bucket != wm // _BUCKET:
+                self._expire(seen, clock)
         return OK
 
+    def is_seen(self, org_id: str, event_id: str) -> bool:
+        return event_id in self.seen.get(org_id, ())
+
     def watermark(self, camp: tuple[str, str]) -> int | None:
-        return self.watermarks.get(camp)
+        by_campaign = self.clocks.get(camp[0])
+        clock = by_campaign.get(camp[1]) if by_campaign else None
+        return clock.wm if clock else None
 
     def advance(self, camp: tuple[str, str], now: int) -> None:
-        """Move a campaign's watermark (events, or live-mode ticks) and forget ids past the horizon."""
-        wm = self.watermarks.get(camp)
-        if wm is not None and now <= wm:
+        """Move a campaign's watermark (live-mode ticks) and forget ids past the horizon."""
+        clock = self._clock(*camp)
+        if clock.wm is not None and now <= clock.wm:
             return
-        self.watermarks[camp] = now
-        cutoff = (now - self.horizon_ms) // _BUCKET
-        if cutoff <= self._expired_below.get(camp, cutoff - 1):
+        clock.wm = now
+        self._expire(self.seen.setdefault(camp[0], set()), clock)
+
+    def _expire(self, seen: set, clock: _Clock) -> None:
+        cutoff = (clock.wm - self.horizon_ms) // _BUCKET
+        if clock.expired_below is not None and cutoff <= clock.expired_below:
             return
-        self._expired_below[camp] = cutoff
-        buckets = self._expiry.get(camp, {})
-        for b in [b for b in buckets if b < cutoff]:
-            self.seen.difference_update(buckets.pop(b))
+        clock.expired_below = cutoff
+        for b in [b for b in clock.expiry if b < cutoff]:
+            seen.difference_update(clock.expiry.pop(b))

@@ -83,3 +83,28 @@ def org_campaigns_key(org_id: str) -> str:
 LIVE_CHANNEL = f"{PREFIX}:live"  # pub/sub: one channel, every frame/alert; the API fans out in-process
 FRAME_FIELD = b"f"
 ALERT_FIELD = b"a"
+
+
+# ---------------------------------------------------------------- flow bookkeeping (issue #4)
+
+def alert_ids_key(org_id: str, campaign_id: str) -> str:
+    """Set of alert_ids already appended to the campaign's alert stream (the sink's de-dup on replay)."""
+    return f"{PREFIX}:alert-ids:{campaign_tag(org_id, campaign_id)}"
+
+
+def org_alert_ids_key(org_id: str) -> str:
+    """Set of alert_ids already appended to the org's alert stream (same slot as `org_alerts_stream`)."""
+    return f"{PREFIX}:org-alert-ids:{{{org_id}}}"
+
+
+def dead_letter_ids_key() -> str:
+    """Sorted set of source refs already dead-lettered (scored by wall ms, capped); same cluster slot
+    as `DEAD_LETTER_STREAM` (a key without braces hashes its whole name)."""
+    return f"{{{DEAD_LETTER_STREAM}}}:ids"
+
+
+def flow_status_key() -> str:
+    """Hash the flow keeps current for `/readyz`: ``tick_ms`` (last source poll, wall ms),
+    ``write_ms`` (last sink write), ``p<N>`` (last stream id read from partition N),
+    ``p<N>_ms`` (when), ``mode``, ``workers``, ``started_ms``."""
+    return f"{PREFIX}:flow:status"

@@ -112,6 +112,8 @@ class CampaignState:
         self.day_tz = None
         self.trackers = {w: AlertTracker(w) for w in WINDOWS}
         self.pending_alerts: list[dict] = []
+        self.alerts_dirty = True  # window inputs or the ceiling changed since the last evaluation
+        self._minute = None
 
     # ------------------------------------------------------------------ time
 
@@ -124,6 +126,11 @@ class CampaignState:
         if self.now is not None and ts <= self.now:
             return
         self.now = ts
+        minute = ts // MINUTE
+        if minute == self._minute:
+            return  # windows move on a minute grid at the finest (days and zone offsets are whole minutes)
+        self._minute = minute
+        self.alerts_dirty = True
         tz = self.config.current.tz
         if self.day_end is None or ts >= self.day_end or tz != self.day_tz:
             self._reset_today(tz)
@@ -134,6 +141,7 @@ class CampaignState:
             s.prune(ts)
 
     def _reset_today(self, tz: str) -> None:
+        self.alerts_dirty = True
         self.day_tz = tz
         self.day_start, self.day_end = day_bounds_of(self.now, tz)
         self.today.hi = max(self.today.hi, self.now // MINUTE)
@@ -159,6 +167,7 @@ class CampaignState:
     # campaign / batch / pass ------------------------------------------------
 
     def _campaign_created(self, ev, key):
+        self.alerts_dirty = True  # the ceiling may have changed
         old = self.config.current
         self.config.add(key, ev)
         new = self.config.current
@@ -166,7 +175,7 @@ class CampaignState:
             # Outcomes are decided with the threshold in effect at each end: redo those after this key.
             for a in self.attempts.values():
                 if a.end is not None and a.end > key:
-                    self._update_attempt(a, None)
+                    self._update_attempt(a, None)  # re-decide only
         if new.tz != old.tz and self.now is not None:
             self._reset_today(new.tz)
 
@@ -300,7 +309,7 @@ class CampaignState:
                 self.duplicates += 1
                 if key > current:
                     return
-            self._update_attempt(a, lambda: self._set_fact(a, slot, ev, key))
+            self._update_attempt(a, slot, ev, key)
         elif t == "conversation.evaluated":
             if a.eval_key is None or key > a.eval_key:
                 a.eval_key, a.eval_results = key, ev["results"]
@@ -322,12 +331,12 @@ class CampaignState:
             a.conversation_id = ev.get("conversation_id")
             a.recording_url = ev.get("recording_url")
 
-    def _update_attempt(self, a: Attempt, mutate) -> None:
-        """Retract the attempt's contribution, mutate it, decide its outcome, add it back."""
+    def _update_attempt(self, a: Attempt, slot: str | None, ev: dict | None = None, key=None) -> None:
+        """Retract the attempt's contribution, set fact ``slot`` (if any), decide its outcome, add it back."""
         old_contact = a.contact if a.dial is not None else None
         self._attempt_contrib(a, -1)
-        if mutate is not None:
-            mutate()
+        if slot is not None:
+            self._set_fact(a, slot, ev, key)
         new_contact = a.contact if a.dial is not None else None
         if old_contact != new_contact:
             for cid, d in ((old_contact, -1), (new_contact, 1)):
@@ -409,6 +418,7 @@ class CampaignState:
             self.answered += s
         if a.human_at_end:
             ab = s if o == "abandoned" else 0
+            self.alerts_dirty = True
             self.human += s
             self.abandoned += ab
             self.today.add(ets, ab, s)
@@ -502,6 +512,9 @@ class CampaignState:
         }
 
     def _evaluate_alerts(self, at: int) -> None:
+        if not self.alerts_dirty:
+            return  # same inputs from the same levels give the same levels
+        self.alerts_dirty = False
         ceiling = self.config.current.ceiling
         for window, (a, h) in self.window_counts().items():
             tracker = self.trackers[window]

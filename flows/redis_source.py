@@ -1,0 +1,121 @@
+"""Bytewax source over the partitioned Redis ingest streams (docs/streams.md, docs/flow.md).
+
+One Bytewax partition per ingest stream `engine.keys.ingest_stream(p)`, so a
+campaign (which always lands in one stream) is read by exactly one worker, in
+stream order. The resume state of a partition is the id of the last entry it
+read; on resume it reads the entries after it (`XREAD ... STREAMS key <id>`
+returns ids strictly greater), so a restored flow continues exactly where
+its last recovery snapshot was taken.
+
+`next_batch` never blocks: one `XREAD COUNT n` without `BLOCK` (redis-py's
+``block=0`` would block forever); when nothing is new it returns `[]` and
+`next_awake` backs off `idle_ms` (default 50 ms) before the next poll.
+
+Items are ``(ref, raw)``: ``ref`` = ``"<partition>:<stream entry id>"`` (a
+stream id alone is not unique across streams), ``raw`` = the entry's ``e``
+field (the event's JSON bytes), or ``None`` when the entry has no such field
+(dead-lettered as malformed downstream).
+
+Every second a partition also records its position in the flow status hash
+(`engine.keys.flow_status_key`) for `/readyz`: ``p<N>`` = last id read,
+``p<N>_ms`` and ``tick_ms`` = when (wall ms).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+import redis
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from engine.keys import INGEST_FIELD, flow_status_key, ingest_stream, partition_count
+from flows.lifecycle import STOP
+
+DEFAULT_COUNT = 1000
+DEFAULT_IDLE_MS = 50
+START_ID = "0-0"
+STATUS_EVERY_S = 1.0
+
+
+class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
+    def __init__(self, client, partition: int, last_id: str, *, count: int, idle_ms: int,
+                 until_drained: bool):
+        self.client = client
+        self.partition = partition
+        self.stream = ingest_stream(partition)
+        self.last_id = last_id
+        self.count = count
+        self.idle = timedelta(milliseconds=idle_ms)
+        self.until_drained = until_drained
+        self.awake: Optional[datetime] = None
+        self.prefix = f"{partition}:"
+        self.status_key = flow_status_key()
+        self.reported_at = 0.0
+        self.reported_id = None
+
+    def next_batch(self) -> list:
+        if STOP.is_set():
+            self._report(force=True)
+            raise StopIteration
+        reply = self.client.xread({self.stream: self.last_id}, count=self.count)
+        if not reply:
+            self._report()
+            if self.until_drained:
+                raise StopIteration
+            self.awake = datetime.now(timezone.utc) + self.idle
+            return []
+        entries = reply[0][1]
+        self.awake = None
+        prefix = self.prefix
+        field = INGEST_FIELD
+        items = [(prefix + eid.decode(), fields.get(field)) for eid, fields in entries]
+        self.last_id = entries[-1][0].decode()
+        self._report()
+        return items
+
+    def next_awake(self) -> Optional[datetime]:
+        return self.awake
+
+    def snapshot(self) -> str:
+        return self.last_id
+
+    def close(self) -> None:
+        self._report(force=True)
+        self.client.close()
+
+    def _report(self, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.reported_at < STATUS_EVERY_S:
+            return
+        self.reported_at = now
+        ms = int(now * 1000)
+        p = self.partition
+        try:
+            self.client.hset(self.status_key, mapping={f"p{p}": self.last_id, f"p{p}_ms": ms, "tick_ms": ms})
+        except redis.RedisError:  # monitoring only: never stop the flow for it
+            pass
+
+
+class RedisStreamSource(FixedPartitionedSource[tuple, str]):
+    """The ingest streams `callpulse:ingest:{0..N-1}` as N Bytewax partitions."""
+
+    def __init__(self, redis_url: str, *, partitions: int | None = None, count: int = DEFAULT_COUNT,
+                 idle_ms: int = DEFAULT_IDLE_MS, until_drained: bool = False, start_id: str = START_ID):
+        self.redis_url = redis_url
+        self.partitions = partitions or partition_count()
+        self.count = count
+        self.idle_ms = idle_ms
+        self.until_drained = until_drained
+        self.start_id = start_id
+
+    def list_parts(self) -> list[str]:
+        # Every worker can reach every stream; Bytewax assigns each partition to one worker.
+        return [str(p) for p in range(self.partitions)]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: Optional[str]) -> RedisStreamPartition:
+        client = redis.Redis.from_url(self.redis_url)
+        last_id = resume_state if resume_state is not None else self.start_id
+        return RedisStreamPartition(client, int(for_part), last_id, count=self.count,
+                                    idle_ms=self.idle_ms, until_drained=self.until_drained)
