@@ -1,0 +1,10 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY engine engine
+COPY flows flows
+COPY api api
+COPY callpulse callpulse
+RUN pip install --no-cache-dir .
+ENV CALLPULSE_REDIS_URL=redis://redis:6379/0
+ENTRYPOINT ["callpulse"]
