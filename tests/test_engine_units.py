@@ -172,3 +172,52 @@ def test_fold_state_pickles_and_resumes_identically():
         resumed.apply(ev)
     assert resumed.snapshots() == straight.snapshots()
     assert resumed.snapshots()[0]["attempts"]["total"] > 0
+
+
+def _ev(eid, etype, ts, **fields):
+    return {"event_id": eid, "type": etype, "ts": ts, "org_id": "o", "campaign_id": "c", **fields}
+
+
+def test_late_event_is_counted_and_changes_nothing():
+    from engine.fold import Fold
+
+    f = Fold(lateness_ms=30_000)
+    f.apply(_ev("d1", "call.dialed", 100_000, contact_id="k1", attempt_id="a1"))
+    before = f.snapshot(("o", "c"))
+    assert f.apply(_ev("d0", "call.dialed", 69_999, contact_id="k2", attempt_id="a0")) == "late"
+    after = f.snapshot(("o", "c"))
+    assert after["diagnostics"]["late"] == 1
+    after["diagnostics"]["late"] = 0
+    assert after == before  # no contact k2, no attempt a0, same watermark
+    # the late event's id stays free: the same event inside the bound later would count
+    assert f.apply(_ev("d2", "call.dialed", 110_000, contact_id="k1", attempt_id="a2")) == "ok"
+
+
+def test_state_does_not_grow_with_repeated_events_about_the_same_things():
+    """Memory grows with entities and time buckets, never with the number of events."""
+    import pickle
+
+    from engine.state import CampaignState
+
+    st = CampaignState("o", "c")
+    n = 0
+
+    def burst(rounds):
+        nonlocal n
+        for _ in range(rounds):
+            for k in range(50):
+                n += 1
+                ts = 1_000_000 + n % 5000  # all inside a few seconds
+                st.apply(_ev(f"s{n}", "contact.status", ts, contact_id=f"k{k}",
+                             status="retrying", retry_number=1 + n % 3))
+                n += 1
+                st.apply(_ev(f"t{n}", "call.transcript", ts, attempt_id=f"a{k}", role="user", content="hi"))
+                n += 1
+                st.apply(_ev(f"c{n}", "cost.incurred", ts, category="telephony", usd=0.01, usd_micros=10_000))
+
+    burst(20)
+    size_1 = len(pickle.dumps(st))
+    burst(200)  # 10x more events about the same 50 contacts and attempts
+    size_2 = len(pickle.dumps(st))
+    assert size_2 <= size_1 * 1.05
+    assert st.cost_micros == 220 * 50 * 10_000

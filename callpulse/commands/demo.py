@@ -19,7 +19,7 @@ HELP = "Run the main job: Redis, a simulated campaign set through the engine, th
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--campaigns", type=int, default=2, help="campaigns (voice and email alternate; default 2)")
+    parser.add_argument("--campaigns", type=int, default=3, help="campaigns, about 2 voice : 1 email (default 3)")
     parser.add_argument("--contacts", type=int, default=300, help="contacts per campaign (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     parser.add_argument("--data-dir", default="var", help="where a Redis started by the demo keeps its files")

@@ -1,14 +1,234 @@
-"""`callpulse flow` — not built yet (issue #4)."""
+"""`callpulse flow` — run the Bytewax dataflow (flows/dataflow.py) until SIGTERM/SIGINT.
 
+Recovery is on by default (``--recovery-dir``, default ``./var/recovery``,
+created with Bytewax's ``init_db_dir`` when it holds no partitions). The
+first SIGTERM/SIGINT ends the input; the last frames are written, Bytewax
+writes the last snapshots, and the command exits 0 (a second signal aborts).
+
+Scaling: ``--workers N`` worker threads per process (Bytewax ``-w``; they
+share the GIL, so the Python fold does not run faster), ``--processes P``
+local processes (real parallelism; this command starts and supervises them),
+or ``-i/--process-id`` with ``-a/--addresses`` to run one process of a cluster
+you start yourself (as ``python -m bytewax.run -i -a``). See docs/flow.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
 
-HELP = "Run the Bytewax dataflow until SIGTERM/SIGINT. (not built yet: issue #4)"
+HELP = "Run the Bytewax dataflow (ingest streams -> metrics, frames, alerts in Redis) until SIGTERM/SIGINT."
+
+DEFAULT_RECOVERY_DIR = "var/recovery"
 
 
-def add_arguments(parser):
-    parser.add_argument("rest", nargs="*", help="reserved")
+def add_arguments(parser) -> None:
+    parser.add_argument("--replay", action="store_true",
+                        help="replay mode: the watermark moves only with events (no wall-clock ticks, "
+                             "no future check), for recorded logs")
+    parser.add_argument("-w", "--workers", type=int, default=1, metavar="N",
+                        help="worker threads per process (default 1)")
+    parser.add_argument("-p", "--processes", type=int, default=1, metavar="P",
+                        help="start P local processes of N workers each (default 1)")
+    parser.add_argument("-i", "--process-id", type=int, default=None,
+                        help="this process's index in a cluster started by hand (needs -a)")
+    parser.add_argument("-a", "--addresses", default=None,
+                        help='host:port of every process of the cluster, ";"-separated (with -i)')
+    rec = parser.add_argument_group("recovery")
+    rec.add_argument("--recovery-dir", default=DEFAULT_RECOVERY_DIR,
+                     help=f"Bytewax recovery directory (default ./{DEFAULT_RECOVERY_DIR}; created if missing)")
+    rec.add_argument("--no-recovery", action="store_true",
+                     help="no recovery: a restart re-reads the streams from the beginning")
+    rec.add_argument("-s", "--snapshot-interval", type=float, default=1.0, metavar="SECONDS",
+                     help="epoch length = snapshot interval (default 1)")
+    rec.add_argument("-b", "--backup-interval", type=float, default=10.0, metavar="SECONDS",
+                     help="how long superseded snapshots are kept (default 10)")
+    rec.add_argument("--recovery-parts", type=int, default=None,
+                     help="partitions to create in a new recovery dir (default: total workers)")
+    src = parser.add_argument_group("input")
+    src.add_argument("--file", action="append", default=[], metavar="NDJSON",
+                     help="read this NDJSON file instead of the ingest streams (repeatable; ends at EOF)")
+    src.add_argument("--until-drained", action="store_true",
+                     help="end (and exit) once every ingest stream has been read to its end")
+    src.add_argument("--partitions", type=int, default=None,
+                     help="ingest partitions (default CALLPULSE_PARTITIONS or 8)")
+    eng = parser.add_argument_group("engine and frames")
+    eng.add_argument("--lateness-ms", type=int, default=30_000, help="lateness bound (default 30000)")
+    eng.add_argument("--min-sample", type=int, default=50, help="alert min_sample (default 50)")
+    eng.add_argument("--frame-interval-ms", type=int, default=250,
+                     help="minimum time between two frames of a campaign (default 250 = 4/s)")
+    eng.add_argument("--heartbeat-ms", type=int, default=5000,
+                     help="a frame at least this often, even when nothing changed (default 5000; 0 = off)")
+
+
+def _flow_config(args):
+    from callpulse.commands import redis_url
+    from flows.dataflow import FlowConfig
+
+    return FlowConfig(redis_url=redis_url(), replay=args.replay, partitions=args.partitions,
+                      files=tuple(args.file), until_drained=args.until_drained,
+                      recovery=not args.no_recovery, lateness_ms=args.lateness_ms, min_sample=args.min_sample,
+                      frame_interval_ms=args.frame_interval_ms, heartbeat_ms=args.heartbeat_ms)
+
+
+def _ensure_recovery_dir(path: Path, parts: int) -> None:
+    from bytewax.recovery import init_db_dir
+
+    path.mkdir(parents=True, exist_ok=True)
+    if not any(path.glob("part-*.sqlite3")):
+        init_db_dir(path, parts)
+        print(f"callpulse flow: created {parts} recovery partition(s) in {path}", file=sys.stderr)
+
+
+def _wait_recovery_dir(path: Path, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.is_dir() and any(path.glob("part-*.sqlite3")):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _record_start(cfg, args, total_workers: int) -> None:
+    import redis
+
+    from engine.keys import flow_status_key
+
+    try:
+        client = redis.Redis.from_url(cfg.redis_url)
+        client.hset(flow_status_key(), mapping={
+            "mode": "replay" if cfg.replay else "live", "workers": total_workers,
+            "started_ms": int(time.time() * 1000), "pid": os.getpid()})
+        client.close()
+    except redis.RedisError as exc:
+        raise SystemExit(f"callpulse flow: Redis at {cfg.redis_url} is not reachable: {exc}") from None
 
 
 def run(args) -> int:
-    print("callpulse flow: not built yet (issue #4)", file=sys.stderr)
-    return 2
+    if args.workers < 1 or args.processes < 1:
+        print("callpulse flow: --workers and --processes must be >= 1", file=sys.stderr)
+        return 2
+    if (args.process_id is None) != (args.addresses is None):
+        print("callpulse flow: -i/--process-id and -a/--addresses go together", file=sys.stderr)
+        return 2
+    if args.process_id is not None and args.processes > 1:
+        print("callpulse flow: use either --processes or -i/-a", file=sys.stderr)
+        return 2
+    if args.file and args.until_drained:
+        print("callpulse flow: --until-drained is for the ingest streams (--file ends at EOF)", file=sys.stderr)
+        return 2
+    for f in args.file:
+        if not os.path.isfile(f):
+            print(f"callpulse flow: no such file: {f}", file=sys.stderr)
+            return 2
+
+    cfg = _flow_config(args)
+    n_procs = len(args.addresses.split(";")) if args.addresses else args.processes
+    total = n_procs * args.workers
+    if not args.no_recovery:
+        if args.process_id in (None, 0):
+            _ensure_recovery_dir(Path(args.recovery_dir), args.recovery_parts or total)
+        elif not _wait_recovery_dir(Path(args.recovery_dir)):
+            print(f"callpulse flow: no recovery partitions in {args.recovery_dir} (process 0 creates them)",
+                  file=sys.stderr)
+            return 2
+    if args.process_id in (None, 0):
+        _record_start(cfg, args, total)
+
+    if args.processes > 1:
+        return _supervise(args)
+    return _run_here(args, cfg)
+
+
+def _run_here(args, cfg) -> int:
+    from datetime import timedelta
+
+    from bytewax.recovery import RecoveryConfig
+    from bytewax.run import cli_main
+
+    from flows.dataflow import build_flow
+    from flows.lifecycle import install_signal_handlers
+
+    recovery = None
+    if not args.no_recovery:
+        recovery = RecoveryConfig(Path(args.recovery_dir), timedelta(seconds=args.backup_interval))
+    kwargs = {"workers_per_process": args.workers,
+              "epoch_interval": timedelta(seconds=args.snapshot_interval),
+              "recovery_config": recovery}
+    if args.process_id is not None:
+        kwargs["process_id"] = args.process_id
+        kwargs["addresses"] = args.addresses.split(";")
+    install_signal_handlers()
+    mode = "replay" if cfg.replay else "live"
+    where = ", ".join(cfg.files) if cfg.files else f"ingest streams at {cfg.redis_url}"
+    print(f"callpulse flow: {mode} mode, {args.workers} worker(s), reading {where}, "
+          f"recovery {'off' if recovery is None else args.recovery_dir}", file=sys.stderr, flush=True)
+    cli_main(build_flow(cfg), **kwargs)
+    print("callpulse flow: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _supervise(args) -> int:
+    """Start `args.processes` local processes (`-i k -a ...`), forward signals, and wait for them."""
+    from callpulse.redis_local import free_port
+
+    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(args.processes))
+    base = [sys.executable, "-m", "callpulse.cli", "flow", *_child_argv(args)]
+    children = []
+    for i in range(args.processes):
+        children.append(subprocess.Popen([*base, "--process-id", str(i), "--addresses", addresses],
+                                         preexec_fn=_die_with_parent))
+
+    def forward(signum, _frame):
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    rc = 0
+    while children:
+        for c in list(children):
+            code = c.poll()
+            if code is None:
+                continue
+            children.remove(c)
+            if code != 0:
+                rc = rc or code
+                for other in children:  # a cluster cannot go on without one of its processes
+                    if other.poll() is None:
+                        other.terminate()
+        time.sleep(0.05)
+    return rc
+
+
+def _child_argv(args) -> list[str]:
+    """The options of this command for one child process (everything but --processes)."""
+    out = ["--workers", str(args.workers), "--recovery-dir", args.recovery_dir,
+           "--snapshot-interval", str(args.snapshot_interval), "--backup-interval", str(args.backup_interval),
+           "--lateness-ms", str(args.lateness_ms), "--min-sample", str(args.min_sample),
+           "--frame-interval-ms", str(args.frame_interval_ms), "--heartbeat-ms", str(args.heartbeat_ms)]
+    for flag in ("replay", "no_recovery", "until_drained"):
+        if getattr(args, flag):
+            out.append("--" + flag.replace("_", "-"))
+    if args.partitions is not None:
+        out += ["--partitions", str(args.partitions)]
+    if args.recovery_parts is not None:
+        out += ["--recovery-parts", str(args.recovery_parts)]
+    for f in args.file:
+        out += ["--file", f]
+    return out
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGKILL when the supervisor dies, so no orphan keeps a port or the streams."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,159 @@
+"""Bytewax sink: frames, alerts and dead letters into Redis, idempotently (docs/flow.md).
+
+Each worker writes the items its own steps produced (a `DynamicSink`); a
+campaign's frames and alerts all come from the one worker that owns the
+campaign, in order. One `write_batch` = one pipelined round trip.
+
+Per frame ``(seq, body)`` of campaign (org, c):
+- ``SET stats_key`` = the `/stats` body (an overwrite: replaying it is harmless);
+- ``XADD frames_stream MAXLEN ~ 1000 <seq>-0 f <body + seq>``: the explicit
+  id makes a replayed frame (after a recovery rewinds to the last snapshot)
+  fail with "equal or smaller than the target stream top item", which
+  means "already written" and is ignored;
+- ``SADD org_campaigns_key c``;
+- ``PUBLISH callpulse:live {"kind":"frame","org_id","campaign_id","seq","frame"}``.
+
+Per alert: one Lua script per stream, each touching keys of one cluster slot
+only: ``SADD`` the alert_id to the stream's id set, and only if it was new
+``XADD`` it (``MAXLEN ~``) — and, for the campaign stream,
+``PUBLISH {"kind":"alert",...}``. Alert ids are deterministic (engine), so an
+alert re-emitted after a recovery is written and published once.
+
+Per dead letter: a Lua script adds its source ref (stream + entry id, or
+file + line) to a capped sorted set and only if new ``XADD``s the record to
+``callpulse:deadletter`` (``MAXLEN ~``).
+
+Any other Redis error raises: the flow stops, and a restart with recovery
+rewinds to the last snapshot and writes again (at-least-once delivery made
+effectively-once by the idempotence above).
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import redis
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alert_ids_key,
+                         alerts_stream, dead_letter_ids_key, flow_status_key, frames_stream, org_alert_ids_key,
+                         org_alerts_stream, org_campaigns_key, stats_key)
+from flows.dataflow import DL, FlowConfig
+from flows.ingest_writer import execute
+
+# KEYS: stream, id set. ARGV: alert_id, record JSON, maxlen[, channel, message]
+ALERT_SCRIPT = b"""
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'a', ARGV[2])
+if ARGV[4] then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+return 1
+"""
+assert ALERT_FIELD == b"a"
+
+# KEYS: dead-letter stream, ref zset. ARGV: ref, now ms, stream maxlen, refs kept, field, value, ...
+DEAD_LETTER_SCRIPT = b"""
+if redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1]) == 0 then return 0 end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[4]) - 1)
+local args = {KEYS[1], 'MAXLEN', '~', ARGV[3], '*'}
+for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+redis.call('XADD', unpack(args))
+return 1
+"""
+
+ALREADY_WRITTEN = "equal or smaller than the target stream top item"
+STATUS_EVERY_S = 1.0
+DEAD_LETTER_REFS_KEPT = 200_000
+
+
+def _b(value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+class RedisSinkPartition(StatelessSinkPartition):
+    def __init__(self, cfg: FlowConfig, worker_index: int):
+        self.client = redis.Redis.from_url(cfg.redis_url)
+        self.worker = worker_index
+        self.frames_maxlen = _b(cfg.frames_maxlen)
+        self.alerts_maxlen = _b(cfg.alerts_maxlen)
+        self.dl_maxlen = _b(cfg.dead_letter_maxlen)
+        self.dl_kept = _b(DEAD_LETTER_REFS_KEPT)
+        self.dl_keys = (DEAD_LETTER_STREAM.encode(), dead_letter_ids_key().encode())
+        self.live = LIVE_CHANNEL.encode()
+        self.status_key = flow_status_key().encode()
+        self.reported_at = 0.0
+        self.keys: dict[tuple[str, str], tuple] = {}
+
+    def _campaign_keys(self, org: str, camp: str) -> tuple:
+        k = self.keys.get((org, camp))
+        if k is None:
+            if len(self.keys) > 100_000:
+                self.keys.clear()
+            k = self.keys[(org, camp)] = (
+                stats_key(org, camp).encode(), frames_stream(org, camp).encode(),
+                org_campaigns_key(org).encode(), alerts_stream(org, camp).encode(),
+                alert_ids_key(org, camp).encode(), org_alerts_stream(org).encode(),
+                org_alert_ids_key(org).encode(), orjson.dumps(org), orjson.dumps(camp))
+        return k
+
+    def write_batch(self, items: list) -> None:
+        cmds: list[tuple] = []
+        frame_xadds: set[int] = set()  # indexes of frame XADDs (their "already written" error is fine)
+        latest: dict[tuple, tuple] = {}  # campaign -> (stats key, body) of its last frame in this batch
+        for key, payload in items:
+            if key == DL:
+                self._dead_letter(payload, cmds)
+                continue
+            kind, org, camp = payload[0], payload[1], payload[2]
+            ks = self._campaign_keys(org, camp)
+            if kind == "frame":
+                seq, body = payload[3], payload[4]
+                frame = body[:-1] + b',"seq":%d}' % seq
+                latest[(org, camp)] = (ks, body)
+                frame_xadds.add(len(cmds))
+                cmds.append((b"XADD", ks[1], b"MAXLEN", b"~", self.frames_maxlen, b"%d-0" % seq, FRAME_FIELD, frame))
+                cmds.append((b"PUBLISH", self.live,
+                             b'{"kind":"frame","org_id":%b,"campaign_id":%b,"seq":%d,"frame":%b}'
+                             % (ks[7], ks[8], seq, frame)))
+            else:  # alert
+                rec = payload[3]
+                aid = rec["alert_id"].encode()
+                js = orjson.dumps(rec)
+                msg = b'{"kind":"alert","org_id":%b,"campaign_id":%b,"alert":%b}' % (ks[7], ks[8], js)
+                cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks[3], ks[4], aid, js, self.alerts_maxlen, self.live, msg))
+                cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks[5], ks[6], aid, js, self.alerts_maxlen))
+        for (_org, camp), (ks, body) in latest.items():
+            cmds.append((b"SET", ks[0], body))
+            cmds.append((b"SADD", ks[2], camp.encode()))
+        now = time.time()
+        if now - self.reported_at >= STATUS_EVERY_S:
+            self.reported_at = now
+            ms = b"%d" % int(now * 1000)
+            cmds.append((b"HSET", self.status_key, b"write_ms", ms, b"w%d_write_ms" % self.worker, ms))
+        if not cmds:
+            return
+        replies = execute(self.client, cmds)
+        for i, r in enumerate(replies):
+            if isinstance(r, Exception) and not (i in frame_xadds and ALREADY_WRITTEN in str(r)):
+                raise r
+
+    def _dead_letter(self, rec: dict, cmds: list) -> None:
+        args = [b"EVAL", DEAD_LETTER_SCRIPT, b"2", *self.dl_keys, rec["source"].encode(), _b(rec["at"]),
+                self.dl_maxlen, self.dl_kept]
+        for k, v in rec.items():
+            args.append(k.encode())
+            args.append(_b(v))
+        cmds.append(tuple(args))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RedisSink(DynamicSink):
+    def __init__(self, cfg: FlowConfig):
+        self.cfg = cfg
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> RedisSinkPartition:
+        return RedisSinkPartition(self.cfg, worker_index)
