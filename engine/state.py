@@ -18,6 +18,7 @@ from collections import Counter
 
 from engine.alerts import DEFAULT_MIN_SAMPLE, WINDOWS, AlertTracker
 from engine.config import ConfigHistory
+from engine.detail import attempt_record, contact_record
 from engine.entities import OUTCOMES, Attempt, Batch, Contact, Message, Pass, fold_callbacks
 from engine.events import NONFINAL_CONTACT_STATUSES, format_time
 from engine.localtime import day_bounds_of
@@ -41,7 +42,8 @@ ATTEMPT_FACTS = {"call.dialed": "dial", "call.answered": "ans", "call.amd": "amd
 
 
 class CampaignState:
-    def __init__(self, org_id: str, campaign_id: str, *, min_sample: int = DEFAULT_MIN_SAMPLE):
+    def __init__(self, org_id: str, campaign_id: str, *, min_sample: int = DEFAULT_MIN_SAMPLE,
+                 collect_details: bool = False):
         self.org_id = org_id
         self.campaign_id = campaign_id
         self.min_sample = min_sample
@@ -115,6 +117,13 @@ class CampaignState:
         self.alerts_dirty = True  # window inputs or the ceiling changed since the last evaluation
         self._minute = None
 
+        # Detail for the contacts/calls endpoints (the flow turns this on and drains it with
+        # take_details(); an offline replay leaves it off so nothing accumulates).
+        self.collect_details = collect_details
+        self.dirty_contacts: set[str] = set()
+        self.dirty_attempts: set[str] = set()
+        self.transcript_lines: list[dict] = []
+
     # ------------------------------------------------------------------ time
 
     def advance(self, now: int) -> None:
@@ -173,9 +182,9 @@ class CampaignState:
         new = self.config.current
         if "abandon_threshold_ms" in ev:
             # Outcomes are decided with the threshold in effect at each end: redo those after this key.
-            for a in self.attempts.values():
+            for aid, a in self.attempts.items():
                 if a.end is not None and a.end > key:
-                    self._update_attempt(a, None)  # re-decide only
+                    self._update_attempt(aid, a, None)  # re-decide only
         if new.tz != old.tz and self.now is not None:
             self._reset_today(new.tz)
 
@@ -215,6 +224,8 @@ class CampaignState:
         if c is None:
             c = self.contacts[cid] = Contact()
             self._contact_contrib(c, 1)
+        if self.collect_details:
+            self.dirty_contacts.add(cid)
         return c
 
     def _contact_contrib(self, c: Contact, s: int) -> None:
@@ -309,11 +320,16 @@ class CampaignState:
                 self.duplicates += 1
                 if key > current:
                     return
-            self._update_attempt(a, slot, ev, key)
+            self._update_attempt(aid, a, slot, ev, key)
         elif t == "conversation.evaluated":
             if a.eval_key is None or key > a.eval_key:
                 a.eval_key, a.eval_results = key, ev["results"]
-        # call.transcript: the attempt exists; transcripts are detail for the API, not metrics.
+                if self.collect_details:
+                    self.dirty_attempts.add(aid)
+        elif t == "call.transcript" and self.collect_details:
+            # Not metric state: passed through once to the detail sink (keyed by event_id there).
+            self.transcript_lines.append({"attempt_id": aid, "event_id": ev["event_id"], "ts": ev["ts"],
+                                          "role": ev["role"], "content": ev["content"]})
 
     @staticmethod
     def _set_fact(a: Attempt, slot: str, ev: dict, key: tuple) -> None:
@@ -331,7 +347,7 @@ class CampaignState:
             a.conversation_id = ev.get("conversation_id")
             a.recording_url = ev.get("recording_url")
 
-    def _update_attempt(self, a: Attempt, slot: str | None, ev: dict | None = None, key=None) -> None:
+    def _update_attempt(self, aid: str, a: Attempt, slot: str | None, ev: dict | None = None, key=None) -> None:
         """Retract the attempt's contribution, set fact ``slot`` (if any), decide its outcome, add it back."""
         old_contact = a.contact if a.dial is not None else None
         self._attempt_contrib(a, -1)
@@ -345,6 +361,14 @@ class CampaignState:
                     self._contact_contrib(c, -1)
                     c.dialed += d
                     self._contact_contrib(c, 1)
+                    if d > 0:
+                        c.attempt_ids.append(aid)
+                    else:
+                        c.attempt_ids.remove(aid)
+                    if self.collect_details:
+                        self.dirty_contacts.add(cid)
+        if self.collect_details:
+            self.dirty_attempts.add(aid)
         if a.end is not None:
             a.decide(self.config.threshold_at(a.end))
         else:
@@ -534,6 +558,18 @@ class CampaignState:
                 "ceiling": float(self.config.current.abandon_ceiling),
                 "at": format_time(at),
             })
+
+    def take_details(self) -> tuple[list[dict], list[dict], list[dict]]:
+        """Contact and attempt records changed since the last call, and new transcript lines."""
+        contacts = [contact_record(cid, self.contacts[cid]) for cid in sorted(self.dirty_contacts)]
+        attempts = []
+        for aid in sorted(self.dirty_attempts):
+            a = self.attempts[aid]
+            attempts.append(attempt_record(aid, a, self.contacts.get(a.contact) if a.contact else None))
+        lines, self.transcript_lines = self.transcript_lines, []
+        self.dirty_contacts = set()
+        self.dirty_attempts = set()
+        return contacts, attempts, lines
 
     def take_alerts(self) -> list[dict]:
         """Alert records produced since the last call (the caller publishes them)."""

@@ -1,0 +1,83 @@
+"""Per-contact and per-attempt detail records (for the contacts, calls and report endpoints).
+
+The flow writes these to Redis whenever an entity changed; they are plain
+JSON-able dicts built from the entity's current facts.
+"""
+
+from __future__ import annotations
+
+from engine.entities import Attempt, Contact
+from engine.events import format_time
+
+SIP_TEXT = {
+    200: "Answered",
+    404: "Number not found",
+    408: "No answer (rang out)",
+    480: "Temporarily unavailable",
+    486: "Line busy",
+    487: "Cancelled before answer",
+    503: "Service unavailable",
+    600: "Busy everywhere",
+    603: "Declined",
+}
+
+
+def sip_text(code: int | None) -> str | None:
+    if code is None:
+        return None
+    return SIP_TEXT.get(code, f"SIP {code}")
+
+
+def _t(key):
+    return None if key is None else format_time(key[0])
+
+
+def attempt_record(attempt_id: str, a: Attempt, contact: Contact | None) -> dict:
+    dialed = a.dial[0] if a.dial else None
+    answered = a.ans[0] if a.ans else None
+    bridged = a.bridge[0] if a.bridge else None
+    ended = a.end[0] if a.end else None
+    to = a.phone_number or (contact.phone_number if contact is not None else None)
+    return {
+        "attempt_id": attempt_id,
+        "contact_id": a.contact,
+        "direction": "outbound",
+        "from": None,  # the caller id is not part of the event schema
+        "to": to,
+        "pass": a.pass_no if a.dial else None,
+        "follow_up": a.follow_up,
+        "started_at": _t(a.dial),
+        "answered_at": _t(a.ans),
+        "bridged_at": _t(a.bridge),
+        "ended_at": _t(a.end),
+        "started_ms": dialed,
+        "amd_result": a.amd_result,
+        "outcome": a.outcome,
+        "result": a.outcome if a.end else ("in_progress" if a.ans else "ringing" if a.dial else None),
+        "sip_code": a.sip,
+        "sip_text": sip_text(a.sip),
+        "ring_ms": answered - dialed if answered is not None and dialed is not None else None,
+        "call_length_ms": ended - (answered if answered is not None else dialed)
+        if ended is not None and (answered is not None or dialed is not None) else None,
+        "handle_ms": ended - bridged + a.wrap if a.outcome == "connected" else None,
+        "wrap_ms": a.wrap if a.end else None,
+        "conversation_id": a.conversation_id,
+        "recording_url": a.recording_url,
+        "evaluation": a.eval_results,
+    }
+
+
+def contact_record(contact_id: str, c: Contact) -> dict:
+    return {
+        "contact_id": contact_id,
+        "status": c.status,
+        "retry_number": c.retry_number,
+        "status_at": _t(c.status_key),
+        "batch_id": c.batch,
+        "phone_number": c.phone_number,
+        "email": c.email,
+        "variables": c.variables,
+        "added_at": _t(c.added_key),
+        "attempts_dialed": c.dialed,
+        "attempt_ids": list(c.attempt_ids),
+    }
