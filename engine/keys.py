@@ -108,3 +108,31 @@ def flow_status_key() -> str:
     ``write_ms`` (last sink write), ``p<N>`` (last stream id read from partition N),
     ``p<N>_ms`` (when), ``mode``, ``workers``, ``started_ms``."""
     return f"{PREFIX}:flow:status"
+
+
+# ------------------------------------------------------------- detail (API)
+
+def contact_details_key(org_id: str, campaign_id: str) -> str:
+    """Hash contact_id -> contact record JSON (engine.detail.contact_record)."""
+    return f"{PREFIX}:contacts:{campaign_tag(org_id, campaign_id)}"
+
+
+def contact_index_key(org_id: str, campaign_id: str, status: str | None = None) -> str:
+    """Sorted set of contact ids (all scores 0: ordered by id) — all contacts, or those in ``status``."""
+    suffix = f":{status}" if status else ""
+    return f"{PREFIX}:contact-index:{campaign_tag(org_id, campaign_id)}{suffix}"
+
+
+def attempt_details_key(org_id: str, campaign_id: str) -> str:
+    """Hash attempt_id -> attempt record JSON (engine.detail.attempt_record)."""
+    return f"{PREFIX}:attempts:{campaign_tag(org_id, campaign_id)}"
+
+
+def attempt_index_key(org_id: str, campaign_id: str) -> str:
+    """Sorted set of attempt ids scored by dial time (ms; attempts never dialed score 0)."""
+    return f"{PREFIX}:attempt-index:{campaign_tag(org_id, campaign_id)}"
+
+
+def transcript_key(org_id: str, campaign_id: str, attempt_id: str) -> str:
+    """Hash event_id -> transcript line JSON {ts, role, content} (idempotent on replay); sort by ts to read."""
+    return f"{PREFIX}:transcript:{campaign_tag(org_id, campaign_id)}:{attempt_id}"
