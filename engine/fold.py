@@ -31,12 +31,15 @@ class Fold:
         """Apply one validated event; returns the gate's verdict (ok, duplicate, late)."""
         verdict = self.gate.check(ev)
         key = (ev["org_id"], ev["campaign_id"])
-        if verdict == OK:
-            self.state(key).apply(ev)
-        elif verdict == DUPLICATE:
-            self.state(key).note_duplicate()
-        elif verdict == LATE:
-            self.state(key).note_late()
+        st = self.campaigns.get(key)
+        if st is None:
+            st = self.state(key)
+        if verdict is OK:
+            st.apply(ev)
+        elif verdict is DUPLICATE:
+            st.note_duplicate()
+        else:
+            st.note_late()
         return verdict
 
     def advance(self, now: int) -> None:

@@ -161,11 +161,15 @@ class CampaignState:
     def apply(self, ev: dict) -> None:
         """Apply one gated event; afterwards re-evaluate alert levels."""
         ts = ev["ts"]
-        self._move_now(ts)
-        key = (ts, ev["event_id"])
-        handler = _HANDLERS[ev["type"]]
-        handler(self, ev, key)
-        self._evaluate_alerts(ts)
+        now = self.now
+        if now is None or ts > now:
+            if now is not None and ts // MINUTE == self._minute:
+                self.now = ts  # same minute: no window moves (the hot path)
+            else:
+                self._move_now(ts)
+        _HANDLERS[ev["type"]](self, ev, (ts, ev["event_id"]))
+        if self.alerts_dirty:
+            self._evaluate_alerts(ts)
 
     def note_late(self) -> None:
         self.late += 1
