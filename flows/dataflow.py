@@ -41,7 +41,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulBatchLogic
 
 from engine.alerts import DEFAULT_MIN_SAMPLE
-from engine.events import EventRejected, parse_event
+from engine.events import MAX_EVENT_BYTES, EventRejected, parse_event
 from engine.gate import DEFAULT_LATENESS_MS, DUPLICATE, LATE, OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
@@ -77,8 +77,12 @@ def now_ms() -> int:
 
 
 def dead_letter(ref: str, raw: Optional[bytes], code: str, field_: Optional[str], reason: str, **extra) -> dict:
-    rec = {"code": code, "field": field_ or "", "reason": reason, "payload": raw if raw is not None else b"",
+    """A dead-letter record: reason code, field, reason text, the original payload and where it was read."""
+    payload = raw if raw is not None else b""
+    rec = {"code": code, "field": field_ or "", "reason": reason, "payload": payload[:MAX_EVENT_BYTES],
            "source": ref, "at": now_ms()}
+    if len(payload) > MAX_EVENT_BYTES:
+        rec["payload_bytes"] = len(payload)  # kept truncated: an oversized event is rejected as too_large
     rec.update(extra)
     return rec
 

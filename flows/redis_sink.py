@@ -23,13 +23,15 @@ Per dead letter: a Lua script adds its source ref (stream + entry id, or
 file + line) to a capped sorted set and only if new ``XADD``s the record to
 ``callpulse:deadletter`` (``MAXLEN ~``).
 
-Any other Redis error raises: the flow stops, and a restart with recovery
+While Redis is unreachable a write is retried (for up to a minute); any
+other Redis error raises: the flow stops, and a restart with recovery
 rewinds to the last snapshot and writes again (at-least-once delivery made
 effectively-once by the idempotence above).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 import orjson
@@ -64,6 +66,7 @@ return 1
 ALREADY_WRITTEN = "equal or smaller than the target stream top item"
 STATUS_EVERY_S = 1.0
 DEAD_LETTER_REFS_KEPT = 200_000
+WRITE_RETRY_S = 60.0  # then the error stops the flow (a restart resumes from the last snapshot)
 
 
 def _b(value) -> bytes:
@@ -134,10 +137,26 @@ class RedisSinkPartition(StatelessSinkPartition):
             cmds.append((b"HSET", self.status_key, b"write_ms", ms, b"w%d_write_ms" % self.worker, ms))
         if not cmds:
             return
-        replies = execute(self.client, cmds)
+        replies = self._execute(cmds)
         for i, r in enumerate(replies):
             if isinstance(r, Exception) and not (i in frame_xadds and ALREADY_WRITTEN in str(r)):
                 raise r
+
+    def _execute(self, cmds: list) -> list:
+        """One pipelined round trip; while Redis is unreachable, retry (every write is idempotent)."""
+        delay, waited = 0.1, 0.0
+        while True:
+            try:
+                return execute(self.client, cmds)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if waited >= WRITE_RETRY_S:
+                    raise
+                if waited == 0.0:
+                    print(f"callpulse flow: sink: Redis unreachable ({exc}); retrying for up to "
+                          f"{WRITE_RETRY_S:.0f} s", file=sys.stderr, flush=True)
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 2.0)
 
     def _dead_letter(self, rec: dict, cmds: list) -> None:
         args = [b"EVAL", DEAD_LETTER_SCRIPT, b"2", *self.dl_keys, rec["source"].encode(), _b(rec["at"]),

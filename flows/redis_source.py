@@ -9,7 +9,8 @@ its last recovery snapshot was taken.
 
 `next_batch` never blocks: one `XREAD COUNT n` without `BLOCK` (redis-py's
 ``block=0`` would block forever); when nothing is new it returns `[]` and
-`next_awake` backs off `idle_ms` (default 50 ms) before the next poll.
+`next_awake` backs off `idle_ms` (default 50 ms) before the next poll. While
+Redis is unreachable it returns `[]` and polls again every second.
 
 Items are ``(ref, raw)``: ``ref`` = ``"<partition>:<stream entry id>"`` (a
 stream id alone is not unique across streams), ``raw`` = the entry's ``e``
@@ -23,6 +24,7 @@ Every second a partition also records its position in the flow status hash
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Optional
@@ -37,6 +39,7 @@ DEFAULT_COUNT = 1000
 DEFAULT_IDLE_MS = 50
 START_ID = "0-0"
 STATUS_EVERY_S = 1.0
+RETRY_AFTER = timedelta(seconds=1)
 
 
 class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
@@ -53,13 +56,23 @@ class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
         self.prefix = f"{partition}:"
         self.status_key = flow_status_key()
         self.reported_at = 0.0
-        self.reported_id = None
+        self.down_since = 0.0
 
     def next_batch(self) -> list:
         if STOP.is_set():
             self._report(force=True)
             raise StopIteration
-        reply = self.client.xread({self.stream: self.last_id}, count=self.count)
+        try:
+            reply = self.client.xread({self.stream: self.last_id}, count=self.count)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Redis restarting or unreachable: wait and poll again (nothing was read, nothing is lost).
+            if not self.down_since:
+                self.down_since = time.time()
+                print(f"callpulse flow: partition {self.partition}: Redis unreachable ({exc}); retrying",
+                      file=sys.stderr, flush=True)
+            self.awake = datetime.now(timezone.utc) + RETRY_AFTER
+            return []
+        self.down_since = 0.0
         if not reply:
             self._report()
             if self.until_drained:

@@ -1,0 +1,300 @@
+"""The flow's pieces one by one: the stateful logics (pacing, heartbeat, alerts, snapshots),
+the parse step, the Redis source and sink (real redis-server), the NDJSON source."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from datetime import timezone
+
+import orjson
+import pytest
+
+import flows.dataflow as dataflow
+from engine.events import format_time
+from engine.gate import DUPLICATE, LATE, OK
+from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alerts_stream,
+                         flow_status_key, frames_stream, ingest_stream, org_alerts_stream, org_campaigns_key,
+                         stats_key)
+from engine.snapshot import build_snapshot
+from flows.dataflow import DL, CampaignLogic, FlowConfig, GateLogic, make_parse, route_batch
+from flows.file_source import NdjsonFileSource
+from flows.lifecycle import STOP
+from flows.redis_sink import RedisSinkPartition
+from flows.redis_source import RedisStreamSource
+
+T0 = 1_778_245_200_000  # 2026-05-08T13:00:00Z
+
+
+def ev(eid, etype, ts, org="o1", camp="c1", **fields):
+    return {"event_id": eid, "type": etype, "ts": ts, "org_id": org, "campaign_id": camp, **fields}
+
+
+class Clock:
+    def __init__(self, t=T0 / 1000 + 100):  # the wall clock 100 s after T0
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = Clock()
+    monkeypatch.setattr(dataflow.time, "time", c)
+    return c
+
+
+def frames_of(out):
+    return [x for x in out if x[0] == "frame"]
+
+
+def body(frame):
+    return orjson.loads(frame[4])
+
+
+# ---------------------------------------------------------------- CampaignLogic
+
+def test_frames_are_coalesced_to_the_interval_and_sent_by_notify(clock):
+    logic = CampaignLogic(FlowConfig(replay=True), None)
+    assert logic.notify_at() is None  # nothing yet
+    out, discard = logic.on_batch([(OK, ev("e1", "campaign.status", T0, status="active"))])
+    assert discard is False
+    (f1,) = frames_of(out)
+    assert f1[:4] == ("frame", "o1", "c1", 1) and body(f1)["status"] == "active"
+
+    clock.t += 0.1  # inside the 250 ms interval: no frame, one is due at its end
+    out, _ = logic.on_batch([(OK, ev("e2", "contact.added", T0 + 1000, contact_id="k1"))])
+    assert frames_of(out) == []
+    assert logic.notify_at().timestamp() == pytest.approx(clock.t - 0.1 + 0.25)
+    assert logic.notify_at().tzinfo == timezone.utc
+
+    clock.t += 0.05  # an early notify sends nothing
+    assert logic.on_notify()[0] == []
+    clock.t += 0.2
+    (f2,) = frames_of(logic.on_notify()[0])
+    assert f2[3] == 2 and body(f2)["contacts"]["total"] == 1
+    # Nothing changed since: next is the heartbeat, 5 s after the last frame.
+    assert logic.notify_at().timestamp() == pytest.approx(clock.t + 5.0)
+
+
+def test_heartbeat_replay_keeps_the_watermark_live_advances_it(clock):
+    events = [(OK, ev("e1", "campaign.status", T0, status="active")),
+              (OK, ev("e2", "call.dialed", T0 + 500, contact_id="k1", attempt_id="a1"))]
+    replay = CampaignLogic(FlowConfig(replay=True), None)
+    live = CampaignLogic(FlowConfig(replay=False), None)
+    for logic in (replay, live):
+        logic.on_batch(events)
+    clock.t += 4.0
+    assert replay.on_notify()[0] == [] and live.on_notify()[0] == []  # not yet 5 s
+    clock.t += 1.5
+    (hb,) = frames_of(replay.on_notify()[0])
+    assert body(hb)["as_of"] == format_time(T0 + 500)  # replay: only events move time
+    assert body(hb)["live"]["banner"] == "live"
+    (hb,) = frames_of(live.on_notify()[0])
+    wall_ms = int(clock.t * 1000)
+    assert body(hb)["as_of"] == format_time(wall_ms)  # live: quiet -> watermark = wall clock
+    assert body(hb)["live"]["banner"] == "idle"  # no dial in the last 30 s of (wall) time
+    assert hb[3] == 2
+
+
+def test_live_heartbeat_does_not_advance_a_campaign_that_is_not_quiet(clock):
+    logic = CampaignLogic(FlowConfig(replay=False, quiet_ms=10_000), None)
+    logic.on_batch([(OK, ev("e1", "campaign.status", T0, status="active"))])
+    clock.t += 6
+    (hb,) = frames_of(logic.on_notify()[0])
+    assert body(hb)["as_of"] == format_time(T0)
+
+
+def test_no_heartbeat_when_disabled_and_no_frame_without_a_watermark(clock):
+    logic = CampaignLogic(FlowConfig(replay=True, heartbeat_ms=0), None)
+    out, _ = logic.on_batch([(DUPLICATE, ev("e1", "campaign.status", T0, status="active"))])
+    assert out == [] and logic.notify_at() is None and logic.on_eof()[0] == []
+    out, _ = logic.on_batch([(OK, ev("e2", "campaign.status", T0, status="active"))])
+    assert body(frames_of(out)[0])["diagnostics"]["duplicates"] == 1
+    assert logic.notify_at() is None
+
+
+def test_alerts_are_emitted_at_once_frames_still_paced(clock):
+    logic = CampaignLogic(FlowConfig(replay=True, min_sample=1), None)
+    logic.on_batch([(OK, ev("e0", "campaign.created", T0, abandon_ceiling=0.03))])
+    calls = [ev("d", "call.dialed", T0 + 1, contact_id="k", attempt_id="a"),
+             ev("an", "call.answered", T0 + 2, attempt_id="a"),
+             ev("en", "call.ended", T0 + 9000, attempt_id="a")]  # answered, never bridged: abandoned
+    out, _ = logic.on_batch([(OK, e) for e in calls])
+    alerts = [x for x in out if x[0] == "alert"]
+    assert {a[3]["window"] for a in alerts} == {"lifetime", "today", "24h", "30d"}
+    assert all(a[3]["to"] == "breach" and a[1:3] == ("o1", "c1") for a in alerts)
+    assert frames_of(out) == []  # the previous frame was < 250 ms ago
+    clock.t += 1
+    (f,) = frames_of(logic.on_notify()[0])
+    assert body(f)["abandon"]["windows"]["lifetime"]["level"] == "breach"
+
+
+def test_eof_flushes_a_pending_change_only(clock):
+    logic = CampaignLogic(FlowConfig(replay=True), None)
+    logic.on_batch([(OK, ev("e1", "campaign.status", T0, status="active"))])
+    assert logic.on_eof()[0] == []
+    logic.on_batch([(LATE, None)])  # a late event changes diagnostics.late
+    (f,) = logic.on_eof()[0]
+    assert f[3] == 2 and body(f)["diagnostics"]["late"] == 1
+
+
+def test_snapshot_resumes_state_sequence_and_pacing(clock):
+    logic = CampaignLogic(FlowConfig(replay=True), None)
+    logic.on_batch([(OK, ev("e1", "campaign.status", T0, status="active"))])
+    clock.t += 0.01
+    logic.on_batch([(OK, ev("e2", "contact.added", T0 + 5, contact_id="k1"))])
+    snap = logic.snapshot()
+    assert isinstance(snap, bytes)
+    pickle.loads(snap)  # plain picklable data
+    again = CampaignLogic(FlowConfig(replay=True), snap)
+    assert build_snapshot(again.state) == build_snapshot(logic.state)
+    assert (again.seq, again.dirty) == (1, True)
+    clock.t += 1
+    assert frames_of(again.on_notify()[0])[0][3] == 2
+    assert CampaignLogic(FlowConfig(recovery=False), None).snapshot() is None
+
+
+# ---------------------------------------------------------------- parse, gate, route
+
+def test_parse_routes_rejections_to_dead_letters():
+    parse = make_parse(replay=False)
+    now = int(time.time() * 1000)
+    good = orjson.dumps(ev("e1", "campaign.status", now, status="active"))
+    future = orjson.dumps(ev("e2", "campaign.status", now + 3_600_000, status="active"))
+    out = parse([("3:1-0", good), ("3:1-1", b"{nope"), ("3:1-2", None), ("3:1-3", future)])
+    assert out[0][0] == "o1" and out[0][1][0] == "3:1-0" and out[0][1][2]["event_id"] == "e1"
+    dl = [x[1] for x in out[1:]]
+    assert all(x[0] == DL for x in out[1:])
+    assert [(d["code"], d["source"]) for d in dl] == [("malformed", "3:1-1"), ("malformed", "3:1-2"),
+                                                     ("future", "3:1-3")]
+    assert dl[0]["payload"] == b"{nope" and dl[2]["field"] == "ts"
+    # Replay mode has no future check.
+    assert make_parse(replay=True)([("0:1-0", future)])[0][0] == "o1"
+
+
+def test_gate_per_org_verdicts_and_late_dead_letter():
+    gate = GateLogic(30_000, True, None)
+    items = [("r1", b"1", ev("e1", "campaign.status", T0, status="active")),
+             ("r2", b"2", ev("e1", "campaign.status", T0 + 5, camp="c2", status="active")),  # same org: dup
+             ("r3", b"3", ev("e3", "campaign.status", T0 + 60_000, status="paused")),
+             ("r4", b"4", ev("e4", "campaign.status", T0 + 10_000, status="paused"))]  # 50 s behind: late
+    out, _ = gate.on_batch(items)
+    assert [(k, v) for k, v, _e, _r in out] == [("o1\x1fc1", OK), ("o1\x1fc2", DUPLICATE),
+                                                 ("o1\x1fc1", OK), ("o1\x1fc1", LATE)]
+    rec = out[3][3]
+    assert (rec["code"], rec["field"], rec["payload"], rec["source"], rec["event_id"]) == \
+        ("late", "ts", b"4", "r4", "e4")
+    assert "50000 ms behind" in rec["reason"]
+    routed = route_batch([("o1", x) for x in out])
+    assert [k for k, _ in routed] == ["o1\x1fc1", "o1\x1fc2", "o1\x1fc1", "o1\x1fc1", DL]
+    resumed = GateLogic(30_000, True, gate.snapshot())
+    assert resumed.on_batch([items[0]])[0][0][1] == DUPLICATE
+
+
+# ---------------------------------------------------------------- Redis source
+
+def test_redis_source_reads_in_order_resumes_after_its_snapshot_and_never_blocks(redis_url, redis_client):
+    stream = ingest_stream(2)
+    ids = [redis_client.xadd(stream, {"e": f"x{i}"}).decode() for i in range(5)]
+    redis_client.xadd(stream, {"other": "y"})
+    src = RedisStreamSource(redis_url, partitions=4, count=3)
+    assert src.list_parts() == ["0", "1", "2", "3"]
+    part = src.build_part("read", "2", None)
+    assert part.next_batch() == [(f"2:{i}", f"x{n}".encode()) for n, i in enumerate(ids[:3])]
+    assert part.next_awake() is None
+    snap = part.snapshot()
+    assert snap == ids[2]
+    resumed = src.build_part("read", "2", snap)
+    rest = resumed.next_batch()
+    assert [r[1] for r in rest] == [b"x3", b"x4", None]  # an entry without `e` -> None (dead letter)
+    t = time.monotonic()
+    assert resumed.next_batch() == []
+    assert time.monotonic() - t < 0.5
+    assert resumed.next_awake() is not None
+    assert redis_client.hget(flow_status_key(), "p2") is not None
+    drained = RedisStreamSource(redis_url, partitions=4, until_drained=True).build_part("read", "2", rest[-1][0][2:])
+    with pytest.raises(StopIteration):
+        drained.next_batch()
+    STOP.set()
+    try:
+        with pytest.raises(StopIteration):
+            src.build_part("read", "2", None).next_batch()
+    finally:
+        STOP.clear()
+
+
+def test_file_source_skips_blank_lines_and_resumes(tmp_path):
+    path = tmp_path / "ev.ndjson"
+    path.write_bytes(b'{"a":1}\n\n  \n{"a":2}\r\n{"a":3}')
+    src = NdjsonFileSource([str(path)], count=2)
+    (key,) = src.list_parts()
+    part = src.build_part("read", key, None)
+    first = part.next_batch()
+    assert [r for _, r in first] == [b'{"a":1}', b'{"a":2}']
+    assert first[1][0] == f"file:{path}:4"
+    again = src.build_part("read", key, part.snapshot())
+    assert again.next_batch() == [(f"file:{path}:5", b'{"a":3}')]
+    with pytest.raises(StopIteration):
+        again.next_batch()
+
+
+# ---------------------------------------------------------------- Redis sink
+
+def test_sink_writes_are_idempotent(redis_url, redis_client):
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(LIVE_CHANNEL)
+    pubsub.get_message(timeout=1)  # the subscribe confirmation
+    sink = RedisSinkPartition(FlowConfig(redis_url=redis_url), 0)
+    b1, b2 = orjson.dumps({"status": "active", "n": 1}), orjson.dumps({"status": "active", "n": 2})
+    alert = {"alert_id": "o1:c1:30d:1", "window": "30d", "to": "breach"}
+    dead = dataflow.dead_letter("5:1-0", b"{bad", "malformed", None, "not JSON")
+    batch = [("k", ("frame", "o1", "c1", 1, b1)), ("k", ("alert", "o1", "c1", alert)),
+             ("k", ("frame", "o1", "c1", 2, b2)), (DL, dead)]
+    sink.write_batch(batch)
+    sink.write_batch(batch)  # a replay after recovery: nothing is written twice
+    assert orjson.loads(redis_client.get(stats_key("o1", "c1"))) == {"status": "active", "n": 2}
+    frames = redis_client.xrange(frames_stream("o1", "c1"))
+    assert [i for i, _ in frames] == [b"1-0", b"2-0"]
+    assert orjson.loads(frames[1][1][FRAME_FIELD]) == {"status": "active", "n": 2, "seq": 2}
+    assert redis_client.smembers(org_campaigns_key("o1")) == {b"c1"}
+    for key in (alerts_stream("o1", "c1"), org_alerts_stream("o1")):
+        (entry,) = redis_client.xrange(key)
+        assert orjson.loads(entry[1][ALERT_FIELD]) == alert
+    (dl,) = redis_client.xrange(DEAD_LETTER_STREAM)
+    assert dl[1][b"code"] == b"malformed" and dl[1][b"payload"] == b"{bad" and dl[1][b"source"] == b"5:1-0"
+    assert redis_client.hget(flow_status_key(), "write_ms") is not None
+
+    msgs = []
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and len(msgs) < 5:
+        m = pubsub.get_message(timeout=0.2)
+        if m and m["type"] == "message":
+            msgs.append(orjson.loads(m["data"]))
+    pubsub.close()
+    # frames are republished on a replay (subscribers keep the highest seq); the alert only once
+    assert [(m["kind"], m.get("seq")) for m in msgs] == [("frame", 1), ("alert", None), ("frame", 2),
+                                                        ("frame", 1), ("frame", 2)]
+    assert msgs[0]["frame"] == {"status": "active", "n": 1, "seq": 1}
+    assert msgs[1]["alert"] == alert and msgs[1]["org_id"] == "o1" and msgs[1]["campaign_id"] == "c1"
+
+
+def test_sink_raises_other_errors(redis_url, redis_client):
+    redis_client.set(frames_stream("o1", "c1"), "not a stream")
+    sink = RedisSinkPartition(FlowConfig(redis_url=redis_url), 0)
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        sink.write_batch([("k", ("frame", "o1", "c1", 1, b"{}"))])
+
+
+def test_stop_flag_is_set_by_the_first_signal_only(monkeypatch):
+    import signal
+
+    from flows import lifecycle
+
+    monkeypatch.setattr(lifecycle, "STOP", threading.Event())
+    lifecycle._handler(signal.SIGTERM, None)
+    assert lifecycle.STOP.is_set()
+    with pytest.raises(KeyboardInterrupt):
+        lifecycle._handler(signal.SIGINT, None)
