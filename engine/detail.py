@@ -80,7 +80,4 @@ def contact_record(contact_id: str, c: Contact) -> dict:
         "added_at": _t(c.added_key),
         "attempts_dialed": c.dialed,
         "attempt_ids": list(c.attempt_ids),
-        # the status index entry to replace (None on first write): lets the sink move the
-        # contact between per-status indexes without reading Redis
-        "previous_status": c.indexed_status,
     }

@@ -74,7 +74,7 @@ class Attempt:
 class Contact:
     __slots__ = ("status_key", "status", "retry_number", "added_key", "batch", "phone_number",
                  "email", "variables", "dialed", "attempt_ids", "callback_events", "callback_contrib",
-                 "meeting_key", "indexed_status")
+                 "meeting_key")
 
     def __init__(self):
         self.status_key = None
@@ -87,7 +87,6 @@ class Contact:
         self.variables = None
         self.dialed = 0  # attempts with a call.dialed for this contact
         self.attempt_ids: list[str] = []  # those attempts, in the order they were named
-        self.indexed_status = None  # status last handed to the detail sink (its Redis index entry)
         self.callback_events = None  # sorted [(key, kind, due_at)] — only contacts with callbacks pay for it
         self.callback_contrib = (0, 0, 0, 0, 0, 0)
         self.meeting_key = None

@@ -118,7 +118,8 @@ def contact_details_key(org_id: str, campaign_id: str) -> str:
 
 
 def contact_index_key(org_id: str, campaign_id: str, status: str | None = None) -> str:
-    """Sorted set of contact ids (all scores 0: ordered by id) — all contacts, or those in ``status``."""
+    """Sorted set of contact ids (all scores 0: ordered by id) — all contacts, or those now in ``status``.
+    The sink moves a changed contact by ZREM from every other status index (no read, replay-safe)."""
     suffix = f":{status}" if status else ""
     return f"{PREFIX}:contact-index:{campaign_tag(org_id, campaign_id)}{suffix}"
 

@@ -565,11 +565,7 @@ class CampaignState:
 
     def take_details(self) -> tuple[list[dict], list[dict], list[dict]]:
         """Contact and attempt records changed since the last call, and new transcript lines."""
-        contacts = []
-        for cid in sorted(self.dirty_contacts):
-            c = self.contacts[cid]
-            contacts.append(contact_record(cid, c))
-            c.indexed_status = c.status
+        contacts = [contact_record(cid, self.contacts[cid]) for cid in sorted(self.dirty_contacts)]
         attempts = []
         for aid in sorted(self.dirty_attempts):
             a = self.attempts[aid]

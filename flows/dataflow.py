@@ -163,6 +163,8 @@ class CampaignLogic(StatefulBatchLogic):
 
     Output items (keyed by campaign, for the sink):
     - ``("alert", org, campaign, record)`` for every record of `take_alerts()`, at once;
+    - ``("details", org, campaign, contacts, attempts, transcript_lines)``: the detail
+      records changed since the previous frame (`take_details()`), just before a frame;
     - ``("frame", org, campaign, seq, body_json)``: the `/stats` body after a change,
       at most one per ``frame_interval_ms`` (a change inside the interval is
       sent by `on_notify` at its end), and a heartbeat frame after
@@ -194,19 +196,25 @@ class CampaignLogic(StatefulBatchLogic):
         for a in st.take_alerts():
             out.append(("alert", st.org_id, st.campaign_id, a))
 
-    def _frame(self, wall: float) -> tuple:
+    def _frame(self, wall: float, out: list) -> None:
+        """Append the campaign's changed detail records, then its next frame (detail first, so a
+        client that sees a frame can already read the contacts/calls it reflects)."""
         st = self.state
+        contacts, attempts, lines = st.take_details()
+        if contacts or attempts or lines:
+            out.append(("details", st.org_id, st.campaign_id, contacts, attempts, lines))
         self.seq += 1
         self.dirty = False
         self.last_frame = wall
-        return ("frame", st.org_id, st.campaign_id, self.seq, orjson.dumps(build_snapshot(st)))
+        out.append(("frame", st.org_id, st.campaign_id, self.seq, orjson.dumps(build_snapshot(st))))
 
     def on_batch(self, values: list):
         st = self.state
         applied = False
         for verdict, ev in values:
             if st is None:
-                st = self.state = CampaignState(ev["org_id"], ev["campaign_id"], min_sample=self.min_sample)
+                st = self.state = CampaignState(ev["org_id"], ev["campaign_id"], min_sample=self.min_sample,
+                                                collect_details=True)
             if verdict == OK:
                 st.apply(ev)
                 applied = True
@@ -221,7 +229,7 @@ class CampaignLogic(StatefulBatchLogic):
         out: list = []
         self._alerts(out)
         if st.now is not None and wall - self.last_frame >= self.interval:
-            out.append(self._frame(wall))
+            self._frame(wall, out)
         return out, StatefulBatchLogic.RETAIN
 
     def on_notify(self):
@@ -240,14 +248,15 @@ class CampaignLogic(StatefulBatchLogic):
             if self.live and wall - self.last_event >= self.quiet:
                 st.advance(int(wall * 1000))  # no-op unless the wall clock is ahead of the watermark
                 self._alerts(out)
-        out.append(self._frame(wall))
+        self._frame(wall, out)
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self):
         st = self.state
+        out: list = []
         if self.dirty and st is not None and st.now is not None:
-            return [self._frame(time.time())], StatefulBatchLogic.RETAIN
-        return [], StatefulBatchLogic.RETAIN
+            self._frame(time.time(), out)
+        return out, StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> Optional[datetime]:
         st = self.state

@@ -39,8 +39,10 @@ import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alert_ids_key,
-                         alerts_stream, dead_letter_ids_key, flow_status_key, frames_stream, org_alert_ids_key,
-                         org_alerts_stream, org_campaigns_key, stats_key)
+                         alerts_stream, attempt_details_key, attempt_index_key, contact_details_key,
+                         contact_index_key, dead_letter_ids_key, flow_status_key, frames_stream, org_alert_ids_key,
+                         org_alerts_stream, org_campaigns_key, stats_key, transcript_key)
+from engine.events import CONTACT_STATUSES
 from flows.dataflow import DL, FlowConfig
 from flows.ingest_writer import execute
 
@@ -120,6 +122,8 @@ class RedisSinkPartition(StatelessSinkPartition):
                 cmds.append((b"PUBLISH", self.live,
                              b'{"kind":"frame","org_id":%b,"campaign_id":%b,"seq":%d,"frame":%b}'
                              % (ks[7], ks[8], seq, frame)))
+            elif kind == "details":
+                self._details(org, camp, payload[3], payload[4], payload[5], cmds)
             else:  # alert
                 rec = payload[3]
                 aid = rec["alert_id"].encode()
@@ -157,6 +161,44 @@ class RedisSinkPartition(StatelessSinkPartition):
                 time.sleep(delay)
                 waited += delay
                 delay = min(delay * 2, 2.0)
+
+    @staticmethod
+    def _details(org: str, camp: str, contacts: list, attempts: list, lines: list, cmds: list) -> None:
+        """Contact/attempt records and transcript lines: HSET by id, ZADD to the indexes (all idempotent)."""
+        if contacts:
+            fields, by_status = [], {}
+            for c in contacts:
+                cid = c["contact_id"].encode()
+                fields += [cid, orjson.dumps(c)]
+                by_status.setdefault(c["status"], []).append(cid)
+            cmds.append((b"HSET", contact_details_key(org, camp).encode(), *fields))
+            everyone = [cid for ids in by_status.values() for cid in ids]
+            cmds.append((b"ZADD", contact_index_key(org, camp).encode(), *[x for i in everyone for x in (b"0", i)]))
+            # Each changed contact leaves every other status index and joins its own. This needs no
+            # memory of the previous status, so it stays right when a recovery replays writes.
+            for status in CONTACT_STATUSES:
+                key = contact_index_key(org, camp, status).encode()
+                ids = by_status.get(status)
+                others = [i for st, ids_ in by_status.items() if st != status for i in ids_]
+                if others:
+                    cmds.append((b"ZREM", key, *others))
+                if ids:
+                    cmds.append((b"ZADD", key, *[x for i in ids for x in (b"0", i)]))
+        if attempts:
+            fields, scored = [], []
+            for a in attempts:
+                aid = a["attempt_id"].encode()
+                fields += [aid, orjson.dumps(a)]
+                scored += [b"%d" % (a["started_ms"] or 0), aid]
+            cmds.append((b"HSET", attempt_details_key(org, camp).encode(), *fields))
+            cmds.append((b"ZADD", attempt_index_key(org, camp).encode(), *scored))
+        by_attempt: dict[str, list] = {}
+        for line in lines:
+            by_attempt.setdefault(line["attempt_id"], []).extend(
+                (line["event_id"].encode(),
+                 orjson.dumps({"ts": line["ts"], "role": line["role"], "content": line["content"]})))
+        for aid, fields in by_attempt.items():
+            cmds.append((b"HSET", transcript_key(org, camp, aid).encode(), *fields))
 
     def _dead_letter(self, rec: dict, cmds: list) -> None:
         args = [b"EVAL", DEAD_LETTER_SCRIPT, b"2", *self.dl_keys, rec["source"].encode(), _b(rec["at"]),

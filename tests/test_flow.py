@@ -295,6 +295,30 @@ def _has_campaign_snapshots(recovery_dir) -> bool:
     return False
 
 
+def check_details(client, bodies):
+    """Contact/attempt detail in Redis agrees with each final /stats body (engine.detail records)."""
+    from collections import Counter
+
+    from engine.keys import (attempt_details_key, attempt_index_key, contact_details_key, contact_index_key,
+                             transcript_key)
+
+    transcripts = 0
+    for (org, camp), body in bodies.items():
+        contacts = [orjson.loads(v) for v in client.hvals(contact_details_key(org, camp))]
+        assert len(contacts) == body["contacts"]["total"]
+        assert Counter(c["status"] for c in contacts) == +Counter(body["contacts"]["by_status"])
+        for status, n in body["contacts"]["by_status"].items():
+            assert client.zcard(contact_index_key(org, camp, status)) == n, status
+        assert client.zcard(contact_index_key(org, camp)) == len(contacts)
+        attempts = [orjson.loads(v) for v in client.hvals(attempt_details_key(org, camp))]
+        assert sum(1 for a in attempts if a["started_at"]) == body["attempts"]["total"]
+        assert Counter(a["outcome"] for a in attempts if a["outcome"]) == +Counter(body["outcomes"])
+        assert client.zcard(attempt_index_key(org, camp)) == len(attempts)
+        for a in attempts[:20]:
+            transcripts += client.hlen(transcript_key(org, camp, a["attempt_id"]))
+    return transcripts
+
+
 def test_sigkill_and_restart_lose_nothing_and_count_nothing_twice(tmp_path, redis_url, redis_client):
     cfg = SimConfig(seed=31, orgs=2, campaigns=3, contacts=1800, channel="mixed", duplicate_pct=2,
                     jitter_ms=5000, malformed_pct=1, abandon_prob=0.08)
@@ -327,6 +351,7 @@ def test_sigkill_and_restart_lose_nothing_and_count_nothing_twice(tmp_path, redi
     assert want_alerts
     check_alerts(redis_client, want_alerts)
     check_frames(redis_client, want)
+    assert check_details(redis_client, want) > 0  # contacts, attempts and some transcripts, exactly
     rejected = 0
     for it in items:
         try:
