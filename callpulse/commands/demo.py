@@ -1,102 +1,122 @@
-"""`callpulse demo` — the main job: Redis, simulated campaigns into the ingest streams, live metrics.
+"""`callpulse demo` — the main job: Redis, the flow, the API and a simulated live campaign set.
 
-Starts (or reuses) Redis, writes a simulated voice + email campaign set into
-the partitioned ingest streams exactly as a dialer would (with a few
-duplicates, out-of-order and malformed events), folds the streams through the
-engine and prints each campaign's headline numbers. Ctrl-C stops everything
-it started.
+Starts (or reuses) Redis, then runs the product's own commands as child
+processes: `callpulse flow` (live mode), `callpulse api` (explicit dev mode,
+with a demo key) and `callpulse simulate --redis --speed realtime` (a dialer
+writing into the ingest streams as the calls happen). It prints the
+dashboard and API URLs and a ready API key, then one line of live numbers
+per campaign every few seconds, read back from what the flow wrote to Redis.
+Ctrl-C (or `--duration`) stops everything it started, flow last so its
+final frames are written.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-HELP = "Run the main job: Redis, a simulated campaign set through the engine, the numbers printed."
+HELP = "Run the main job: Redis, the flow, the API and a simulated live campaign set; prints the URLs."
+
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--campaigns", type=int, default=3, help="campaigns, about 2 voice : 1 email (default 3)")
     parser.add_argument("--contacts", type=int, default=300, help="contacts per campaign (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    parser.add_argument("--abandon-prob", type=float, default=0.02,
+                        help="share of human-answered calls abandoned (default 0.02; above 0.03 breaches)")
+    parser.add_argument("--host", default="127.0.0.1", help="API host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: Ctrl-C)")
+    parser.add_argument("--every", type=float, default=5, help="seconds between status lines (default 5)")
     parser.add_argument("--data-dir", default="var", help="where a Redis started by the demo keeps its files")
 
 
-def ensure_redis(url: str, data_dir: Path):
+def ensure_redis(url: str, data_dir: Path) -> None:
     """Reuse the Redis at ``url`` when it answers, else start redis-server on its port."""
     from callpulse.redis_local import is_reachable, start_redis, stop_redis
 
     if is_reachable(url):
-        print(f"redis: reusing {url}")
-        return None
+        print(f"redis:      reusing {url}")
+        return
     parsed = urlparse(url)
     if parsed.hostname not in ("localhost", "127.0.0.1", "::1"):
         raise SystemExit(f"redis: {url} does not answer and is not local, so the demo cannot start it")
     port = parsed.port or 6379
     proc = start_redis(port, data_dir / "redis", persist=True)
     atexit.register(stop_redis, proc)
-    print(f"redis: started redis-server on 127.0.0.1:{port} (data in {data_dir / 'redis'})")
-    return proc
+    print(f"redis:      started redis-server on 127.0.0.1:{port} (data in {data_dir / 'redis'})")
 
 
-def simulate_into_streams(client, args) -> int:
-    from flows.ingest_writer import StreamAppender
-    from flows.simulator import SimConfig, generate
+class Children:
+    """The demo's child processes, stopped in reverse order of start."""
 
-    cfg = SimConfig(seed=args.seed, campaigns=args.campaigns, contacts=args.contacts, channel="mixed",
-                    duplicate_pct=2, jitter_ms=5_000, malformed_pct=1, tag=f"demo{args.seed}")
-    n = 0
-    with StreamAppender(client) as out:
-        for ev in generate(cfg):
-            out.add(ev)
-            n += 1
-    return n
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        logs.mkdir(parents=True, exist_ok=True)
 
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        exe = str(Path(sys.executable).with_name("callpulse"))
+        log = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen([exe, *args], stdout=log, stderr=log, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
 
-def fold_streams(client):
-    """Read every ingest partition and fold it through the engine (replay mode)."""
-    from engine.events import EventRejected, parse_event
-    from engine.fold import Fold
-    from engine.keys import INGEST_FIELD, ingest_stream, partition_count
+    def failed(self) -> str | None:
+        for name, proc in self.procs:
+            if proc.poll() not in (None, 0) and name != "simulate":
+                return f"{name} exited with code {proc.returncode} (see {self.logs / (name + '.log')})"
+        return None
 
-    fold = Fold()
-    rejected = 0
-    for p in range(partition_count()):
-        last = "-"
-        while True:
-            entries = client.xrange(ingest_stream(p), min=last, count=5000)
-            if last != "-":
-                entries = entries[1:]  # XRANGE min is inclusive
-            if not entries:
-                break
-            for entry_id, fields in entries:
+    def stop(self) -> None:
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
                 try:
-                    fold.apply(parse_event(fields[INGEST_FIELD]))
-                except EventRejected:
-                    rejected += 1
-            last = entries[-1][0]
-    return fold, rejected
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        self.procs.clear()
 
 
-def print_campaign(body: dict) -> None:
-    ab = body["abandon"]["windows"]["lifetime"]
-    print(f"\n  {body['org_id']}/{body['campaign_id']}  [{body['channel']}, {body['status']}, banner {body['live']['banner']}]")
-    c = body["contacts"]
-    print(f"    contacts {c['total']}: {c['buckets']}")
-    if body["channel"] == "voice":
-        print(f"    attempts {body['attempts']['total']}, outcomes {body['outcomes']}")
-        aht = body["aht_ms"]
-        print(f"    answer rate {body['rates']['answer_rate']:.1%}, connect rate {body['rates']['connect_rate']:.1%}, "
-              f"AHT {aht / 1000 if aht else 0:.0f} s, abandon {ab['rate']:.2%} of {ab['human_answered']} "
-              f"(level {ab['level']}, budget {body['abandon']['budget']})")
-    else:
+def status_line(body: dict) -> str:
+    live = body["live"]
+    ab = body["abandon"]["windows"]["today"]
+    head = f"  {body['campaign_id']:<22} {live['banner']:<22}"
+    if body["channel"] == "email":
         e = body["email"]
-        print(f"    sent {e['emails_sent']}, delivered {e['delivered']}, opened {e['opened']}, replied {e['replied']}, "
-              f"meetings {e['meetings_booked']} (open rate {e['rates']['open_rate']:.1%})")
-    print(f"    cost ${body['costs']['total_usd']:.2f}; diagnostics {body['diagnostics']}")
+        return (head + f"sends/s {live['dials_per_sec']:5.2f}  sent {e['emails_sent']:4d}  "
+                f"opened {e['opened']:4d}  replied {e['replied']:3d}  pending {live['pending']}")
+    ring = live["avg_ring_ms"]
+    return (head + f"dials/s {live['dials_per_sec']:5.2f}  connected/h {live['connected_per_hour']:6.1f}  "
+            f"ringing {live['ringing']:2d}  in call {live['in_progress']:2d}  "
+            f"ring {ring / 1000 if ring else 0:4.1f}s  abandon today {ab['rate']:.1%} ({ab['level']})  "
+            f"pending {live['pending']}")
+
+
+def print_status(client, org: str) -> None:
+    import orjson
+
+    from engine.keys import org_campaigns_key, stats_key
+
+    ids = sorted(x.decode() for x in client.smembers(org_campaigns_key(org)))
+    lines = []
+    for cid in ids:
+        raw = client.get(stats_key(org, cid))
+        if raw:
+            lines.append(status_line(orjson.loads(raw)))
+    print(time.strftime("%H:%M:%S") + (f"  {len(lines)} campaign(s)" if lines else "  waiting for the first frames…"))
+    for line in lines:
+        print(line)
+    sys.stdout.flush()
 
 
 def run(args) -> int:
@@ -105,18 +125,55 @@ def run(args) -> int:
     from callpulse.commands import redis_url
 
     url = redis_url()
-    ensure_redis(url, Path(args.data_dir))
+    os.environ["CALLPULSE_REDIS_URL"] = url  # the children read it
+    data_dir = Path(args.data_dir)
+    ensure_redis(url, data_dir)
     client = redis.Redis.from_url(url)
-    t0 = time.perf_counter()
-    n = simulate_into_streams(client, args)
-    print(f"simulate: {n} events of {args.campaigns} campaigns written to the ingest streams "
-          f"({time.perf_counter() - t0:.1f} s; 2 % duplicates, 5 s jitter, 1 % malformed)")
-    t0 = time.perf_counter()
-    fold, rejected = fold_streams(client)
-    print(f"engine: folded the streams in {time.perf_counter() - t0:.1f} s; {rejected} malformed events rejected")
-    for body in fold.snapshots():
-        print_campaign(body)
-    print("\nThe live flow, the API and the dashboard come next (issues #4-#6); "
-          "`callpulse replay FILE` folds a recorded log offline.")
-    sys.stdout.flush()
+    tag = f"demo{int(time.time()) % 100_000}"  # fresh campaign ids per run: a reused Redis keeps old ones apart
+
+    children = Children(data_dir / "logs")
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        # Live mode without recovery: the demo's Redis and flow start together, and a restart
+        # re-reads the streams (docs/flow.md).
+        children.start("flow", "flow", "--no-recovery")
+        children.start("api", "api", "--host", args.host, "--port", str(args.port), "--dev")
+        children.start("simulate", "simulate", "--redis", "--speed", "realtime", "--window", "none",
+                       "--campaigns", str(args.campaigns), "--contacts", str(args.contacts),
+                       "--seed", str(args.seed), "--tag", tag, "--abandon-prob", str(args.abandon_prob))
+        from api.auth import DEV_KEY  # accepted only by `callpulse api --dev`, which the demo runs
+
+        base = f"http://{args.host}:{args.port}"
+        print(f"dashboard:  {base}/")
+        print(f"API:        {base}/v1/campaigns   (OpenAPI: {base}/docs)")
+        print(f"API key:    {DEV_KEY} with header X-Org: org-1   (dev mode)   e.g.")
+        print(f"            curl -H 'Authorization: Bearer {DEV_KEY}' -H 'X-Org: org-1' {base}/v1/campaigns")
+        print(f"logs:       {data_dir / 'logs'}/   — Ctrl-C stops everything")
+        sys.stdout.flush()
+        started = time.monotonic()
+        next_status = started + args.every
+        while not stopping:
+            if args.duration and time.monotonic() - started >= args.duration:
+                break
+            problem = children.failed()
+            if problem:
+                print(f"demo: {problem}", file=sys.stderr)
+                return 1
+            if time.monotonic() >= next_status:
+                print_status(client, "org-1")
+                next_status += args.every
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("demo: stopping the simulator, the API and the flow…")
+        sys.stdout.flush()
+        children.stop()
+    print_status(client, "org-1")
     return 0
