@@ -1,14 +1,71 @@
-"""`callpulse api` — not built yet (issue #5)."""
+"""`callpulse api [--host H] [--port P] [--dev]` — serve the HTTP API (REST + SSE) with uvicorn.
+
+One process = one shared async Redis client and one Redis pub/sub subscription
+fanned out to every SSE client (see docs/api.md). Run several processes behind
+a load balancer to scale out.
+"""
+
+from __future__ import annotations
 
 import sys
 
-HELP = "Serve the HTTP API (REST + SSE). (not built yet: issue #5)"
+HELP = "Serve the HTTP API (REST + server-sent events) on uvicorn."
 
 
-def add_arguments(parser):
-    parser.add_argument("rest", nargs="*", help="reserved")
+def add_arguments(parser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--dev", action="store_true",
+                        help="dev mode: also accept the fixed demo key (api.auth.DEV_KEY); never in production "
+                             "(env CALLPULSE_DEV=1 does the same)")
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    parser.add_argument("--heartbeat", type=float, default=5.0,
+                        help="SSE: re-send the latest frame after this many quiet seconds (default 5)")
+    parser.add_argument("--graceful-timeout", type=float, default=5.0,
+                        help="seconds to wait for open connections on shutdown (default 5)")
 
 
 def run(args) -> int:
-    print("callpulse api: not built yet (issue #5)", file=sys.stderr)
-    return 2
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import DEV_KEY, dev_mode_from_env
+    from callpulse.commands import redis_url
+
+    dev = args.dev or dev_mode_from_env()
+    app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat)
+    if dev:
+        print(f"callpulse api: DEV MODE — the demo key {DEV_KEY} is accepted (X-Org picks the org)",
+              file=sys.stderr)
+    print(f"callpulse api: http://{args.host}:{args.port}  (docs at /docs, Redis {redis_url()})", file=sys.stderr)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=args.graceful_timeout, lifespan="on")
+    _server_class()(config).run()
+    return 0
+
+
+def _server_class():
+    import contextlib
+    import signal
+    import threading
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but SIGTERM/SIGINT end with exit status 0 after the graceful shutdown
+        (uvicorn re-raises the captured signal, which makes the process die of it)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            old = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, h in old.items():
+                    signal.signal(s, h)
+
+    return Server
+

@@ -1,0 +1,708 @@
+"""The FastAPI application (SPEC §4): REST, ingest, SSE, health, metrics.
+
+`create_app(redis_url, *, dev_mode=False)` builds one app with one shared async Redis client
+and one live hub (one pub/sub subscription) per process. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import pathlib
+import re
+import time
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta, timezone
+from typing import Literal, Optional
+
+import anyio
+import orjson
+import redis as redis_sync
+import redis.asyncio as aioredis
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from api import models
+from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
+from api.live import LiveHub, campaign_events, org_alert_events
+from api.metrics import ApiMetrics, MetricsMiddleware
+from engine.events import (BATCH_STATUSES, CONTACT_STATUSES, FINAL_CONTACT_STATUSES, MAX_BODY_BYTES, EventRejected,
+                           format_time, parse_event, parse_time, split_body, validate_event)
+from engine.keys import (ALERT_FIELD, attempt_details_key, attempt_index_key, contact_details_key,
+                         contact_index_key, flow_status_key, org_alerts_stream, org_campaigns_key, stats_key,
+                         transcript_key)
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_ID_RE = re.compile(ID_PATTERN)
+CHUNK = 500
+ContactStatus = Literal[CONTACT_STATUSES]  # type: ignore[valid-type]
+BatchStatus = Literal[BATCH_STATUSES]  # type: ignore[valid-type]
+
+
+class OrjsonResponse(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def raw_json(body: bytes, status_code: int = 200) -> Response:
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
+def _dec(b) -> str:
+    return b.decode() if isinstance(b, bytes) else b
+
+
+# ====================================================================== app factory
+
+def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: float = 5.0,
+               min_frame_interval_s: float = 0.25, ping_s: float = 15.0, max_replay: int = 1000,
+               max_alert_queue: int = 1000, flow_lag_bound_ms: int = 30_000,
+               redis_max_connections: int = 64) -> FastAPI:
+    """Build the API app. ``dev_mode`` (default: env ``CALLPULSE_DEV=1``) also accepts the fixed demo key."""
+    if dev_mode is None:
+        dev_mode = dev_mode_from_env()
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # bounded pool that waits (not fails) under bursts: e.g. hundreds of SSE clients connecting at once
+        pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=redis_max_connections,
+                                                        timeout=10, health_check_interval=30)
+        app.state.redis = aioredis.Redis(connection_pool=pool)
+        app.state.sync_redis = None
+        app.state.hub = LiveHub(app.state.redis, max_alert_queue=max_alert_queue)
+        app.state.hub.start()
+        try:
+            yield
+        finally:
+            await app.state.hub.stop()
+            await app.state.redis.aclose()
+            await pool.disconnect()
+            if app.state.sync_redis is not None:
+                app.state.sync_redis.close()
+
+    app = FastAPI(
+        title="callpulse API",
+        version="1",
+        description="Real-time metrics for outbound dialer campaigns: REST, ingest and server-sent events. "
+                    "Auth: `Authorization: Bearer <key>` (org keys `ak_…`; user tokens `pat_…` with `X-Org`).",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    app.state.metrics = metrics
+    app.state.dev_mode = dev_mode
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    # ------------------------------------------------------------------ errors
+    @app.exception_handler(AuthError)
+    async def _auth_error(request, exc: AuthError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return OrjsonResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(redis_sync.RedisError)
+    async def _redis_error(request, exc):
+        return OrjsonResponse({"detail": f"Redis unavailable: {type(exc).__name__}"}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request, exc: RequestValidationError):
+        errors = []
+        for e in exc.errors():
+            loc = [str(x) for x in e.get("loc", ())]
+            errors.append({"field": ".".join(loc[1:]) or ".".join(loc), "in": loc[0] if loc else None,
+                           "msg": e.get("msg"), "type": e.get("type")})
+        fields = ", ".join(sorted({x["field"] for x in errors}))
+        return OrjsonResponse({"detail": f"invalid {fields}", "errors": errors}, status_code=422)
+
+    # ------------------------------------------------------------------ auth dependencies
+    bearer = HTTPBearer(auto_error=False, description="org key `ak_…` or user token `pat_…` (with X-Org)")
+
+    def need(scope: str):
+        async def dep(request: Request, creds: Optional[HTTPAuthorizationCredentials] = Security(bearer),
+                      x_org: Optional[str] = Header(None, description="org id (user tokens only)")) -> Principal:
+            authorization = f"Bearer {creds.credentials}" if creds is not None else None
+            p = await authenticate(request.app.state.redis, authorization, x_org, dev_mode=dev_mode)
+            if scope not in p.scopes:
+                raise AuthError(403, f"this key lacks the {scope!r} scope")
+            return p
+        return dep
+
+    read = need("campaigns:read")
+    write_events = need("events:write")
+
+    def R(request: Request) -> aioredis.Redis:
+        return request.app.state.redis
+
+    CampaignId = Path(..., pattern=ID_PATTERN, description="campaign id")
+
+    async def stats_or_404(r, org: str, camp: str) -> bytes:
+        body = await r.get(stats_key(org, camp))
+        if body is None:
+            raise HTTPException(404, f"campaign {camp!r} not found")
+        return body
+
+    async def exists_or_404(r, org: str, camp: str) -> None:
+        if not await r.exists(stats_key(org, camp)):
+            raise HTTPException(404, f"campaign {camp!r} not found")
+
+    # ------------------------------------------------------------------ dashboard
+    dashboard = (pathlib.Path(__file__).parent / "dashboard.html").read_bytes()
+
+    @app.get("/", tags=["dashboard"], response_class=Response, include_in_schema=False)
+    async def dashboard_page():
+        """The live campaign dashboard: a static page that reads the SSE stream (key typed in the page)."""
+        return Response(dashboard, media_type="text/html; charset=utf-8")
+
+    # ------------------------------------------------------------------ health
+    @app.get("/healthz", tags=["ops"])
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request):
+        r = R(request)
+        out = {"status": "ready", "redis": False, "flow_lag_ms": None, "lag_bound_ms": flow_lag_bound_ms}
+        try:
+            await asyncio.wait_for(r.ping(), timeout=2)
+            out["redis"] = True
+            st = {_dec(k): _dec(v) for k, v in (await r.hgetall(flow_status_key())).items()}
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            out.update(status="not_ready", reason=f"Redis unreachable: {type(exc).__name__}")
+            return OrjsonResponse(out, status_code=503)
+        marks = [int(st[k]) for k in ("tick_ms", "write_ms") if st.get(k, "").isdigit()]
+        if not marks:
+            out.update(status="not_ready", reason="the flow has not reported yet")
+            return OrjsonResponse(out, status_code=503)
+        lag = max(0, int(time.time() * 1000) - max(marks))
+        out["flow_lag_ms"] = lag
+        out["flow_mode"] = st.get("mode")
+        if lag > flow_lag_bound_ms:
+            out.update(status="not_ready", reason=f"flow lag {lag} ms over {flow_lag_bound_ms} ms")
+            return OrjsonResponse(out, status_code=503)
+        out["hub"] = request.app.state.hub.ready.is_set()
+        return out
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def prometheus_metrics(request: Request):
+        metrics.subscribers.set(request.app.state.hub.count())
+        body, ctype = metrics.render()
+        return Response(body, media_type=ctype)
+
+    # ------------------------------------------------------------------ ingest
+    @app.post("/v1/events", tags=["ingest"], response_model=models.IngestResult,
+              responses={413: {"description": "body or batch too large"}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                  "application/x-ndjson": {"schema": {"type": "string"}}}}})
+    async def post_events(request: Request, p: Principal = Depends(write_events)):
+        """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`."""
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return OrjsonResponse({"detail": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return OrjsonResponse({"detail": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+            chunks.append(chunk)
+        if request.app.state.sync_redis is None:
+            request.app.state.sync_redis = redis_sync.Redis.from_url(redis_url)
+        # parsing, validation and the two pipelined round trips run off the event loop, so that a
+        # 10 000-event body does not stall the SSE fan-out
+        try:
+            accepted, duplicates, rejected = await run_in_threadpool(
+                ingest_body, request.app.state.sync_redis, b"".join(chunks), p.org_id)
+        except EventRejected as err:
+            return OrjsonResponse({"detail": err.reason}, status_code=413)
+        metrics.events_accepted.labels("accepted").inc(accepted)
+        metrics.events_accepted.labels("duplicate").inc(duplicates)
+        metrics.events_accepted.labels("rejected").inc(len(rejected))
+        return OrjsonResponse({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
+
+    # ------------------------------------------------------------------ campaigns
+    async def org_stats(r, org: str) -> list[tuple[str, dict]]:
+        ids = sorted(_dec(x) for x in await r.smembers(org_campaigns_key(org)))
+        out = []
+        for i in range(0, len(ids), CHUNK):
+            part = ids[i:i + CHUNK]
+            bodies = await r.mget([stats_key(org, c) for c in part])
+            for c, b in zip(part, bodies):
+                if b is not None:
+                    out.append((c, orjson.loads(b)))
+        return out
+
+    def summary(body: dict) -> dict:
+        return {"campaign_id": body["campaign_id"], "name": body.get("name"), "channel": body.get("channel"),
+                "kind": body.get("kind"), "status": body.get("status"), "as_of": body.get("as_of"),
+                "live": body.get("live")}
+
+    @app.get("/v1/campaigns", tags=["campaigns"], response_model=models.CampaignList)
+    async def list_campaigns(request: Request, p: Principal = Depends(read)):
+        """The org's campaigns (by id) with status and live block."""
+        rows = await org_stats(R(request), p.org_id)
+        return OrjsonResponse({"org_id": p.org_id, "campaigns": [summary(b) for _c, b in rows]})
+
+    @app.get("/v1/campaigns/{campaign_id}", tags=["campaigns"], response_model=models.CampaignDetail)
+    async def get_campaign(request: Request, campaign_id: str = CampaignId, p: Principal = Depends(read)):
+        """Config, status and live block of one campaign."""
+        body = orjson.loads(await stats_or_404(R(request), p.org_id, campaign_id))
+        out = summary(body)
+        out["org_id"] = body["org_id"]
+        out["config"] = body.get("config")
+        return OrjsonResponse(out)
+
+    @app.get("/v1/campaigns/{campaign_id}/stats", tags=["campaigns"], response_model=models.StatsBody)
+    async def get_stats(request: Request, campaign_id: str = CampaignId, p: Principal = Depends(read)):
+        """Everything of SPEC §3 for the campaign: the body the flow stored with its last frame."""
+        return raw_json(await stats_or_404(R(request), p.org_id, campaign_id))
+
+    # ---- detail helpers
+    def trail(att: dict) -> dict:
+        return {"attempt_id": att["attempt_id"], "started_at": att.get("started_at"),
+                "ended_at": att.get("ended_at"), "outcome": att.get("outcome"), "sip_code": att.get("sip_code"),
+                "sip_text": att.get("sip_text"), "conversation_id": att.get("conversation_id"),
+                "result": att.get("evaluation")}
+
+    async def contacts_with_trails(r, org: str, camp: str, ids: list[str]) -> list[dict]:
+        if not ids:
+            return []
+        recs = await r.hmget(contact_details_key(org, camp), ids)
+        contacts = []
+        attempt_ids: list[str] = []
+        for cid, raw in zip(ids, recs):
+            if raw is None:
+                rec = {"contact_id": cid, "status": "pending", "retry_number": None, "batch_id": None,
+                       "attempt_ids": []}
+            else:
+                rec = orjson.loads(raw)
+            rec.pop("previous_status", None)
+            contacts.append(rec)
+            attempt_ids.extend(rec.get("attempt_ids") or [])
+        attempts: dict[str, dict] = {}
+        for i in range(0, len(attempt_ids), CHUNK):
+            part = attempt_ids[i:i + CHUNK]
+            for aid, raw in zip(part, await r.hmget(attempt_details_key(org, camp), part)):
+                if raw is not None:
+                    attempts[aid] = orjson.loads(raw)
+        for rec in contacts:
+            ids_ = rec.pop("attempt_ids", None) or []
+            rec["attempts"] = [trail(attempts.get(a) or {"attempt_id": a}) for a in ids_]
+        return contacts
+
+    @app.get("/v1/campaigns/{campaign_id}/contacts", tags=["detail"], response_model=models.ContactsPage)
+    async def list_contacts(request: Request, campaign_id: str = CampaignId,
+                            status: Optional[ContactStatus] = Query(None, description="only contacts now in this status"),
+                            limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=10**9),
+                            p: Principal = Depends(read)):
+        """Contacts ordered by id, each with its attempts trail."""
+        r = R(request)
+        await exists_or_404(r, p.org_id, campaign_id)
+        idx = contact_index_key(p.org_id, campaign_id, status)
+        total = await r.zcard(idx)
+        ids = [_dec(x) for x in await r.zrange(idx, offset, offset + limit - 1)]
+        contacts = await contacts_with_trails(r, p.org_id, campaign_id, ids)
+        return OrjsonResponse({"total": total, "limit": limit, "offset": offset, "status": status,
+                               "contacts": contacts})
+
+    async def transcripts(r, org: str, camp: str, aids: list[str]) -> list[list[dict]]:
+        if not aids:
+            return []
+        pipe = r.pipeline(transaction=False)
+        for a in aids:
+            pipe.hgetall(transcript_key(org, camp, a))
+        out = []
+        for h in await pipe.execute():
+            lines = []
+            for eid, raw in h.items():
+                line = orjson.loads(raw)
+                ts = line.get("ts")
+                if type(ts) is int:
+                    ts_ms = ts
+                    with contextlib.suppress(TypeError, ValueError):
+                        line["ts"] = format_time(ts)
+                else:
+                    ts_ms = _ts_ms(ts)
+                lines.append((ts_ms, _dec(eid), line))
+            lines.sort(key=lambda x: (x[0], x[1]))
+            out.append([x[2] for x in lines])
+        return out
+
+    def call_row(att: dict) -> dict:
+        att = dict(att)
+        att.pop("started_ms", None)
+        return att
+
+    @app.get("/v1/campaigns/{campaign_id}/calls", tags=["detail"], response_model=models.CallsPage)
+    async def list_calls(request: Request, campaign_id: str = CampaignId,
+                         page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200),
+                         order: Literal["desc", "asc"] = Query("desc", description="by dial time"),
+                         p: Principal = Depends(read)):
+        """Call attempts (newest dial first by default) with transcript and recording URL."""
+        r = R(request)
+        await exists_or_404(r, p.org_id, campaign_id)
+        idx = attempt_index_key(p.org_id, campaign_id)
+        total = await r.zcard(idx)
+        start = (page - 1) * limit
+        rng = r.zrevrange if order == "desc" else r.zrange
+        aids = [_dec(x) for x in await rng(idx, start, start + limit - 1)]
+        recs = await r.hmget(attempt_details_key(p.org_id, campaign_id), aids) if aids else []
+        trs = await transcripts(r, p.org_id, campaign_id, aids)
+        calls = []
+        for aid, raw, tr in zip(aids, recs, trs):
+            att = call_row(orjson.loads(raw)) if raw is not None else {"attempt_id": aid}
+            att["transcript"] = tr
+            calls.append(att)
+        return OrjsonResponse({"total": total, "page": page, "limit": limit, "calls": calls})
+
+    REPORT_COLUMNS = ["attempt_id", "contact_id", "direction", "from", "to", "pass", "follow_up", "started_at",
+                      "answered_at", "bridged_at", "ended_at", "amd_result", "outcome", "result", "sip_code",
+                      "sip_text", "ring_ms", "call_length_ms", "handle_ms", "wrap_ms", "conversation_id",
+                      "recording_url", "evaluation"]
+
+    async def iter_attempts(r, org: str, camp: str):
+        """Attempt records in dial-time order, CHUNK at a time (score cursor: constant memory)."""
+        idx, details = attempt_index_key(org, camp), attempt_details_key(org, camp)
+        last_score, at_score = "-inf", 0
+        while True:
+            rows = await r.zrangebyscore(idx, last_score, "+inf", start=at_score, num=CHUNK, withscores=True)
+            if not rows:
+                return
+            ids = [_dec(m) for m, _s in rows]
+            recs = await r.hmget(details, ids)
+            for (m, score), raw in zip(rows, recs):
+                if score == (float(last_score) if last_score != "-inf" else None):
+                    at_score += 1
+                else:
+                    last_score, at_score = repr(score), 1
+                if raw is not None:
+                    yield orjson.loads(raw)
+            if len(rows) < CHUNK:
+                return
+
+    @app.get("/v1/campaigns/{campaign_id}/attempt-report.csv", tags=["detail"], response_class=StreamingResponse,
+             responses={200: {"content": {"text/csv": {}}}})
+    async def attempt_report(request: Request, campaign_id: str = CampaignId, p: Principal = Depends(read)):
+        """One CSV row per attempt, streamed (constant memory)."""
+        r = R(request)
+        await exists_or_404(r, p.org_id, campaign_id)
+
+        async def gen():
+            yield csv_line(REPORT_COLUMNS)
+            async for att in iter_attempts(r, p.org_id, campaign_id):
+                yield csv_line([att.get(c) for c in REPORT_COLUMNS])
+
+        return StreamingResponse(gen(), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{campaign_id}-attempts.csv"'})
+
+    EXPORT_COLUMNS = ["contact_id", "status", "retry_number", "status_at", "batch_id", "phone_number", "email",
+                      "added_at", "attempts_dialed", "last_outcome", "last_attempt_at", "variables"]
+
+    async def iter_contacts(r, org: str, camp: str):
+        idx = contact_index_key(org, camp)
+        cursor = "-"
+        while True:
+            ids = [_dec(x) for x in await r.zrangebylex(idx, cursor, "+", start=0, num=CHUNK)]
+            if not ids:
+                return
+            for rec in await contacts_with_trails(r, org, camp, ids):
+                yield rec
+            if len(ids) < CHUNK:
+                return
+            cursor = "(" + ids[-1]
+
+    @app.get("/v1/campaigns/{campaign_id}/export", tags=["detail"], response_class=StreamingResponse,
+             responses={200: {"content": {"text/csv": {}, "application/json": {}}}})
+    async def export(request: Request, campaign_id: str = CampaignId,
+                     format: Literal["csv", "json"] = Query("json"), p: Principal = Depends(read)):
+        """Every contact of the campaign with its attempts trail (JSON array) or one CSV row per contact; streamed."""
+        r = R(request)
+        await exists_or_404(r, p.org_id, campaign_id)
+        if format == "json":
+            async def gen():
+                yield b"["
+                first = True
+                async for rec in iter_contacts(r, p.org_id, campaign_id):
+                    yield (b"" if first else b",") + orjson.dumps(rec)
+                    first = False
+                yield b"]"
+            return StreamingResponse(gen(), media_type="application/json")
+
+        async def gen_csv():
+            yield csv_line(EXPORT_COLUMNS)
+            async for rec in iter_contacts(r, p.org_id, campaign_id):
+                last = rec["attempts"][-1] if rec.get("attempts") else {}
+                row = dict(rec, last_outcome=last.get("outcome"), last_attempt_at=last.get("started_at"))
+                yield csv_line([row.get(c) for c in EXPORT_COLUMNS])
+        return StreamingResponse(gen_csv(), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{campaign_id}-contacts.csv"'})
+
+    @app.get("/v1/campaigns/{campaign_id}/batches", tags=["detail"], response_model=models.BatchesPage,
+             responses={501: {"description": "status filter: batch statuses are not exported by the flow yet"}})
+    async def list_batches(request: Request, campaign_id: str = CampaignId,
+                           skip: int = Query(0, ge=0, le=10**9), limit: int = Query(50, ge=1, le=200),
+                           status: Optional[BatchStatus] = Query(None),
+                           p: Principal = Depends(read)):
+        """Per-batch contact counters and retry breakdown, derived from the contact records (by batch id)."""
+        r = R(request)
+        body = orjson.loads(await stats_or_404(r, p.org_id, campaign_id))
+        if status is not None:
+            return OrjsonResponse({"detail": "filtering by batch status is pending: the flow does not export "
+                                             "per-batch statuses yet (batch_counts has the totals)"},
+                                  status_code=501)
+        batches: dict[Optional[str], dict] = {}
+        async for _k, raw in _hscan(r, contact_details_key(p.org_id, campaign_id)):
+            rec = orjson.loads(raw)
+            b = batches.get(rec.get("batch_id"))
+            if b is None:
+                b = batches[rec.get("batch_id")] = {
+                    "batch_id": rec.get("batch_id"), "status": None,
+                    "contacts": {"total": 0, "by_status": dict.fromkeys(CONTACT_STATUSES, 0)},
+                    "retry_breakdown": {}}
+            b["contacts"]["total"] += 1
+            st = rec.get("status", "pending")
+            b["contacts"]["by_status"][st] = b["contacts"]["by_status"].get(st, 0) + 1
+            if st == "retrying" and rec.get("retry_number"):
+                k = f"retry_{rec['retry_number']}"
+                b["retry_breakdown"][k] = b["retry_breakdown"].get(k, 0) + 1
+        ordered = sorted(batches.values(), key=lambda b: (b["batch_id"] is None, b["batch_id"] or ""))
+        for b in ordered:
+            bs = b["contacts"]["by_status"]
+            b["contacts"]["buckets"] = {
+                "pending": bs["pending"] + bs["retrying"] + bs["followup_scheduled"],
+                "in_progress": bs["dispatched"] + bs["in_progress"], "completed": bs["completed"],
+                "exhausted": sum(bs[s] for s in FINAL_CONTACT_STATUSES if s != "completed")}
+        return OrjsonResponse({"total": len(ordered), "skip": skip, "limit": limit,
+                               "batch_counts": body.get("batch_counts"),
+                               "batches": ordered[skip:skip + limit]})
+
+    @app.get("/v1/campaigns/{campaign_id}/stats/daily", tags=["campaigns"],
+             responses={501: {"description": "pending: the flow does not export daily buckets yet"}})
+    async def stats_daily(request: Request, campaign_id: str = CampaignId,
+                          start: date = Query(..., description="first local date, YYYY-MM-DD"),
+                          end: date = Query(..., description="last local date, YYYY-MM-DD"),
+                          p: Principal = Depends(read)):
+        """Daily rows (SPEC §3 Daily). Pending: needs the engine's daily buckets, not exported by the flow yet."""
+        await exists_or_404(R(request), p.org_id, campaign_id)
+        if end < start:
+            raise RequestValidationError([{"loc": ("query", "end"), "msg": "end is before start",
+                                           "type": "value_error"}])
+        return OrjsonResponse({"detail": "daily rows are pending: the flow does not export the engine's daily "
+                                         "buckets to Redis yet"}, status_code=501)
+
+    @app.get("/v1/campaigns/{campaign_id}/replies", tags=["campaigns"],
+             responses={501: {"description": "pending: the flow does not export email replies yet"}})
+    async def replies(request: Request, campaign_id: str = CampaignId,
+                      sentiment: Optional[Literal["positive", "neutral", "negative"]] = Query(None),
+                      page: int = Query(1, ge=1, le=10**7), per_page: int = Query(50, ge=1, le=200),
+                      p: Principal = Depends(read)):
+        """Email replies. Pending: the flow does not export reply records yet."""
+        await exists_or_404(R(request), p.org_id, campaign_id)
+        return OrjsonResponse({"detail": "replies are pending: the flow does not export email reply records "
+                                         "to Redis yet"}, status_code=501)
+
+    # ------------------------------------------------------------------ org-wide
+    @app.get("/v1/benchmarks", tags=["org"], response_model=models.Benchmarks)
+    async def get_benchmarks(request: Request, kind: str = Query(..., min_length=1, max_length=200),
+                             p: Principal = Depends(read)):
+        """Per rate: mean and p25/p50/p75 over the org's campaigns of this `kind`."""
+        from engine.benchmarks import benchmarks
+
+        bodies = [b for _c, b in await org_stats(R(request), p.org_id)]
+        return OrjsonResponse({"org_id": p.org_id, "kind": kind, "rates": benchmarks(bodies, p.org_id, kind)})
+
+    @app.get("/v1/usage", tags=["org"])
+    async def usage(request: Request, period: str = Query("all", pattern=r"^(all|\d{4}-\d{2}|\d{4}-\d{2}-\d{2})$",
+                                                          description="all, YYYY-MM or YYYY-MM-DD (UTC)"),
+                    p: Principal = Depends(read)):
+        """Usage of the org: lifetime totals from the stats bodies; for a month/day, dials (from the attempt index)."""
+        r = R(request)
+        rows = await org_stats(r, p.org_id)
+        lo = hi = None
+        if period != "all":
+            try:
+                if len(period) == 7:
+                    d0 = date(int(period[:4]), int(period[5:7]), 1)
+                    d1 = (d0.replace(day=28) + timedelta(days=4)).replace(day=1)
+                else:
+                    d0 = date.fromisoformat(period)
+                    d1 = d0 + timedelta(days=1)
+            except ValueError:
+                raise RequestValidationError([{"loc": ("query", "period"), "msg": "not a valid month or date",
+                                               "type": "value_error"}]) from None
+            lo = int(datetime(d0.year, d0.month, d0.day, tzinfo=timezone.utc).timestamp() * 1000)
+            hi = int(datetime(d1.year, d1.month, d1.day, tzinfo=timezone.utc).timestamp() * 1000)
+        per = []
+        for camp, b in rows:
+            row = {"campaign_id": camp, "channel": b.get("channel")}
+            if lo is None:
+                row.update(dials=b["attempts"]["total"], connected=b["outcomes"]["connected"],
+                           emails_sent=b["email"]["emails_sent"], cost_usd=b["costs"]["total_usd"],
+                           contacts=b["contacts"]["total"])
+            else:
+                row.update(dials=await r.zcount(attempt_index_key(p.org_id, camp), lo, hi - 1),
+                           connected=None, emails_sent=None, cost_usd=None, contacts=None)
+            per.append(row)
+
+        def tot(k):
+            vals = [x[k] for x in per]
+            if any(v is None for v in vals):
+                return None
+            return round(sum(vals), 6) if k == "cost_usd" else sum(vals)
+
+        out = {"org_id": p.org_id, "period": period,
+               "from": None if lo is None else datetime.fromtimestamp(lo / 1000, timezone.utc).isoformat(),
+               "to": None if hi is None else datetime.fromtimestamp(hi / 1000, timezone.utc).isoformat(),
+               "campaigns": len(per),
+               "totals": {k: tot(k) for k in ("dials", "connected", "emails_sent", "cost_usd", "contacts")},
+               "by_campaign": per}
+        if lo is not None:
+            out["note"] = ("per-period usage counts dials only (from the attempt index); connected, emails and "
+                           "costs per period need the daily buckets the flow does not export yet")
+        return OrjsonResponse(out)
+
+    @app.get("/v1/alerts/recent", tags=["alerts"], response_model=models.AlertsRecent)
+    async def alerts_recent(request: Request, limit: int = Query(50, ge=1, le=1000),
+                            campaign_id: Optional[str] = Query(None, pattern=ID_PATTERN),
+                            p: Principal = Depends(read)):
+        """The org's latest alerts, newest first."""
+        r = R(request)
+        out = []
+        last = "+"
+        while len(out) < limit:
+            entries = await r.xrevrange(org_alerts_stream(p.org_id), last, "-", count=CHUNK)
+            for sid, fields in entries:
+                raw = fields.get(ALERT_FIELD)
+                if raw is None:
+                    continue
+                rec = orjson.loads(raw)
+                if campaign_id is None or rec.get("campaign_id") == campaign_id:
+                    rec["stream_id"] = _dec(sid)
+                    out.append(rec)
+                    if len(out) >= limit:
+                        break
+            if len(entries) < CHUNK:
+                break
+            last = "(" + _dec(entries[-1][0])
+        return OrjsonResponse({"alerts": out})
+
+    # ------------------------------------------------------------------ SSE
+    def sse_response(make_gen):
+        stop = anyio.Event()  # set by sse-starlette on server shutdown: the generator ends the stream cleanly
+        return EventSourceResponse(make_gen(stop), ping=ping_s, send_timeout=30, shutdown_event=stop,
+                                   shutdown_grace_period=1.0,
+                                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def hub_ready(request: Request):
+        hub = request.app.state.hub
+        if not hub.ready.is_set():
+            try:
+                await asyncio.wait_for(hub.ready.wait(), timeout=5)
+            except asyncio.TimeoutError:
+                raise HTTPException(503, "live feed unavailable (Redis pub/sub not connected)") from None
+        return hub
+
+    @app.get("/v1/campaigns/{campaign_id}/live", tags=["live"], response_class=EventSourceResponse,
+             responses={200: {"content": {"text/event-stream": {}}}})
+    async def live(request: Request, campaign_id: str = CampaignId, p: Principal = Depends(read),
+                   last_event_id: Optional[str] = Header(None, max_length=200)):
+        """SSE: `event: frame` (the /stats body + seq + as_of) and `event: alert`; resume with `Last-Event-ID`."""
+        r = R(request)
+        await exists_or_404(r, p.org_id, campaign_id)
+        hub = await hub_ready(request)
+        return sse_response(lambda stop: campaign_events(
+            hub, r, p.org_id, campaign_id, last_event_id, heartbeat_s=heartbeat_s,
+            min_interval_s=min_frame_interval_s, max_replay=max_replay, metrics=metrics, stop=stop))
+
+    @app.get("/v1/alerts", tags=["alerts"], response_class=EventSourceResponse,
+             responses={200: {"content": {"text/event-stream": {}}}})
+    async def alerts_live(request: Request, p: Principal = Depends(read),
+                          last_event_id: Optional[str] = Header(None, max_length=200)):
+        """SSE of every alert of the org (`event: alert`, id = org alert stream id); resume with `Last-Event-ID`."""
+        hub = await hub_ready(request)
+        return sse_response(lambda stop: org_alert_events(hub, R(request), p.org_id, last_event_id,
+                                                          max_replay=max_replay, metrics=metrics, stop=stop))
+
+    return app
+
+
+# ====================================================================== helpers
+
+def ingest_body(client, body: bytes, org_id: str) -> tuple[int, int, list[dict]]:
+    """Split, validate (live mode) and append a POST /v1/events body: (accepted, duplicates, rejections).
+
+    Raises EventRejected("too_large") for a body over the limits. The append is
+    `flows.ingest_writer.accept_events`, the path `callpulse ingest` takes.
+    """
+    from flows.ingest_writer import accept_events
+
+    items = split_body(body)
+    now_ms = int(time.time() * 1000)
+    valid, rejected = [], []
+    for i, item in enumerate(items):
+        try:
+            ev = parse_event(item, now_ms=now_ms) if isinstance(item, bytes) else validate_event(item, now_ms=now_ms)
+        except EventRejected as err:
+            rejected.append({"index": i, **err.as_dict()})
+            continue
+        if ev["org_id"] != org_id:
+            rejected.append({"index": i, "code": "forbidden_org", "field": "org_id",
+                             "reason": f"field 'org_id' names org {ev['org_id']!r}; this key may only "
+                                       f"write to org {org_id!r}"})
+            continue
+        valid.append(ev)
+    if not valid:
+        return 0, 0, rejected
+    fresh = accept_events(client, valid)
+    accepted = sum(1 for f in fresh if f)
+    return accepted, len(fresh) - accepted, rejected
+
+
+def _ts_ms(ts) -> int:
+    try:
+        return parse_time(ts, "ts")
+    except Exception:  # noqa: BLE001 - unknown shape: sort first
+        return -1
+
+
+async def _hscan(r, key: str):
+    cursor = 0
+    while True:
+        cursor, items = await r.hscan(key, cursor, count=CHUNK)
+        for k, v in items.items():
+            yield k, v
+        if not cursor:
+            return
+
+
+_FORMULA_START = ("=", "@", "\t", "\r")
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        return orjson.dumps(v).decode()
+    s = str(v)
+    # spreadsheet formula injection: neutralise cells a spreadsheet would evaluate
+    if s and (s[0] in _FORMULA_START or (s[0] in "+-" and not _NUMBERISH.match(s))):
+        return "'" + s
+    return s
+
+
+_NUMBERISH = re.compile(r"^[+-][0-9 ().-]*$")
+
+
+def csv_line(values) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow([_cell(v) for v in values])
+    return buf.getvalue().encode()

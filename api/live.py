@@ -1,0 +1,499 @@
+"""Live fan-out: ONE Redis pub/sub subscription per API process, shared by every SSE client.
+
+`LiveHub.run` subscribes to ``LIVE_CHANNEL`` and hands each published frame or alert to the
+in-process subscribers of that campaign (and alerts to the org feeds). Per subscriber the
+state is bounded: the latest frame only (frames are whole snapshots: a slow client skips to the
+newest) and a bounded alert queue (alerts are never dropped: on overflow the subscriber is
+closed so that it reconnects and resumes with ``Last-Event-ID``).
+
+SSE ids (docs/api.md):
+- campaign stream (``/v1/campaigns/{id}/live``): a cursor ``<seq>.<l>.<t>.<h>.<d>`` — the last
+  frame seq sent and, per abandon window (lifetime, today, 24h, 30d), the number ``n`` of the
+  last alert sent (alert ids are ``org:campaign:window:n``, n = 1, 2, … per window). Frames and
+  alerts both carry the cursor as it stands after that event, so one ``Last-Event-ID`` resumes both.
+- org alert stream (``/v1/alerts``): the entry id of the org alert stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+
+import orjson
+
+from engine.keys import ALERT_FIELD, FRAME_FIELD, LIVE_CHANNEL, alerts_stream, frames_stream, org_alerts_stream
+
+log = logging.getLogger("callpulse.api.live")
+
+WINDOWS = ("lifetime", "today", "24h", "30d")
+_WIN_INDEX = {w: i for i, w in enumerate(WINDOWS)}
+
+
+def alert_position(alert_id: str) -> tuple[int, int] | None:
+    """(window index, n) of an engine alert id ``org:campaign:window:n``; None if it has another shape."""
+    parts = alert_id.rsplit(":", 2)
+    if len(parts) != 3 or parts[1] not in _WIN_INDEX or not parts[2].isdigit():
+        return None
+    return _WIN_INDEX[parts[1]], int(parts[2])
+
+
+class Cursor:
+    """Resume position of a campaign stream: last frame seq and last alert n per window."""
+
+    __slots__ = ("seq", "alerts")
+
+    def __init__(self, seq: int = 0, alerts: list[int] | None = None):
+        self.seq = seq
+        self.alerts = alerts if alerts is not None else [0, 0, 0, 0]
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Cursor | None":
+        """``"<seq>"`` or ``"<seq>.<l>.<t>.<h>.<d>"``; None when absent or malformed (fresh start)."""
+        if not text:
+            return None
+        parts = text.strip().split(".")
+        if not all(p.isdigit() and len(p) <= 18 for p in parts) or len(parts) not in (1, 5):
+            return None
+        nums = [int(p) for p in parts]
+        if len(nums) == 1:
+            return cls(nums[0], None)  # frames only: alerts resume from now
+        return cls(nums[0], nums[1:])
+
+    def text(self) -> str:
+        return "%d.%d.%d.%d.%d" % (self.seq, *self.alerts)
+
+    def alert_is_new(self, alert_id: str) -> bool:
+        pos = alert_position(alert_id)
+        return pos is None or pos[1] > self.alerts[pos[0]]
+
+    def mark_alert(self, alert_id: str) -> None:
+        pos = alert_position(alert_id)
+        if pos is not None and pos[1] > self.alerts[pos[0]]:
+            self.alerts[pos[0]] = pos[1]
+
+
+def stream_id_tuple(sid: str) -> tuple[int, int]:
+    ms, _, seq = sid.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def valid_stream_id(sid: str | None) -> bool:
+    if not sid:
+        return False
+    ms, sep, seq = sid.partition("-")
+    return ms.isdigit() and len(ms) <= 20 and (not sep or (seq.isdigit() and len(seq) <= 20))
+
+
+class Subscriber:
+    """One SSE client: latest frame (conflated) + bounded alert queue."""
+
+    __slots__ = ("frame", "alerts", "wake", "closed", "max_alerts", "reason")
+
+    def __init__(self, max_alerts: int):
+        self.frame: tuple[int, bytes] | None = None
+        self.alerts: deque = deque()
+        self.wake = asyncio.Event()
+        self.closed = False
+        self.reason = ""
+        self.max_alerts = max_alerts
+
+    def push_frame(self, seq: int, data: bytes) -> None:
+        if self.frame is None or seq > self.frame[0]:
+            self.frame = (seq, data)
+            self.wake.set()
+
+    def push_alert(self, item) -> None:
+        if self.closed:
+            return
+        if len(self.alerts) >= self.max_alerts:
+            self.close("alert queue overflow")
+            return
+        self.alerts.append(item)
+        self.wake.set()
+
+    def close(self, reason: str) -> None:
+        self.closed = True
+        self.reason = reason
+        self.wake.set()
+
+
+class OrgFeed:
+    """Reads an org's alert stream for its in-process subscribers (one reader per org, not per client).
+
+    A published alert pokes the feed, which XRANGEs the org stream after the last id it read
+    (the org stream entry is written right after the publish, so it retries briefly until the
+    poked alert shows up); a slow poll covers anything missed.
+    """
+
+    def __init__(self, hub: "LiveHub", org: str):
+        self.hub = hub
+        self.org = org
+        self.key = org_alerts_stream(org)
+        self.subs: set[Subscriber] = set()
+        self.last_id = "0-0"
+        self.ready = asyncio.Event()
+        self.poke = asyncio.Event()
+        self.wanted: set[str] = set()
+        self.recent: dict[str, None] = {}  # alert ids already read from the stream (bounded, insertion order)
+        self.task: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        r = self.hub.redis
+        try:
+            top = await r.xrevrange(self.key, "+", "-", count=1)
+            self.last_id = top[0][0].decode() if top else "0-0"
+        except Exception:  # Redis down: start from 0-0 would replay everything; keep "now"
+            self.last_id = "%d-0" % int(time.time() * 1000)
+        self.ready.set()
+        tries = 0
+        while True:
+            try:
+                await asyncio.wait_for(self.poke.wait(), timeout=self.hub.org_poll_s)
+            except asyncio.TimeoutError:
+                pass
+            self.poke.clear()
+            try:
+                entries = await r.xrange(self.key, "(" + self.last_id, "+", count=1000)
+            except Exception as exc:  # transient: next poke/poll retries
+                log.warning("org alert feed %s: %s", self.org, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for sid, fields in entries:
+                sid = sid.decode()
+                self.last_id = sid
+                raw = fields.get(ALERT_FIELD)
+                if raw is None:
+                    continue
+                try:
+                    aid = orjson.loads(raw).get("alert_id")
+                except orjson.JSONDecodeError:
+                    continue
+                self.wanted.discard(aid)
+                self.recent[aid] = None
+                if len(self.recent) > 1000:
+                    del self.recent[next(iter(self.recent))]
+                for s in list(self.subs):
+                    s.push_alert((sid, raw))
+            if len(entries) == 1000:
+                self.poke.set()
+            elif self.wanted:
+                tries += 1
+                if tries > 100:  # ~2 s: give up on those (the record never reached the org stream)
+                    self.wanted.clear()
+                    tries = 0
+                else:
+                    await asyncio.sleep(0.02)
+                    self.poke.set()
+            else:
+                tries = 0
+
+
+class LiveHub:
+    def __init__(self, redis, *, max_alert_queue: int = 1000, org_poll_s: float = 2.0):
+        self.redis = redis
+        self.max_alert_queue = max_alert_queue
+        self.org_poll_s = org_poll_s
+        self.campaign_subs: dict[tuple[str, str], set[Subscriber]] = {}
+        self.org_feeds: dict[str, OrgFeed] = {}
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.messages = 0
+        self.on_count = None  # callback(n subscribers) for the gauge
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        for subs in list(self.campaign_subs.values()):
+            for s in list(subs):
+                s.close("shutdown")
+        for feed in list(self.org_feeds.values()):
+            for s in list(feed.subs):
+                s.close("shutdown")
+            if feed.task:
+                feed.task.cancel()
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(LIVE_CHANNEL)
+                self.ready.set()
+                backoff = 0.1
+                while True:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if msg is None:
+                        continue
+                    if msg.get("type") == "message":
+                        self.dispatch(msg["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # lost the subscription: clients must resume from the streams
+                log.warning("live subscription lost: %s", exc)
+                self.ready.clear()
+                self._close_all("live subscription lost")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _close_all(self, reason: str) -> None:
+        for subs in self.campaign_subs.values():
+            for s in list(subs):
+                s.close(reason)
+        for feed in self.org_feeds.values():
+            for s in list(feed.subs):
+                s.close(reason)
+
+    # ---------------------------------------------------------------- fan-out
+    def dispatch(self, data: bytes) -> None:
+        self.messages += 1
+        try:
+            msg = orjson.loads(data)
+            kind, org, camp = msg["kind"], msg["org_id"], msg["campaign_id"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        subs = self.campaign_subs.get((org, camp))
+        if kind == "frame":
+            if subs:
+                try:
+                    seq = int(msg["seq"])
+                    frame = orjson.dumps(msg["frame"])
+                except (KeyError, TypeError, ValueError):
+                    return
+                for s in subs:
+                    s.push_frame(seq, frame)
+        elif kind == "alert":
+            alert = msg.get("alert")
+            if not isinstance(alert, dict):
+                return
+            if subs:
+                raw = orjson.dumps(alert)
+                aid = str(alert.get("alert_id", ""))
+                for s in subs:
+                    s.push_alert((aid, raw))
+            feed = self.org_feeds.get(org)
+            if feed is not None:
+                aid = str(alert.get("alert_id", ""))
+                if aid not in feed.recent:  # not read yet: poke the reader (it retries until it shows up)
+                    feed.wanted.add(aid)
+                    feed.poke.set()
+
+    def count(self) -> int:
+        return sum(len(s) for s in self.campaign_subs.values()) + sum(len(f.subs) for f in self.org_feeds.values())
+
+    def add_campaign(self, org: str, camp: str) -> Subscriber:
+        s = Subscriber(self.max_alert_queue)
+        self.campaign_subs.setdefault((org, camp), set()).add(s)
+        return s
+
+    def remove_campaign(self, org: str, camp: str, s: Subscriber) -> None:
+        subs = self.campaign_subs.get((org, camp))
+        if subs is not None:
+            subs.discard(s)
+            if not subs:
+                del self.campaign_subs[(org, camp)]
+
+    async def add_org(self, org: str) -> Subscriber:
+        feed = self.org_feeds.get(org)
+        if feed is None:
+            feed = self.org_feeds[org] = OrgFeed(self, org)
+            feed.task = asyncio.get_running_loop().create_task(feed.run())
+        s = Subscriber(self.max_alert_queue)
+        feed.subs.add(s)
+        await feed.ready.wait()
+        return s
+
+    def remove_org(self, org: str, s: Subscriber) -> None:
+        feed = self.org_feeds.get(org)
+        if feed is None:
+            return
+        feed.subs.discard(s)
+        if not feed.subs:
+            del self.org_feeds[org]
+            if feed.task:
+                feed.task.cancel()
+
+
+# -------------------------------------------------------------------- SSE generators
+
+def sse(event: str, id_: str, data: bytes) -> bytes:
+    return b"event: %b\r\nid: %b\r\ndata: %b\r\n\r\n" % (event.encode(), id_.encode(), data)
+
+
+RETRY = b"retry: 1000\r\n\r\n"
+ALERT_HISTORY = 10_000  # the flow caps alert streams at ~10 000 entries
+
+
+async def _close_on(stop, sub: Subscriber) -> None:
+    await stop.wait()
+    sub.close("shutdown")
+
+
+def _watch(stop, sub: Subscriber):
+    return None if stop is None else asyncio.get_running_loop().create_task(_close_on(stop, sub))
+
+
+async def campaign_events(hub: LiveHub, redis, org: str, camp: str, last_event_id: str | None, *,
+                          heartbeat_s: float, min_interval_s: float, max_replay: int, metrics=None, stop=None):
+    """The SSE body of ``/v1/campaigns/{id}/live``: history after the cursor, then live, no gap, no dup.
+
+    ``stop`` (an event set by sse-starlette on server shutdown) ends the stream cleanly.
+    """
+    sub = hub.add_campaign(org, camp)  # subscribe first: what is published from now on is buffered
+    watcher = _watch(stop, sub)
+    if metrics:
+        metrics.subscribers.inc()
+    try:
+        yield RETRY
+        parsed = Cursor.parse(last_event_id)
+        fkey, akey = frames_stream(org, camp), alerts_stream(org, camp)
+        alert_history = await redis.xrange(akey, "-", "+", count=ALERT_HISTORY)
+        if parsed is None or "." not in last_event_id:
+            # fresh start (or a bare frame seq): alerts from now on; mark those in the stream as seen
+            cur = Cursor(parsed.seq if parsed else 0)
+            for _sid, fields in alert_history:
+                raw = fields.get(ALERT_FIELD)
+                if raw:
+                    with contextlib.suppress(Exception):
+                        cur.mark_alert(orjson.loads(raw).get("alert_id", ""))
+            alert_history = []
+        else:
+            cur = parsed
+        if parsed is None:
+            history = await redis.xrevrange(fkey, "+", "-", count=1)  # the latest frame only
+        else:
+            history = await redis.xrevrange(fkey, "+", "(%d-0" % cur.seq, count=max_replay)
+            if not history:
+                top = await redis.xrevrange(fkey, "+", "-", count=1)
+                if top and int(top[0][0].decode().partition("-")[0]) < cur.seq:
+                    # the cursor is ahead of the stream (frames renumbered, e.g. a flow restarted
+                    # without recovery): start over from the latest frame instead of waiting forever
+                    cur.seq = 0
+                    history = top
+        for _sid, fields in alert_history:
+            raw = fields.get(ALERT_FIELD)
+            if not raw:
+                continue
+            try:
+                aid = orjson.loads(raw).get("alert_id", "")
+            except orjson.JSONDecodeError:
+                continue
+            if cur.alert_is_new(aid):
+                cur.mark_alert(aid)
+                yield sse("alert", cur.text(), raw)
+                if metrics:
+                    metrics.alerts_sent.inc()
+        last_frame: bytes | None = None
+        last_sent = 0.0
+        for sid, fields in reversed(history):
+            seq = int(sid.decode().partition("-")[0])
+            raw = fields.get(FRAME_FIELD)
+            if raw is None or seq <= cur.seq:
+                continue
+            cur.seq = seq
+            last_frame = raw
+            yield sse("frame", cur.text(), raw)
+            last_sent = time.monotonic()
+            if metrics:
+                metrics.frames_sent.inc()
+        # ---- live (drain what was buffered meanwhile, skipping what history already sent)
+        while True:
+            if sub.closed:
+                return
+            while sub.alerts:
+                aid, raw = sub.alerts.popleft()
+                if cur.alert_is_new(aid):
+                    cur.mark_alert(aid)
+                    yield sse("alert", cur.text(), raw)
+                    if metrics:
+                        metrics.alerts_sent.inc()
+            now = time.monotonic()
+            wait = heartbeat_s - (now - last_sent) if last_frame is not None else heartbeat_s
+            f = sub.frame
+            if f is not None and f[0] > cur.seq:
+                gap = min_interval_s - (now - last_sent)
+                if gap <= 0:
+                    cur.seq, last_frame = f
+                    yield sse("frame", cur.text(), last_frame)
+                    last_sent = time.monotonic()
+                    if metrics:
+                        metrics.frames_sent.inc()
+                    continue
+                wait = min(wait, gap)
+            elif last_frame is not None and wait <= 0:
+                yield sse("frame", cur.text(), last_frame)  # heartbeat: the latest frame again
+                last_sent = time.monotonic()
+                if metrics:
+                    metrics.frames_sent.inc()
+                continue
+            sub.wake.clear()
+            if sub.alerts or sub.closed or (sub.frame is not None and sub.frame[0] > cur.seq and
+                                            min_interval_s - (time.monotonic() - last_sent) <= 0):
+                continue
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(sub.wake.wait(), timeout=max(wait, 0.001))
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        hub.remove_campaign(org, camp, sub)
+        if metrics:
+            metrics.subscribers.dec()
+
+
+async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | None, *, max_replay: int,
+                           metrics=None, stop=None):
+    """The SSE body of ``/v1/alerts``: every alert of the org; ids are org alert stream ids."""
+    sub = await hub.add_org(org)
+    watcher = _watch(stop, sub)
+    if metrics:
+        metrics.subscribers.inc()
+    try:
+        yield RETRY
+        key = org_alerts_stream(org)
+        if valid_stream_id(last_event_id):
+            last = stream_id_tuple(last_event_id)
+            hist = await redis.xrevrange(key, "+", "(" + last_event_id, count=max_replay)
+            for sid, fields in reversed(hist):
+                sid = sid.decode()
+                raw = fields.get(ALERT_FIELD)
+                last = stream_id_tuple(sid)
+                if raw:
+                    yield sse("alert", sid, raw)
+                    if metrics:
+                        metrics.alerts_sent.inc()
+        else:
+            top = await redis.xrevrange(key, "+", "-", count=1)
+            last = stream_id_tuple(top[0][0].decode()) if top else (0, 0)
+        while True:
+            if sub.closed:
+                return
+            while sub.alerts:
+                sid, raw = sub.alerts.popleft()
+                t = stream_id_tuple(sid)
+                if t > last:
+                    last = t
+                    yield sse("alert", sid, raw)
+                    if metrics:
+                        metrics.alerts_sent.inc()
+            sub.wake.clear()
+            if sub.alerts or sub.closed:
+                continue
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(sub.wake.wait(), timeout=30)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        hub.remove_org(org, sub)
+        if metrics:
+            metrics.subscribers.dec()

@@ -1,0 +1,239 @@
+"""API benchmarks: SSE fan-out lag, event -> frame latency, /stats read latency. Prints markdown.
+
+    .venv/bin/python benchmarks/bench_api.py [--subscribers 1000] [--seconds 10] [--rate 500]
+
+Everything runs on this machine: a private redis-server, `callpulse api` (one process) and, for the
+end-to-end part, `callpulse flow` (live mode), all as subprocesses; the clients run in this process
+on one asyncio loop (httpx streaming), so on a small machine the client side competes for CPU with
+the server and the figures are upper bounds.
+
+1. Fan-out lag: frames are PUBLISHed straight on the live channel (bypassing the flow) with their
+   send time inside; lag = receive time at each of N subscribers - publish time.
+2. Event -> frame: events POSTed to /v1/events at a sustained rate (ts = now); each batch adds one
+   contact, so a frame's contacts.total names the newest batch it contains; latency = frame
+   received - that batch's POST start. Includes the flow's 250 ms frame coalescing.
+3. /stats read latency: sequential GETs over one keep-alive connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+import redis  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
+
+from api.auth import create_key  # noqa: E402
+from api.testing import CALLPULSE, env_for, read_sse, stop_process, wait_until  # noqa: E402
+from callpulse.redis_local import free_port, start_redis, stop_redis  # noqa: E402
+from engine.keys import LIVE_CHANNEL, frames_stream, stats_key  # noqa: E402
+
+ORG = "bench"
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * p / 100
+    f = int(k)
+    c = min(f + 1, len(xs) - 1)
+    return xs[f] + (xs[c] - xs[f]) * (k - f)
+
+
+def start_api(redis_url: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(CALLPULSE + ["api", "--port", str(port), "--log-level", "error"], cwd=ROOT,
+                            env=env_for(redis_url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+    wait_until(up, timeout=30, what="api")
+    return proc, url
+
+
+async def fanout(url: str, redis_url: str, client: redis.Redis, key: str, n: int, seconds: float) -> dict:
+    camp = "fanout"
+    body = {"campaign_id": camp, "org_id": ORG, "live": {}}
+    client.set(stats_key(ORG, camp), orjson.dumps(body))
+    lags: list[float] = []
+    ready = [0]
+    stop = asyncio.Event()
+
+    async def one(http):
+        first = True
+        async with http.stream("GET", f"/v1/campaigns/{camp}/live",
+                               headers={"Authorization": f"Bearer {key}"}) as r:
+            def on(ev, eid, data):
+                nonlocal first
+                if ev != "frame":
+                    return stop.is_set()
+                t = orjson.loads(data).get("bench_t")
+                if first:
+                    first = False
+                    ready[0] += 1
+                elif t is not None:
+                    lags.append(time.time() - t)
+                return stop.is_set()
+            await read_sse(r, on)
+
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    async with httpx.AsyncClient(base_url=url, timeout=None, limits=limits) as http:
+        # a first frame so that every subscriber has something to start from
+        seq = 1
+        client.xadd(frames_stream(ORG, camp), {"f": orjson.dumps(dict(body, seq=seq))}, id=f"{seq}-0")
+        tasks = [asyncio.create_task(one(http)) for _ in range(n)]
+        t0 = time.monotonic()
+        while ready[0] < n and time.monotonic() - t0 < 60:
+            await asyncio.sleep(0.05)
+        connect_s = time.monotonic() - t0
+        pub = aioredis.Redis.from_url(redis_url)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            seq += 1
+            frame = dict(body, seq=seq, bench_t=time.time())
+            await pub.publish(LIVE_CHANNEL, orjson.dumps({"kind": "frame", "org_id": ORG, "campaign_id": camp,
+                                                          "seq": seq, "frame": frame}))
+            await asyncio.sleep(0.25)  # 4 frames/s, the flow's maximum per campaign
+        await asyncio.sleep(1.0)
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await pub.aclose()
+    return {"subscribers": n, "connected": ready[0], "connect_s": connect_s, "frames": seq - 1,
+            "deliveries": len(lags), "expected": (seq - 1) * n,
+            "p50_ms": pct(lags, 50) * 1000, "p99_ms": pct(lags, 99) * 1000, "max_ms": max(lags, default=0) * 1000}
+
+
+async def event_to_frame(url: str, redis_url: str, key: str, rate: int, seconds: float) -> dict:
+    camp = "e2e"
+    batch_every = 0.1
+    per_batch = max(1, int(rate * batch_every))
+    posted: dict[int, float] = {}  # contacts.total after batch -> POST start time
+    lat: list[float] = []
+    n_contacts = 0
+    eid = 0
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers={"Authorization": f"Bearer {key}"}) as http:
+        now = int(time.time() * 1000)
+        r = await http.post("/v1/events", content=orjson.dumps([
+            {"event_id": "c0", "type": "campaign.created", "ts": now, "org_id": ORG, "campaign_id": camp},
+            {"event_id": "c1", "type": "campaign.status", "ts": now, "org_id": ORG, "campaign_id": camp,
+             "status": "active"}]))
+        assert r.status_code == 200, r.text
+        client = redis.Redis.from_url(redis_url)
+        wait_until(lambda: client.exists(stats_key(ORG, camp)), timeout=30, what="campaign frame")
+        stop = asyncio.Event()
+
+        async def listen():
+            async with http.stream("GET", f"/v1/campaigns/{camp}/live") as resp:
+                def on(ev, _id, data):
+                    if ev == "frame":
+                        t = time.time()
+                        total = orjson.loads(data)["contacts"]["total"]
+                        if total in posted and total not in seen:
+                            seen.add(total)
+                            lat.append(t - posted[total])
+                    return stop.is_set()
+                await read_sse(resp, on)
+        seen: set[int] = set()
+        task = asyncio.create_task(listen())
+        await asyncio.sleep(0.5)
+        end = time.monotonic() + seconds
+        sent = 0
+        while time.monotonic() < end:
+            t_batch = time.monotonic()
+            ts = int(time.time() * 1000)
+            evs = []
+            n_contacts += 1
+            evs.append({"event_id": f"e{eid}", "type": "contact.added", "ts": ts, "org_id": ORG,
+                        "campaign_id": camp, "contact_id": f"ct{n_contacts}"})
+            eid += 1
+            for _ in range(per_batch - 1):  # the rest: costs (applied, no new contact)
+                evs.append({"event_id": f"e{eid}", "type": "cost.incurred", "ts": ts, "org_id": ORG,
+                            "campaign_id": camp, "category": "telephony", "usd": 0.001})
+                eid += 1
+            posted[n_contacts] = time.time()
+            r = await http.post("/v1/events", content=orjson.dumps(evs))
+            assert r.status_code == 200 and r.json()["accepted"] == len(evs), r.text
+            sent += len(evs)
+            await asyncio.sleep(max(0.0, batch_every - (time.monotonic() - t_batch)))
+        await asyncio.sleep(1.5)
+        stop.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        client.close()
+    return {"rate": sent / seconds, "batches": n_contacts, "frames_matched": len(lat),
+            "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000}
+
+
+def stats_reads(url: str, key: str, n: int = 2000) -> dict:
+    lat = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
+        for _ in range(50):
+            http.get("/v1/campaigns/e2e/stats")
+        for _ in range(n):
+            t = time.perf_counter()
+            r = http.get("/v1/campaigns/e2e/stats")
+            lat.append(time.perf_counter() - t)
+            assert r.status_code == 200
+        size = len(r.content)
+    return {"n": n, "bytes": size, "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
+            "rps": n / sum(lat)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subscribers", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--rate", type=int, default=500, help="events/s for the event->frame part")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_api_"))
+    port = free_port()
+    rproc = start_redis(port, tmp / "redis")
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(redis_url)
+    key = create_key(client, org=ORG, scopes=["campaigns:read", "events:write"])[1]
+    api, url = start_api(redis_url)
+    flow = subprocess.Popen(CALLPULSE + ["flow", "--no-recovery"], cwd=ROOT, env=env_for(redis_url),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        fo = asyncio.run(fanout(url, redis_url, client, key, args.subscribers, args.seconds))
+        e2e = asyncio.run(event_to_frame(url, redis_url, key, args.rate, args.seconds))
+        st = stats_reads(url, key)
+    finally:
+        stop_process(flow)
+        stop_process(api)
+        client.close()
+        stop_redis(rproc)
+    import os
+    print(f"## callpulse API benchmark ({os.cpu_count()} CPUs; server, flow, Redis and clients on one machine)\n")
+    print("| measure | setting | p50 | p99 | other |")
+    print("|---|---|---|---|---|")
+    print(f"| SSE fan-out lag | {fo['subscribers']} subscribers, 1 API process, 4 frames/s for {args.seconds:.0f} s "
+          f"| {fo['p50_ms']:.1f} ms | {fo['p99_ms']:.1f} ms | max {fo['max_ms']:.1f} ms; "
+          f"{fo['deliveries']}/{fo['expected']} deliveries; all connected in {fo['connect_s']:.1f} s |")
+    print(f"| event -> frame | {e2e['rate']:.0f} events/s via POST /v1/events, flow live mode "
+          f"| {e2e['p50_ms']:.0f} ms | {e2e['p99_ms']:.0f} ms | {e2e['frames_matched']}/{e2e['batches']} "
+          f"batches seen in a frame (frames coalesce to 4/s) |")
+    print(f"| GET /stats | sequential, keep-alive, {st['bytes']} B body | {st['p50_ms']:.2f} ms "
+          f"| {st['p99_ms']:.2f} ms | {st['rps']:.0f} req/s on one connection |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
