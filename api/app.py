@@ -34,13 +34,14 @@ from api.live import LiveHub, campaign_events, org_alert_events
 from api.metrics import ApiMetrics, MetricsMiddleware
 from engine.events import (BATCH_STATUSES, CONTACT_STATUSES, FINAL_CONTACT_STATUSES, MAX_BODY_BYTES, EventRejected,
                            format_time, parse_event, parse_time, split_body, validate_event)
-from engine.keys import (ALERT_FIELD, attempt_details_key, attempt_index_key, contact_details_key,
-                         contact_index_key, flow_status_key, org_alerts_stream, org_campaigns_key, stats_key,
-                         transcript_key)
+from engine.keys import (ALERT_FIELD, attempt_details_key, attempt_index_key, batch_details_key,
+                         contact_details_key, contact_index_key, daily_key, flow_status_key, org_alerts_stream,
+                         org_campaigns_key, replies_index_key, replies_key, stats_key, transcript_key)
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _ID_RE = re.compile(ID_PATTERN)
 CHUNK = 500
+QUARTER_HOUR_MS = 900_000  # the flow stores daily counters per UTC quarter-hour (engine.state.QUARTER_HOUR)
 ContactStatus = Literal[CONTACT_STATUSES]  # type: ignore[valid-type]
 BatchStatus = Literal[BATCH_STATUSES]  # type: ignore[valid-type]
 
@@ -444,69 +445,68 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         return StreamingResponse(gen_csv(), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{campaign_id}-contacts.csv"'})
 
-    @app.get("/v1/campaigns/{campaign_id}/batches", tags=["detail"], response_model=models.BatchesPage,
-             responses={501: {"description": "status filter: batch statuses are not exported by the flow yet"}})
+    @app.get("/v1/campaigns/{campaign_id}/batches", tags=["detail"], response_model=models.BatchesPage)
     async def list_batches(request: Request, campaign_id: str = CampaignId,
                            skip: int = Query(0, ge=0, le=10**9), limit: int = Query(50, ge=1, le=200),
                            status: Optional[BatchStatus] = Query(None),
                            p: Principal = Depends(read)):
-        """Per-batch contact counters and retry breakdown, derived from the contact records (by batch id)."""
+        """Per-batch status, contact counters (by status, buckets) and retry breakdown, ordered by batch id."""
         r = R(request)
         body = orjson.loads(await stats_or_404(r, p.org_id, campaign_id))
+        batches = [orjson.loads(raw) async for _k, raw in _hscan(r, batch_details_key(p.org_id, campaign_id))]
         if status is not None:
-            return OrjsonResponse({"detail": "filtering by batch status is pending: the flow does not export "
-                                             "per-batch statuses yet (batch_counts has the totals)"},
-                                  status_code=501)
-        batches: dict[Optional[str], dict] = {}
-        async for _k, raw in _hscan(r, contact_details_key(p.org_id, campaign_id)):
-            rec = orjson.loads(raw)
-            b = batches.get(rec.get("batch_id"))
-            if b is None:
-                b = batches[rec.get("batch_id")] = {
-                    "batch_id": rec.get("batch_id"), "status": None,
-                    "contacts": {"total": 0, "by_status": dict.fromkeys(CONTACT_STATUSES, 0)},
-                    "retry_breakdown": {}}
-            b["contacts"]["total"] += 1
-            st = rec.get("status", "pending")
-            b["contacts"]["by_status"][st] = b["contacts"]["by_status"].get(st, 0) + 1
-            if st == "retrying" and rec.get("retry_number"):
-                k = f"retry_{rec['retry_number']}"
-                b["retry_breakdown"][k] = b["retry_breakdown"].get(k, 0) + 1
-        ordered = sorted(batches.values(), key=lambda b: (b["batch_id"] is None, b["batch_id"] or ""))
-        for b in ordered:
+            batches = [b for b in batches if b["status"] == status]
+        batches.sort(key=lambda b: b["batch_id"])
+        for b in batches:
             bs = b["contacts"]["by_status"]
             b["contacts"]["buckets"] = {
                 "pending": bs["pending"] + bs["retrying"] + bs["followup_scheduled"],
                 "in_progress": bs["dispatched"] + bs["in_progress"], "completed": bs["completed"],
                 "exhausted": sum(bs[s] for s in FINAL_CONTACT_STATUSES if s != "completed")}
-        return OrjsonResponse({"total": len(ordered), "skip": skip, "limit": limit,
+        return OrjsonResponse({"total": len(batches), "skip": skip, "limit": limit,
                                "batch_counts": body.get("batch_counts"),
-                               "batches": ordered[skip:skip + limit]})
+                               "batches": batches[skip:skip + limit]})
 
-    @app.get("/v1/campaigns/{campaign_id}/stats/daily", tags=["campaigns"],
-             responses={501: {"description": "pending: the flow does not export daily buckets yet"}})
+    async def daily_cells(r, org: str, camp: str) -> dict[int, list[int]]:
+        return {int(q): orjson.loads(v) async for q, v in _hscan(r, daily_key(org, camp))}
+
+    @app.get("/v1/campaigns/{campaign_id}/stats/daily", tags=["campaigns"])
     async def stats_daily(request: Request, campaign_id: str = CampaignId,
                           start: date = Query(..., description="first local date, YYYY-MM-DD"),
                           end: date = Query(..., description="last local date, YYYY-MM-DD"),
                           p: Principal = Depends(read)):
-        """Daily rows (SPEC §3 Daily). Pending: needs the engine's daily buckets, not exported by the flow yet."""
-        await exists_or_404(R(request), p.org_id, campaign_id)
-        if end < start:
-            raise RequestValidationError([{"loc": ("query", "end"), "msg": "end is before start",
-                                           "type": "value_error"}])
-        return OrjsonResponse({"detail": "daily rows are pending: the flow does not export the engine's daily "
-                                         "buckets to Redis yet"}, status_code=501)
+        """Daily rows (SPEC §3 Daily): every local day of [start, end] in the campaign's time zone, zeros
+        included; each fact on the local date of its own event."""
+        from engine.daily import MAX_DAYS, rows_from_quarters
 
-    @app.get("/v1/campaigns/{campaign_id}/replies", tags=["campaigns"],
-             responses={501: {"description": "pending: the flow does not export email replies yet"}})
+        r = R(request)
+        body = orjson.loads(await stats_or_404(r, p.org_id, campaign_id))
+        if end < start or (end - start).days >= MAX_DAYS:
+            raise RequestValidationError([{"loc": ("query", "end"), "type": "value_error",
+                                           "msg": f"end must be on or after start, at most {MAX_DAYS} days"}])
+        tw = body["config"]["time_window"]
+        tz = tw["tz"] if tw else "UTC"
+        rows = rows_from_quarters(await daily_cells(r, p.org_id, campaign_id), tz, start, end)
+        return OrjsonResponse({"campaign_id": campaign_id, "tz": tz, "days": rows})
+
+    @app.get("/v1/campaigns/{campaign_id}/replies", tags=["campaigns"])
     async def replies(request: Request, campaign_id: str = CampaignId,
                       sentiment: Optional[Literal["positive", "neutral", "negative"]] = Query(None),
                       page: int = Query(1, ge=1, le=10**7), per_page: int = Query(50, ge=1, le=200),
                       p: Principal = Depends(read)):
-        """Email replies. Pending: the flow does not export reply records yet."""
-        await exists_or_404(R(request), p.org_id, campaign_id)
-        return OrjsonResponse({"detail": "replies are pending: the flow does not export email reply records "
-                                         "to Redis yet"}, status_code=501)
+        """Email replies, newest first, optionally of one sentiment (the earliest reply of each message)."""
+        r = R(request)
+        await exists_or_404(r, p.org_id, campaign_id)
+        ids = [_dec(x) for x in await r.zrevrange(replies_index_key(p.org_id, campaign_id), 0, -1)]
+        records = []
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i:i + CHUNK]
+            records += [orjson.loads(v) for v in await r.hmget(replies_key(p.org_id, campaign_id), chunk) if v]
+        if sentiment is not None:
+            records = [x for x in records if x["sentiment"] == sentiment]
+        first = (page - 1) * per_page
+        return OrjsonResponse({"total": len(records), "page": page, "per_page": per_page,
+                               "replies": records[first:first + per_page]})
 
     # ------------------------------------------------------------------ org-wide
     @app.get("/v1/benchmarks", tags=["org"], response_model=models.Benchmarks)
@@ -547,8 +547,11 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                            emails_sent=b["email"]["emails_sent"], cost_usd=b["costs"]["total_usd"],
                            contacts=b["contacts"]["total"])
             else:
-                row.update(dials=await r.zcount(attempt_index_key(p.org_id, camp), lo, hi - 1),
-                           connected=None, emails_sent=None, cost_usd=None, contacts=None)
+                cells = [c for q, c in (await daily_cells(r, p.org_id, camp)).items()
+                         if lo // QUARTER_HOUR_MS <= q < hi // QUARTER_HOUR_MS]
+                row.update(dials=sum(c[0] for c in cells), connected=sum(c[2] for c in cells),
+                           emails_sent=sum(c[5] for c in cells),
+                           cost_usd=sum(c[8] for c in cells) / 1_000_000, contacts=None)
             per.append(row)
 
         def tot(k):
@@ -564,8 +567,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                "totals": {k: tot(k) for k in ("dials", "connected", "emails_sent", "cost_usd", "contacts")},
                "by_campaign": per}
         if lo is not None:
-            out["note"] = ("per-period usage counts dials only (from the attempt index); connected, emails and "
-                           "costs per period need the daily buckets the flow does not export yet")
+            out["note"] = "per-period figures count facts by their event time in UTC; contacts are lifetime-only"
         return OrjsonResponse(out)
 
     @app.get("/v1/alerts/recent", tags=["alerts"], response_model=models.AlertsRecent)

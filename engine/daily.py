@@ -12,14 +12,19 @@ MAX_DAYS = 3660
 
 def daily_rows(state: CampaignState, start: date, end: date) -> list[dict]:
     """One row per local date in [start, end]; each fact counted on the local date of its own ts."""
+    return rows_from_quarters(state.daily, state.config.current.tz, start, end)
+
+
+def rows_from_quarters(quarters: dict[int, list[int]], tz: str, start: date, end: date) -> list[dict]:
+    """Daily rows from UTC quarter-hour cells ``{q: [counters in DAILY_FIELDS order]}`` (what the
+    flow stores for the API); a quarter-hour never straddles local midnight in any current zone."""
     if end < start:
         raise ValueError("end is before start")
     if (end - start).days >= MAX_DAYS:
         raise ValueError(f"at most {MAX_DAYS} days per request")
-    tz = state.config.current.tz
     totals: dict[date, list[int]] = {}
-    for q, cell in state.daily.items():
-        d = local_date(q * QUARTER_HOUR, tz)  # a quarter-hour never straddles local midnight
+    for q, cell in quarters.items():
+        d = local_date(q * QUARTER_HOUR, tz)
         if start <= d <= end:
             acc = totals.setdefault(d, [0] * len(DAILY_FIELDS))
             for i, v in enumerate(cell):

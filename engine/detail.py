@@ -6,8 +6,8 @@ JSON-able dicts built from the entity's current facts.
 
 from __future__ import annotations
 
-from engine.entities import Attempt, Contact
-from engine.events import format_time
+from engine.entities import Attempt, Batch, Contact, Message
+from engine.events import CONTACT_STATUSES, format_time
 
 SIP_TEXT = {
     200: "Answered",
@@ -80,4 +80,31 @@ def contact_record(contact_id: str, c: Contact) -> dict:
         "added_at": _t(c.added_key),
         "attempts_dialed": c.dialed,
         "attempt_ids": list(c.attempt_ids),
+    }
+
+
+def batch_record(batch_id: str, b: Batch) -> dict:
+    """Per-batch counters (SPEC §3: contacts by status and retry breakdown per batch)."""
+    by_status = {st: b.by_status[st] for st in CONTACT_STATUSES}
+    return {
+        "batch_id": batch_id,
+        "status": b.status,
+        "contacts": {"total": sum(by_status.values()), "by_status": by_status},
+        "retry_breakdown": {f"retry_{n}": k for n, k in sorted(b.retry.items()) if k},
+    }
+
+
+def reply_record(message_id: str, m: Message) -> dict:
+    """An email reply (`GET /replies`): the earliest `email.replied` of the message."""
+    r = m.reply
+    return {
+        "message_id": message_id,
+        "contact_id": m.contact,
+        "sentiment": r["sentiment"],
+        "preview": r["preview"],
+        "name": r["name"],
+        "company": r["company"],
+        "from_email": r["from_email"],
+        "replied_at": format_time(r["ts"]),
+        "replied_ms": r["ts"],
     }

@@ -137,3 +137,24 @@ def attempt_index_key(org_id: str, campaign_id: str) -> str:
 def transcript_key(org_id: str, campaign_id: str, attempt_id: str) -> str:
     """Hash event_id -> transcript line JSON {ts, role, content} (idempotent on replay); sort by ts to read."""
     return f"{PREFIX}:transcript:{campaign_tag(org_id, campaign_id)}:{attempt_id}"
+
+
+def batch_details_key(org_id: str, campaign_id: str) -> str:
+    """Hash batch_id -> batch record JSON (engine.detail.batch_record: status, contacts by status, retries)."""
+    return f"{PREFIX}:batches:{campaign_tag(org_id, campaign_id)}"
+
+
+def daily_key(org_id: str, campaign_id: str) -> str:
+    """Hash UTC quarter-hour number (ts // 900000) -> JSON list of the daily counters
+    (engine.state.DAILY_FIELDS order); `engine.daily.rows_from_quarters` turns them into local days."""
+    return f"{PREFIX}:daily:{campaign_tag(org_id, campaign_id)}"
+
+
+def replies_key(org_id: str, campaign_id: str) -> str:
+    """Hash message_id -> reply record JSON (engine.detail.reply_record)."""
+    return f"{PREFIX}:replies:{campaign_tag(org_id, campaign_id)}"
+
+
+def replies_index_key(org_id: str, campaign_id: str) -> str:
+    """Sorted set of message ids with a reply, scored by reply time (ms)."""
+    return f"{PREFIX}:reply-index:{campaign_tag(org_id, campaign_id)}"

@@ -18,7 +18,7 @@ from collections import Counter
 
 from engine.alerts import DEFAULT_MIN_SAMPLE, WINDOWS, AlertTracker
 from engine.config import ConfigHistory
-from engine.detail import attempt_record, contact_record
+from engine.detail import attempt_record, batch_record, contact_record, reply_record
 from engine.entities import OUTCOMES, Attempt, Batch, Contact, Message, Pass, fold_callbacks
 from engine.events import NONFINAL_CONTACT_STATUSES, format_time
 from engine.localtime import day_bounds_of
@@ -122,6 +122,9 @@ class CampaignState:
         self.collect_details = collect_details
         self.dirty_contacts: set[str] = set()
         self.dirty_attempts: set[str] = set()
+        self.dirty_batches: set[str] = set()
+        self.dirty_messages: set[str] = set()  # messages with a reply whose record changed
+        self.dirty_quarters: set[int] = set()  # daily quarter-hour buckets that changed
         self.transcript_lines: list[dict] = []
 
     # ------------------------------------------------------------------ time
@@ -204,11 +207,15 @@ class CampaignState:
 
     def _batch_created(self, ev, key):
         self._batch(ev["batch_id"]).exists = True
+        if self.collect_details:
+            self.dirty_batches.add(ev["batch_id"])
 
     def _batch_status(self, ev, key):
         b = self._batch(ev["batch_id"])
         if b.status_key is None or key > b.status_key:
             b.status_key, b.status = key, ev["status"]
+            if self.collect_details:
+                self.dirty_batches.add(ev["batch_id"])
 
     def _pass(self, n: int) -> Pass:
         p = self.passes.get(n)
@@ -238,6 +245,8 @@ class CampaignState:
         b = self.batches[c.batch] if c.batch is not None else None
         if b is not None:
             b.by_status[st] += s
+            if self.collect_details:
+                self.dirty_batches.add(c.batch)
         if st == "retrying":
             self.retry[c.retry_number] += s
             if b is not None:
@@ -250,6 +259,8 @@ class CampaignState:
         batch_id = ev.get("batch_id")
         if batch_id is not None:
             self._batch(batch_id).exists = True  # named by a contact, even by a superseded fact
+            if self.collect_details:
+                self.dirty_batches.add(batch_id)
         if c.added_key is not None:
             self.duplicates += 1
             if key > c.added_key:
@@ -385,6 +396,8 @@ class CampaignState:
         if cell is None:
             cell = self.daily[q] = [0] * len(DAILY_FIELDS)
         cell[field] += s
+        if self.collect_details:
+            self.dirty_quarters.add(q)
 
     def _attempt_contrib(self, a: Attempt, s: int) -> None:
         dial, ans, end = a.dial, a.ans, a.end
@@ -493,6 +506,8 @@ class CampaignState:
             m.reply = {k: ev.get(k) for k in ("sentiment", "preview", "name", "company", "from_email")}
             m.reply["ts"] = key[0]
         self._message_contrib(m, 1)
+        if self.collect_details and m.reply is not None:
+            self.dirty_messages.add(mid)
 
     def _message_contrib(self, m: Message, s: int) -> None:
         keys = m.keys
@@ -563,17 +578,25 @@ class CampaignState:
                 "at": format_time(at),
             })
 
-    def take_details(self) -> tuple[list[dict], list[dict], list[dict]]:
-        """Contact and attempt records changed since the last call, and new transcript lines."""
-        contacts = [contact_record(cid, self.contacts[cid]) for cid in sorted(self.dirty_contacts)]
-        attempts = []
+    def take_details(self) -> dict:
+        """Detail records changed since the last call (see docs/flow.md): contacts, attempts,
+        batches, replies, daily quarter-hour cells ``{q: [9 counters]}``, and new transcript lines."""
+        out = {
+            "contacts": [contact_record(cid, self.contacts[cid]) for cid in sorted(self.dirty_contacts)],
+            "attempts": [],
+            "batches": [batch_record(bid, self.batches[bid]) for bid in sorted(self.dirty_batches)
+                        if self.batches[bid].exists],
+            "replies": [reply_record(mid, self.messages[mid]) for mid in sorted(self.dirty_messages)],
+            "daily": {q: list(self.daily.get(q) or [0] * len(DAILY_FIELDS)) for q in sorted(self.dirty_quarters)},
+            "transcripts": self.transcript_lines,
+        }
         for aid in sorted(self.dirty_attempts):
             a = self.attempts[aid]
-            attempts.append(attempt_record(aid, a, self.contacts.get(a.contact) if a.contact else None))
-        lines, self.transcript_lines = self.transcript_lines, []
-        self.dirty_contacts = set()
-        self.dirty_attempts = set()
-        return contacts, attempts, lines
+            out["attempts"].append(attempt_record(aid, a, self.contacts.get(a.contact) if a.contact else None))
+        self.transcript_lines = []
+        self.dirty_contacts, self.dirty_attempts, self.dirty_batches = set(), set(), set()
+        self.dirty_messages, self.dirty_quarters = set(), set()
+        return out
 
     def take_alerts(self) -> list[dict]:
         """Alert records produced since the last call (the caller publishes them)."""

@@ -163,8 +163,9 @@ class CampaignLogic(StatefulBatchLogic):
 
     Output items (keyed by campaign, for the sink):
     - ``("alert", org, campaign, record)`` for every record of `take_alerts()`, at once;
-    - ``("details", org, campaign, contacts, attempts, transcript_lines)``: the detail
-      records changed since the previous frame (`take_details()`), just before a frame;
+    - ``("details", org, campaign, details)``: the detail records changed since the
+      previous frame (`take_details()`: contacts, attempts, batches, replies, daily
+      cells, transcript lines), just before a frame;
     - ``("frame", org, campaign, seq, body_json)``: the `/stats` body after a change,
       at most one per ``frame_interval_ms`` (a change inside the interval is
       sent by `on_notify` at its end), and a heartbeat frame after
@@ -200,9 +201,9 @@ class CampaignLogic(StatefulBatchLogic):
         """Append the campaign's changed detail records, then its next frame (detail first, so a
         client that sees a frame can already read the contacts/calls it reflects)."""
         st = self.state
-        contacts, attempts, lines = st.take_details()
-        if contacts or attempts or lines:
-            out.append(("details", st.org_id, st.campaign_id, contacts, attempts, lines))
+        details = st.take_details()
+        if any(details.values()):
+            out.append(("details", st.org_id, st.campaign_id, details))
         self.seq += 1
         self.dirty = False
         self.last_frame = wall

@@ -39,9 +39,10 @@ import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alert_ids_key,
-                         alerts_stream, attempt_details_key, attempt_index_key, contact_details_key,
-                         contact_index_key, dead_letter_ids_key, flow_status_key, frames_stream, org_alert_ids_key,
-                         org_alerts_stream, org_campaigns_key, stats_key, transcript_key)
+                         alerts_stream, attempt_details_key, attempt_index_key, batch_details_key,
+                         contact_details_key, contact_index_key, daily_key, dead_letter_ids_key, flow_status_key,
+                         frames_stream, org_alert_ids_key, org_alerts_stream, org_campaigns_key, replies_index_key,
+                         replies_key, stats_key, transcript_key)
 from engine.events import CONTACT_STATUSES
 from flows.dataflow import DL, FlowConfig
 from flows.ingest_writer import execute
@@ -123,7 +124,7 @@ class RedisSinkPartition(StatelessSinkPartition):
                              b'{"kind":"frame","org_id":%b,"campaign_id":%b,"seq":%d,"frame":%b}'
                              % (ks[7], ks[8], seq, frame)))
             elif kind == "details":
-                self._details(org, camp, payload[3], payload[4], payload[5], cmds)
+                self._details(org, camp, payload[3], cmds)
             else:  # alert
                 rec = payload[3]
                 aid = rec["alert_id"].encode()
@@ -163,8 +164,21 @@ class RedisSinkPartition(StatelessSinkPartition):
                 delay = min(delay * 2, 2.0)
 
     @staticmethod
-    def _details(org: str, camp: str, contacts: list, attempts: list, lines: list, cmds: list) -> None:
-        """Contact/attempt records and transcript lines: HSET by id, ZADD to the indexes (all idempotent)."""
+    def _details(org: str, camp: str, details: dict, cmds: list) -> None:
+        """Detail records: HSET by id, ZADD to the indexes (all overwrites or set operations: idempotent)."""
+        contacts, attempts, lines = details["contacts"], details["attempts"], details["transcripts"]
+        if details["batches"]:
+            cmds.append((b"HSET", batch_details_key(org, camp).encode(),
+                         *[x for b in details["batches"] for x in (b["batch_id"].encode(), orjson.dumps(b))]))
+        if details["daily"]:
+            cmds.append((b"HSET", daily_key(org, camp).encode(),
+                         *[x for q, cell in details["daily"].items() for x in (b"%d" % q, orjson.dumps(cell))]))
+        if details["replies"]:
+            replies = details["replies"]
+            cmds.append((b"HSET", replies_key(org, camp).encode(),
+                         *[x for r in replies for x in (r["message_id"].encode(), orjson.dumps(r))]))
+            cmds.append((b"ZADD", replies_index_key(org, camp).encode(),
+                         *[x for r in replies for x in (b"%d" % r["replied_ms"], r["message_id"].encode())]))
         if contacts:
             fields, by_status = [], {}
             for c in contacts:

@@ -24,15 +24,17 @@ def test_details_drained_incrementally_match_the_snapshot():
               if isinstance(e, dict)]
     gate = EventGate()
     st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True)
-    contacts, attempts, transcripts = {}, {}, {}
+    contacts, attempts, transcripts, batches, daily = {}, {}, {}, {}, {}
     for i, ev in enumerate(events):
         if gate.check(ev) == OK:
             st.apply(ev)
         if i % 97 == 0 or i == len(events) - 1:  # drain now and then, like the flow at frame time
-            cs, ats, lines = st.take_details()
-            contacts.update((c["contact_id"], c) for c in cs)
-            attempts.update((a["attempt_id"], a) for a in ats)
-            for line in lines:
+            d = st.take_details()
+            contacts.update((c["contact_id"], c) for c in d["contacts"])
+            attempts.update((a["attempt_id"], a) for a in d["attempts"])
+            batches.update((b["batch_id"], b) for b in d["batches"])
+            daily.update(d["daily"])
+            for line in d["transcripts"]:
                 assert line["event_id"] not in transcripts  # each line handed over once
                 transcripts[line["event_id"]] = line
     body = build_snapshot(st)
@@ -46,6 +48,11 @@ def test_details_drained_incrementally_match_the_snapshot():
     assert {c: len(r["attempt_ids"]) for c, r in contacts.items() if r["attempt_ids"]} == dict(trail)
     connected = [a for a in attempts.values() if a["outcome"] == "connected"]
     assert connected and all(a["handle_ms"] is not None and a["ring_ms"] is not None for a in connected)
+    # batch records add up to the contacts that name a batch; daily cells equal the state's
+    assert sum(b["contacts"]["total"] for b in batches.values()) == sum(
+        1 for c in st.contacts.values() if c.batch is not None)
+    assert {b: r["status"] for b, r in batches.items()} == {b: x.status for b, x in st.batches.items() if x.exists}
+    assert {q: c for q, c in daily.items() if any(c)} == {q: c for q, c in st.daily.items() if any(c)}
     n_lines = sum(1 for e in events if e["type"] == "call.transcript")
     assert len(transcripts) == len({e["event_id"] for e in events if e["type"] == "call.transcript"}) <= n_lines
 
@@ -54,4 +61,17 @@ def test_replay_mode_collects_nothing():
     st = CampaignState("o", "c")
     st.apply({"event_id": "t1", "type": "call.transcript", "ts": 1, "org_id": "o", "campaign_id": "c",
               "attempt_id": "a1", "role": "user", "content": "hi"})
-    assert st.take_details() == ([], [], [])
+    assert not any(st.take_details().values())
+
+
+def test_reply_records_for_email_campaigns():
+    events = [validate_event(e) for e in generate(SimConfig(seed=6, contacts=60, channel="email"))
+              if isinstance(e, dict)]
+    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True)
+    gate = EventGate()
+    for ev in events:
+        if gate.check(ev) == OK:
+            st.apply(ev)
+    replies = st.take_details()["replies"]
+    assert len(replies) == build_snapshot(st)["email"]["replied"] > 0
+    assert all(r["sentiment"] in ("positive", "neutral", "negative") and r["replied_at"] for r in replies)

@@ -299,8 +299,8 @@ def check_details(client, bodies):
     """Contact/attempt detail in Redis agrees with each final /stats body (engine.detail records)."""
     from collections import Counter
 
-    from engine.keys import (attempt_details_key, attempt_index_key, contact_details_key, contact_index_key,
-                             transcript_key)
+    from engine.keys import (attempt_details_key, attempt_index_key, batch_details_key, contact_details_key,
+                             contact_index_key, daily_key, replies_key, transcript_key)
 
     transcripts = 0
     for (org, camp), body in bodies.items():
@@ -316,6 +316,12 @@ def check_details(client, bodies):
         assert client.zcard(attempt_index_key(org, camp)) == len(attempts)
         for a in attempts[:20]:
             transcripts += client.hlen(transcript_key(org, camp, a["attempt_id"]))
+        batches = [orjson.loads(v) for v in client.hvals(batch_details_key(org, camp))]
+        assert Counter(b["status"] for b in batches) == +Counter(body["batch_counts"])
+        cells = [orjson.loads(v) for v in client.hvals(daily_key(org, camp))]
+        assert sum(c[0] for c in cells) == body["attempts"]["total"]  # daily dials
+        assert round(sum(c[8] for c in cells) / 1e6, 6) == round(body["costs"]["total_usd"], 6)
+        assert client.hlen(replies_key(org, camp)) == body["email"]["replied"]
     return transcripts
 
 
