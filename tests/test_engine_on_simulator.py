@@ -99,3 +99,22 @@ def test_replay_command_prints_the_engine_bodies(tmp_path):
     one = subprocess.run([CALLPULSE, "replay", str(path), "--campaign", bodies[1]["campaign_id"]],
                          capture_output=True, check=True)
     assert json.loads(one.stdout) == bodies[1]
+
+
+def test_replay_and_ingest_accept_a_json_array_file(tmp_path, redis_url):
+    """SPEC §1: a JSON array is accepted as well as NDJSON — same results either way."""
+    import os
+
+    cfg = SimConfig(seed=42, contacts=20, duplicate_pct=5)
+    items = [e for e in generate(cfg) if isinstance(e, dict)]
+    nd, arr = tmp_path / "events.ndjson", tmp_path / "events.json"
+    nd.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in items))
+    arr.write_bytes(b"\xef\xbb\xbf  " + orjson.dumps(items + [{"type": "nope"}], option=orjson.OPT_INDENT_2))
+    a = subprocess.run([CALLPULSE, "replay", str(nd)], capture_output=True, check=True)
+    b = subprocess.run([CALLPULSE, "replay", str(arr)], capture_output=True, check=True)
+    assert a.stdout == b.stdout and json.loads(b.stdout)
+    assert f"item {len(items) + 1}: rejected".encode() in b.stderr
+    env = dict(os.environ, CALLPULSE_REDIS_URL=redis_url)
+    out = subprocess.run([CALLPULSE, "ingest", "--replay", str(arr)], capture_output=True, check=True, env=env)
+    counts = json.loads(out.stdout)
+    assert counts["accepted"] + counts["duplicate"] == len(items) and counts["rejected"] == 1

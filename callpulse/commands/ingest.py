@@ -60,27 +60,21 @@ def run(args) -> int:
 
 
 def _validated_chunks(src, replay: bool):
-    """Yield (valid events, [(line number, EventRejected)]) per CHUNK lines; blank lines skipped."""
-    from engine.events import EventRejected, parse_event
+    """Yield (valid events, [(position, EventRejected)]) per CHUNK items (NDJSON lines or array items)."""
+    from callpulse.event_files import iter_events
+    from engine.events import EventRejected
 
     valid: list[dict] = []
     rejected: list = []
-    now_ms = None
-    for lineno, line in enumerate(src, 1):
-        line = line.strip()
-        if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:].strip()  # a UTF-8 byte-order mark
-        if not line:
-            continue
-        if not replay and now_ms is None:
-            now_ms = int(time.time() * 1000)  # live mode: the wall clock, read once per chunk
-        try:
-            valid.append(parse_event(line, now_ms=now_ms))
-        except EventRejected as err:
-            rejected.append((lineno, err))
+    wall = None if replay else (lambda: int(time.time() * 1000))  # live mode: the future check
+    for pos, ev in iter_events(src, now=wall):
+        if isinstance(ev, EventRejected):
+            rejected.append((pos, ev))
+        else:
+            valid.append(ev)
         if len(valid) + len(rejected) >= CHUNK:
             yield valid, rejected
-            valid, rejected, now_ms = [], [], None
+            valid, rejected = [], []
     if valid or rejected:
         yield valid, rejected
 

@@ -10,11 +10,11 @@ import sys
 
 import orjson
 
-HELP = "Fold an NDJSON event file through the engine offline and print the /stats bodies as JSON."
+HELP = "Fold an event file (NDJSON or a JSON array) through the engine offline; print the /stats bodies as JSON."
 
 
 def add_arguments(parser):
-    parser.add_argument("file", help="NDJSON event file, or - for stdin")
+    parser.add_argument("file", help="event file (NDJSON or one JSON array), or - for stdin")
     parser.add_argument("--campaign", help="print only this campaign's body (a single JSON object)")
     parser.add_argument("--org", help="with --campaign: the campaign's org, when ids repeat across orgs")
     parser.add_argument("--alerts", metavar="FILE", help="also write the alert records, one JSON per line")
@@ -23,32 +23,25 @@ def add_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="do not list rejected lines on stderr")
 
 
-def iter_lines(path: str):
-    stream = sys.stdin.buffer if path == "-" else open(path, "rb")
-    with stream:
-        for number, line in enumerate(stream, 1):
-            if line.strip():
-                yield number, line
-
-
 def run(args) -> int:
-    from engine.events import EventRejected, parse_event
+    from callpulse.event_files import iter_events
+    from engine.events import EventRejected
     from engine.fold import Fold
 
     fold = Fold(lateness_ms=args.lateness_ms, min_sample=args.min_sample)
     alerts = []
     rejected = 0
-    for number, line in iter_lines(args.file):
-        try:
-            ev = parse_event(line)
-        except EventRejected as err:
-            rejected += 1
-            if not args.quiet:
-                print(f"line {number}: rejected {err.code} {err.field or '-'}: {err.reason}", file=sys.stderr)
-            continue
-        fold.apply(ev)
-        if args.alerts:
-            alerts.extend(fold.take_alerts())
+    src = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    with src:
+        for number, ev in iter_events(src):  # replay mode: no future check
+            if isinstance(ev, EventRejected):
+                rejected += 1
+                if not args.quiet:
+                    print(f"item {number}: rejected {ev.code} {ev.field or '-'}: {ev.reason}", file=sys.stderr)
+                continue
+            fold.apply(ev)
+            if args.alerts:
+                alerts.extend(fold.take_alerts())
 
     if args.alerts:
         with open(args.alerts, "wb") as out:
