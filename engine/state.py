@@ -40,6 +40,22 @@ EMAIL_TYPES = ("email.sent", "email.delivered", "email.bounced", "email.opened",
 ATTEMPT_FACTS = {"call.dialed": "dial", "call.answered": "ans", "call.amd": "amd",
                  "call.bridged": "bridge", "call.ended": "end"}
 
+# Parts of an attempt's contribution, by the facts each one reads (see _attempt_contrib):
+P_DIAL = 1  # dial, contact, pass, follow-up: dial counts and series, passes, orphans
+P_STATE = 2  # dial, ans, end: active / ringing / in progress
+P_ANSWER = 4  # ans, dial: daily answered, ring time
+P_BRIDGE = 8  # bridge: connected-per-hour series
+P_END = 16  # end and the outcome (decided from ans, amd, bridge, end, threshold), pass connected/ended
+P_ALL = 31
+SLOT_PARTS = {
+    "dial": P_ALL,  # the pass/contact of the end part and the ring time read the dial too
+    "ans": P_STATE | P_ANSWER | P_END,
+    "amd": P_END,
+    "bridge": P_BRIDGE | P_END,
+    "end": P_STATE | P_END,
+    None: P_ALL,  # re-decide (a threshold change): everything
+}
+
 
 class CampaignState:
     def __init__(self, org_id: str, campaign_id: str, *, min_sample: int = DEFAULT_MIN_SAMPLE,
@@ -363,32 +379,37 @@ class CampaignState:
             a.recording_url = ev.get("recording_url")
 
     def _update_attempt(self, aid: str, a: Attempt, slot: str | None, ev: dict | None = None, key=None) -> None:
-        """Retract the attempt's contribution, set fact ``slot`` (if any), decide its outcome, add it back."""
+        """Retract the parts of the attempt's contribution that depend on fact ``slot``, set the fact,
+        decide the outcome, add those parts back (``slot`` None: re-decide, every part)."""
+        parts = SLOT_PARTS[slot]
         old_contact = a.contact if a.dial is not None else None
-        self._attempt_contrib(a, -1)
+        self._attempt_contrib(a, -1, parts)
         if slot is not None:
             self._set_fact(a, slot, ev, key)
-        new_contact = a.contact if a.dial is not None else None
-        if old_contact != new_contact:
-            for cid, d in ((old_contact, -1), (new_contact, 1)):
-                if cid is not None:
-                    c = self.contacts[cid]
-                    self._contact_contrib(c, -1)
-                    c.dialed += d
-                    self._contact_contrib(c, 1)
-                    if d > 0:
-                        c.attempt_ids.append(aid)
-                    else:
-                        c.attempt_ids.remove(aid)
-                    if self.collect_details:
-                        self.dirty_contacts.add(cid)
+        if parts & P_DIAL:
+            new_contact = a.contact if a.dial is not None else None
+            if old_contact != new_contact:
+                self._move_attempt_between_contacts(aid, old_contact, new_contact)
         if self.collect_details:
             self.dirty_attempts.add(aid)
-        if a.end is not None:
-            a.decide(self.config.threshold_at(a.end))
-        else:
-            a.decide(0)
-        self._attempt_contrib(a, 1)
+        if parts & P_END:
+            a.decide(self.config.threshold_at(a.end) if a.end is not None else 0)
+        self._attempt_contrib(a, 1, parts)
+
+    def _move_attempt_between_contacts(self, aid: str, old_contact, new_contact) -> None:
+        for cid, d in ((old_contact, -1), (new_contact, 1)):
+            if cid is None:
+                continue
+            c = self.contacts[cid]
+            self._contact_contrib(c, -1)
+            c.dialed += d
+            self._contact_contrib(c, 1)
+            if d > 0:
+                c.attempt_ids.append(aid)
+            else:
+                c.attempt_ids.remove(aid)
+            if self.collect_details:
+                self.dirty_contacts.add(cid)
 
     def _daily(self, ts: int, field: int, s: int) -> None:
         q = ts // QUARTER_HOUR
@@ -399,50 +420,57 @@ class CampaignState:
         if self.collect_details:
             self.dirty_quarters.add(q)
 
-    def _attempt_contrib(self, a: Attempt, s: int) -> None:
+    def _attempt_contrib(self, a: Attempt, s: int, parts: int = P_ALL) -> None:
+        """Add (s=1) or retract (s=-1) the selected parts of an attempt's contribution.
+
+        Each part reads only the facts named in SLOT_PARTS, so setting one fact needs to redo
+        only the parts that read it (an AMD result before the end touches nothing)."""
         dial, ans, end = a.dial, a.ans, a.end
-        if dial is not None:
-            dts = dial[0]
-            self.attempts_total += s
-            if a.follow_up:
-                self.follow_up += s
-            self.dials_1s.add1(dts, s)
-            self._daily(dts, D_DIALS, s)
-            if s > 0:
-                if self.first_dial is None or dts < self.first_dial:
-                    self.first_dial = dts
-                if self.last_dial is None or dts > self.last_dial:
-                    self.last_dial = dts
-            elif dts == self.last_dial:
-                self.last_dial_stale = True
-            p = self._pass(a.pass_no)
-            p.contacts[a.contact] += s
-            if not p.contacts[a.contact]:
-                del p.contacts[a.contact]
-            if s > 0:
-                if p.started is None or dts < p.started:
-                    p.started = dts
-            elif dts == p.started:
-                p.stale = True
+        if parts & P_DIAL:
+            if dial is not None:
+                dts = dial[0]
+                self.attempts_total += s
+                if a.follow_up:
+                    self.follow_up += s
+                self.dials_1s.add1(dts, s)
+                self._daily(dts, D_DIALS, s)
+                if s > 0:
+                    if self.first_dial is None or dts < self.first_dial:
+                        self.first_dial = dts
+                    if self.last_dial is None or dts > self.last_dial:
+                        self.last_dial = dts
+                elif dts == self.last_dial:
+                    self.last_dial_stale = True
+                p = self._pass(a.pass_no)
+                p.contacts[a.contact] += s
+                if not p.contacts[a.contact]:
+                    del p.contacts[a.contact]
+                if s > 0:
+                    if p.started is None or dts < p.started:
+                        p.started = dts
+                elif dts == p.started:
+                    p.stale = True
+            else:
+                self.orphan_attempts += s
+        if parts & P_STATE:
             if end is None:
-                self.active += s
-                if ans is None:
-                    self.ringing += s
-        else:
-            self.orphan_attempts += s
-        if ans is not None:
+                if dial is not None:
+                    self.active += s
+                    if ans is None:
+                        self.ringing += s
+                if ans is not None:
+                    self.in_progress += s
+        if parts & P_ANSWER and ans is not None:
             ats = ans[0]
             self._daily(ats, D_ANSWERED, s)
-            if end is None:
-                self.in_progress += s
             if dial is not None:
                 ring = ats - dial[0]
                 self.ring_sum += s * ring
                 self.ring_n += s
                 self.ring_1s.add(ats, (s * ring, s))
-        if a.bridge is not None:
+        if parts & P_BRIDGE and a.bridge is not None:
             self.bridged_1s.add1(a.bridge[0], s)
-        if end is None:
+        if not parts & P_END or end is None:
             return
         ets = end[0]
         o = a.outcome
