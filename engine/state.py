@@ -338,9 +338,9 @@ class CampaignState:
     def _attempt_event(self, ev, key):
         aid = ev["attempt_id"]
         a = self.attempts.get(aid)
-        if a is None:
+        fresh = a is None
+        if fresh:
             a = self.attempts[aid] = Attempt()
-            self.orphan_attempts += 1  # no call.dialed yet; _attempt_contrib keeps this exact
         t = ev["type"]
         slot = ATTEMPT_FACTS.get(t)
         if slot is not None:
@@ -351,8 +351,11 @@ class CampaignState:
                 self.duplicates += 1
                 if key > current:
                     return
-            self._update_attempt(aid, a, slot, ev, key)
-        elif t == "conversation.evaluated":
+            self._update_attempt(aid, a, slot, ev, key, fresh=fresh)
+            return
+        if fresh:
+            self.orphan_attempts += 1  # exists (transcript, evaluation) but has no call.dialed yet
+        if t == "conversation.evaluated":
             if a.eval_key is None or key > a.eval_key:
                 a.eval_key, a.eval_results = key, ev["results"]
                 if self.collect_details:
@@ -378,12 +381,17 @@ class CampaignState:
             a.conversation_id = ev.get("conversation_id")
             a.recording_url = ev.get("recording_url")
 
-    def _update_attempt(self, aid: str, a: Attempt, slot: str | None, ev: dict | None = None, key=None) -> None:
+    def _update_attempt(self, aid: str, a: Attempt, slot: str | None, ev: dict | None = None, key=None,
+                        fresh: bool = False) -> None:
         """Retract the parts of the attempt's contribution that depend on fact ``slot``, set the fact,
-        decide the outcome, add those parts back (``slot`` None: re-decide, every part)."""
+        decide the outcome, add those parts back (``slot`` None: re-decide, every part).
+        A ``fresh`` attempt has contributed nothing yet, so there is nothing to retract."""
         parts = SLOT_PARTS[slot]
         old_contact = a.contact if a.dial is not None else None
-        self._attempt_contrib(a, -1, parts)
+        if not fresh:
+            self._attempt_contrib(a, -1, parts)
+        elif not parts & P_DIAL:
+            self.orphan_attempts += 1  # the dial part of a dial-less attempt: counted as orphaned
         if slot is not None:
             self._set_fact(a, slot, ev, key)
         if parts & P_DIAL:
