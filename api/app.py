@@ -154,13 +154,25 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         if not await r.exists(stats_key(org, camp)):
             raise HTTPException(404, f"campaign {camp!r} not found")
 
-    # ------------------------------------------------------------------ dashboard
+    # ------------------------------------------------------------------ dashboard (issue #6; docs/dashboard.md)
+    # One static page (no build step) for both routes; the page itself picks the view from the path and
+    # reads the SSE stream with fetch() + Authorization header, resuming with Last-Event-ID.
     dashboard = (pathlib.Path(__file__).parent / "dashboard.html").read_bytes()
+    page_headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+                                               "style-src 'unsafe-inline'; img-src 'self' data: blob:; "
+                                               "media-src https: http:; frame-ancestors 'none'"}
 
     @app.get("/", tags=["dashboard"], response_class=Response, include_in_schema=False)
     async def dashboard_page():
-        """The live campaign dashboard: a static page that reads the SSE stream (key typed in the page)."""
-        return Response(dashboard, media_type="text/html; charset=utf-8")
+        """The live campaign dashboard: campaign list (key typed in the page or given as ?key=)."""
+        return Response(dashboard, media_type="text/html; charset=utf-8", headers=page_headers)
+
+    @app.get("/campaigns/{campaign_id}", tags=["dashboard"], response_class=Response, include_in_schema=False)
+    async def dashboard_campaign_page(campaign_id: str = Path(..., pattern=ID_PATTERN)):
+        """The same page, opened on one campaign's live view."""
+        return Response(dashboard, media_type="text/html; charset=utf-8", headers=page_headers)
+    # ------------------------------------------------------------------ end of dashboard section
 
     # ------------------------------------------------------------------ health
     @app.get("/healthz", tags=["ops"])

@@ -35,7 +35,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 extras=""
-[ "${CALLPULSE_TEST_EXTRAS:-0}" = 1 ] && extras="[test]"
+if [ "${CALLPULSE_TEST_EXTRAS:-0}" = 1 ]; then
+  extras="[test]"
+  # the dashboard tests (tests/test_dashboard.py) drive Debian's Chromium headless via Playwright;
+  # never `playwright install` (it downloads its own browser)
+  if ! command -v chromium >/dev/null; then
+    echo "setup: installing chromium (Debian package, for the dashboard tests)"
+    apt_install chromium chromium-driver
+  fi
+fi
 # Re-install only when pyproject.toml changed since the last install.
 stamp=.venv/.callpulse-installed
 want="$(sha256sum pyproject.toml | cut -c1-16)$extras"

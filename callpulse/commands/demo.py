@@ -150,7 +150,7 @@ def run(args) -> int:
         from api.auth import DEV_KEY  # accepted only by `callpulse api --dev`, which the demo runs
 
         base = f"http://{args.host}:{args.port}"
-        print(f"dashboard:  {base}/")
+        print(f"dashboard:  {base}/?key={DEV_KEY}")
         print(f"API:        {base}/v1/campaigns   (OpenAPI: {base}/docs)")
         print(f"API key:    {DEV_KEY} with header X-Org: org-1   (dev mode)   e.g.")
         print(f"            curl -H 'Authorization: Bearer {DEV_KEY}' -H 'X-Org: org-1' {base}/v1/campaigns")
