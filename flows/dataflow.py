@@ -67,6 +67,7 @@ class FlowConfig:
     quiet_ms: int = 1000  # live mode: advance the watermark to the wall clock after this much quiet
     read_count: int = 1000  # XREAD COUNT / lines per batch
     idle_ms: int = 50  # source back-off when a stream has nothing new
+    retain_ms: int = 3_600_000  # ingest entries kept behind the read position (trimmed only with recovery on)
     frames_maxlen: int = 1000
     alerts_maxlen: int = 10_000
     dead_letter_maxlen: int = 100_000
@@ -289,7 +290,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         source = NdjsonFileSource(list(cfg.files), count=cfg.read_count)
     else:
         source = RedisStreamSource(cfg.redis_url, partitions=cfg.partitions, count=cfg.read_count,
-                                   idle_ms=cfg.idle_ms, until_drained=cfg.until_drained)
+                                   idle_ms=cfg.idle_ms, until_drained=cfg.until_drained,
+                                   retain_ms=cfg.retain_ms if cfg.recovery else 0)
 
     flow = Dataflow("callpulse")
     raw = op.input("read", flow, source)

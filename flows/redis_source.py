@@ -39,12 +39,13 @@ DEFAULT_COUNT = 1000
 DEFAULT_IDLE_MS = 50
 START_ID = "0-0"
 STATUS_EVERY_S = 1.0
+TRIM_EVERY_S = 60.0
 RETRY_AFTER = timedelta(seconds=1)
 
 
 class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
     def __init__(self, client, partition: int, last_id: str, *, count: int, idle_ms: int,
-                 until_drained: bool):
+                 until_drained: bool, retain_ms: int = 0):
         self.client = client
         self.partition = partition
         self.stream = ingest_stream(partition)
@@ -57,6 +58,8 @@ class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
         self.status_key = flow_status_key()
         self.reported_at = 0.0
         self.down_since = 0.0
+        self.retain_ms = retain_ms  # 0: never trim the stream
+        self.trimmed_at = 0.0
 
     def next_batch(self) -> list:
         if STOP.is_set():
@@ -86,6 +89,7 @@ class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
         items = [(prefix + eid.decode(), fields.get(field)) for eid, fields in entries]
         self.last_id = entries[-1][0].decode()
         self._report()
+        self._trim()
         return items
 
     def next_awake(self) -> Optional[datetime]:
@@ -97,6 +101,23 @@ class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
     def close(self) -> None:
         self._report(force=True)
         self.client.close()
+
+    def _trim(self) -> None:
+        """Drop entries older than ``retain_ms`` behind the read position (by entry-id time).
+
+        Only with recovery on: a restart resumes from the recovered id, at most a snapshot
+        interval behind ``last_id``, so entries an hour older are never needed again (and
+        ``XTRIM MINID`` never removes an entry after the read position). Runs once a minute."""
+        now = time.time()
+        if not self.retain_ms or now - self.trimmed_at < TRIM_EVERY_S:
+            return
+        self.trimmed_at = now
+        cutoff = int(self.last_id.split("-")[0]) - self.retain_ms
+        if cutoff > 0:
+            try:
+                self.client.xtrim(self.stream, minid=f"{cutoff}-0", approximate=False)
+            except redis.RedisError:  # housekeeping only: retried next minute
+                pass
 
     def _report(self, force: bool = False) -> None:
         now = time.time()
@@ -115,8 +136,10 @@ class RedisStreamSource(FixedPartitionedSource[tuple, str]):
     """The ingest streams `callpulse:ingest:{0..N-1}` as N Bytewax partitions."""
 
     def __init__(self, redis_url: str, *, partitions: int | None = None, count: int = DEFAULT_COUNT,
-                 idle_ms: int = DEFAULT_IDLE_MS, until_drained: bool = False, start_id: str = START_ID):
+                 idle_ms: int = DEFAULT_IDLE_MS, until_drained: bool = False, start_id: str = START_ID,
+                 retain_ms: int = 0):
         self.redis_url = redis_url
+        self.retain_ms = retain_ms
         self.partitions = partitions or partition_count()
         self.count = count
         self.idle_ms = idle_ms
@@ -131,4 +154,5 @@ class RedisStreamSource(FixedPartitionedSource[tuple, str]):
         client = redis.Redis.from_url(self.redis_url)
         last_id = resume_state if resume_state is not None else self.start_id
         return RedisStreamPartition(client, int(for_part), last_id, count=self.count,
-                                    idle_ms=self.idle_ms, until_drained=self.until_drained)
+                                    idle_ms=self.idle_ms, until_drained=self.until_drained,
+                                    retain_ms=self.retain_ms)

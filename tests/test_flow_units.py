@@ -298,3 +298,17 @@ def test_stop_flag_is_set_by_the_first_signal_only(monkeypatch):
     assert lifecycle.STOP.is_set()
     with pytest.raises(KeyboardInterrupt):
         lifecycle._handler(signal.SIGINT, None)
+
+
+def test_redis_source_trims_only_entries_older_than_the_retention_behind_the_read_position(redis_url, redis_client):
+    stream = ingest_stream(1)
+    # entry ids carry their insertion time: 3 h old, 2 h old, then two recent ones
+    for i, ms in enumerate((1_000_000_000_000, 1_000_003_600_000, 1_000_010_000_000, 1_000_010_000_500)):
+        redis_client.xadd(stream, {"e": f"x{i}"}, id=f"{ms}-0")
+    part = RedisStreamSource(redis_url, partitions=2, count=3, retain_ms=3_600_000).build_part("read", "1", None)
+    assert len(part.next_batch()) == 3  # read position: 1_000_010_000_000-0
+    # cutoff = position − 1 h = 1_000_006_400_000: both old entries go, the unread one stays
+    ids = [eid.decode() for eid, _ in redis_client.xrange(stream)]
+    assert ids == ["1000010000000-0", "1000010000500-0"]
+    never = RedisStreamSource(redis_url, partitions=2, count=10, retain_ms=0).build_part("read", "1", None)
+    assert len(never.next_batch()) == 2 and redis_client.xlen(stream) == 2  # retain 0: no trimming

@@ -56,6 +56,9 @@ def add_arguments(parser) -> None:
                      help="end (and exit) once every ingest stream has been read to its end")
     src.add_argument("--partitions", type=int, default=None,
                      help="ingest partitions (default CALLPULSE_PARTITIONS or 8)")
+    src.add_argument("--retain-ms", type=int, default=3_600_000,
+                     help="with recovery on, trim each ingest stream to entries at most this much older "
+                          "(by entry id time) than the read position, once a minute (default 1 h; 0 = never)")
     eng = parser.add_argument_group("engine and frames")
     eng.add_argument("--lateness-ms", type=int, default=30_000, help="lateness bound (default 30000)")
     eng.add_argument("--min-sample", type=int, default=50, help="alert min_sample (default 50)")
@@ -72,7 +75,8 @@ def _flow_config(args):
     return FlowConfig(redis_url=redis_url(), replay=args.replay, partitions=args.partitions,
                       files=tuple(args.file), until_drained=args.until_drained,
                       recovery=not args.no_recovery, lateness_ms=args.lateness_ms, min_sample=args.min_sample,
-                      frame_interval_ms=args.frame_interval_ms, heartbeat_ms=args.heartbeat_ms)
+                      frame_interval_ms=args.frame_interval_ms, heartbeat_ms=args.heartbeat_ms,
+                      retain_ms=args.retain_ms)
 
 
 def _ensure_recovery_dir(path: Path, parts: int) -> None:
