@@ -8,8 +8,10 @@ when the clock crosses a boundary (zoneinfo conversions are slow).
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.localtime import DAY_MS, TimeWindow
 
 
 def parse_window(text: str) -> tuple[str, str, str]:
@@ -29,29 +31,32 @@ def parse_window(text: str) -> tuple[str, str, str]:
 
 
 class CallWindow:
-    """Open/closed state of a daily `[start, end)` local window (end < start spans midnight)."""
+    """Open/closed state of a daily `[start, end)` local window (end < start spans midnight).
+
+    The definition of "open" is the engine's (`engine.localtime.TimeWindow`: the local
+    clock decides, DST included), so the simulator never dials when the engine would
+    say the window is closed; this class only caches the current interval.
+    """
 
     def __init__(self, start: str, end: str, tz: str):
         self.start, self.end, self.tz = start, end, tz
-        self._zone = ZoneInfo(tz)
-        self._t_start = time.fromisoformat(start)
-        self._t_end = time.fromisoformat(end)
+        self._window = TimeWindow.from_event({"start": start, "end": end, "tz": tz})
         self._lo = self._hi = 0  # cached [lo, hi) interval of constant state
         self._open = False
 
     def as_event_field(self) -> dict:
         return {"start": self.start, "end": self.end, "tz": self.tz}
 
-    def _intervals(self, ts_ms: int) -> list[tuple[int, int]]:
-        """Open intervals (epoch ms) of the local days around ts."""
-        day = datetime.fromtimestamp(ts_ms / 1000, self._zone).date()
-        out = []
-        for d in (day - timedelta(days=1), day, day + timedelta(days=1)):
-            end_day = d if self._t_end > self._t_start else d + timedelta(days=1)
-            lo = datetime.combine(d, self._t_start, self._zone)
-            hi = datetime.combine(end_day, self._t_end, self._zone)
-            out.append((int(lo.timestamp() * 1000), int(hi.timestamp() * 1000)))
-        return out
+    def _openings(self, since: int):
+        """Open intervals from ``since`` on, adjacent pieces (split at offset changes) merged."""
+        current = None
+        for a, b in self._window.open_intervals(since):
+            if current is not None and a == current[1]:
+                current = (current[0], b)
+                continue
+            if current is not None:
+                yield current
+            current = (a, b)
 
     def state(self, ts_ms: int) -> tuple[bool, int]:
         """(open at ts_ms, instant at which that state ends)."""
@@ -60,25 +65,23 @@ class CallWindow:
         return self._open, self._hi
 
     def _refresh(self, ts_ms: int) -> None:
-        prev_close = None
-        for lo, hi in self._intervals(ts_ms):
-            if lo <= ts_ms < hi:
+        prev_close = ts_ms - DAY_MS
+        for lo, hi in self._openings(ts_ms - DAY_MS):
+            if hi <= ts_ms:
+                prev_close = hi
+            elif lo <= ts_ms:
                 self._open, self._lo, self._hi = True, lo, hi
                 return
-            if ts_ms < lo:
-                self._open, self._hi = False, lo
-                self._lo = prev_close if prev_close is not None and prev_close <= ts_ms else ts_ms
+            else:
+                self._open, self._lo, self._hi = False, prev_close, lo
                 return
-            prev_close = hi
-        # Unreachable for sane windows (tomorrow's opening is always ahead); stay closed an hour.
-        self._open, self._lo, self._hi = False, ts_ms, ts_ms + 3_600_000
 
     def is_open(self, ts_ms: int) -> bool:
         return self.state(ts_ms)[0]
 
     def next_close_after(self, ts_ms: int) -> int:
         """First closing instant strictly after ts_ms."""
-        for _lo, hi in self._intervals(ts_ms) + self._intervals(ts_ms + 86_400_000):
+        for _lo, hi in self._openings(ts_ms):
             if hi > ts_ms:
                 return hi
-        return ts_ms + 86_400_000
+        return ts_ms + DAY_MS

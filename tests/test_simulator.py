@@ -9,6 +9,7 @@ import pytest
 
 from engine.events import EventRejected, FINAL_CONTACT_STATUSES, validate_event
 from flows.pacing import paced, parse_speed
+from engine.localtime import TimeWindow
 from flows.sim_window import CallWindow, parse_window
 from flows.simulator import SimConfig, Simulator, generate
 
@@ -88,7 +89,7 @@ def check_voice_campaign(es: list[dict]) -> dict:
     limit = created.get("concurrency_limit", 10)
     max_attempts = created.get("max_attempts", 3)
     tw = created.get("time_window")
-    window = CallWindow(tw["start"], tw["end"], tw["tz"]) if tw else None
+    window = TimeWindow.from_event(tw) if tw else None  # the engine's definition of "open"
     live, dialed, ended = set(), {}, {}
     per_contact = Counter()
     peak = 0
@@ -127,7 +128,7 @@ def check_voice_campaign(es: list[dict]) -> dict:
 def check_email_campaign(es: list[dict]) -> Counter:
     created = es[0]
     tw = created.get("time_window")
-    window = CallWindow(tw["start"], tw["end"], tw["tz"]) if tw else None
+    window = TimeWindow.from_event(tw) if tw else None  # the engine's definition of "open"
     campaign_status = "draft"
     last_status = {}
     for e in es:
