@@ -9,7 +9,8 @@ closed so that it reconnects and resumes with ``Last-Event-ID``).
 SSE ids (docs/api.md):
 - campaign stream (``/v1/campaigns/{id}/live``): a cursor ``<seq>.<l>.<t>.<h>.<d>`` — the last
   frame seq sent and, per abandon window (lifetime, today, 24h, 30d), the number ``n`` of the
-  last alert sent (alert ids are ``org:campaign:window:n``, n = 1, 2, … per window). Frames and
+  last alert sent (alert ids are ``org:campaign:window:n`` with escaped ids, `engine.keys.alert_id`;
+  n = 1, 2, … per window). Frames and
   alerts both carry the cursor as it stands after that event, so one ``Last-Event-ID`` resumes both.
 - org alert stream (``/v1/alerts``): the entry id of the org alert stream.
 """

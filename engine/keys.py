@@ -4,15 +4,41 @@ Every key that belongs to one campaign carries the hash tag
 ``{org_id:campaign_id}`` so that all of a campaign's keys land in one Redis
 Cluster slot. Ingest streams carry their partition number as the hash tag so
 partitions spread over the cluster.
+
+**Injective.** Ids may contain ``:`` (SPEC §1 charset), so every id is escaped
+with `key_part` before it goes into a key: ``%`` and every character outside
+``[A-Za-z0-9_.-]`` become ``%XX`` (UTF-8 bytes, upper-case hex). An escaped id
+never contains ``:``, ``{`` or ``}``, so the ``:`` between the parts is a true
+separator and distinct (org, campaign, …) tuples never share a key (without
+it, org ``t1`` campaign ``a:b`` and org ``t1:a`` campaign ``b`` shared every
+key: a cross-tenant read and write). Ids without ``:`` escape to themselves,
+so their keys are the same as before the escaping (docs/streams.md, *Key
+layout versions*).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import zlib
 
 PREFIX = "callpulse"
 DEFAULT_PARTITIONS = 8
+LAYOUT_VERSION = 2  # 2: ids escaped with key_part (1: raw ids, ambiguous when an id holds ':')
+LAYOUT_KEY = f"{PREFIX}:layout"  # string: the LAYOUT_VERSION the data in this Redis was written with
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _escape_char(m: re.Match) -> str:
+    return "".join(f"%{b:02X}" for b in m.group(0).encode())
+
+
+def key_part(value: str) -> str:
+    """An id as it appears in a key: injective, and free of ``:``, ``{``, ``}``, ``%``-ambiguity.
+
+    ``%`` is outside the safe set, so it is escaped too: the encoding is reversible, hence injective."""
+    return _UNSAFE.sub(_escape_char, value)
 
 
 def partition_count() -> int:
@@ -30,7 +56,7 @@ def partition_for(org_id: str, campaign_id: str, partitions: int) -> int:
     Stable across processes and Python versions (unlike ``hash()``), so one
     campaign's events always land in one stream and stay in order there.
     """
-    key = f"{org_id}\x1f{campaign_id}".encode()
+    key = f"{org_id}\x1f{campaign_id}".encode()  # \x1f is no id character: injective
     return zlib.crc32(key) % partitions
 
 
@@ -45,14 +71,19 @@ DEAD_LETTER_STREAM = f"{PREFIX}:deadletter"
 
 def seen_key(org_id: str, event_id: str) -> str:
     """Ingest-side marker of an accepted event_id (`SET NX EX 3600`): ids are unique per org."""
-    return f"{PREFIX}:seen:{{{org_id}}}:{event_id}"
+    return f"{PREFIX}:seen:{{{key_part(org_id)}}}:{key_part(event_id)}"
 
 
 # ---------------------------------------------------------------- flow output
 # Everything the flow writes for one campaign shares the hash tag {org_id:campaign_id}.
 
 def campaign_tag(org_id: str, campaign_id: str) -> str:
-    return f"{{{org_id}:{campaign_id}}}"
+    """``{org:campaign}`` with both ids escaped: one cluster slot per campaign, never shared."""
+    return f"{{{key_part(org_id)}:{key_part(campaign_id)}}}"
+
+
+def org_tag(org_id: str) -> str:
+    return f"{{{key_part(org_id)}}}"
 
 
 def stats_key(org_id: str, campaign_id: str) -> str:
@@ -72,12 +103,12 @@ def alerts_stream(org_id: str, campaign_id: str) -> str:
 
 def org_alerts_stream(org_id: str) -> str:
     """Stream of every alert record of an org (for `GET /v1/alerts`)."""
-    return f"{PREFIX}:org-alerts:{{{org_id}}}"
+    return f"{PREFIX}:org-alerts:{org_tag(org_id)}"
 
 
 def org_campaigns_key(org_id: str) -> str:
     """Set of the org's campaign ids (for `GET /v1/campaigns`)."""
-    return f"{PREFIX}:campaigns:{{{org_id}}}"
+    return f"{PREFIX}:campaigns:{org_tag(org_id)}"
 
 
 LIVE_CHANNEL = f"{PREFIX}:live"  # pub/sub: one channel, every frame/alert; the API fans out in-process
@@ -85,7 +116,13 @@ FRAME_FIELD = b"f"
 ALERT_FIELD = b"a"
 
 
-# ---------------------------------------------------------------- flow bookkeeping (issue #4)
+def alert_id(org_id: str, campaign_id: str, window: str, n: int) -> str:
+    """Stable id of the campaign's n-th alert of ``window``: ``org:campaign:window:n`` with both ids
+    escaped like keys (so it is unique across tenants); `api.live.alert_position` reads its tail."""
+    return f"{key_part(org_id)}:{key_part(campaign_id)}:{window}:{n}"
+
+
+# ---------------------------------------------------------------- flow bookkeeping
 
 def alert_ids_key(org_id: str, campaign_id: str) -> str:
     """Set of alert_ids already appended to the campaign's alert stream (the sink's de-dup on replay)."""
@@ -94,7 +131,7 @@ def alert_ids_key(org_id: str, campaign_id: str) -> str:
 
 def org_alert_ids_key(org_id: str) -> str:
     """Set of alert_ids already appended to the org's alert stream (same slot as `org_alerts_stream`)."""
-    return f"{PREFIX}:org-alert-ids:{{{org_id}}}"
+    return f"{PREFIX}:org-alert-ids:{org_tag(org_id)}"
 
 
 def dead_letter_ids_key() -> str:
@@ -120,7 +157,7 @@ def contact_details_key(org_id: str, campaign_id: str) -> str:
 def contact_index_key(org_id: str, campaign_id: str, status: str | None = None) -> str:
     """Sorted set of contact ids (all scores 0: ordered by id) — all contacts, or those now in ``status``.
     The sink moves a changed contact by ZREM from every other status index (no read, replay-safe)."""
-    suffix = f":{status}" if status else ""
+    suffix = f":{key_part(status)}" if status else ""
     return f"{PREFIX}:contact-index:{campaign_tag(org_id, campaign_id)}{suffix}"
 
 
@@ -136,7 +173,7 @@ def attempt_index_key(org_id: str, campaign_id: str) -> str:
 
 def transcript_key(org_id: str, campaign_id: str, attempt_id: str) -> str:
     """Hash event_id -> transcript line JSON {ts, role, content} (idempotent on replay); sort by ts to read."""
-    return f"{PREFIX}:transcript:{campaign_tag(org_id, campaign_id)}:{attempt_id}"
+    return f"{PREFIX}:transcript:{campaign_tag(org_id, campaign_id)}:{key_part(attempt_id)}"
 
 
 def batch_details_key(org_id: str, campaign_id: str) -> str:

@@ -21,6 +21,7 @@ from engine.config import ConfigHistory
 from engine.detail import attempt_record, batch_record, contact_record, reply_record
 from engine.entities import OUTCOMES, Attempt, Batch, Contact, Message, Pass, fold_callbacks
 from engine.events import NONFINAL_CONTACT_STATUSES, format_time
+from engine.keys import alert_id
 from engine.localtime import day_bounds_of
 from engine.windows import BucketSeries, RollingPair
 
@@ -601,7 +602,7 @@ class CampaignState:
             if change is None:
                 continue
             self.pending_alerts.append({
-                "alert_id": f"{self.org_id}:{self.campaign_id}:{window}:{tracker.changes}",
+                "alert_id": alert_id(self.org_id, self.campaign_id, window, tracker.changes),
                 "campaign_id": self.campaign_id,
                 "org_id": self.org_id,
                 "window": window,
@@ -633,6 +634,16 @@ class CampaignState:
         self.dirty_contacts, self.dirty_attempts, self.dirty_batches = set(), set(), set()
         self.dirty_messages, self.dirty_quarters = set(), set()
         return out
+
+    def mark_all_details_dirty(self) -> None:
+        """Make the next `take_details` return every detail record (a rewrite of the derived keys)."""
+        if not self.collect_details:
+            return
+        self.dirty_contacts = set(self.contacts)
+        self.dirty_attempts = set(self.attempts)
+        self.dirty_batches = set(self.batches)
+        self.dirty_messages = {mid for mid, m in self.messages.items() if m.reply is not None}
+        self.dirty_quarters = set(self.daily)
 
     def take_alerts(self) -> list[dict]:
         """Alert records produced since the last call (the caller publishes them)."""

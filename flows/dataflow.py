@@ -48,7 +48,7 @@ from engine.state import CampaignState
 
 DL = "!dead-letter"  # key of dead-letter items: never an org id or campaign key ('!' is not an id char)
 SEP = "\x1f"  # campaign key = org_id + SEP + campaign_id (the same separator as the partition hash)
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: key layout 2 (engine.keys escapes ids); a v1 campaign with ':' in an id is rewritten
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,13 @@ class CampaignLogic(StatefulBatchLogic):
             self.last_frame = 0.0  # wall time (s) of the last frame
             self.last_event = 0.0  # wall time (s) of the last applied event
         else:
-            _v, self.state, self.seq, self.dirty, self.last_frame, self.last_event = pickle.loads(resume)
+            version, self.state, self.seq, self.dirty, self.last_frame, self.last_event = pickle.loads(resume)
+            st = self.state
+            if version < 2 and st is not None and (":" in st.org_id or ":" in st.campaign_id):
+                # Its layout-1 keys may have been shared with another tenant and were dropped
+                # (flows.key_layout): write everything again under the escaped keys.
+                st.mark_all_details_dirty()
+                self.dirty = True
 
     def _alerts(self, out: list) -> None:
         st = self.state

@@ -71,6 +71,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -650,7 +651,7 @@ def abandon_fold(w: World, min_sample: int):
             if new != levels[win]:
                 seq[win] += 1
                 alerts.append({
-                    "alert_id": f"{w.org_id}:{w.campaign_id}:{win}:{seq[win]}",
+                    "alert_id": f"{quote(w.org_id, safe='')}:{quote(w.campaign_id, safe='')}:{win}:{seq[win]}",
                     "campaign_id": w.campaign_id,
                     "org_id": w.org_id,
                     "window": win,

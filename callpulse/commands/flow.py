@@ -101,9 +101,11 @@ def _record_start(cfg, args, total_workers: int) -> None:
     import redis
 
     from engine.keys import flow_status_key
+    from flows.key_layout import migrate
 
     try:
         client = redis.Redis.from_url(cfg.redis_url)
+        migrate(client)
         client.hset(flow_status_key(), mapping={
             "mode": "replay" if cfg.replay else "live", "workers": total_workers,
             "started_ms": int(time.time() * 1000), "pid": os.getpid()})
