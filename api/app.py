@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import models
 from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
+from api.detail_reads import contacts_with_trails, fill_numbers
 from api.live import LiveHub, campaign_events, org_alert_events
 from api.metrics import ApiMetrics, MetricsMiddleware
 from engine.events import (BATCH_STATUSES, CONTACT_STATUSES, FINAL_CONTACT_STATUSES, MAX_BODY_BYTES, EventRejected,
@@ -277,39 +278,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         """Everything of SPEC §3 for the campaign: the body the flow stored with its last frame."""
         return raw_json(await stats_or_404(R(request), p.org_id, campaign_id))
 
-    # ---- detail helpers
-    def trail(att: dict) -> dict:
-        return {"attempt_id": att["attempt_id"], "started_at": att.get("started_at"),
-                "ended_at": att.get("ended_at"), "outcome": att.get("outcome"), "sip_code": att.get("sip_code"),
-                "sip_text": att.get("sip_text"), "conversation_id": att.get("conversation_id"),
-                "result": att.get("evaluation")}
-
-    async def contacts_with_trails(r, org: str, camp: str, ids: list[str]) -> list[dict]:
-        if not ids:
-            return []
-        recs = await r.hmget(contact_details_key(org, camp), ids)
-        contacts = []
-        attempt_ids: list[str] = []
-        for cid, raw in zip(ids, recs):
-            if raw is None:
-                rec = {"contact_id": cid, "status": "pending", "retry_number": None, "batch_id": None,
-                       "attempt_ids": []}
-            else:
-                rec = orjson.loads(raw)
-            rec.pop("previous_status", None)
-            contacts.append(rec)
-            attempt_ids.extend(rec.get("attempt_ids") or [])
-        attempts: dict[str, dict] = {}
-        for i in range(0, len(attempt_ids), CHUNK):
-            part = attempt_ids[i:i + CHUNK]
-            for aid, raw in zip(part, await r.hmget(attempt_details_key(org, camp), part)):
-                if raw is not None:
-                    attempts[aid] = orjson.loads(raw)
-        for rec in contacts:
-            ids_ = rec.pop("attempt_ids", None) or []
-            rec["attempts"] = [trail(attempts.get(a) or {"attempt_id": a}) for a in ids_]
-        return contacts
-
+    # ---- detail helpers (api/detail_reads.py)
     @app.get("/v1/campaigns/{campaign_id}/contacts", tags=["detail"], response_model=models.ContactsPage)
     async def list_contacts(request: Request, campaign_id: str = CampaignId,
                             status: Optional[ContactStatus] = Query(None, description="only contacts now in this status"),
@@ -373,6 +342,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             att = call_row(orjson.loads(raw)) if raw is not None else {"attempt_id": aid}
             att["transcript"] = tr
             calls.append(att)
+        await fill_numbers(r, p.org_id, campaign_id, calls)
         return OrjsonResponse({"total": total, "page": page, "limit": limit, "calls": calls})
 
     REPORT_COLUMNS = ["attempt_id", "contact_id", "direction", "from", "to", "pass", "follow_up", "started_at",
@@ -390,13 +360,16 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                 return
             ids = [_dec(m) for m, _s in rows]
             recs = await r.hmget(details, ids)
+            out = []
             for (m, score), raw in zip(rows, recs):
                 if score == (float(last_score) if last_score != "-inf" else None):
                     at_score += 1
                 else:
                     last_score, at_score = repr(score), 1
                 if raw is not None:
-                    yield orjson.loads(raw)
+                    out.append(orjson.loads(raw))
+            for att in await fill_numbers(r, org, camp, out):
+                yield att
             if len(rows) < CHUNK:
                 return
 

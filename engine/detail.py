@@ -6,7 +6,8 @@ JSON-able dicts built from the entity's current facts.
 
 from __future__ import annotations
 
-from engine.entities import Attempt, Batch, Contact, Message
+from engine.contact_table import NO_TS, ContactTable
+from engine.entities import Attempt, Batch, Message
 from engine.events import CONTACT_STATUSES, format_time
 
 SIP_TEXT = {
@@ -32,12 +33,13 @@ def _t(key):
     return None if key is None else format_time(key[0])
 
 
-def attempt_record(attempt_id: str, a: Attempt, contact: Contact | None) -> dict:
+def attempt_record(attempt_id: str, a: Attempt) -> dict:
+    """``to`` is the number the dial names; when it names none, the API fills in the contact's."""
     dialed = a.dial[0] if a.dial else None
     answered = a.ans[0] if a.ans else None
     bridged = a.bridge[0] if a.bridge else None
     ended = a.end[0] if a.end else None
-    to = a.phone_number or (contact.phone_number if contact is not None else None)
+    to = a.phone_number
     return {
         "attempt_id": attempt_id,
         "contact_id": a.contact,
@@ -67,19 +69,42 @@ def attempt_record(attempt_id: str, a: Attempt, contact: Contact | None) -> dict
     }
 
 
-def contact_record(contact_id: str, c: Contact) -> dict:
+# Detail-only fields of an attempt: an unsealed attempt (engine.sealed) no longer knows them.
+DETAIL_ONLY = ("to", "conversation_id", "recording_url", "evaluation")
+
+
+def attempt_patch(attempt_id: str, a: Attempt) -> dict:
+    """The record of an unsealed attempt without the detail-only fields it does not know: the
+    sink merges it into the stored record (fields given here win, the others stay)."""
+    rec = attempt_record(attempt_id, a)
+    for f in DETAIL_ONLY:
+        if rec[f] is None:
+            del rec[f]
+    return rec
+
+
+def contact_record(contact_id: str, t: ContactTable, row: int) -> dict:
+    """The contact's state; its profile (`profile_record`) and attempt trail are kept beside it."""
+    status_ts = t.status_ts[row]
     return {
         "contact_id": contact_id,
-        "status": c.status,
-        "retry_number": c.retry_number,
-        "status_at": _t(c.status_key),
-        "batch_id": c.batch,
-        "phone_number": c.phone_number,
-        "email": c.email,
-        "variables": c.variables,
-        "added_at": _t(c.added_key),
-        "attempts_dialed": c.dialed,
-        "attempt_ids": list(c.attempt_ids),
+        "status": CONTACT_STATUSES[t.status[row]],
+        "retry_number": t.retry[row] or None,
+        "status_at": format_time(status_ts) if status_ts != NO_TS else None,
+        "attempts_dialed": t.dialed[row],
+    }
+
+
+def profile_record(ev: dict) -> dict:
+    """What the contact's winning (earliest) contact.added says about it, written once to the detail
+    store: it never has to stay in the flow's memory."""
+    return {
+        "contact_id": ev["contact_id"],
+        "batch_id": ev.get("batch_id"),
+        "phone_number": ev.get("phone_number"),
+        "email": ev.get("email"),
+        "variables": ev.get("variables"),
+        "added_at": format_time(ev["ts"]),
     }
 
 

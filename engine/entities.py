@@ -8,6 +8,7 @@ one. Memory grows with the number of entities, never with events.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 
 OUTCOMES = ("connected", "abandoned", "machine", "busy", "no_answer", "failed")
@@ -35,7 +36,7 @@ class Attempt(Slotted):
         "ans", "amd", "amd_result", "bridge",
         "end", "sip", "wrap", "conversation_id", "recording_url",
         "eval_key", "eval_results",
-        "outcome", "answered_at_end", "human_at_end",
+        "outcome", "answered_at_end", "human_at_end", "partial",
     )
 
     def __init__(self):
@@ -58,6 +59,17 @@ class Attempt(Slotted):
         self.outcome = None  # decided at the end; cached so a retraction removes what was added
         self.answered_at_end = False
         self.human_at_end = False
+        self.partial = False  # unsealed (engine.sealed): its detail-only fields are not known here
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if len(state) < len(self.__slots__):  # pickled before 'partial' existed
+            self.partial = False
+
+    def latest_fact_ts(self) -> int:
+        """ts of its latest fact (the evaluation included); -1 when it has none."""
+        return max(k[0] for k in (self.dial, self.ans, self.amd, self.bridge, self.end, self.eval_key, (-1,))
+                   if k is not None)
 
     def decide(self, threshold_ms: int) -> None:
         """Outcome rules of SPEC §1 over the facts that precede the end (it is decided at the end)."""
@@ -86,6 +98,8 @@ class Attempt(Slotted):
 
 
 class Contact(Slotted):
+    """Release 1's contact object: only read from old recovery snapshots (engine.state_upgrade)."""
+
     __slots__ = ("status_key", "status", "retry_number", "added_key", "batch", "phone_number",
                  "email", "variables", "dialed", "attempt_ids", "callback_events", "callback_contrib",
                  "meeting_key")
@@ -127,16 +141,51 @@ class Batch(Slotted):
 
 
 class Pass(Slotted):
-    __slots__ = ("eligible_key", "eligible", "contacts", "connected", "started", "ended", "stale")
+    """One pass. Per contact row: its dialed and connected attempts in the pass (typed arrays, grown
+    on demand: a few bytes a contact), with the counts of rows above zero kept as they change."""
+
+    __slots__ = ("eligible_key", "eligible", "dials", "connects", "attempted", "connected", "started", "ended",
+                 "stale")
 
     def __init__(self):
         self.eligible_key = None
         self.eligible = None
-        self.contacts: Counter = Counter()  # contact -> dialed attempts in this pass
-        self.connected: Counter = Counter()  # contact -> connected attempts in this pass
+        self.dials = array("i")  # contact row -> dialed attempts in this pass
+        self.connects = array("i")  # contact row -> connected attempts in this pass
+        self.attempted = 0  # rows with dials > 0 (distinct contacts dialed)
+        self.connected = 0  # rows with connects > 0
         self.started = None  # first dial ts
         self.ended = None  # last call.ended ts
         self.stale = False  # a retraction touched started/ended: recompute from attempts
+
+    def __setstate__(self, state):
+        if len(state) == 7:  # release 1: (eligible_key, eligible, contacts, connected, started, ended, stale)
+            self.eligible_key, self.eligible, self.dials, self.connects, self.started, self.ended, self.stale = state
+            self.attempted = self.connected = None  # engine.state_upgrade turns the Counters into arrays
+            return
+        super().__setstate__(state)
+
+    def add_dial(self, row: int, s: int) -> None:
+        col = self.dials
+        if row >= len(col):
+            col.extend(array("i", [0]) * (row + 1 - len(col)))
+        before = col[row]
+        col[row] = before + s
+        if not before:
+            self.attempted += 1
+        elif not before + s:
+            self.attempted -= 1
+
+    def add_connect(self, row: int, s: int) -> None:
+        col = self.connects
+        if row >= len(col):
+            col.extend(array("i", [0]) * (row + 1 - len(col)))
+        before = col[row]
+        col[row] = before + s
+        if not before:
+            self.connected += 1
+        elif not before + s:
+            self.connected -= 1
 
 
 def fold_callbacks(events: list) -> tuple:

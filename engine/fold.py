@@ -24,7 +24,8 @@ class Fold:
     def state(self, key: CampaignKey) -> CampaignState:
         st = self.campaigns.get(key)
         if st is None:
-            st = self.campaigns[key] = CampaignState(key[0], key[1], min_sample=self.min_sample)
+            st = self.campaigns[key] = CampaignState(key[0], key[1], min_sample=self.min_sample,
+                                                     lateness_ms=self.gate.lateness_ms)
         return st
 
     def apply(self, ev: dict) -> str:

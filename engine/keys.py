@@ -161,6 +161,23 @@ def contact_index_key(org_id: str, campaign_id: str, status: str | None = None) 
     return f"{PREFIX}:contact-index:{campaign_tag(org_id, campaign_id)}{suffix}"
 
 
+def contact_profiles_key(org_id: str, campaign_id: str) -> str:
+    """Hash contact_id -> profile JSON (engine.detail.profile_record: batch, phone, email, variables,
+    added_at), written when the contact's winning contact.added is applied; not kept in the flow's memory."""
+    return f"{PREFIX}:contact-profiles:{campaign_tag(org_id, campaign_id)}"
+
+
+def contact_attempts_key(org_id: str, campaign_id: str) -> str:
+    """Sorted set (scores 0) of ``trail_member(contact, attempt)``: each contact's dialed attempts,
+    read with ZRANGEBYLEX on the contact's prefix (replay-safe ZADD/ZREM, no list in memory)."""
+    return f"{PREFIX}:contact-attempts:{campaign_tag(org_id, campaign_id)}"
+
+
+def trail_member(contact_id: str, attempt_id: str) -> str:
+    """``<contact>:<attempt>``, both escaped: the contact's members share the prefix ``<contact>:``."""
+    return f"{key_part(contact_id)}:{key_part(attempt_id)}"
+
+
 def attempt_details_key(org_id: str, campaign_id: str) -> str:
     """Hash attempt_id -> attempt record JSON (engine.detail.attempt_record)."""
     return f"{PREFIX}:attempts:{campaign_tag(org_id, campaign_id)}"

@@ -35,7 +35,7 @@ def build_snapshot(state: CampaignState) -> dict:
     now = state.now
     email = cfg.channel == "email"
     by_status = {s: state.by_status[s] for s in CONTACT_STATUSES}
-    total = len(state.contacts)
+    total = len(state.table)
     buckets = {
         "pending": by_status["pending"] + by_status["retrying"] + by_status["followup_scheduled"],
         "in_progress": by_status["dispatched"] + by_status["in_progress"],
@@ -150,7 +150,7 @@ def build_snapshot(state: CampaignState) -> dict:
         "live": live,
         "performance": performance,
         "passes": [_pass_row(n, p) for n, p in sorted(state.passes.items())
-                   if p.contacts or p.eligible_key is not None],
+                   if p.attempted or p.eligible_key is not None],
         "callbacks": {
             "requested": cb[0],
             "pending": cb[0] - cb[1] - cb[2],
@@ -195,8 +195,8 @@ def _max(a, b):
 
 
 def _pass_row(n: int, p) -> dict:
-    attempted = len(p.contacts)
-    connected = len(p.connected)
+    attempted = p.attempted
+    connected = p.connected
     duration = (p.ended - p.started) / 1000 if p.started is not None and p.ended is not None else None
     return {
         "pass": n,

@@ -18,16 +18,18 @@ from collections import Counter
 
 from engine.alerts import DEFAULT_MIN_SAMPLE, WINDOWS, AlertTracker
 from engine.config import ConfigHistory
-from engine.detail import attempt_record, batch_record, contact_record, reply_record
-from engine.entities import OUTCOMES, Attempt, Batch, Contact, Message, Pass, fold_callbacks
-from engine.events import NONFINAL_CONTACT_STATUSES, format_time
+from engine.contact_table import NO_TS, NONFINAL_CODES, STATUS_CODE, ContactTable
+from engine.detail import attempt_patch, attempt_record, batch_record, contact_record, profile_record, reply_record
+from engine.entities import OUTCOMES, Attempt, Batch, Message, Pass, fold_callbacks
+from engine.events import CONTACT_STATUSES, format_time
 from engine.keys import alert_id
 from engine.localtime import day_bounds_of
+from engine.sealed import SealedAttempts
 from engine.windows import BucketSeries, RollingPair
 
 SECOND, MINUTE, HOUR = 1000, 60_000, 3_600_000
 QUARTER_HOUR = 900_000
-NONFINAL = frozenset(NONFINAL_CONTACT_STATUSES)
+SEAL_EVERY = MINUTE  # sealing sweeps run when the watermark enters a new minute
 
 # Daily facts are kept per UTC quarter-hour: every current time zone's local
 # midnight falls on a quarter-hour, so each bucket lies in one local date of
@@ -59,20 +61,30 @@ SLOT_PARTS = {
 
 
 class CampaignState:
+    """``lateness_ms``: the gate's lateness bound. When given, the state relies on it (every event it is
+    handed is at most that far behind the latest event ts it applied) to seal finished attempts and
+    forget tie-breaking event ids (engine.sealed, engine.contact_table); None keeps everything."""
+
     def __init__(self, org_id: str, campaign_id: str, *, min_sample: int = DEFAULT_MIN_SAMPLE,
-                 collect_details: bool = False):
+                 collect_details: bool = False, lateness_ms: int | None = None):
         self.org_id = org_id
         self.campaign_id = campaign_id
         self.min_sample = min_sample
+        self.lateness_ms = lateness_ms
         self.now: int | None = None
+        self.max_event_ts: int | None = None  # the gate's watermark (wall-clock ticks move `now` only)
+        self.sealed_below = None  # horizon of the last sealing sweep
         self.config = ConfigHistory()
         self.status_key = None
         self.status = "draft"
 
-        self.attempts: dict[str, Attempt] = {}
-        self.contacts: dict[str, Contact] = {}
+        self.attempts: dict[str, Attempt] = {}  # open attempts (and every attempt without a lateness bound)
+        self.sealed = SealedAttempts()
+        self.table = ContactTable()
         self.messages: dict[str, Message] = {}
         self.batches: dict[str, Batch] = {}
+        self.batch_ids: list[str] = []  # batch number -> batch_id (the contact table stores numbers)
+        self.batch_no: dict[str, int] = {}
         self.passes: dict[int, Pass] = {}
 
         # Aggregates maintained by the contributions.
@@ -143,6 +155,15 @@ class CampaignState:
         self.dirty_messages: set[str] = set()  # messages with a reply whose record changed
         self.dirty_quarters: set[int] = set()  # daily quarter-hour buckets that changed
         self.transcript_lines: list[dict] = []
+        self.profiles: dict[str, dict] = {}  # contact_id -> profile record of its winning contact.added
+        self.trail_changes: list[tuple[str, str, int]] = []  # (contact_id, attempt_id, +1 | -1)
+
+    def __setstate__(self, d: dict) -> None:
+        if "contacts" in d:  # pickled by release 1 (a recovery snapshot from before the contact table)
+            from engine.state_upgrade import upgrade
+
+            d = upgrade(d)
+        self.__dict__.update(d)
 
     # ------------------------------------------------------------------ time
 
@@ -168,6 +189,26 @@ class CampaignState:
         self.w30d.advance(ts)
         for s in (self.dials_1s, self.sends_1s, self.bridged_1s, self.ended_1s, self.ring_1s):
             s.prune(ts)
+        if self.lateness_ms is not None:
+            self._seal()
+
+    def _seal(self) -> None:
+        """Seal ended attempts whose facts are all behind the horizon (engine.sealed) and forget
+        tie-breaking event ids behind it. Changes no figure: only the form the state is kept in."""
+        if self.max_event_ts is None:
+            return
+        horizon = self.max_event_ts - self.lateness_ms
+        if self.sealed_below is not None and horizon <= self.sealed_below:
+            return
+        self.sealed_below = horizon
+        dirty = self.dirty_attempts
+        index = self.table.index
+        done = [aid for aid, a in self.attempts.items()
+                if a.end is not None and a.latest_fact_ts() < horizon and aid not in dirty]
+        for aid in done:
+            a = self.attempts.pop(aid)
+            self.sealed.seal(aid, a, index[a.contact] if a.contact is not None else -1)
+        self.table.forget_event_ids(horizon)
 
     def _reset_today(self, tz: str) -> None:
         self.alerts_dirty = True
@@ -181,6 +222,8 @@ class CampaignState:
     def apply(self, ev: dict) -> None:
         """Apply one gated event; afterwards re-evaluate alert levels."""
         ts = ev["ts"]
+        if self.max_event_ts is None or ts > self.max_event_ts:
+            self.max_event_ts = ts
         now = self.now
         if now is None or ts > now:
             if now is not None and ts // MINUTE == self._minute:
@@ -220,6 +263,8 @@ class CampaignState:
         b = self.batches.get(batch_id)
         if b is None:
             b = self.batches[batch_id] = Batch()
+            self.batch_no[batch_id] = len(self.batch_ids)
+            self.batch_ids.append(batch_id)
         return b
 
     def _batch_created(self, ev, key):
@@ -247,76 +292,86 @@ class CampaignState:
 
     # contacts -----------------------------------------------------------------
 
-    def _contact(self, cid: str) -> Contact:
-        c = self.contacts.get(cid)
-        if c is None:
-            c = self.contacts[cid] = Contact()
-            self._contact_contrib(c, 1)
+    def _contact(self, cid: str) -> int:
+        """The contact's row in the table (a new contact is added, status pending)."""
+        row = self.table.index.get(cid)
+        if row is None:
+            row = self.table.add(cid)
+            self._contact_contrib(row, 1)
         if self.collect_details:
             self.dirty_contacts.add(cid)
-        return c
+        return row
 
-    def _contact_contrib(self, c: Contact, s: int) -> None:
-        st = c.status
+    def _contact_contrib(self, row: int, s: int) -> None:
+        t = self.table
+        code = t.status[row]
+        st = CONTACT_STATUSES[code]
         self.by_status[st] += s
-        b = self.batches[c.batch] if c.batch is not None else None
+        bn = t.batch[row]
+        b = self.batches[self.batch_ids[bn]] if bn >= 0 else None
         if b is not None:
             b.by_status[st] += s
             if self.collect_details:
-                self.dirty_batches.add(c.batch)
+                self.dirty_batches.add(self.batch_ids[bn])
         if st == "retrying":
-            self.retry[c.retry_number] += s
+            self.retry[t.retry[row]] += s
             if b is not None:
-                b.retry[c.retry_number] += s
-        if st in NONFINAL:
-            self.nonfinal_by_dialed[c.dialed] += s
+                b.retry[t.retry[row]] += s
+        if code in NONFINAL_CODES:
+            self.nonfinal_by_dialed[t.dialed[row]] += s
 
     def _contact_added(self, ev, key):
-        c = self._contact(ev["contact_id"])
+        cid = ev["contact_id"]
+        row = self._contact(cid)
+        t = self.table
         batch_id = ev.get("batch_id")
         if batch_id is not None:
             self._batch(batch_id).exists = True  # named by a contact, even by a superseded fact
             if self.collect_details:
                 self.dirty_batches.add(batch_id)
-        if c.added_key is not None:
+        current = t.added_key(row)
+        if current is not None:
             self.duplicates += 1
-            if key > c.added_key:
+            if key > current:
                 return
-        self._contact_contrib(c, -1)
-        c.added_key = key
-        c.batch = batch_id
-        c.phone_number = ev.get("phone_number")
-        c.email = ev.get("email")
-        c.variables = ev.get("variables")
-        self._contact_contrib(c, 1)
+        self._contact_contrib(row, -1)
+        t.added_ts[row] = key[0]
+        t.added_eid[row] = key[1]
+        t.batch[row] = self.batch_no[batch_id] if batch_id is not None else -1
+        self._contact_contrib(row, 1)
+        if self.collect_details:
+            self.profiles[cid] = profile_record(ev)
 
     def _contact_status(self, ev, key):
-        c = self._contact(ev["contact_id"])
-        if c.status_key is not None and key < c.status_key:
+        row = self._contact(ev["contact_id"])
+        t = self.table
+        current = t.status_key(row)
+        if current is not None and key < current:
             return
-        self._contact_contrib(c, -1)
-        c.status_key = key
-        c.status = ev["status"]
-        c.retry_number = ev.get("retry_number")
-        self._contact_contrib(c, 1)
+        self._contact_contrib(row, -1)
+        t.status_ts[row] = key[0]
+        t.status_eid[row] = key[1]
+        t.status[row] = STATUS_CODE[ev["status"]]
+        t.retry[row] = ev.get("retry_number") or 0
+        self._contact_contrib(row, 1)
 
     def _meeting_booked(self, ev, key):
-        c = self._contact(ev["contact_id"])
-        if c.meeting_key is None:
-            c.meeting_key = key
-            self.meetings += 1
-        else:
+        row = self._contact(ev["contact_id"])
+        if self.table.meeting[row]:
             self.duplicates += 1
-            c.meeting_key = min(c.meeting_key, key)
+        else:
+            self.table.meeting[row] = 1
+            self.meetings += 1
 
     # callbacks ----------------------------------------------------------------
 
     def _callback(self, ev, key):
-        c = self._contact(ev["contact_id"])
+        row = self._contact(ev["contact_id"])
+        t = self.table
         kind = ev["type"][9:]  # callback.<kind>
-        events = c.callback_events
+        events = t.callback_events.get(row)
         if events is None:
-            events = c.callback_events = []
+            events = t.callback_events[row] = []
         due = ev.get("due_at")
         if kind == "requested":
             for i, (k, kd, d) in enumerate(events):
@@ -328,8 +383,8 @@ class CampaignState:
                     break
         bisect.insort(events, (key, kind, due))
         new = fold_callbacks(events)
-        old = c.callback_contrib
-        c.callback_contrib = new
+        old = t.callback_contrib.get(row, (0, 0, 0, 0, 0, 0))
+        t.callback_contrib[row] = new
         cb = self.callbacks
         for i in range(6):
             cb[i] += new[i] - old[i]
@@ -340,13 +395,25 @@ class CampaignState:
         aid = ev["attempt_id"]
         a = self.attempts.get(aid)
         fresh = a is None
-        if fresh:
-            a = self.attempts[aid] = Attempt()
         t = ev["type"]
         slot = ATTEMPT_FACTS.get(t)
+        if t == "call.dialed":
+            self._contact(ev["contact_id"])  # naming a contact creates it, even in a superseded fact
+        if fresh:
+            row = self.sealed.find(aid) if self.sealed.live else None
+            if row is not None:
+                if t == "call.transcript" or (slot is not None and self.sealed.has_fact(row, slot)):
+                    if slot is not None:
+                        self.duplicates += 1  # a later copy of a fact it has: a no-op (the earliest counts)
+                    elif self.collect_details:
+                        self.transcript_lines.append({"attempt_id": aid, "event_id": ev["event_id"],
+                                                      "ts": ev["ts"], "role": ev["role"], "content": ev["content"]})
+                    return
+                a = self.attempts[aid] = self.sealed.unseal(row, self.table.names)
+                fresh = False
+            else:
+                a = self.attempts[aid] = Attempt()
         if slot is not None:
-            if t == "call.dialed":
-                self._contact(ev["contact_id"])
             current = getattr(a, slot)
             if current is not None:
                 self.duplicates += 1
@@ -401,24 +468,22 @@ class CampaignState:
                 self._move_attempt_between_contacts(aid, old_contact, new_contact)
         if self.collect_details:
             self.dirty_attempts.add(aid)
-        if parts & P_END:
+        if parts & P_END and not a.partial:  # an unsealed attempt keeps the outcome decided at its end
             a.decide(self.config.threshold_at(a.end) if a.end is not None else 0)
         self._attempt_contrib(a, 1, parts)
 
     def _move_attempt_between_contacts(self, aid: str, old_contact, new_contact) -> None:
+        t = self.table
         for cid, d in ((old_contact, -1), (new_contact, 1)):
             if cid is None:
                 continue
-            c = self.contacts[cid]
-            self._contact_contrib(c, -1)
-            c.dialed += d
-            self._contact_contrib(c, 1)
-            if d > 0:
-                c.attempt_ids.append(aid)
-            else:
-                c.attempt_ids.remove(aid)
+            row = t.index[cid]
+            self._contact_contrib(row, -1)
+            t.dialed[row] += d
+            self._contact_contrib(row, 1)
             if self.collect_details:
                 self.dirty_contacts.add(cid)
+                self.trail_changes.append((cid, aid, d))
 
     def _daily(self, ts: int, field: int, s: int) -> None:
         q = ts // QUARTER_HOUR
@@ -451,9 +516,7 @@ class CampaignState:
                 elif dts == self.last_dial:
                     self.last_dial_stale = True
                 p = self._pass(a.pass_no)
-                p.contacts[a.contact] += s
-                if not p.contacts[a.contact]:
-                    del p.contacts[a.contact]
+                p.add_dial(self.table.index[a.contact], s)
                 if s > 0:
                     if p.started is None or dts < p.started:
                         p.started = dts
@@ -511,9 +574,7 @@ class CampaignState:
         if dial is not None:
             p = self.passes[a.pass_no]
             if o == "connected":
-                p.connected[a.contact] += s
-                if not p.connected[a.contact]:
-                    del p.connected[a.contact]
+                p.add_connect(self.table.index[a.contact], s)
             if s > 0:
                 if p.ended is None or ets > p.ended:
                     p.ended = ets
@@ -618,9 +679,13 @@ class CampaignState:
     def take_details(self) -> dict:
         """Detail records changed since the last call (see docs/flow.md): contacts, attempts,
         batches, replies, daily quarter-hour cells ``{q: [9 counters]}``, and new transcript lines."""
+        t = self.table
         out = {
-            "contacts": [contact_record(cid, self.contacts[cid]) for cid in sorted(self.dirty_contacts)],
+            "contacts": [contact_record(cid, t, t.index[cid]) for cid in sorted(self.dirty_contacts)],
+            "profiles": [self.profiles[cid] for cid in sorted(self.profiles)],
+            "trail": self.trail_changes,
             "attempts": [],
+            "attempt_patches": [],
             "batches": [batch_record(bid, self.batches[bid]) for bid in sorted(self.dirty_batches)
                         if self.batches[bid].exists],
             "replies": [reply_record(mid, self.messages[mid]) for mid in sorted(self.dirty_messages)],
@@ -629,8 +694,13 @@ class CampaignState:
         }
         for aid in sorted(self.dirty_attempts):
             a = self.attempts[aid]
-            out["attempts"].append(attempt_record(aid, a, self.contacts.get(a.contact) if a.contact else None))
+            if a.partial:
+                out["attempt_patches"].append(attempt_patch(aid, a))
+            else:
+                out["attempts"].append(attempt_record(aid, a))
         self.transcript_lines = []
+        self.profiles = {}
+        self.trail_changes = []
         self.dirty_contacts, self.dirty_attempts, self.dirty_batches = set(), set(), set()
         self.dirty_messages, self.dirty_quarters = set(), set()
         return out
@@ -639,7 +709,7 @@ class CampaignState:
         """Make the next `take_details` return every detail record (a rewrite of the derived keys)."""
         if not self.collect_details:
             return
-        self.dirty_contacts = set(self.contacts)
+        self.dirty_contacts = set(self.table.index)
         self.dirty_attempts = set(self.attempts)
         self.dirty_batches = set(self.batches)
         self.dirty_messages = {mid for mid, m in self.messages.items() if m.reply is not None}
@@ -656,7 +726,7 @@ class CampaignState:
         """Recompute maxima that a retraction lowered (rare: an earlier duplicate fact arrived late)."""
         if self.last_dial_stale:
             dials = [a.dial[0] for a in self.attempts.values() if a.dial is not None]
-            self.last_dial = max(dials, default=None)
+            self.last_dial = _max_with(max(dials, default=None), self._sealed_max("dial"))
             self.last_dial_stale = False
         if self.last_send_stale:
             sends = [m.keys["email.sent"][0] for m in self.messages.values() if "email.sent" in m.keys]
@@ -664,7 +734,7 @@ class CampaignState:
             self.last_send_stale = False
         if self.last_end_stale:
             ends = [a.end[0] for a in self.attempts.values() if a.end is not None]
-            self.last_end = max(ends, default=None)
+            self.last_end = _max_with(max(ends, default=None), self._sealed_max("end"))
             self.last_end_stale = False
         stale = [n for n, p in self.passes.items() if p.stale]
         if stale:
@@ -680,6 +750,36 @@ class CampaignState:
                     p.started = a.dial[0]
                 if a.end is not None and (p.ended is None or a.end[0] > p.ended):
                     p.ended = a.end[0]
+            if self.sealed.live:
+                self._refresh_passes_from_sealed(stale)
+
+    def _sealed_max(self, column: str):
+        """Largest ts in a column of the live sealed attempts (None when none has that fact)."""
+        if not self.sealed.live:
+            return None
+        col = self.sealed.column(column)[self.sealed.live_rows()]
+        col = col[col != NO_TS]
+        return int(col.max()) if len(col) else None
+
+    def _refresh_passes_from_sealed(self, stale: list[int]) -> None:
+        sealed = self.sealed
+        live = sealed.live_rows()
+        pass_no, dial, end = sealed.column("pass_no"), sealed.column("dial"), sealed.column("end")
+        for n in stale:
+            p = self.passes[n]
+            rows = live & (pass_no == n) & (dial != NO_TS)
+            if rows.any():
+                first = int(dial[rows].min())
+                if p.started is None or first < p.started:
+                    p.started = first
+                ends = end[rows]
+                ends = ends[ends != NO_TS]
+                if len(ends) and (p.ended is None or int(ends.max()) > p.ended):
+                    p.ended = int(ends.max())
+
+
+def _max_with(a, b):
+    return b if a is None else a if b is None else max(a, b)
 
 
 _HANDLERS = {

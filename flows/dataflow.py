@@ -48,7 +48,7 @@ from engine.state import CampaignState
 
 DL = "!dead-letter"  # key of dead-letter items: never an org id or campaign key ('!' is not an id char)
 SEP = "\x1f"  # campaign key = org_id + SEP + campaign_id (the same separator as the partition hash)
-STATE_VERSION = 2  # 2: key layout 2 (engine.keys escapes ids); a v1 campaign with ':' in an id is rewritten
+STATE_VERSION = 3  # 3: columnar contacts, sealed attempts, escaped keys; 1 (release 1) is upgraded on resume
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,7 @@ class CampaignLogic(StatefulBatchLogic):
         self.live = not cfg.replay
         self.recovery = cfg.recovery
         self.min_sample = cfg.min_sample
+        self.lateness_ms = cfg.lateness_ms
         self.interval = cfg.frame_interval_ms / 1000
         self.heartbeat = cfg.heartbeat_ms / 1000
         self.quiet = cfg.quiet_ms / 1000
@@ -192,10 +193,16 @@ class CampaignLogic(StatefulBatchLogic):
             self.last_event = 0.0  # wall time (s) of the last applied event
         else:
             version, self.state, self.seq, self.dirty, self.last_frame, self.last_event = pickle.loads(resume)
+            if version > STATE_VERSION:
+                raise RuntimeError(f"recovery snapshot of state version {version}, newer than this callpulse "
+                                   f"({STATE_VERSION}): run the release that wrote it, or start a fresh recovery dir")
             st = self.state
-            if version < 2 and st is not None and (":" in st.org_id or ":" in st.campaign_id):
-                # Its layout-1 keys may have been shared with another tenant and were dropped
-                # (flows.key_layout): write everything again under the escaped keys.
+            if version < 3 and st is not None:
+                # Release 1 (read into the columnar layout by engine.state_upgrade): its keys may have
+                # been dropped by the key-layout migration (flows.key_layout), and the contact profiles
+                # and trails now live under new keys, so everything it knows is written again.
+                if st.lateness_ms is None:
+                    st.lateness_ms = cfg.lateness_ms
                 st.mark_all_details_dirty()
                 self.dirty = True
 
@@ -222,7 +229,7 @@ class CampaignLogic(StatefulBatchLogic):
         for verdict, ev in values:
             if st is None:
                 st = self.state = CampaignState(ev["org_id"], ev["campaign_id"], min_sample=self.min_sample,
-                                                collect_details=True)
+                                                collect_details=True, lateness_ms=self.lateness_ms)
             if verdict == OK:
                 st.apply(ev)
                 applied = True

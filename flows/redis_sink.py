@@ -40,7 +40,8 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alert_ids_key,
                          alerts_stream, attempt_details_key, attempt_index_key, batch_details_key,
-                         contact_details_key, contact_index_key, daily_key, dead_letter_ids_key, flow_status_key,
+                         contact_attempts_key, contact_details_key, contact_index_key, contact_profiles_key,
+                         trail_member, daily_key, dead_letter_ids_key, flow_status_key,
                          frames_stream, org_alert_ids_key, org_alerts_stream, org_campaigns_key, replies_index_key,
                          replies_key, stats_key, transcript_key)
 from engine.events import CONTACT_STATUSES
@@ -132,6 +133,7 @@ class RedisSinkPartition(StatelessSinkPartition):
                 msg = b'{"kind":"alert","org_id":%b,"campaign_id":%b,"alert":%b}' % (ks[7], ks[8], js)
                 cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks[3], ks[4], aid, js, self.alerts_maxlen, self.live, msg))
                 cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks[5], ks[6], aid, js, self.alerts_maxlen))
+        self._merge_attempt_patches(items, cmds)
         for (_org, camp), (ks, body) in latest.items():
             cmds.append((b"SET", ks[0], body))
             cmds.append((b"SADD", ks[2], camp.encode()))
@@ -163,10 +165,41 @@ class RedisSinkPartition(StatelessSinkPartition):
                 waited += delay
                 delay = min(delay * 2, 2.0)
 
+    def _merge_attempt_patches(self, items: list, cmds: list) -> None:
+        """Records of unsealed attempts (engine.sealed) lack the detail-only fields: lay each patch over
+        the attempt's latest record — one written earlier in this batch, else the stored one (read in
+        one round trip; rare) — and write it after every other detail of the batch (idempotent)."""
+        details = [(payload[1], payload[2], payload[3]) for key, payload in items
+                   if key != DL and payload[0] == "details"]
+        if not any(d.get("attempt_patches") for _o, _c, d in details):
+            return
+        latest: dict[tuple, dict] = {}
+        patches = []
+        for org, camp, d in details:
+            for rec in d["attempts"]:  # a partial attempt never writes a full record after a patch
+                latest[(org, camp, rec["attempt_id"])] = rec
+            patches += [(org, camp, rec) for rec in d.get("attempt_patches", ())]
+        missing = sorted({(o, c, r["attempt_id"]) for o, c, r in patches} - set(latest))
+        reads = [(b"HGET", attempt_details_key(o, c).encode(), a.encode()) for o, c, a in missing]
+        for k, raw in zip(missing, self._execute(reads) if reads else []):
+            latest[k] = orjson.loads(raw) if isinstance(raw, bytes) else {}
+        for org, camp, rec in patches:
+            k = (org, camp, rec["attempt_id"])
+            merged = latest[k] = {**latest[k], **rec}
+            cmds.append((b"HSET", attempt_details_key(org, camp).encode(), rec["attempt_id"].encode(),
+                         orjson.dumps(merged)))
+
     @staticmethod
     def _details(org: str, camp: str, details: dict, cmds: list) -> None:
         """Detail records: HSET by id, ZADD to the indexes (all overwrites or set operations: idempotent)."""
         contacts, attempts, lines = details["contacts"], details["attempts"], details["transcripts"]
+        if details.get("profiles"):
+            cmds.append((b"HSET", contact_profiles_key(org, camp).encode(),
+                         *[x for p in details["profiles"] for x in (p["contact_id"].encode(), orjson.dumps(p))]))
+        for cid, aid, d in details.get("trail", ()):
+            # In order: an attempt that moved between contacts leaves one trail and joins the other.
+            cmds.append((b"ZADD" if d > 0 else b"ZREM", contact_attempts_key(org, camp).encode(),
+                         *((b"0",) if d > 0 else ()), trail_member(cid, aid).encode()))
         if details["batches"]:
             cmds.append((b"HSET", batch_details_key(org, camp).encode(),
                          *[x for b in details["batches"] for x in (b["batch_id"].encode(), orjson.dumps(b))]))
@@ -206,6 +239,9 @@ class RedisSinkPartition(StatelessSinkPartition):
                 scored += [b"%d" % (a["started_ms"] or 0), aid]
             cmds.append((b"HSET", attempt_details_key(org, camp).encode(), *fields))
             cmds.append((b"ZADD", attempt_index_key(org, camp).encode(), *scored))
+        for a in details.get("attempt_patches", ()):  # the record itself: _merge_attempt_patches
+            cmds.append((b"ZADD", attempt_index_key(org, camp).encode(), b"%d" % (a["started_ms"] or 0),
+                         a["attempt_id"].encode()))
         by_attempt: dict[str, list] = {}
         for line in lines:
             by_attempt.setdefault(line["attempt_id"], []).extend(

@@ -23,34 +23,44 @@ def test_details_drained_incrementally_match_the_snapshot():
     events = [validate_event(e) for e in generate(SimConfig(seed=5, contacts=80, jitter_ms=8000, duplicate_pct=4))
               if isinstance(e, dict)]
     gate = EventGate()
-    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True)
-    contacts, attempts, transcripts, batches, daily = {}, {}, {}, {}, {}
+    # with the lateness bound, so attempts are sealed (and some unsealed) along the way
+    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True,
+                       lateness_ms=gate.lateness_ms)
+    contacts, profiles, attempts, transcripts, batches, daily = {}, {}, {}, {}, {}, {}
+    trail: dict[str, set] = {}
     for i, ev in enumerate(events):
         if gate.check(ev) == OK:
             st.apply(ev)
         if i % 97 == 0 or i == len(events) - 1:  # drain now and then, like the flow at frame time
             d = st.take_details()
             contacts.update((c["contact_id"], c) for c in d["contacts"])
+            profiles.update((p["contact_id"], p) for p in d["profiles"])
             attempts.update((a["attempt_id"], a) for a in d["attempts"])
+            for patch in d["attempt_patches"]:  # the sink lays a patch over the stored record
+                attempts[patch["attempt_id"]] = {**attempts.get(patch["attempt_id"], {}), **patch}
+            for cid, aid, delta in d["trail"]:
+                (trail.setdefault(cid, set()).add if delta > 0 else trail[cid].remove)(aid)
             batches.update((b["batch_id"], b) for b in d["batches"])
             daily.update(d["daily"])
             for line in d["transcripts"]:
                 assert line["event_id"] not in transcripts  # each line handed over once
                 transcripts[line["event_id"]] = line
+    assert len(st.sealed) > 0, "the stream is long enough for attempts to be sealed"
     body = build_snapshot(st)
     assert len(contacts) == body["contacts"]["total"]
     assert Counter(c["status"] for c in contacts.values()) == +Counter(body["contacts"]["by_status"])
     ended = Counter(a["outcome"] for a in attempts.values() if a["outcome"])
     assert ended == +Counter(body["outcomes"])
     assert sum(1 for a in attempts.values() if a["started_at"]) == body["attempts"]["total"]
-    # every contact's trail lists exactly its dialed attempts
-    trail = Counter(a["contact_id"] for a in attempts.values() if a["started_at"])
-    assert {c: len(r["attempt_ids"]) for c, r in contacts.items() if r["attempt_ids"]} == dict(trail)
+    # every contact's trail lists exactly its dialed attempts, and its attempts_dialed counts them
+    dialed = Counter(a["contact_id"] for a in attempts.values() if a["started_at"])
+    assert {c: len(aids) for c, aids in trail.items() if aids} == dict(dialed)
+    assert {c: r["attempts_dialed"] for c, r in contacts.items() if r["attempts_dialed"]} == dict(dialed)
     connected = [a for a in attempts.values() if a["outcome"] == "connected"]
     assert connected and all(a["handle_ms"] is not None and a["ring_ms"] is not None for a in connected)
-    # batch records add up to the contacts that name a batch; daily cells equal the state's
+    # batch records add up to the contacts whose profile names a batch; daily cells equal the state's
     assert sum(b["contacts"]["total"] for b in batches.values()) == sum(
-        1 for c in st.contacts.values() if c.batch is not None)
+        1 for p in profiles.values() if p["batch_id"] is not None)
     assert {b: r["status"] for b, r in batches.items()} == {b: x.status for b, x in st.batches.items() if x.exists}
     assert {q: c for q, c in daily.items() if any(c)} == {q: c for q, c in st.daily.items() if any(c)}
     n_lines = sum(1 for e in events if e["type"] == "call.transcript")

@@ -8,7 +8,7 @@ import pytest
 
 from engine.alerts import BREACH, OK, WARNING, abandon_budget, next_level
 from engine.config import exact_decimal
-from engine.events import parse_time
+from engine.events import parse_time, validate_event
 from engine.gate import DUPLICATE, LATE, OK as GATE_OK, EventGate
 from engine.localtime import TimeWindow, day_bounds_of
 from engine.windows import BucketSeries, RollingPair
@@ -221,3 +221,35 @@ def test_state_does_not_grow_with_repeated_events_about_the_same_things():
     size_2 = len(pickle.dumps(st))
     assert size_2 <= size_1 * 1.05
     assert st.cost_micros == 220 * 50 * 10_000
+
+
+def test_sealed_attempt_takes_a_later_fact_exactly():
+    """An ended attempt behind the lateness horizon is sealed (its object dropped); a bridge stamped
+    after its end, a duplicate dial and an evaluation still count exactly as for an open attempt."""
+    from engine.fold import Fold
+    from tests.reference_model import reference_stats
+
+    t0 = 1_778_198_400_000
+    evs = [
+        {"type": "call.dialed", "ts": t0, "contact_id": "k1", "attempt_id": "a1"},
+        {"type": "call.answered", "ts": t0 + 5000, "attempt_id": "a1"},
+        {"type": "call.ended", "ts": t0 + 9000, "attempt_id": "a1", "sip_code": 200},
+        {"type": "cost.incurred", "ts": t0 + 200_000, "category": "x", "usd": 1},  # moves the watermark on
+        {"type": "call.bridged", "ts": t0 + 200_000, "attempt_id": "a1"},  # after its end: counts as a bridge
+        {"type": "call.dialed", "ts": t0 + 200_001, "contact_id": "k2", "attempt_id": "a1"},  # a later copy
+        {"type": "conversation.evaluated", "ts": t0 + 200_002, "attempt_id": "a1", "conversation_id": "c",
+         "results": {"q.ok": True}},
+    ]
+    events = [validate_event({"event_id": f"e{i}", "org_id": "o", "campaign_id": "c", **e})
+              for i, e in enumerate(evs)]
+    f = Fold()
+    sealed_seen = 0
+    for ev in events:
+        f.apply(ev)
+        sealed_seen = max(sealed_seen, len(f.campaigns[("o", "c")].sealed))
+    st = f.campaigns[("o", "c")]
+    assert sealed_seen == 1 and "a1" in st.attempts and st.attempts["a1"].partial  # sealed, then unsealed
+    body = f.snapshot(("o", "c"))
+    assert body == reference_stats(events)[("o", "c")]
+    assert body["outcomes"]["abandoned"] == 1 and body["diagnostics"]["duplicates"] == 1
+    assert body["contacts"]["total"] == 2 and body["live"]["connected_per_hour"] > 0

@@ -43,6 +43,21 @@ def diff(a, b, path="$") -> list[str]:
     return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_streams())
+def test_engine_equals_reference_with_sealed_attempts_in_the_digest_index(raw):
+    """The same comparison with the sealed-attempt index moved to its digest arrays after every two
+    seals (engine.sealed): attempts sealed, looked up by digest, and unsealed by later facts."""
+    import engine.sealed as sealed
+
+    saved, sealed.MERGE_EVERY = sealed.MERGE_EVERY, 2
+    try:
+        events = [validate_event(e) for e in raw]
+        assert_same(engine_bodies(events), reference_stats(events))
+    finally:
+        sealed.MERGE_EVERY = saved
+
+
 def fold(events: list[dict]) -> Fold:
     f = Fold()
     for ev in events:

@@ -1,0 +1,101 @@
+"""A campaign's contacts as columns: a few bytes a contact, pickled at memory speed.
+
+A campaign of a million contacts cannot be a million Python objects: each
+costs hundreds of bytes and recovery snapshots would pickle them one by one
+(seconds). Here a contact is a row number; its facts live in typed arrays
+(`array.array`, which pickles as raw bytes) and its id in an append-only
+byte string. Only what the metrics read is kept: the contact's profile
+(phone, email, variables) goes to the detail sink when `contact.added` is
+applied and never comes back into memory.
+
+Fact keys are ``(ts, event_id)``. The event id only breaks ties between facts
+of the same ``ts``, which can only happen while the stored fact is inside
+the lateness bound: once its ``ts`` is older than the watermark minus the
+bound, every event the gate still lets through has a larger ``ts``. So the
+event ids are kept in small dicts and dropped by `forget_event_ids` once
+their facts fall behind that horizon.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from engine.events import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
+
+NO_TS = -(1 << 63)  # "no such fact" in a ts column
+STATUS_CODE = {s: i for i, s in enumerate(CONTACT_STATUSES)}
+PENDING = STATUS_CODE["pending"]
+NONFINAL_CODES = frozenset(STATUS_CODE[s] for s in NONFINAL_CONTACT_STATUSES)
+
+
+class ContactTable:
+    __slots__ = ("index", "names", "_ids", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
+                 "status_eid", "added_eid", "callback_events", "callback_contrib")
+
+    def __init__(self):
+        self.index: dict[str, int] = {}  # contact_id -> row
+        self.names: list[str] = []  # row -> contact_id (the same string objects as the index keys)
+        self._ids = bytearray()  # every contact_id + "\n", in row order (ids hold no "\n")
+        self.status = array("b")  # index into CONTACT_STATUSES
+        self.retry = array("i")  # retry_number of the latest status, 0 = none
+        self.dialed = array("i")  # attempts with a call.dialed for this contact
+        self.batch = array("i")  # batch number (the state's batch list), -1 = none
+        self.status_ts = array("q")  # ts of the latest contact.status, NO_TS = none
+        self.added_ts = array("q")  # ts of the earliest contact.added, NO_TS = none
+        self.meeting = array("b")  # 1 once a meeting.booked names the contact
+        self.status_eid: dict[int, str] = {}  # row -> event_id of its status fact, while inside the horizon
+        self.added_eid: dict[int, str] = {}
+        self.callback_events: dict[int, list] = {}  # row -> sorted [(key, kind, due_at)]: only rows with callbacks
+        self.callback_contrib: dict[int, tuple] = {}
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def row(self, contact_id: str) -> int | None:
+        return self.index.get(contact_id)
+
+    def add(self, contact_id: str) -> int:
+        """Row of a new contact (status pending, no facts)."""
+        row = len(self.status)
+        self.index[contact_id] = row
+        self.names.append(contact_id)
+        self._ids += contact_id.encode() + b"\n"
+        self.status.append(PENDING)
+        self.retry.append(0)
+        self.dialed.append(0)
+        self.batch.append(-1)
+        self.status_ts.append(NO_TS)
+        self.added_ts.append(NO_TS)
+        self.meeting.append(0)
+        return row
+
+    def status_key(self, row: int):
+        ts = self.status_ts[row]
+        return None if ts == NO_TS else (ts, self.status_eid.get(row, ""))
+
+    def added_key(self, row: int):
+        ts = self.added_ts[row]
+        return None if ts == NO_TS else (ts, self.added_eid.get(row, ""))
+
+    def ids(self) -> list[str]:
+        return self._ids.decode().split("\n")[:-1]
+
+    def forget_event_ids(self, horizon: int) -> None:
+        """Drop tie-breaking event ids of facts older than ``horizon`` (they can no longer tie)."""
+        for eids, col in ((self.status_eid, self.status_ts), (self.added_eid, self.added_ts)):
+            old = [r for r in eids if col[r] < horizon]
+            for r in old:
+                del eids[r]
+
+    # Pickled as bytes: the id index is rebuilt on load (a dict of a million strings pickles slowly).
+    def __getstate__(self):
+        return (bytes(self._ids), self.status, self.retry, self.dialed, self.batch, self.status_ts,
+                self.added_ts, self.meeting, self.status_eid, self.added_eid, self.callback_events,
+                self.callback_contrib)
+
+    def __setstate__(self, s):
+        (ids, self.status, self.retry, self.dialed, self.batch, self.status_ts, self.added_ts, self.meeting,
+         self.status_eid, self.added_eid, self.callback_events, self.callback_contrib) = s
+        self._ids = bytearray(ids)
+        self.names = self.ids()
+        self.index = dict(zip(self.names, range(len(self.names))))
