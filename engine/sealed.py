@@ -11,10 +11,16 @@ arrays: fact timestamps, contact row, pass, AMD result, SIP code, wrap time,
 outcome. A new fact for a sealed attempt *unseals* it back into an `Attempt`
 (`unseal`), which then takes the ordinary retract-apply-add path.
 
-Lookup by attempt id: recently sealed ids in a dict; older ones as 128-bit
-BLAKE2b digests in sorted numpy arrays (16 bytes instead of a ~100-byte
-string and dict slot). Two different ids share a digest with probability
-about n²/2¹²⁹ — for a billion attempts, below 10⁻²⁰.
+Rows are appended to *hot* columns; every `CHUNK_ROWS` rows they are frozen
+into an immutable `FrozenChunk` (with the BLAKE2b-128 digests of its attempt
+ids), which never changes again: the flow's recovery writes each frozen chunk
+once (flows/chunk_store.py) and its snapshots only name it. The per-row mask
+(which facts it has, and whether it was unsealed) stays hot: one byte a row.
+
+Lookup by attempt id: hot rows by a dict of their ids; frozen rows by the
+sorted digest arrays (16 bytes a row, rebuilt from the chunks on load). Two
+different ids share a digest with probability about n²/2¹²⁹ — for a billion
+attempts, below 10⁻²⁰.
 """
 
 from __future__ import annotations
@@ -31,11 +37,14 @@ AMD_RESULTS = ("human", "machine", "unknown")
 F_DIAL, F_ANS, F_AMD, F_BRIDGE, F_END, F_FOLLOW_UP, F_ANSWERED, F_HUMAN = 1, 2, 4, 8, 16, 32, 64, 128
 DEAD = 0  # mask of a row whose attempt was unsealed again (a live row always has F_END)
 SLOT_FLAG = {"dial": F_DIAL, "ans": F_ANS, "amd": F_AMD, "bridge": F_BRIDGE, "end": F_END}
-MERGE_EVERY = 65_536  # recent ids moved into the sorted digest arrays this many at a time
+CHUNK_ROWS = 65_536  # default: hot rows frozen into a chunk this many at a time
+COLUMNS = (("dial", "q"), ("ans", "q"), ("amd", "q"), ("bridge", "q"), ("end", "q"), ("amd_result", "b"),
+           ("contact", "i"), ("pass_no", "i"), ("sip", "q"), ("wrap", "q"), ("outcome", "b"))
+_COL_INDEX = {name: i for i, (name, _t) in enumerate(COLUMNS)}
+TS_COLUMNS = ("dial", "ans", "amd", "bridge", "end")
 
 _OUTCOME_CODE = {o: i for i, o in enumerate(OUTCOMES)}
 _AMD_CODE = {r: i for i, r in enumerate(AMD_RESULTS)}
-_EMPTY_U8 = np.zeros(0, dtype=np.uint64)
 
 
 def _digest(attempt_id: str) -> tuple[int, int]:
@@ -47,27 +56,61 @@ def _ts(key) -> int:
     return NO_TS if key is None else key[0]
 
 
-class SealedAttempts:
-    __slots__ = ("mask", "dial", "ans", "amd", "bridge", "end", "amd_result", "contact", "pass_no", "sip",
-                 "wrap", "outcome", "recent", "hi", "lo", "rows", "live")
+def _empty_columns() -> list[array]:
+    return [array(t) for _n, t in COLUMNS]
 
-    def __init__(self):
-        self.mask = array("B")
-        self.dial, self.ans, self.amd = array("q"), array("q"), array("q")
-        self.bridge, self.end = array("q"), array("q")
-        self.amd_result = array("b")  # index into AMD_RESULTS, -1 none
-        self.contact = array("i")  # contact row, -1 none
-        self.pass_no = array("i")
-        self.sip = array("q")  # NO_TS: none
-        self.wrap = array("q")
-        self.outcome = array("b")  # index into OUTCOMES
-        self.recent: dict[str, int] = {}  # attempt_id -> row, not yet in the digest arrays
-        self.hi, self.lo = _EMPTY_U8, _EMPTY_U8  # sorted by (hi, lo)
+
+class FrozenChunk:
+    """CHUNK_ROWS sealed rows that never change: their columns and the digests of their attempt ids.
+    ``key`` names the content (a digest of it), so a store can write it once and refer to it."""
+
+    __slots__ = ("columns", "hi", "lo", "key")
+
+    def __init__(self, columns: list[array], hi: np.ndarray, lo: np.ndarray):
+        self.columns = columns
+        self.hi, self.lo = hi, lo
+        h = blake2b(digest_size=16)
+        for col in columns:
+            h.update(col.tobytes())
+        h.update(hi.tobytes())
+        h.update(lo.tobytes())
+        self.key = h.hexdigest()
+
+    def __getstate__(self):
+        return ([(c.typecode, c.tobytes()) for c in self.columns], self.hi.tobytes(), self.lo.tobytes(), self.key)
+
+    def __setstate__(self, state):
+        cols, hi, lo, self.key = state
+        self.columns = []
+        for typecode, raw in cols:
+            col = array(typecode)
+            col.frombytes(raw)
+            self.columns.append(col)
+        self.hi = np.frombuffer(hi, dtype=np.uint64)
+        self.lo = np.frombuffer(lo, dtype=np.uint64)
+
+
+class SealedAttempts:
+    __slots__ = ("chunk_rows", "mask", "chunks", "hot", "hot_ids", "recent", "hi", "lo", "rows", "live")
+
+    def __init__(self, chunk_rows: int = 0):
+        self.chunk_rows = chunk_rows or CHUNK_ROWS  # fixed for the state's life: rows are addressed by it
+        self.mask = array("B")  # every row, frozen or hot
+        self.chunks: list[FrozenChunk] = []
+        self.hot = _empty_columns()  # rows after the last frozen chunk
+        self.hot_ids: list[str] = []  # attempt_id of each hot row (an id sealed twice has two rows)
+        self.recent: dict[str, int] = {}  # attempt_id -> its latest hot row
+        self.hi = self.lo = np.zeros(0, dtype=np.uint64)  # digests of the frozen rows, sorted by (hi, lo)
         self.rows = np.zeros(0, dtype=np.int64)
         self.live = 0
 
     def __len__(self) -> int:
         return self.live
+
+    def _value(self, name: str, row: int) -> int:
+        k, i = divmod(row, self.chunk_rows)
+        cols = self.chunks[k].columns if k < len(self.chunks) else self.hot
+        return cols[_COL_INDEX[name]][i]
 
     def find(self, attempt_id: str) -> int | None:
         """Row of a sealed (not unsealed) attempt, or None."""
@@ -95,21 +138,16 @@ class SealedAttempts:
         assert mask & F_END, "only ended attempts are sealed"
         row = len(self.mask)
         self.mask.append(mask)
-        self.dial.append(_ts(a.dial))
-        self.ans.append(_ts(a.ans))
-        self.amd.append(_ts(a.amd))
-        self.bridge.append(_ts(a.bridge))
-        self.end.append(_ts(a.end))
-        self.amd_result.append(_AMD_CODE.get(a.amd_result, -1))
-        self.contact.append(contact_row)
-        self.pass_no.append(a.pass_no)
-        self.sip.append(NO_TS if a.sip is None else a.sip)
-        self.wrap.append(a.wrap)
-        self.outcome.append(_OUTCOME_CODE.get(a.outcome, -1))
+        values = (_ts(a.dial), _ts(a.ans), _ts(a.amd), _ts(a.bridge), _ts(a.end),
+                  _AMD_CODE.get(a.amd_result, -1), contact_row, a.pass_no, NO_TS if a.sip is None else a.sip,
+                  a.wrap, _OUTCOME_CODE.get(a.outcome, -1))
+        for col, v in zip(self.hot, values):
+            col.append(v)
         self.recent[attempt_id] = row
+        self.hot_ids.append(attempt_id)
         self.live += 1
-        if len(self.recent) >= MERGE_EVERY:
-            self._merge()
+        if len(self.hot[0]) >= self.chunk_rows:
+            self._freeze()
 
     def has_fact(self, row: int, slot: str) -> bool:
         return bool(self.mask[row] & SLOT_FLAG[slot])
@@ -121,26 +159,29 @@ class SealedAttempts:
         precede the end), and its detail-only fields (phone, conversation, recording, evaluation)
         stayed in the detail store."""
         m = self.mask[row]
+        v = self._value
         a = Attempt()
         a.partial = True
         if m & F_DIAL:
-            a.dial = (self.dial[row], "")
+            a.dial = (v("dial", row), "")
         if m & F_ANS:
-            a.ans = (self.ans[row], "")
+            a.ans = (v("ans", row), "")
         if m & F_AMD:
-            a.amd = (self.amd[row], "")
-            a.amd_result = AMD_RESULTS[self.amd_result[row]] if self.amd_result[row] >= 0 else None
+            a.amd = (v("amd", row), "")
+            code = v("amd_result", row)
+            a.amd_result = AMD_RESULTS[code] if code >= 0 else None
         if m & F_BRIDGE:
-            a.bridge = (self.bridge[row], "")
+            a.bridge = (v("bridge", row), "")
         if m & F_END:
-            a.end = (self.end[row], "")
-        c = self.contact[row]
+            a.end = (v("end", row), "")
+        c = v("contact", row)
         a.contact = contact_ids[c] if c >= 0 else None
-        a.pass_no = self.pass_no[row]
+        a.pass_no = v("pass_no", row)
         a.follow_up = bool(m & F_FOLLOW_UP)
-        a.sip = None if self.sip[row] == NO_TS else self.sip[row]
-        a.wrap = self.wrap[row]
-        o = self.outcome[row]
+        sip = v("sip", row)
+        a.sip = None if sip == NO_TS else sip
+        a.wrap = v("wrap", row)
+        o = v("outcome", row)
         a.outcome = OUTCOMES[o] if o >= 0 else None
         a.answered_at_end = bool(m & F_ANSWERED)
         a.human_at_end = bool(m & F_HUMAN)
@@ -148,31 +189,47 @@ class SealedAttempts:
         self.live -= 1
         return a
 
-    def _merge(self) -> None:
-        ids = list(self.recent)
-        if not ids:
-            return
+    def _freeze(self) -> None:
+        """Hot rows become a frozen chunk; their ids join the digest index."""
+        ids = self.hot_ids
         pairs = [_digest(x) for x in ids]
         hi = np.fromiter((p[0] for p in pairs), dtype=np.uint64, count=len(pairs))
         lo = np.fromiter((p[1] for p in pairs), dtype=np.uint64, count=len(pairs))
-        rows = np.fromiter(self.recent.values(), dtype=np.int64, count=len(pairs))
+        base = len(self.chunks) * self.chunk_rows
+        self.chunks.append(FrozenChunk(self.hot, hi, lo))
+        self.hot = _empty_columns()
+        self.hot_ids, self.recent = [], {}
+        self._index_add(hi, lo, np.arange(base, base + len(ids), dtype=np.int64))
+
+    def _index_add(self, hi, lo, rows) -> None:
         hi, lo, rows = np.concatenate((self.hi, hi)), np.concatenate((self.lo, lo)), np.concatenate((self.rows, rows))
         order = np.lexsort((lo, hi))
         self.hi, self.lo, self.rows = hi[order], lo[order], rows[order]
-        self.recent = {}
 
-    # numpy views for the rare full scans (a retraction lowered a maximum)
+    # numpy copies for the rare full scans (a retraction lowered a maximum)
     def column(self, name: str) -> np.ndarray:
-        """A copy of one column as a numpy array (a copy: a view would pin the array's size)."""
-        col = getattr(self, name)
-        return np.array(col, dtype=np.dtype(col.typecode)) if len(col) else np.zeros(0, np.dtype(col.typecode))
+        i = _COL_INDEX[name] if name != "mask" else None
+        if i is None:
+            parts = [self.mask]
+        else:
+            parts = [c.columns[i] for c in self.chunks] + [self.hot[i]]
+        typecode = parts[0].typecode
+        return np.concatenate([np.array(p, dtype=np.dtype(typecode)) for p in parts]) if any(parts) \
+            else np.zeros(0, np.dtype(typecode))
 
     def live_rows(self) -> np.ndarray:
         return self.column("mask") != DEAD
 
+    # Pickled without the digest index: it is rebuilt from the chunks (each chunk carries its digests).
     def __getstate__(self):
-        return tuple(getattr(self, s) for s in self.__slots__)
+        return self.chunk_rows, self.mask, self.chunks, self.hot, self.hot_ids, self.live
 
     def __setstate__(self, state):
-        for name, value in zip(self.__slots__, state):
-            setattr(self, name, value)
+        self.chunk_rows, self.mask, self.chunks, self.hot, self.hot_ids, self.live = state
+        base = len(self.chunks) * self.chunk_rows
+        self.recent = {aid: base + i for i, aid in enumerate(self.hot_ids)}  # later rows win
+        self.hi = self.lo = np.zeros(0, dtype=np.uint64)
+        self.rows = np.zeros(0, dtype=np.int64)
+        if self.chunks:
+            self._index_add(np.concatenate([c.hi for c in self.chunks]), np.concatenate([c.lo for c in self.chunks]),
+                            np.arange(len(self.chunks) * self.chunk_rows, dtype=np.int64))

@@ -14,6 +14,7 @@ No I/O and no wall clock: time comes from event `ts` and `advance(now)`.
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections import Counter
 
 from engine.alerts import DEFAULT_MIN_SAMPLE, WINDOWS, AlertTracker
@@ -66,7 +67,7 @@ class CampaignState:
     forget tie-breaking event ids (engine.sealed, engine.contact_table); None keeps everything."""
 
     def __init__(self, org_id: str, campaign_id: str, *, min_sample: int = DEFAULT_MIN_SAMPLE,
-                 collect_details: bool = False, lateness_ms: int | None = None):
+                 collect_details: bool = False, lateness_ms: int | None = None, seal_chunk_rows: int = 0):
         self.org_id = org_id
         self.campaign_id = campaign_id
         self.min_sample = min_sample
@@ -74,12 +75,13 @@ class CampaignState:
         self.now: int | None = None
         self.max_event_ts: int | None = None  # the gate's watermark (wall-clock ticks move `now` only)
         self.sealed_below = None  # horizon of the last sealing sweep
+        self.seal_queue: list[tuple[int, str]] = []  # heap (latest fact ts, attempt_id) of ended attempts
         self.config = ConfigHistory()
         self.status_key = None
         self.status = "draft"
 
         self.attempts: dict[str, Attempt] = {}  # open attempts (and every attempt without a lateness bound)
-        self.sealed = SealedAttempts()
+        self.sealed = SealedAttempts(seal_chunk_rows)
         self.table = ContactTable()
         self.messages: dict[str, Message] = {}
         self.batches: dict[str, Batch] = {}
@@ -157,6 +159,7 @@ class CampaignState:
         self.transcript_lines: list[dict] = []
         self.profiles: dict[str, dict] = {}  # contact_id -> profile record of its winning contact.added
         self.trail_changes: list[tuple[str, str, int]] = []  # (contact_id, attempt_id, +1 | -1)
+        self.sealed_records: list[tuple[bool, dict]] = []  # (is patch, record) of attempts sealed unsent
 
     def __setstate__(self, d: dict) -> None:
         if "contacts" in d:  # pickled by release 1 (a recovery snapshot from before the contact table)
@@ -203,10 +206,16 @@ class CampaignState:
         self.sealed_below = horizon
         dirty = self.dirty_attempts
         index = self.table.index
-        done = [aid for aid, a in self.attempts.items()
-                if a.end is not None and a.latest_fact_ts() < horizon and aid not in dirty]
-        for aid in done:
-            a = self.attempts.pop(aid)
+        queue = self.seal_queue
+        while queue and queue[0][0] < horizon:
+            ts, aid = heapq.heappop(queue)
+            a = self.attempts.get(aid)
+            if a is None or a.end is None or a.latest_fact_ts() != ts:
+                continue  # sealed already, or a later fact pushed a newer entry
+            if aid in dirty:  # its changed record is still owed to the detail sink: build it now
+                dirty.discard(aid)
+                self.sealed_records.append((a.partial, attempt_patch(aid, a) if a.partial else attempt_record(aid, a)))
+            del self.attempts[aid]
             self.sealed.seal(aid, a, index[a.contact] if a.contact is not None else -1)
         self.table.forget_event_ids(horizon)
 
@@ -426,6 +435,8 @@ class CampaignState:
         if t == "conversation.evaluated":
             if a.eval_key is None or key > a.eval_key:
                 a.eval_key, a.eval_results = key, ev["results"]
+                if a.end is not None and self.lateness_ms is not None:
+                    heapq.heappush(self.seal_queue, (a.latest_fact_ts(), aid))
                 if self.collect_details:
                     self.dirty_attempts.add(aid)
         elif t == "call.transcript" and self.collect_details:
@@ -471,6 +482,8 @@ class CampaignState:
         if parts & P_END and not a.partial:  # an unsealed attempt keeps the outcome decided at its end
             a.decide(self.config.threshold_at(a.end) if a.end is not None else 0)
         self._attempt_contrib(a, 1, parts)
+        if a.end is not None and self.lateness_ms is not None and slot is not None:
+            heapq.heappush(self.seal_queue, (a.latest_fact_ts(), aid))
 
     def _move_attempt_between_contacts(self, aid: str, old_contact, new_contact) -> None:
         t = self.table
@@ -692,6 +705,9 @@ class CampaignState:
             "daily": {q: list(self.daily.get(q) or [0] * len(DAILY_FIELDS)) for q in sorted(self.dirty_quarters)},
             "transcripts": self.transcript_lines,
         }
+        for is_patch, rec in self.sealed_records:
+            out["attempt_patches" if is_patch else "attempts"].append(rec)
+        self.sealed_records = []
         for aid in sorted(self.dirty_attempts):
             a = self.attempts[aid]
             if a.partial:

@@ -57,6 +57,8 @@ def upgrade(d: dict) -> dict:
     d.setdefault("lateness_ms", None)  # the flow sets its bound when it resumes the campaign
     d.setdefault("max_event_ts", None)
     d.setdefault("sealed_below", None)
+    d["sealed_records"] = []
+    d["seal_queue"] = sorted((a.latest_fact_ts(), aid) for aid, a in d["attempts"].items() if a.end is not None)
     d["profiles"] = profiles if d.get("collect_details") else {}
     d["trail_changes"] = trail if d.get("collect_details") else []
     return d

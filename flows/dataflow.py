@@ -45,6 +45,7 @@ from engine.events import MAX_EVENT_BYTES, EventRejected, parse_event
 from engine.gate import DEFAULT_LATENESS_MS, DUPLICATE, LATE, OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
+from flows.chunk_store import store_for
 
 DL = "!dead-letter"  # key of dead-letter items: never an org id or campaign key ('!' is not an id char)
 SEP = "\x1f"  # campaign key = org_id + SEP + campaign_id (the same separator as the partition hash)
@@ -60,7 +61,9 @@ class FlowConfig:
     files: tuple = ()  # read these NDJSON files instead of the ingest streams
     until_drained: bool = False  # end the input once every stream has been read to its end
     recovery: bool = True  # False: snapshot() returns None (Bytewax asks for snapshots every epoch anyway)
+    recovery_dir: Optional[str] = None  # frozen state chunks are written here once (flows/chunk_store.py)
     lateness_ms: int = DEFAULT_LATENESS_MS
+    seal_chunk_rows: int = 65_536  # sealed attempts frozen (and written to recovery once) this many at a time
     min_sample: int = DEFAULT_MIN_SAMPLE
     frame_interval_ms: int = 250  # at most 4 frames/s per campaign
     heartbeat_ms: int = 5000  # at least one frame every 5 s (0: no heartbeat frames)
@@ -71,6 +74,31 @@ class FlowConfig:
     frames_maxlen: int = 1000
     alerts_maxlen: int = 10_000
     dead_letter_maxlen: int = 100_000
+
+
+class SnapshotStats:
+    """Campaign snapshots taken by this process: count, bytes, time (printed when the flow stops)."""
+
+    def __init__(self):
+        self.count = self.bytes = 0
+        self.seconds = self.max_seconds = 0.0
+        self.max_bytes = 0
+
+    def record(self, seconds: float, size: int) -> None:
+        self.count += 1
+        self.bytes += size
+        self.seconds += seconds
+        self.max_seconds = max(self.max_seconds, seconds)
+        self.max_bytes = max(self.max_bytes, size)
+
+    def summary(self) -> str:
+        if not self.count:
+            return "no campaign snapshots"
+        return (f"{self.count} campaign snapshots, {self.bytes / 1e6:.1f} MB in {self.seconds:.2f} s "
+                f"(largest {self.max_bytes / 1e6:.2f} MB, slowest {self.max_seconds * 1000:.1f} ms)")
+
+
+SNAPSHOT_STATS = SnapshotStats()
 
 
 def now_ms() -> int:
@@ -180,8 +208,10 @@ class CampaignLogic(StatefulBatchLogic):
     def __init__(self, cfg: FlowConfig, resume: Optional[bytes]):
         self.live = not cfg.replay
         self.recovery = cfg.recovery
+        self.store = store_for(cfg.recovery_dir) if cfg.recovery and cfg.recovery_dir else None
         self.min_sample = cfg.min_sample
         self.lateness_ms = cfg.lateness_ms
+        self.seal_chunk_rows = cfg.seal_chunk_rows
         self.interval = cfg.frame_interval_ms / 1000
         self.heartbeat = cfg.heartbeat_ms / 1000
         self.quiet = cfg.quiet_ms / 1000
@@ -192,7 +222,8 @@ class CampaignLogic(StatefulBatchLogic):
             self.last_frame = 0.0  # wall time (s) of the last frame
             self.last_event = 0.0  # wall time (s) of the last applied event
         else:
-            version, self.state, self.seq, self.dirty, self.last_frame, self.last_event = pickle.loads(resume)
+            loads = self.store.loads if self.store is not None else pickle.loads
+            version, self.state, self.seq, self.dirty, self.last_frame, self.last_event = loads(resume)
             if version > STATE_VERSION:
                 raise RuntimeError(f"recovery snapshot of state version {version}, newer than this callpulse "
                                    f"({STATE_VERSION}): run the release that wrote it, or start a fresh recovery dir")
@@ -229,7 +260,8 @@ class CampaignLogic(StatefulBatchLogic):
         for verdict, ev in values:
             if st is None:
                 st = self.state = CampaignState(ev["org_id"], ev["campaign_id"], min_sample=self.min_sample,
-                                                collect_details=True, lateness_ms=self.lateness_ms)
+                                                collect_details=True, lateness_ms=self.lateness_ms,
+                                                seal_chunk_rows=self.seal_chunk_rows)
             if verdict == OK:
                 st.apply(ev)
                 applied = True
@@ -288,8 +320,14 @@ class CampaignLogic(StatefulBatchLogic):
     def snapshot(self) -> Optional[bytes]:
         if not self.recovery:
             return None
-        return pickle.dumps((STATE_VERSION, self.state, self.seq, self.dirty, self.last_frame, self.last_event),
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        started = time.perf_counter()
+        value = (STATE_VERSION, self.state, self.seq, self.dirty, self.last_frame, self.last_event)
+        if self.store is not None:
+            data = self.store.dumps(value)
+        else:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        SNAPSHOT_STATS.record(time.perf_counter() - started, len(data))
+        return data
 
 
 # ---------------------------------------------------------------- the flow

@@ -9,6 +9,7 @@ so they are compared on sorted delivery.
 from __future__ import annotations
 
 import math
+import pickle
 
 from hypothesis import HealthCheck, given, settings
 
@@ -47,15 +48,24 @@ def diff(a, b, path="$") -> list[str]:
 @given(event_streams())
 def test_engine_equals_reference_with_sealed_attempts_in_the_digest_index(raw):
     """The same comparison with the sealed-attempt index moved to its digest arrays after every two
-    seals (engine.sealed): attempts sealed, looked up by digest, and unsealed by later facts."""
+    seals (engine.sealed): attempts sealed, frozen, looked up by digest, and unsealed by later facts."""
     import engine.sealed as sealed
 
-    saved, sealed.MERGE_EVERY = sealed.MERGE_EVERY, 2
+    saved, sealed.CHUNK_ROWS = sealed.CHUNK_ROWS, 2  # the default of every SealedAttempts made meanwhile
     try:
         events = [validate_event(e) for e in raw]
         assert_same(engine_bodies(events), reference_stats(events))
+        # and through a pickle round trip halfway (a recovery snapshot: frozen chunks, digest index rebuilt)
+        f = Fold()
+        half = len(events) // 2
+        for ev in events[:half]:
+            f.apply(ev)
+        f = pickle.loads(pickle.dumps(f, protocol=pickle.HIGHEST_PROTOCOL))
+        for ev in events[half:]:
+            f.apply(ev)
+        assert_same({(b["org_id"], b["campaign_id"]): b for b in f.snapshots()}, reference_stats(events))
     finally:
-        sealed.MERGE_EVERY = saved
+        sealed.CHUNK_ROWS = saved
 
 
 def fold(events: list[dict]) -> Fold:

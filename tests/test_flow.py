@@ -338,7 +338,8 @@ def test_sigkill_and_restart_lose_nothing_and_count_nothing_twice(tmp_path, redi
     midway = snapshotted = 0
     for _ in range(3):
         before = _positions(redis_client)
-        proc = start_flow(redis_url, tmp_path, "--replay", "--recovery-dir", rec)
+        # small frozen chunks, so sealed attempts are written to the chunk store and named by snapshots
+        proc = start_flow(redis_url, tmp_path, "--replay", "--recovery-dir", rec, "--seal-chunk-rows", "64")
         deadline = time.monotonic() + 60
         while _positions(redis_client) == before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)  # until this run has read something
@@ -351,7 +352,8 @@ def test_sigkill_and_restart_lose_nothing_and_count_nothing_twice(tmp_path, redi
     assert midway >= 2, "the flow finished before it could be killed: make the input longer"
     assert snapshotted >= 2, "restarts should resume from recovery snapshots, not from scratch"
 
-    run_flow(redis_url, tmp_path, "--replay", "--recovery-dir", rec)
+    run_flow(redis_url, tmp_path, "--replay", "--recovery-dir", rec, "--seal-chunk-rows", "64")
+    assert len(list(Path(rec, "chunks").glob("*.chunk"))) >= 10
     want, want_alerts = offline_replay(redis_url, path, tmp_path)
     assert stored_bodies(redis_client, want) == want
     assert want_alerts

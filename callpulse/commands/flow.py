@@ -47,6 +47,9 @@ def add_arguments(parser) -> None:
                      help="epoch length = snapshot interval (default 1)")
     rec.add_argument("-b", "--backup-interval", type=float, default=10.0, metavar="SECONDS",
                      help="how long superseded snapshots are kept (default 10)")
+    rec.add_argument("--seal-chunk-rows", type=int, default=65_536, metavar="N",
+                     help="sealed attempts are frozen into immutable chunks of N rows, each written to the "
+                          "recovery dir once (default 65536; fixed for a campaign once it has frozen chunks)")
     rec.add_argument("--recovery-parts", type=int, default=None,
                      help="partitions to create in a new recovery dir (default: total workers)")
     src = parser.add_argument_group("input")
@@ -74,7 +77,8 @@ def _flow_config(args):
 
     return FlowConfig(redis_url=redis_url(), replay=args.replay, partitions=args.partitions,
                       files=tuple(args.file), until_drained=args.until_drained,
-                      recovery=not args.no_recovery, lateness_ms=args.lateness_ms, min_sample=args.min_sample,
+                      recovery=not args.no_recovery, recovery_dir=None if args.no_recovery else args.recovery_dir,
+                      lateness_ms=args.lateness_ms, min_sample=args.min_sample, seal_chunk_rows=args.seal_chunk_rows,
                       frame_interval_ms=args.frame_interval_ms, heartbeat_ms=args.heartbeat_ms,
                       retain_ms=args.retain_ms)
 
@@ -174,7 +178,9 @@ def _run_here(args, cfg) -> int:
     print(f"callpulse flow: {mode} mode, {args.workers} worker(s), reading {where}, "
           f"recovery {'off' if recovery is None else args.recovery_dir}", file=sys.stderr, flush=True)
     cli_main(build_flow(cfg), **kwargs)
-    print("callpulse flow: stopped", file=sys.stderr, flush=True)
+    from flows.dataflow import SNAPSHOT_STATS
+
+    print(f"callpulse flow: stopped ({SNAPSHOT_STATS.summary()})", file=sys.stderr, flush=True)
     return 0
 
 
@@ -217,6 +223,7 @@ def _child_argv(args) -> list[str]:
     out = ["--workers", str(args.workers), "--recovery-dir", args.recovery_dir,
            "--snapshot-interval", str(args.snapshot_interval), "--backup-interval", str(args.backup_interval),
            "--lateness-ms", str(args.lateness_ms), "--min-sample", str(args.min_sample),
+           "--seal-chunk-rows", str(args.seal_chunk_rows),
            "--frame-interval-ms", str(args.frame_interval_ms), "--heartbeat-ms", str(args.heartbeat_ms)]
     for flag in ("replay", "no_recovery", "until_drained"):
         if getattr(args, flag):

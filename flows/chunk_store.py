@@ -1,0 +1,104 @@
+"""Recovery snapshots that write each frozen chunk of a campaign's state once (docs/flow.md, *Recovery*).
+
+Bytewax snapshots a key's whole state every epoch in which it changed. A
+million-contact campaign seals millions of attempts into immutable
+`engine.sealed.FrozenChunk`s; pickling them every epoch would make the cost of
+an epoch grow with the campaign's history. Here the state is pickled with a
+`persistent_id` hook: a frozen chunk is written once to
+``<recovery dir>/chunks/<key>.chunk`` (content-addressed: the same chunk is
+the same file) and the snapshot holds only its key. So what an epoch writes is
+the campaign's hot state (contact columns, open attempts, aggregates) plus
+the chunks frozen since the last epoch.
+
+Chunk files are written to a temporary name, fsynced and renamed before the
+snapshot that names them is handed to Bytewax, so a committed snapshot never
+names a missing chunk. The flow never deletes chunk files yet: one written
+for an epoch that never committed (a crash) is an unreferenced file, harmless;
+back up and restore the recovery directory whole.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from pathlib import Path
+
+from engine.sealed import FrozenChunk
+
+TAG = "callpulse-chunk"
+
+
+_STORES: dict[str, "ChunkStore"] = {}
+
+
+def store_for(recovery_dir: str | os.PathLike) -> "ChunkStore":
+    """One store per directory per process (the workers of a process share it)."""
+    key = str(Path(recovery_dir).resolve())
+    if key not in _STORES:
+        _STORES[key] = ChunkStore(key)
+    return _STORES[key]
+
+
+class ChunkStore:
+    def __init__(self, recovery_dir: str | os.PathLike):
+        self.dir = Path(recovery_dir) / "chunks"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.known = {p.stem for p in self.dir.glob("*.chunk")}
+
+    def _path(self, key: str) -> Path:
+        return self.dir / f"{key}.chunk"
+
+    def put(self, chunk: FrozenChunk) -> str:
+        if chunk.key not in self.known:
+            data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp = self.dir / f".{chunk.key}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._path(chunk.key))
+            self.known.add(chunk.key)
+        return chunk.key
+
+    def get(self, key: str) -> FrozenChunk:
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise RuntimeError(f"recovery snapshot names chunk {key}, missing from {self.dir}: the recovery "
+                               "directory is incomplete (restore it whole, or start a fresh one and replay)") from None
+        chunk = pickle.loads(data)
+        if chunk.key != key:
+            raise RuntimeError(f"chunk file {self._path(key)} does not hold chunk {key} (corrupt recovery dir)")
+        return chunk
+
+    def dumps(self, obj) -> bytes:
+        buf = io.BytesIO()
+        _Pickler(buf, self).dump(obj)
+        return buf.getvalue()
+
+    def loads(self, data: bytes):
+        return _Unpickler(io.BytesIO(data), self).load()
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file, store: ChunkStore):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.store = store
+
+    def persistent_id(self, obj):
+        if type(obj) is FrozenChunk:
+            return (TAG, self.store.put(obj))
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, store: ChunkStore):
+        super().__init__(file)
+        self.store = store
+
+    def persistent_load(self, pid):
+        tag, key = pid
+        if tag != TAG:
+            raise pickle.UnpicklingError(f"unknown persistent id {tag!r}")
+        return self.store.get(key)
