@@ -48,6 +48,7 @@ from engine.state import CampaignState
 from flows.chunk_store import store_for
 
 DL = "!dead-letter"  # key of dead-letter items: never an org id or campaign key ('!' is not an id char)
+RESUME_SEQ_GAP = 100_000  # frame seqs skipped on a resume: more than ~7 h of frames at 4/s after the last snapshot
 SEP = "\x1f"  # campaign key = org_id + SEP + campaign_id (the same separator as the partition hash)
 STATE_VERSION = 3  # 3: columnar contacts, sealed attempts, escaped keys; 1 (release 1) is upgraded on resume
 
@@ -227,6 +228,9 @@ class CampaignLogic(StatefulBatchLogic):
             if version > STATE_VERSION:
                 raise RuntimeError(f"recovery snapshot of state version {version}, newer than this callpulse "
                                    f"({STATE_VERSION}): run the release that wrote it, or start a fresh recovery dir")
+            # Frames sent after that snapshot (before the crash) used seqs from here on: jump past them, so
+            # every frame after a resume is newer than anything the stream holds (its ids are <seq>-0).
+            self.seq += RESUME_SEQ_GAP
             st = self.state
             if version < 3 and st is not None:
                 # Release 1 (read into the columnar layout by engine.state_upgrade): its keys may have
