@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import models
 from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
+from api.dataset_guard import DatasetGuard
 from api.live import LiveHub, campaign_events, org_alert_events
 from api.metrics import ApiMetrics, MetricsMiddleware
 from engine.events import (BATCH_STATUSES, CONTACT_STATUSES, FINAL_CONTACT_STATUSES, MAX_BODY_BYTES, EventRejected,
@@ -71,6 +72,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     if dev_mode is None:
         dev_mode = dev_mode_from_env()
     metrics = ApiMetrics()
+    guard = DatasetGuard()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -129,6 +131,10 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     def need(scope: str):
         async def dep(request: Request, creds: Optional[HTTPAuthorizationCredentials] = Security(bearer),
                       x_org: Optional[str] = Header(None, description="org id (user tokens only)")) -> Principal:
+            # a wiped dataset has no API keys either: say so (503 + reason) before auth would say 401
+            problem = await guard.problem(request.app.state.redis)
+            if problem:
+                raise HTTPException(503, problem)
             authorization = f"Bearer {creds.credentials}" if creds is not None else None
             p = await authenticate(request.app.state.redis, authorization, x_org, dev_mode=dev_mode)
             if scope not in p.scopes:
@@ -187,8 +193,12 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             await asyncio.wait_for(r.ping(), timeout=2)
             out["redis"] = True
             st = {_dec(k): _dec(v) for k, v in (await r.hgetall(flow_status_key())).items()}
+            problem = await guard.problem(r)
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             out.update(status="not_ready", reason=f"Redis unreachable: {type(exc).__name__}")
+            return OrjsonResponse(out, status_code=503)
+        if problem:
+            out.update(status="not_ready", reason=problem)
             return OrjsonResponse(out, status_code=503)
         marks = [int(st[k]) for k in ("tick_ms", "write_ms") if st.get(k, "").isdigit()]
         if not marks:
