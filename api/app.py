@@ -21,6 +21,8 @@ import anyio
 import orjson
 import redis as redis_sync
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -77,8 +79,13 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # bounded pool that waits (not fails) under bursts: e.g. hundreds of SSE clients connecting at once
-        pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=redis_max_connections,
-                                                        timeout=10, health_check_interval=30)
+        # a pooled connection made before a Redis restart is stale: its first command fails. Retry such
+        # commands on a fresh connection (a few times, quickly) instead of failing a request, or worse an
+        # SSE stream whose response has already started
+        pool = aioredis.BlockingConnectionPool.from_url(
+            redis_url, max_connections=redis_max_connections, timeout=10, health_check_interval=30,
+            retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+            retry_on_error=[redis_sync.ConnectionError, redis_sync.TimeoutError])
         app.state.redis = aioredis.Redis(connection_pool=pool)
         app.state.sync_redis = None
         app.state.hub = LiveHub(app.state.redis, max_alert_queue=max_alert_queue)
