@@ -22,7 +22,7 @@ import orjson
 import redis as redis_sync
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -88,13 +88,16 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             retry_on_error=[redis_sync.ConnectionError, redis_sync.TimeoutError])
         app.state.redis = aioredis.Redis(connection_pool=pool)
         app.state.sync_redis = None
-        app.state.hub = LiveHub(app.state.redis, max_alert_queue=max_alert_queue)
+        app.state.pubsub_redis = aioredis.Redis.from_url(redis_url, retry=AsyncRetry(NoBackoff(), 0))
+        app.state.hub = LiveHub(app.state.redis, max_alert_queue=max_alert_queue,
+                                pubsub_redis=app.state.pubsub_redis)
         app.state.hub.start()
         try:
             yield
         finally:
             await app.state.hub.stop()
             await app.state.redis.aclose()
+            await app.state.pubsub_redis.aclose()
             await pool.disconnect()
             if app.state.sync_redis is not None:
                 app.state.sync_redis.close()

@@ -194,8 +194,11 @@ class OrgFeed:
 
 
 class LiveHub:
-    def __init__(self, redis, *, max_alert_queue: int = 1000, org_poll_s: float = 2.0):
+    def __init__(self, redis, *, max_alert_queue: int = 1000, org_poll_s: float = 2.0, pubsub_redis=None):
         self.redis = redis
+        # the subscription must NOT reconnect silently (messages published meanwhile would be lost
+        # unnoticed): a client without retries, so a lost subscription closes every stream (see run)
+        self.pubsub_redis = pubsub_redis if pubsub_redis is not None else redis
         self.max_alert_queue = max_alert_queue
         self.org_poll_s = org_poll_s
         self.campaign_subs: dict[tuple[str, str], set[Subscriber]] = {}
@@ -226,7 +229,7 @@ class LiveHub:
     async def run(self) -> None:
         backoff = 0.1
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.pubsub_redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(LIVE_CHANNEL)
                 self.ready.set()
