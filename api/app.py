@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from api import models
 from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
 from api.dataset_guard import DatasetGuard
+from api.sockets import StallReaper
 from api.live import LiveHub, campaign_events, org_alert_events
 from api.metrics import ApiMetrics, MetricsMiddleware
 from engine.events import (BATCH_STATUSES, CONTACT_STATUSES, FINAL_CONTACT_STATUSES, MAX_BODY_BYTES, EventRejected,
@@ -69,12 +70,13 @@ def _dec(b) -> str:
 def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: float = 5.0,
                min_frame_interval_s: float = 0.25, ping_s: float = 15.0, max_replay: int = 1000,
                max_alert_queue: int = 1000, flow_lag_bound_ms: int = 30_000,
-               redis_max_connections: int = 64) -> FastAPI:
+               redis_max_connections: int = 64, sse_stall_s: float = 10.0) -> FastAPI:
     """Build the API app. ``dev_mode`` (default: env ``CALLPULSE_DEV=1``) also accepts the fixed demo key."""
     if dev_mode is None:
         dev_mode = dev_mode_from_env()
     metrics = ApiMetrics()
     guard = DatasetGuard()
+    reaper = StallReaper(sse_stall_s, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -92,9 +94,11 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         app.state.hub = LiveHub(app.state.redis, max_alert_queue=max_alert_queue,
                                 pubsub_redis=app.state.pubsub_redis)
         app.state.hub.start()
+        reaper.start()
         try:
             yield
         finally:
+            await reaper.stop()
             await app.state.hub.stop()
             await app.state.redis.aclose()
             await app.state.pubsub_redis.aclose()
@@ -628,9 +632,11 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         return OrjsonResponse({"alerts": out})
 
     # ------------------------------------------------------------------ SSE
-    def sse_response(make_gen):
+    def sse_response(request: Request, make_gen):
         stop = anyio.Event()  # set by sse-starlette on server shutdown: the generator ends the stream cleanly
-        return EventSourceResponse(make_gen(stop), ping=ping_s, send_timeout=30, shutdown_event=stop,
+        # a client whose send stalls for sse_stall_s is cut off (api/sockets.py); send_timeout is the backstop
+        body = reaper.watch(make_gen(stop), request.client)
+        return EventSourceResponse(body, ping=ping_s, send_timeout=30, shutdown_event=stop,
                                    shutdown_grace_period=1.0,
                                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -651,7 +657,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         r = R(request)
         await exists_or_404(r, p.org_id, campaign_id)
         hub = await hub_ready(request)
-        return sse_response(lambda stop: campaign_events(
+        return sse_response(request, lambda stop: campaign_events(
             hub, r, p.org_id, campaign_id, last_event_id, heartbeat_s=heartbeat_s,
             min_interval_s=min_frame_interval_s, max_replay=max_replay, metrics=metrics, stop=stop))
 
@@ -661,7 +667,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                           last_event_id: Optional[str] = Header(None, max_length=200)):
         """SSE of every alert of the org (`event: alert`, id = org alert stream id); resume with `Last-Event-ID`."""
         hub = await hub_ready(request)
-        return sse_response(lambda stop: org_alert_events(hub, R(request), p.org_id, last_event_id,
+        return sse_response(request, lambda stop: org_alert_events(hub, R(request), p.org_id, last_event_id,
                                                           max_replay=max_replay, metrics=metrics, stop=stop))
 
     return app
