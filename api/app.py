@@ -30,7 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from api import models
+from api import models, openapi_doc
 from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
 from api.dataset_guard import DatasetGuard
 from api.sockets import StallReaper
@@ -144,7 +144,8 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
     def need(scope: str):
         async def dep(request: Request, creds: Optional[HTTPAuthorizationCredentials] = Security(bearer),
-                      x_org: Optional[str] = Header(None, description="org id (user tokens only)")) -> Principal:
+                      x_org: Optional[str] = Header(None, pattern=ID_PATTERN,
+                                                    description="org id (user tokens: required)")) -> Principal:
             # a wiped dataset has no API keys either: say so (503 + reason) before auth would say 401
             problem = await guard.problem(request.app.state.redis)
             if problem:
@@ -237,7 +238,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     @app.post("/v1/events", tags=["ingest"], response_model=models.IngestResult,
               responses={413: {"description": "body or batch too large"}},
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                  "application/json": {"schema": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]}},
                   "application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def post_events(request: Request, p: Principal = Depends(write_events)):
         """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`."""
@@ -250,6 +251,9 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             if size > MAX_BODY_BYTES:
                 return OrjsonResponse({"detail": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
             chunks.append(chunk)
+        problem = json_body_problem(b"".join(chunks), request.headers.get("content-type", ""))
+        if problem:
+            return OrjsonResponse({"detail": problem}, status_code=400)
         if request.app.state.sync_redis is None:
             request.app.state.sync_redis = redis_sync.Redis.from_url(redis_url)
         # parsing, validation and the two pipelined round trips run off the event loop, so that a
@@ -517,13 +521,20 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
         r = R(request)
         body = orjson.loads(await stats_or_404(r, p.org_id, campaign_id))
-        if end < start or (end - start).days >= MAX_DAYS:
-            raise RequestValidationError([{"loc": ("query", "end"), "type": "value_error",
-                                           "msg": f"end must be on or after start, at most {MAX_DAYS} days"}])
         tw = body["config"]["time_window"]
         tz = tw["tz"] if tw else "UTC"
-        rows = rows_from_quarters(await daily_cells(r, p.org_id, campaign_id), tz, start, end)
-        return OrjsonResponse({"campaign_id": campaign_id, "tz": tz, "days": rows})
+        # an empty range (end < start) has no days; a longer one than MAX_DAYS is cut (and says so)
+        truncated = end >= start and (end - start).days >= MAX_DAYS
+        last = start + timedelta(days=MAX_DAYS - 1) if truncated else end
+        try:
+            rows = rows_from_quarters(await daily_cells(r, p.org_id, campaign_id), tz, start, last) \
+                if end >= start else []
+        except (OverflowError, ValueError):  # days at the ends of the calendar (year 1 / 9999) in the zone
+            rows = []
+        out = {"campaign_id": campaign_id, "tz": tz, "days": rows}
+        if truncated:
+            out["truncated_to_days"] = MAX_DAYS
+        return OrjsonResponse(out)
 
     @app.get("/v1/campaigns/{campaign_id}/replies", tags=["campaigns"])
     async def replies(request: Request, campaign_id: str = CampaignId,
@@ -570,6 +581,8 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                 else:
                     d0 = date.fromisoformat(period)
                     d1 = d0 + timedelta(days=1)
+            except OverflowError:  # the last month/day of year 9999: up to the end of the calendar
+                d1 = date.max
             except ValueError:
                 raise RequestValidationError([{"loc": ("query", "period"), "msg": "not a valid month or date",
                                                "type": "value_error"}]) from None
@@ -670,10 +683,34 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         return sse_response(request, lambda stop: org_alert_events(hub, R(request), p.org_id, last_event_id,
                                                           max_replay=max_replay, metrics=metrics, stop=stop))
 
+    openapi_doc.install(app)
     return app
 
 
 # ====================================================================== helpers
+
+def json_body_problem(body: bytes, content_type: str) -> str | None:
+    """Why a JSON-array body (or any body sent as application/json) cannot be split, or None.
+
+    NDJSON goes line by line (a bad line is one rejection); but a JSON array with one bad element
+    (NaN, invalid UTF-8, ...) would otherwise be taken for one NDJSON line and reported as a single
+    ``malformed`` at index 0, so it is refused whole, saying where it breaks."""
+    text = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
+    stripped = text.lstrip(b" \t\r\n")
+    is_json = content_type.split(";")[0].strip().lower() == "application/json"
+    if not stripped or not (is_json or stripped[:1] == b"["):
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if not is_json and stripped[:1] != b"[":
+            return None
+        return (f"the body is not valid JSON: {exc.msg} at byte offset {exc.pos} (line {exc.lineno}, "
+                f"column {exc.colno}); send a JSON array of events, or NDJSON (one event per line)")
+    if is_json and not isinstance(value, (list, dict)):
+        return "a JSON body must be an array of events or one event object"
+    return None
+
 
 def ingest_body(client, body: bytes, org_id: str) -> tuple[int, int, list[dict]]:
     """Split, validate (live mode) and append a POST /v1/events body: (accepted, duplicates, rejections).
