@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import csv
 import io
+import os
 import pathlib
 import re
 import time
@@ -70,7 +71,8 @@ def _dec(b) -> str:
 def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: float = 5.0,
                min_frame_interval_s: float = 0.25, ping_s: float = 15.0, max_replay: int = 1000,
                max_alert_queue: int = 1000, flow_lag_bound_ms: int = 30_000,
-               redis_max_connections: int = 64, sse_stall_s: float = 10.0) -> FastAPI:
+               redis_max_connections: int = 64, sse_stall_s: float = 10.0,
+               cors_origins: str | None = None) -> FastAPI:
     """Build the API app. ``dev_mode`` (default: env ``CALLPULSE_DEV=1``) also accepts the fixed demo key."""
     if dev_mode is None:
         dev_mode = dev_mode_from_env()
@@ -118,6 +120,15 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     app.state.metrics = metrics
     app.state.dev_mode = dev_mode
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # CORS is off unless origins are listed (CALLPULSE_CORS_ORIGINS=https://a.example,https://b.example):
+    # browsers then may call the API from those pages only; the dashboard at / is same-origin anyway
+    origins = [o.strip() for o in (cors_origins if cors_origins is not None
+                                   else os.environ.get("CALLPULSE_CORS_ORIGINS", "")).split(",") if o.strip()]
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "X-Org", "Last-Event-ID"])
 
     # ------------------------------------------------------------------ errors
     @app.exception_handler(AuthError)
@@ -700,6 +711,13 @@ def json_body_problem(body: bytes, content_type: str) -> str | None:
     is_json = content_type.split(";")[0].strip().lower() == "application/json"
     if not stripped or not (is_json or stripped[:1] == b"["):
         return None
+    try:
+        text.decode("utf-8")  # orjson would place an invalid byte at offset 0; this finds it
+    except UnicodeDecodeError as exc:
+        start = exc.start + (len(body) - len(text))
+        line = body.count(b"\n", 0, start) + 1
+        return (f"the body is not valid JSON: invalid UTF-8 at byte offset {start} (line {line}); "
+                f"send a JSON array of events, or NDJSON (one event per line)")
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
