@@ -50,7 +50,7 @@ from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHAN
                          replies_key, stats_key, transcript_key)
 from engine.events import CONTACT_STATUSES
 from flows.dataflow import DL, FlowConfig
-from flows.dataset import DATASET_KEY, DatasetLost, current, lost_message, report_lost
+from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
 from flows.ingest_writer import execute
 from flows.patience import Patience
 
@@ -183,8 +183,8 @@ class RedisSinkPartition(StatelessSinkPartition):
 
     def _check_dataset(self, found) -> None:
         found = found.decode() if isinstance(found, bytes) else found
-        if self.dataset is None and found is not None:
-            self.dataset = found
+        if self.dataset is None:  # not started by `callpulse flow` (bare bytewax.run): adopt, or create
+            self.dataset = found = found or ensure(redis.Redis.from_url(self.cfg_url))
         if found is None or found != self.dataset:
             msg = lost_message(self.dataset or "?", found, "the running flow")
             print(f"callpulse flow: {msg}", file=sys.stderr, flush=True)
