@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import csv
 import io
+import os
 import pathlib
 import re
 import time
@@ -21,6 +22,8 @@ import anyio
 import orjson
 import redis as redis_sync
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff, NoBackoff
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -28,9 +31,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from api import models
+from api import models, openapi_doc
 from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
+from api.dataset_guard import DatasetGuard
 from api.detail_reads import contacts_with_trails, fill_numbers
+from api.sockets import StallReaper
 from api.live import LiveHub, campaign_events, org_alert_events
 from api.metrics import ApiMetrics, MetricsMiddleware
 from engine.events import (BATCH_STATUSES, CONTACT_STATUSES, FINAL_CONTACT_STATUSES, MAX_BODY_BYTES, EventRejected,
@@ -67,26 +72,39 @@ def _dec(b) -> str:
 def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: float = 5.0,
                min_frame_interval_s: float = 0.25, ping_s: float = 15.0, max_replay: int = 1000,
                max_alert_queue: int = 1000, flow_lag_bound_ms: int = 30_000,
-               redis_max_connections: int = 64) -> FastAPI:
+               redis_max_connections: int = 64, sse_stall_s: float = 10.0,
+               cors_origins: str | None = None) -> FastAPI:
     """Build the API app. ``dev_mode`` (default: env ``CALLPULSE_DEV=1``) also accepts the fixed demo key."""
     if dev_mode is None:
         dev_mode = dev_mode_from_env()
     metrics = ApiMetrics()
+    guard = DatasetGuard()
+    reaper = StallReaper(sse_stall_s, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # bounded pool that waits (not fails) under bursts: e.g. hundreds of SSE clients connecting at once
-        pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=redis_max_connections,
-                                                        timeout=10, health_check_interval=30)
+        # a pooled connection made before a Redis restart is stale: its first command fails. Retry such
+        # commands on a fresh connection (a few times, quickly) instead of failing a request, or worse an
+        # SSE stream whose response has already started
+        pool = aioredis.BlockingConnectionPool.from_url(
+            redis_url, max_connections=redis_max_connections, timeout=10, health_check_interval=30,
+            retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+            retry_on_error=[redis_sync.ConnectionError, redis_sync.TimeoutError])
         app.state.redis = aioredis.Redis(connection_pool=pool)
         app.state.sync_redis = None
-        app.state.hub = LiveHub(app.state.redis, max_alert_queue=max_alert_queue)
+        app.state.pubsub_redis = aioredis.Redis.from_url(redis_url, retry=AsyncRetry(NoBackoff(), 0))
+        app.state.hub = LiveHub(app.state.redis, max_alert_queue=max_alert_queue,
+                                pubsub_redis=app.state.pubsub_redis)
         app.state.hub.start()
+        reaper.start()
         try:
             yield
         finally:
+            await reaper.stop()
             await app.state.hub.stop()
             await app.state.redis.aclose()
+            await app.state.pubsub_redis.aclose()
             await pool.disconnect()
             if app.state.sync_redis is not None:
                 app.state.sync_redis.close()
@@ -103,6 +121,15 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     app.state.metrics = metrics
     app.state.dev_mode = dev_mode
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # CORS is off unless origins are listed (CALLPULSE_CORS_ORIGINS=https://a.example,https://b.example):
+    # browsers then may call the API from those pages only; the dashboard at / is same-origin anyway
+    origins = [o.strip() for o in (cors_origins if cors_origins is not None
+                                   else os.environ.get("CALLPULSE_CORS_ORIGINS", "")).split(",") if o.strip()]
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "X-Org", "Last-Event-ID"])
 
     # ------------------------------------------------------------------ errors
     @app.exception_handler(AuthError)
@@ -129,7 +156,12 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
     def need(scope: str):
         async def dep(request: Request, creds: Optional[HTTPAuthorizationCredentials] = Security(bearer),
-                      x_org: Optional[str] = Header(None, description="org id (user tokens only)")) -> Principal:
+                      x_org: Optional[str] = Header(None, pattern=ID_PATTERN,
+                                                    description="org id (user tokens: required)")) -> Principal:
+            # a wiped dataset has no API keys either: say so (503 + reason) before auth would say 401
+            problem = await guard.problem(request.app.state.redis)
+            if problem:
+                raise HTTPException(503, problem)
             authorization = f"Bearer {creds.credentials}" if creds is not None else None
             p = await authenticate(request.app.state.redis, authorization, x_org, dev_mode=dev_mode)
             if scope not in p.scopes:
@@ -188,8 +220,12 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             await asyncio.wait_for(r.ping(), timeout=2)
             out["redis"] = True
             st = {_dec(k): _dec(v) for k, v in (await r.hgetall(flow_status_key())).items()}
+            problem = await guard.problem(r)
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             out.update(status="not_ready", reason=f"Redis unreachable: {type(exc).__name__}")
+            return OrjsonResponse(out, status_code=503)
+        if problem:
+            out.update(status="not_ready", reason=problem)
             return OrjsonResponse(out, status_code=503)
         marks = [int(st[k]) for k in ("tick_ms", "write_ms") if st.get(k, "").isdigit()]
         if not marks:
@@ -214,7 +250,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     @app.post("/v1/events", tags=["ingest"], response_model=models.IngestResult,
               responses={413: {"description": "body or batch too large"}},
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                  "application/json": {"schema": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]}},
                   "application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def post_events(request: Request, p: Principal = Depends(write_events)):
         """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`."""
@@ -227,6 +263,9 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             if size > MAX_BODY_BYTES:
                 return OrjsonResponse({"detail": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
             chunks.append(chunk)
+        problem = json_body_problem(b"".join(chunks), request.headers.get("content-type", ""))
+        if problem:
+            return OrjsonResponse({"detail": problem}, status_code=400)
         if request.app.state.sync_redis is None:
             request.app.state.sync_redis = redis_sync.Redis.from_url(redis_url)
         # parsing, validation and the two pipelined round trips run off the event loop, so that a
@@ -466,13 +505,20 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
         r = R(request)
         body = orjson.loads(await stats_or_404(r, p.org_id, campaign_id))
-        if end < start or (end - start).days >= MAX_DAYS:
-            raise RequestValidationError([{"loc": ("query", "end"), "type": "value_error",
-                                           "msg": f"end must be on or after start, at most {MAX_DAYS} days"}])
         tw = body["config"]["time_window"]
         tz = tw["tz"] if tw else "UTC"
-        rows = rows_from_quarters(await daily_cells(r, p.org_id, campaign_id), tz, start, end)
-        return OrjsonResponse({"campaign_id": campaign_id, "tz": tz, "days": rows})
+        # an empty range (end < start) has no days; a longer one than MAX_DAYS is cut (and says so)
+        truncated = end >= start and (end - start).days >= MAX_DAYS
+        last = start + timedelta(days=MAX_DAYS - 1) if truncated else end
+        try:
+            rows = rows_from_quarters(await daily_cells(r, p.org_id, campaign_id), tz, start, last) \
+                if end >= start else []
+        except (OverflowError, ValueError):  # days at the ends of the calendar (year 1 / 9999) in the zone
+            rows = []
+        out = {"campaign_id": campaign_id, "tz": tz, "days": rows}
+        if truncated:
+            out["truncated_to_days"] = MAX_DAYS
+        return OrjsonResponse(out)
 
     @app.get("/v1/campaigns/{campaign_id}/replies", tags=["campaigns"])
     async def replies(request: Request, campaign_id: str = CampaignId,
@@ -519,6 +565,8 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                 else:
                     d0 = date.fromisoformat(period)
                     d1 = d0 + timedelta(days=1)
+            except OverflowError:  # the last month/day of year 9999: up to the end of the calendar
+                d1 = date.max
             except ValueError:
                 raise RequestValidationError([{"loc": ("query", "period"), "msg": "not a valid month or date",
                                                "type": "value_error"}]) from None
@@ -581,9 +629,11 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         return OrjsonResponse({"alerts": out})
 
     # ------------------------------------------------------------------ SSE
-    def sse_response(make_gen):
+    def sse_response(request: Request, make_gen):
         stop = anyio.Event()  # set by sse-starlette on server shutdown: the generator ends the stream cleanly
-        return EventSourceResponse(make_gen(stop), ping=ping_s, send_timeout=30, shutdown_event=stop,
+        # a client whose send stalls for sse_stall_s is cut off (api/sockets.py); send_timeout is the backstop
+        body = reaper.watch(make_gen(stop), request.client)
+        return EventSourceResponse(body, ping=ping_s, send_timeout=30, shutdown_event=stop,
                                    shutdown_grace_period=1.0,
                                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -604,7 +654,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         r = R(request)
         await exists_or_404(r, p.org_id, campaign_id)
         hub = await hub_ready(request)
-        return sse_response(lambda stop: campaign_events(
+        return sse_response(request, lambda stop: campaign_events(
             hub, r, p.org_id, campaign_id, last_event_id, heartbeat_s=heartbeat_s,
             min_interval_s=min_frame_interval_s, max_replay=max_replay, metrics=metrics, stop=stop))
 
@@ -614,13 +664,44 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                           last_event_id: Optional[str] = Header(None, max_length=200)):
         """SSE of every alert of the org (`event: alert`, id = org alert stream id); resume with `Last-Event-ID`."""
         hub = await hub_ready(request)
-        return sse_response(lambda stop: org_alert_events(hub, R(request), p.org_id, last_event_id,
+        return sse_response(request, lambda stop: org_alert_events(hub, R(request), p.org_id, last_event_id,
                                                           max_replay=max_replay, metrics=metrics, stop=stop))
 
+    openapi_doc.install(app)
     return app
 
 
 # ====================================================================== helpers
+
+def json_body_problem(body: bytes, content_type: str) -> str | None:
+    """Why a JSON-array body (or any body sent as application/json) cannot be split, or None.
+
+    NDJSON goes line by line (a bad line is one rejection); but a JSON array with one bad element
+    (NaN, invalid UTF-8, ...) would otherwise be taken for one NDJSON line and reported as a single
+    ``malformed`` at index 0, so it is refused whole, saying where it breaks."""
+    text = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
+    stripped = text.lstrip(b" \t\r\n")
+    is_json = content_type.split(";")[0].strip().lower() == "application/json"
+    if not stripped or not (is_json or stripped[:1] == b"["):
+        return None
+    try:
+        text.decode("utf-8")  # orjson would place an invalid byte at offset 0; this finds it
+    except UnicodeDecodeError as exc:
+        start = exc.start + (len(body) - len(text))
+        line = body.count(b"\n", 0, start) + 1
+        return (f"the body is not valid JSON: invalid UTF-8 at byte offset {start} (line {line}); "
+                f"send a JSON array of events, or NDJSON (one event per line)")
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if not is_json and stripped[:1] != b"[":
+            return None
+        return (f"the body is not valid JSON: {exc.msg} at byte offset {exc.pos} (line {exc.lineno}, "
+                f"column {exc.colno}); send a JSON array of events, or NDJSON (one event per line)")
+    if is_json and not isinstance(value, (list, dict)):
+        return "a JSON body must be an array of events or one event object"
+    return None
+
 
 def ingest_body(client, body: bytes, org_id: str) -> tuple[int, int, list[dict]]:
     """Split, validate (live mode) and append a POST /v1/events body: (accepted, duplicates, rejections).

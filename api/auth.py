@@ -107,6 +107,9 @@ def create_key(client, *, org: str | None = None, user: str | None = None, orgs:
             raise ValueError("invalid user name")
         prefix = "pat"
         rec.update(kind="user", user=user, orgs=",".join(orgs))
+    from flows.dataset import ensure
+
+    ensure(client)  # keys are part of the dataset (flows/dataset.py): a wipe then shows as such, not as 401s
     pipe = client.pipeline(transaction=False)
     pipe.hset(key_record_key(key_id), mapping=rec)
     pipe.sadd(KEYS_SET, key_id)

@@ -24,6 +24,7 @@ import time
 from collections import deque
 
 import orjson
+from redis.exceptions import RedisError
 
 from engine.keys import ALERT_FIELD, FRAME_FIELD, LIVE_CHANNEL, alerts_stream, frames_stream, org_alerts_stream
 
@@ -193,8 +194,11 @@ class OrgFeed:
 
 
 class LiveHub:
-    def __init__(self, redis, *, max_alert_queue: int = 1000, org_poll_s: float = 2.0):
+    def __init__(self, redis, *, max_alert_queue: int = 1000, org_poll_s: float = 2.0, pubsub_redis=None):
         self.redis = redis
+        # the subscription must NOT reconnect silently (messages published meanwhile would be lost
+        # unnoticed): a client without retries, so a lost subscription closes every stream (see run)
+        self.pubsub_redis = pubsub_redis if pubsub_redis is not None else redis
         self.max_alert_queue = max_alert_queue
         self.org_poll_s = org_poll_s
         self.campaign_subs: dict[tuple[str, str], set[Subscriber]] = {}
@@ -225,7 +229,7 @@ class LiveHub:
     async def run(self) -> None:
         backoff = 0.1
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.pubsub_redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(LIVE_CHANNEL)
                 self.ready.set()
@@ -359,29 +363,33 @@ async def campaign_events(hub: LiveHub, redis, org: str, camp: str, last_event_i
         yield RETRY
         parsed = Cursor.parse(last_event_id)
         fkey, akey = frames_stream(org, camp), alerts_stream(org, camp)
-        alert_history = await redis.xrange(akey, "-", "+", count=ALERT_HISTORY)
-        if parsed is None or "." not in last_event_id:
-            # fresh start (or a bare frame seq): alerts from now on; mark those in the stream as seen
-            cur = Cursor(parsed.seq if parsed else 0)
-            for _sid, fields in alert_history:
-                raw = fields.get(ALERT_FIELD)
-                if raw:
-                    with contextlib.suppress(Exception):
-                        cur.mark_alert(orjson.loads(raw).get("alert_id", ""))
-            alert_history = []
-        else:
-            cur = parsed
-        if parsed is None:
-            history = await redis.xrevrange(fkey, "+", "-", count=1)  # the latest frame only
-        else:
-            history = await redis.xrevrange(fkey, "+", "(%d-0" % cur.seq, count=max_replay)
-            if not history:
-                top = await redis.xrevrange(fkey, "+", "-", count=1)
-                if top and int(top[0][0].decode().partition("-")[0]) < cur.seq:
-                    # the cursor is ahead of the stream (frames renumbered, e.g. a flow restarted
-                    # without recovery): start over from the latest frame instead of waiting forever
-                    cur.seq = 0
-                    history = top
+        try:  # the response has started: a Redis error now must end the stream cleanly, not abort it
+            alert_history = await redis.xrange(akey, "-", "+", count=ALERT_HISTORY)
+            if parsed is None or "." not in last_event_id:
+                # fresh start (or a bare frame seq): alerts from now on; mark those in the stream as seen
+                cur = Cursor(parsed.seq if parsed else 0)
+                for _sid, fields in alert_history:
+                    raw = fields.get(ALERT_FIELD)
+                    if raw:
+                        with contextlib.suppress(Exception):
+                            cur.mark_alert(orjson.loads(raw).get("alert_id", ""))
+                alert_history = []
+            else:
+                cur = parsed
+            if parsed is None:
+                history = await redis.xrevrange(fkey, "+", "-", count=1)  # the latest frame only
+            else:
+                history = await redis.xrevrange(fkey, "+", "(%d-0" % cur.seq, count=max_replay)
+                if not history:
+                    top = await redis.xrevrange(fkey, "+", "-", count=1)
+                    if top and int(top[0][0].decode().partition("-")[0]) < cur.seq:
+                        # the cursor is ahead of the stream (frames renumbered, e.g. a flow restarted
+                        # without recovery): start over from the latest frame instead of waiting forever
+                        cur.seq = 0
+                        history = top
+        except RedisError as exc:  # the client resumes from its Last-Event-ID
+            log.warning("live stream %s/%s: history read failed (%s); closing the stream", org, camp, exc)
+            return
         for _sid, fields in alert_history:
             raw = fields.get(ALERT_FIELD)
             if not raw:
@@ -462,9 +470,17 @@ async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | N
     try:
         yield RETRY
         key = org_alerts_stream(org)
-        if valid_stream_id(last_event_id):
+        try:  # as in campaign_events: a Redis error after the response started ends the stream cleanly
+            if valid_stream_id(last_event_id):
+                hist = await redis.xrevrange(key, "+", "(" + last_event_id, count=max_replay)
+            else:
+                hist = None
+                top = await redis.xrevrange(key, "+", "-", count=1)
+        except RedisError as exc:
+            log.warning("org alert stream %s: history read failed (%s); closing the stream", org, exc)
+            return
+        if hist is not None:
             last = stream_id_tuple(last_event_id)
-            hist = await redis.xrevrange(key, "+", "(" + last_event_id, count=max_replay)
             for sid, fields in reversed(hist):
                 sid = sid.decode()
                 raw = fields.get(ALERT_FIELD)
@@ -474,7 +490,6 @@ async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | N
                     if metrics:
                         metrics.alerts_sent.inc()
         else:
-            top = await redis.xrevrange(key, "+", "-", count=1)
             last = stream_id_tuple(top[0][0].decode()) if top else (0, 0)
         while True:
             if sub.closed:

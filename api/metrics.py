@@ -22,6 +22,9 @@ class ApiMetrics:
                                    registry=self.registry)
         self.alerts_sent = Counter("callpulse_api_sse_alerts_sent_total", "SSE alert events sent",
                                    registry=self.registry)
+        self.sse_dropped = Counter("callpulse_api_sse_dropped_total",
+                                   "SSE clients cut off because a send stalled (a client that does not read)",
+                                   registry=self.registry)
         self.events_accepted = Counter("callpulse_api_events_total", "POST /v1/events results", ["result"],
                                        registry=self.registry)
 

@@ -27,8 +27,10 @@ class ServerThread:
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        from api.sockets import BoundedHTTPProtocol
+
         self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="on",
-                                     timeout_graceful_shutdown=2)
+                                     timeout_graceful_shutdown=2, http=BoundedHTTPProtocol)
         self.server = uvicorn.Server(self.config)
         self.server.install_signal_handlers = lambda: None  # not the main thread
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -43,8 +43,12 @@ class StreamAppender:
     """Buffered XADD of events to their partition streams; flushes every `chunk` events."""
 
     def __init__(self, client, *, partitions: int | None = None, chunk: int = DEFAULT_CHUNK,
-                 maxlen: int | None = None):
+                 maxlen: int | None = None, patience=None):
         self.client = client
+        # flows.patience.Patience: retry a flush while Redis is unreachable (else the error is raised).
+        # A retried chunk that Redis had partly applied is appended twice: the flow counts the
+        # repeats as event_id duplicates (diagnostics.duplicates), it never applies them twice.
+        self.patience = patience
         self.partitions = partitions or partition_count()
         self.streams = [ingest_stream(p).encode() for p in range(self.partitions)]
         self.chunk = max(1, chunk)
@@ -67,7 +71,10 @@ class StreamAppender:
     def flush(self) -> None:
         if not self._pending:
             return
-        replies = execute(self.client, self._pending)
+        if self.patience is not None:
+            replies = self.patience.call(execute, self.client, self._pending)
+        else:
+            replies = execute(self.client, self._pending)
         raise_first_error(replies)
         for p in self._parts:
             self.appended[p] += 1

@@ -23,14 +23,19 @@ Per dead letter: a Lua script adds its source ref (stream + entry id, or
 file + line) to a capped sorted set and only if new ``XADD``s the record to
 ``callpulse:deadletter`` (``MAXLEN ~``).
 
-While Redis is unreachable a write is retried (for up to a minute); any
-other Redis error raises: the flow stops, and a restart with recovery
-rewinds to the last snapshot and writes again (at-least-once delivery made
-effectively-once by the idempotence above).
+While Redis is unreachable a write is retried for as long as it takes
+(`flows.patience`, capped back-off); any other Redis error raises: the flow
+stops, and a restart with recovery rewinds to the last snapshot and writes
+again (at-least-once delivery made effectively-once by the idempotence above).
+
+Before its first write, after every reconnect and at least once a second the
+sink checks the dataset id (`flows.dataset`): a Redis that lost its data (or
+another Redis) is never written to; the flow records why and stops.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -46,7 +51,9 @@ from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHAN
                          replies_key, stats_key, transcript_key)
 from engine.events import CONTACT_STATUSES
 from flows.dataflow import DL, FlowConfig
+from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
 from flows.ingest_writer import execute
+from flows.patience import Patience
 
 # KEYS: stream, id set. ARGV: alert_id, record JSON, maxlen[, channel, message]
 ALERT_SCRIPT = b"""
@@ -70,7 +77,7 @@ return 1
 ALREADY_WRITTEN = "equal or smaller than the target stream top item"
 STATUS_EVERY_S = 1.0
 DEAD_LETTER_REFS_KEPT = 200_000
-WRITE_RETRY_S = 60.0  # then the error stops the flow (a restart resumes from the last snapshot)
+DATASET_CHECK_S = 1.0  # at least this often, and after every reconnect
 
 
 def _b(value) -> bytes:
@@ -81,8 +88,11 @@ def _b(value) -> bytes:
 
 class RedisSinkPartition(StatelessSinkPartition):
     def __init__(self, cfg: FlowConfig, worker_index: int):
-        self.client = redis.Redis.from_url(cfg.redis_url)
+        # every (re)connection is checked before its first command: a Redis that came back empty
+        # after a restart never gets a write
+        self.client = redis.Redis.from_url(cfg.redis_url, redis_connect_func=self._on_connect)
         self.worker = worker_index
+        self.cfg_url = cfg.redis_url
         self.frames_maxlen = _b(cfg.frames_maxlen)
         self.alerts_maxlen = _b(cfg.alerts_maxlen)
         self.dl_maxlen = _b(cfg.dead_letter_maxlen)
@@ -92,6 +102,10 @@ class RedisSinkPartition(StatelessSinkPartition):
         self.status_key = flow_status_key().encode()
         self.reported_at = 0.0
         self.keys: dict[tuple[str, str], tuple] = {}
+        self.patience = Patience(f"flow sink (worker {worker_index})")
+        # the id `callpulse flow` adopted at start (flows.dataset); bare `bytewax.run`: whatever Redis holds first
+        self.dataset = os.environ.get("CALLPULSE_DATASET_ID") or None
+        self.checked_at = 0.0
 
     def _campaign_keys(self, org: str, camp: str) -> tuple:
         k = self.keys.get((org, camp))
@@ -141,7 +155,11 @@ class RedisSinkPartition(StatelessSinkPartition):
         if now - self.reported_at >= STATUS_EVERY_S:
             self.reported_at = now
             ms = b"%d" % int(now * 1000)
-            cmds.append((b"HSET", self.status_key, b"write_ms", ms, b"w%d_write_ms" % self.worker, ms))
+            status = [b"write_ms", ms, b"w%d_write_ms" % self.worker, ms]
+            if self.patience.outages:
+                status += [b"outages", b"%d" % self.patience.outages,
+                           b"last_outage_ms", b"%d" % self.patience.last_outage_ms]
+            cmds.append((b"HSET", self.status_key, *status))
         if not cmds:
             return
         replies = self._execute(cmds)
@@ -150,20 +168,31 @@ class RedisSinkPartition(StatelessSinkPartition):
                 raise r
 
     def _execute(self, cmds: list) -> list:
-        """One pipelined round trip; while Redis is unreachable, retry (every write is idempotent)."""
-        delay, waited = 0.1, 0.0
-        while True:
-            try:
-                return execute(self.client, cmds)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if waited >= WRITE_RETRY_S:
-                    raise
-                if waited == 0.0:
-                    print(f"callpulse flow: sink: Redis unreachable ({exc}); retrying for up to "
-                          f"{WRITE_RETRY_S:.0f} s", file=sys.stderr, flush=True)
-                time.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 2.0)
+        """One pipelined round trip, retried while Redis is unreachable (every write is idempotent);
+        never written to a Redis that does not hold the flow's dataset."""
+        return self.patience.call(self._checked_execute, cmds)
+
+    def _checked_execute(self, cmds: list) -> list:
+        now = time.monotonic()
+        if now - self.checked_at >= DATASET_CHECK_S:  # catches a FLUSHALL without a reconnect (within 1 s)
+            self._check_dataset(current(self.client))
+        return execute(self.client, cmds)
+
+    def _on_connect(self, conn) -> None:
+        conn.on_connect()
+        conn.send_command("GET", DATASET_KEY)
+        self._check_dataset(conn.read_response())
+
+    def _check_dataset(self, found) -> None:
+        found = found.decode() if isinstance(found, bytes) else found
+        if self.dataset is None:  # not started by `callpulse flow` (bare bytewax.run): adopt, or create
+            self.dataset = found = found or ensure(redis.Redis.from_url(self.cfg_url))
+        if found is None or found != self.dataset:
+            msg = lost_message(self.dataset or "?", found, "the running flow")
+            print(f"callpulse flow: {msg}", file=sys.stderr, flush=True)
+            report_lost(redis.Redis.from_url(self.cfg_url), msg)
+            raise DatasetLost(msg)
+        self.checked_at = time.monotonic()
 
     def _merge_attempt_patches(self, items: list, cmds: list) -> None:
         """Records of unsealed attempts (engine.sealed) lack the detail-only fields: lay each patch over

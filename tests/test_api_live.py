@@ -286,7 +286,8 @@ def test_cursor_ahead_of_the_stream_starts_from_the_latest_frame(live_env):
             await col.close()
             return col.frames()
 
-    assert asyncio.run(scenario())[0][0] == top
+    first = asyncio.run(scenario())[0][0]
+    assert top <= first <= top_seq(env["redis"], env["camp"])  # the latest frame (a heartbeat may have come)
 
 
 def test_lost_pubsub_closes_streams_and_resubscribes(live_env):

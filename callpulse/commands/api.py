@@ -21,6 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     parser.add_argument("--heartbeat", type=float, default=5.0,
                         help="SSE: re-send the latest frame after this many quiet seconds (default 5)")
+    parser.add_argument("--sse-stall-s", type=float, default=10.0,
+                        help="cut off an SSE client whose pending send has not completed for this long "
+                             "(a client that does not read; default 10)")
     parser.add_argument("--graceful-timeout", type=float, default=5.0,
                         help="seconds to wait for open connections on shutdown (default 5)")
 
@@ -33,13 +36,16 @@ def run(args) -> int:
     from callpulse.commands import redis_url
 
     dev = args.dev or dev_mode_from_env()
-    app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat)
+    from api.sockets import BoundedHTTPProtocol
+
+    app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat, sse_stall_s=args.sse_stall_s)
     if dev:
         print(f"callpulse api: DEV MODE — the demo key {DEV_KEY} is accepted (X-Org picks the org)",
               file=sys.stderr)
     print(f"callpulse api: http://{args.host}:{args.port}  (docs at /docs, Redis {redis_url()})", file=sys.stderr)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                            timeout_graceful_shutdown=args.graceful_timeout, lifespan="on")
+                            timeout_graceful_shutdown=args.graceful_timeout, lifespan="on",
+                            http=BoundedHTTPProtocol)  # capped SO_SNDBUF per socket (api/sockets.py)
     _server_class()(config).run()
     return 0
 

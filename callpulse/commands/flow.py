@@ -101,21 +101,35 @@ def _wait_recovery_dir(path: Path, timeout_s: float = 30.0) -> bool:
     return False
 
 
-def _record_start(cfg, args, total_workers: int) -> None:
+def _record_start(cfg, args, total_workers: int) -> int:
+    """Key layout migration, dataset check (flows.dataset) and the start record; 0 or an exit status."""
     import redis
 
     from engine.keys import flow_status_key
+    from flows.dataset import EXIT_DATASET_LOST, DatasetLost, adopt_at_start, report_lost
     from flows.key_layout import migrate
+    from flows.patience import Patience
 
+    client = redis.Redis.from_url(cfg.redis_url)
+    recovery_dir = None if args.no_recovery else Path(args.recovery_dir)
     try:
-        client = redis.Redis.from_url(cfg.redis_url)
+        # Redis may still be starting (or restarting): wait for it rather than exit
+        ds = Patience("flow start").call(adopt_at_start, client, recovery_dir)
+        os.environ["CALLPULSE_DATASET_ID"] = ds  # for the sinks, here and in child processes
         migrate(client)
+        client.hdel(flow_status_key(), "dataset_error", "dataset_error_ms")
         client.hset(flow_status_key(), mapping={
             "mode": "replay" if cfg.replay else "live", "workers": total_workers,
-            "started_ms": int(time.time() * 1000), "pid": os.getpid()})
-        client.close()
+            "started_ms": int(time.time() * 1000), "pid": os.getpid(), "dataset": ds})
+        return 0
+    except DatasetLost as exc:
+        report_lost(client, str(exc))
+        print(f"callpulse flow: {exc}", file=sys.stderr, flush=True)
+        return EXIT_DATASET_LOST
     except redis.RedisError as exc:
-        raise SystemExit(f"callpulse flow: Redis at {cfg.redis_url} is not reachable: {exc}") from None
+        raise SystemExit(f"callpulse flow: Redis at {cfg.redis_url}: {exc}") from None
+    finally:
+        client.close()
 
 
 def run(args) -> int:
@@ -147,7 +161,9 @@ def run(args) -> int:
                   file=sys.stderr)
             return 2
     if args.process_id in (None, 0):
-        _record_start(cfg, args, total)
+        rc = _record_start(cfg, args, total)
+        if rc:
+            return rc
 
     if args.processes > 1:
         return _supervise(args)
@@ -177,11 +193,29 @@ def _run_here(args, cfg) -> int:
     where = ", ".join(cfg.files) if cfg.files else f"ingest streams at {cfg.redis_url}"
     print(f"callpulse flow: {mode} mode, {args.workers} worker(s), reading {where}, "
           f"recovery {'off' if recovery is None else args.recovery_dir}", file=sys.stderr, flush=True)
-    cli_main(build_flow(cfg), **kwargs)
+    try:
+        cli_main(build_flow(cfg), **kwargs)
+    except Exception as exc:  # noqa: BLE001 - Bytewax wraps the sink's error; find ours in the chain
+        from flows.dataset import EXIT_DATASET_LOST
+
+        if "Refusing to write a partial dataset" in _chain_text(exc):
+            print("callpulse flow: stopped: Redis lost its data (see above and docs/operations.md)",
+                  file=sys.stderr, flush=True)
+            return EXIT_DATASET_LOST
+        raise
     from flows.dataflow import SNAPSHOT_STATS
 
     print(f"callpulse flow: stopped ({SNAPSHOT_STATS.summary()})", file=sys.stderr, flush=True)
     return 0
+
+
+def _chain_text(exc: BaseException) -> str:
+    parts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        parts.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    return "\n".join(parts)
 
 
 def _supervise(args) -> int:

@@ -142,7 +142,11 @@ def _to_redis(args, sim, stream, factor, start_ms) -> int:
     client = redis.Redis.from_url(redis_url())
     types: Counter = Counter()
     try:
-        writer = StreamAppender(client, partitions=args.partitions, maxlen=args.maxlen)
+        from flows.patience import Patience
+
+        # a Redis restart mid-run is waited out (issue #9), not the end of the simulation
+        writer = StreamAppender(client, partitions=args.partitions, maxlen=args.maxlen,
+                                patience=Patience("simulate"))
         if factor is not None:
             stream = _paced(stream, factor, start_ms, writer.flush)
         for item in stream:

@@ -1,0 +1,99 @@
+"""Make the OpenAPI document tell the truth (issue #9 item 8; checked by schemathesis in the tests).
+
+FastAPI documents only 200 and its own 422 shape. This adds what the app really answers:
+400 (bad ``X-Org`` use), 401, 403, 404 (campaign routes), 413 and 429 (ingest), 503 (Redis
+unreachable, dataset lost), the 422 body our handler writes (``detail`` string + ``errors``),
+and the media types of the CSV routes.
+"""
+
+from __future__ import annotations
+
+ERROR = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
+VALIDATION_ERROR = {
+    "type": "object", "required": ["detail", "errors"],
+    "properties": {
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["field", "msg", "type"],
+            "properties": {"field": {"type": "string"}, "in": {"type": ["string", "null"]},
+                           "msg": {"type": "string"}, "type": {"type": "string"}}}}}}
+READY = {"type": "object", "required": ["status"], "properties": {
+    "status": {"type": "string", "enum": ["ready", "not_ready"]}, "reason": {"type": "string"}}}
+
+_REF = {"$ref": "#/components/schemas/ErrorBody"}
+_WHY = {
+    "400": "X-Org is missing for a user token",
+    "401": "no key, or an invalid, unknown or revoked key",
+    "403": "the key lacks the scope, or X-Org names an org the key may not act for",
+    "404": "no such campaign in the caller's org",
+    "413": "body or batch too large",
+    "429": "rate limit of this key exceeded (see the Retry-After header)",
+    "503": "Redis unreachable, or its dataset was lost (see /readyz)",
+}
+
+
+def _err(code: str) -> dict:
+    out = {"description": _WHY[code], "content": {"application/json": {"schema": _REF}}}
+    if code == "429":
+        out["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+    return out
+
+
+def patch(schema: dict) -> dict:
+    comps = schema.setdefault("components", {}).setdefault("schemas", {})
+    comps["ErrorBody"] = ERROR
+    comps["ValidationErrorBody"] = VALIDATION_ERROR
+    comps.pop("HTTPValidationError", None)
+    comps.pop("ValidationError", None)
+    for path, item in schema.get("paths", {}).items():
+        for method, op in item.items():
+            responses = op.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "invalid parameters", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ValidationErrorBody"}}}}
+            if path.startswith("/v1/"):
+                for code in ("400", "401", "403", "503"):
+                    responses.setdefault(code, _err(code))
+                if "{campaign_id}" in path:
+                    responses.setdefault("404", _err("404"))
+                if path == "/v1/events" and method == "post":
+                    for code in ("413", "429"):
+                        responses[code] = _err(code)
+                    responses["400"] = {"description": "the body is not valid JSON (the detail says where), "
+                                                       "or X-Org is missing for a user token",
+                                        "content": {"application/json": {"schema": _REF}}}
+            for param in op.get("parameters", []):
+                if path == "/v1/usage" and param.get("name") == "period":
+                    # what the handler accepts: a real month or a real date (not just the digit shapes)
+                    param["schema"] = {"default": "all", "anyOf": [
+                        {"type": "string", "enum": ["all"]},
+                        {"type": "string", "pattern": "^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"},
+                        {"type": "string", "format": "date"}]}
+            if path == "/readyz":
+                responses["200"] = {"description": "ready", "content": {"application/json": {"schema": READY}}}
+                responses["503"] = {"description": "not ready (reason)",
+                                    "content": {"application/json": {"schema": READY}}}
+            if path.endswith("/attempt-report.csv"):
+                responses["200"] = {"description": "one CSV row per attempt", "content": {
+                    "text/csv": {"schema": {"type": "string"}}}}
+            if path.endswith("/export"):
+                responses["200"] = {"description": "contacts as a JSON array or CSV", "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "text/csv": {"schema": {"type": "string"}}}}
+            if path == "/metrics":
+                responses["200"] = {"description": "Prometheus text", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}}
+    return schema
+
+
+def install(app) -> None:
+    """Serve the patched document at /openapi.json (built once, like FastAPI's own)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            app.openapi_schema = patch(get_openapi(title=app.title, version=app.version,
+                                                   description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -1,0 +1,75 @@
+"""Ride out a Redis outage of any length: retry with capped exponential back-off.
+
+Used by the flow's sink (every write is idempotent, so a retried batch is harmless) and by
+`callpulse simulate --redis`. Settings (environment, read when the object is made):
+
+- ``CALLPULSE_RETRY_MAX_DELAY_S`` (default 5): the back-off cap, i.e. how long after Redis is
+  back the writer notices at worst;
+- ``CALLPULSE_OUTAGE_NOTICE_S`` (default 60): after this long the outage is logged as such
+  (the old sink gave up at this point; now it only says so, and keeps waiting);
+- ``CALLPULSE_GIVE_UP_S`` (default 0 = never): give up and raise after this long, for
+  deployments that prefer a supervisor restart to waiting in place.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import redis
+
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+class Patience:
+    def __init__(self, who: str, *, max_delay_s: float | None = None, notice_s: float | None = None,
+                 give_up_s: float | None = None):
+        self.who = who
+        self.max_delay_s = max_delay_s if max_delay_s is not None else _env_float("CALLPULSE_RETRY_MAX_DELAY_S", 5.0)
+        self.notice_s = notice_s if notice_s is not None else _env_float("CALLPULSE_OUTAGE_NOTICE_S", 60.0)
+        self.give_up_s = give_up_s if give_up_s is not None else _env_float("CALLPULSE_GIVE_UP_S", 0.0)
+        self.outages = 0  # outages survived
+        self.last_outage_ms = 0  # length of the last one
+        self.reconnected = False  # set after an outage; the caller clears it (e.g. to re-check the dataset)
+
+    def call(self, fn, *args):
+        """``fn(*args)``, retried while Redis is unreachable."""
+        start = 0.0
+        delay = 0.1
+        noticed = False
+        while True:
+            try:
+                out = fn(*args)
+            except TRANSIENT as exc:
+                now = time.monotonic()
+                if not start:
+                    start = now
+                    self._log(f"Redis unreachable ({exc}); retrying")
+                waited = now - start
+                if self.give_up_s and waited >= self.give_up_s:
+                    self._log(f"Redis unreachable for {waited:.0f} s; giving up (CALLPULSE_GIVE_UP_S)")
+                    raise
+                if not noticed and waited >= self.notice_s:
+                    noticed = True
+                    self._log(f"Redis outage: unreachable for {waited:.0f} s; waiting for it "
+                              f"(retry every {self.max_delay_s:g} s at most)")
+                time.sleep(delay)
+                delay = min(delay * 2, self.max_delay_s)
+                continue
+            if start:
+                self.outages += 1
+                self.last_outage_ms = int((time.monotonic() - start) * 1000)
+                self.reconnected = True
+                self._log(f"Redis reachable again after {self.last_outage_ms / 1000:.1f} s; resuming")
+            return out
+
+    def _log(self, text: str) -> None:
+        print(f"callpulse: {self.who}: {text}", file=sys.stderr, flush=True)
