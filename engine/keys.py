@@ -66,6 +66,12 @@ def ingest_stream(partition: int) -> str:
 
 
 INGEST_FIELD = b"e"  # stream entry field holding the raw JSON event bytes
+ROUTE_FIELD = b"k"  # stream entry field holding `route_key(org, campaign)`: the flow routes without decoding
+
+
+def route_key(org_id: str, campaign_id: str) -> str:
+    """The flow's key of a campaign: ``org \x1f campaign`` (no id holds \x1f, so it is injective)."""
+    return f"{org_id}\x1f{campaign_id}"
 DEAD_LETTER_STREAM = f"{PREFIX}:deadletter"
 
 

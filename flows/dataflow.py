@@ -1,26 +1,27 @@
-"""The production Bytewax dataflow (issue #4): ingest streams -> gate -> campaign state -> Redis.
+"""The production Bytewax dataflow: ingest streams -> one campaign-keyed step -> Redis.
 
-    read ──> parse ──valid──> gate (keyed by org) ──> route ──campaign──> campaign (keyed by campaign) ──┐
-               └──rejected──────────────────────────────┴──late (dead letter)─────────────────────────────┴─> redis
+    read (routed by campaign, batched) ──exchange──> campaign (parse, gate, state) ──> redis
 
 - ``read``: `flows.redis_source.RedisStreamSource` (one partition per ingest
-  stream) or, for recorded logs, `flows.file_source.NdjsonFileSource`.
-  Items ``(ref, raw)``.
-- ``parse``: `engine.events.parse_event` on each item (live mode: the
-  ``future`` check against the wall clock; replay: none). A rejection
-  becomes a dead letter ``(DL, record)``; a valid event ``(org_id, (ref, raw, ev))``.
-- ``gate``: one `engine.gate.EventGate` per org (event_id de-dup is per org,
-  SPEC §1; lateness per campaign watermark). Emits the verdict with the event.
-- ``route``: re-keys by campaign (``org \\x1f campaign``); a late event also
-  yields a dead letter with reason ``late``.
-- ``campaign``: one `engine.state.CampaignState` per campaign (`CampaignLogic`):
-  ok -> ``apply``, duplicate -> ``note_duplicate``, late -> ``note_late``.
-  Emits alerts at once and coalesced frames (see `CampaignLogic`).
+  stream) or, for recorded logs, `flows.file_source.NdjsonFileSource`. Each
+  read is grouped by campaign (`flows.routing`): items ``(route, (route, [(ref,
+  raw), ...]))``, one per campaign per read, so events cross workers once and
+  in batches, as raw bytes. The route comes from the entry's ``k`` field
+  (written by the ingest path), or from a decode in the source when a raw
+  writer left it out.
+- ``campaign``: `CampaignLogic`, one per campaign: parses each event
+  (`engine.events.parse_event`; live mode: the ``future`` check), runs the
+  campaign's `engine.gate.EventGate` (event_id de-dup, lateness) and applies
+  it to the campaign's `engine.state.CampaignState`; emits dead letters for
+  rejected and late events, alerts at once and coalesced frames.
 - ``redis``: `flows.redis_sink.RedisSink` (idempotent writes).
 
-This is the same two-step engine path as `engine.fold.Fold` (what
-`callpulse replay` runs), so a replay of a log through the flow gives the
-same bodies. See docs/flow.md for every decision.
+Event ids are unique per org (SPEC §1). The ingest path (`callpulse ingest`,
+``POST /v1/events``) de-duplicates them per org before they reach a stream;
+the flow's gate de-duplicates per campaign (every retry of an event lands in
+its campaign). Only an event_id reused across two campaigns of one org and
+appended without the ingest path is counted once per campaign by the flow
+(`callpulse replay` counts it once per org). See docs/flow.md.
 
 Run it with ``callpulse flow`` (recovery, signals, workers), or directly:
 ``python -m bytewax.run "flows.dataflow:build(replay=True)" -w 2``.
@@ -44,13 +45,12 @@ from engine.alerts import DEFAULT_MIN_SAMPLE
 from engine.events import MAX_EVENT_BYTES, EventRejected, parse_event
 from engine.gate import DEFAULT_LATENESS_MS, DUPLICATE, LATE, OK, EventGate
 from engine.snapshot import build_snapshot
+from engine.keys import route_key
 from engine.state import CampaignState
 from flows.chunk_store import store_for
 
-DL = "!dead-letter"  # key of dead-letter items: never an org id or campaign key ('!' is not an id char)
-RESUME_SEQ_GAP = 100_000  # frame seqs skipped on a resume: more than ~7 h of frames at 4/s after the last snapshot
-SEP = "\x1f"  # campaign key = org_id + SEP + campaign_id (the same separator as the partition hash)
-STATE_VERSION = 3  # 3: columnar contacts, sealed attempts, escaped keys; 1 (release 1) is upgraded on resume
+# 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded on resume
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -117,81 +117,18 @@ def dead_letter(ref: str, raw: Optional[bytes], code: str, field_: Optional[str]
     return rec
 
 
-# ---------------------------------------------------------------- parse
-
-def make_parse(replay: bool):
-    def parse_batch(items: list) -> list:
-        wall = None if replay else now_ms()
-        out = []
-        append = out.append
-        for ref, raw in items:
-            if raw is None:
-                append((DL, dead_letter(ref, None, "malformed", None, "stream entry has no 'e' field")))
-                continue
-            try:
-                ev = parse_event(raw, now_ms=wall)
-            except EventRejected as err:
-                append((DL, dead_letter(ref, raw, err.code, err.field, err.reason)))
-            else:
-                append((ev["org_id"], (ref, raw, ev)))
-        return out
-
-    return parse_batch
-
-
-def is_valid(item: tuple) -> bool:
-    return item[0] != DL
-
-
-# ---------------------------------------------------------------- gate (keyed by org)
-
-class GateLogic(StatefulBatchLogic):
-    """The org's `EventGate`: verdict ok / duplicate / late for each event, in arrival order."""
-
-    def __init__(self, lateness_ms: int, recovery: bool, resume: Optional[bytes]):
-        self.recovery = recovery
-        self.gate = pickle.loads(resume) if resume is not None else EventGate(lateness_ms=lateness_ms)
-
-    def on_batch(self, values: list):
-        gate = self.gate
-        out = []
-        for ref, raw, ev in values:
-            verdict = gate.check(ev)
-            org, camp = ev["org_id"], ev["campaign_id"]
-            rec = None
-            if verdict == LATE:
-                wm = gate.watermark((org, camp))
-                rec = dead_letter(
-                    ref, raw, "late", "ts",
-                    f"event ts {ev['ts']} is {wm - ev['ts']} ms behind the campaign's watermark {wm} "
-                    f"(lateness bound {gate.lateness_ms} ms)",
-                    org_id=org, campaign_id=camp, event_id=ev["event_id"])
-            out.append((org + SEP + camp, verdict, ev, rec))
-        return out, StatefulBatchLogic.RETAIN
-
-    def snapshot(self) -> Optional[bytes]:
-        # Bytes, not the live object: Bytewax may pickle the snapshot after later batches ran.
-        if not self.recovery:
-            return None
-        return pickle.dumps(self.gate, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def route_batch(items: list) -> list:
-    out = []
-    append = out.append
-    for _org, (ckey, verdict, ev, rec) in items:
-        append((ckey, (verdict, ev)))
-        if rec is not None:
-            append((DL, rec))
-    return out
-
-
 # ---------------------------------------------------------------- campaign (keyed by campaign)
 
 class CampaignLogic(StatefulBatchLogic):
-    """One campaign's `CampaignState`, its frame sequence and the frame pacing.
+    """One campaign: its event gate, its `CampaignState`, its frame sequence and the frame pacing.
+
+    Input values ``(route, [(ref, raw), ...])`` (flows.routing). Each raw event is parsed
+    (a rejection is a dead letter), checked against the route (an event naming another
+    campaign was misrouted by a raw writer: a dead letter), gated (duplicate: counted; late: counted
+    and a dead letter) and applied.
 
     Output items (keyed by campaign, for the sink):
+    - ``("dead", record)`` for every rejected or late event;
     - ``("alert", org, campaign, record)`` for every record of `take_alerts()`, at once;
     - ``("details", org, campaign, details)``: the detail records changed since the
       previous frame (`take_details()`: contacts, attempts, batches, replies, daily
@@ -210,6 +147,7 @@ class CampaignLogic(StatefulBatchLogic):
         self.live = not cfg.replay
         self.recovery = cfg.recovery
         self.store = store_for(cfg.recovery_dir) if cfg.recovery and cfg.recovery_dir else None
+        self.gate = EventGate(lateness_ms=cfg.lateness_ms)
         self.min_sample = cfg.min_sample
         self.lateness_ms = cfg.lateness_ms
         self.seal_chunk_rows = cfg.seal_chunk_rows
@@ -224,15 +162,22 @@ class CampaignLogic(StatefulBatchLogic):
             self.last_event = 0.0  # wall time (s) of the last applied event
         else:
             loads = self.store.loads if self.store is not None else pickle.loads
-            version, self.state, self.seq, self.dirty, self.last_frame, self.last_event = loads(resume)
+            version, self.state, self.seq, self.dirty, self.last_frame, self.last_event, *gate = loads(resume)
+            if gate:
+                self.gate = gate[0]
+            # else release 1: its gate was a step of its own (keyed by org); event ids seen before the
+            # upgrade are forgotten (facts still count once: only cost, transcript and callback closes
+            # rely on event ids alone). docs/flow.md, "Upgrading".
             if version > STATE_VERSION:
                 raise RuntimeError(f"recovery snapshot of state version {version}, newer than this callpulse "
                                    f"({STATE_VERSION}): run the release that wrote it, or start a fresh recovery dir")
-            # Frames sent after that snapshot (before the crash) used seqs from here on: jump past them, so
-            # every frame after a resume is newer than anything the stream holds (its ids are <seq>-0).
-            self.seq += RESUME_SEQ_GAP
+            # Frames a crashed run sent after this snapshot used seqs from here on, maybe more than this run
+            # will send. Continue from the wall clock in ms instead: a run sends fewer than one frame per ms
+            # (one per frame interval), so its seqs stay below the ms at which it died, and every frame after
+            # a resume is newer than anything the stream holds (ids <seq>-0), however many crashes came before.
+            self.seq = max(self.seq, now_ms())
             st = self.state
-            if version < 3 and st is not None:
+            if version < 2 and st is not None:
                 # Release 1 (read into the columnar layout by engine.state_upgrade): its keys may have
                 # been dropped by the key-layout migration (flows.key_layout), and the contact profiles
                 # and trails now live under new keys, so everything it knows is written again.
@@ -260,24 +205,49 @@ class CampaignLogic(StatefulBatchLogic):
 
     def on_batch(self, values: list):
         st = self.state
+        gate = self.gate
         applied = False
-        for verdict, ev in values:
-            if st is None:
-                st = self.state = CampaignState(ev["org_id"], ev["campaign_id"], min_sample=self.min_sample,
-                                                collect_details=True, lateness_ms=self.lateness_ms,
-                                                seal_chunk_rows=self.seal_chunk_rows)
-            if verdict == OK:
-                st.apply(ev)
-                applied = True
-            elif verdict == DUPLICATE:
-                st.note_duplicate()
-            else:
-                st.note_late()
+        out: list = []
+        wall_ms = None if not self.live else now_ms()
+        for route, entries in values:
+            for ref, raw in entries:
+                if raw is None:
+                    out.append(("dead", dead_letter(ref, None, "malformed", None, "stream entry has no 'e' field")))
+                    continue
+                try:
+                    ev = parse_event(raw, now_ms=wall_ms)
+                except EventRejected as err:
+                    out.append(("dead", dead_letter(ref, raw, err.code, err.field, err.reason)))
+                    continue
+                org, camp = ev["org_id"], ev["campaign_id"]
+                if route_key(org, camp) != route:
+                    out.append(("dead", dead_letter(ref, raw, "misrouted", "campaign_id",
+                                                    "the entry's routing key names another campaign")))
+                    continue
+                if st is None:
+                    st = self.state = CampaignState(org, camp, min_sample=self.min_sample, collect_details=True,
+                                                    lateness_ms=self.lateness_ms,
+                                                    seal_chunk_rows=self.seal_chunk_rows)
+                verdict = gate.check(ev)
+                if verdict == OK:
+                    st.apply(ev)
+                    applied = True
+                elif verdict == DUPLICATE:
+                    st.note_duplicate()
+                else:
+                    st.note_late()
+                    wm = gate.watermark((org, camp))
+                    out.append(("dead", dead_letter(
+                        ref, raw, "late", "ts",
+                        f"event ts {ev['ts']} is {wm - ev['ts']} ms behind the campaign's watermark {wm} "
+                        f"(lateness bound {gate.lateness_ms} ms)",
+                        org_id=org, campaign_id=camp, event_id=ev["event_id"])))
+        if st is None:  # nothing but rejected entries so far
+            return out, StatefulBatchLogic.RETAIN
         wall = time.time()
         if applied:
             self.last_event = wall
         self.dirty = True
-        out: list = []
         self._alerts(out)
         if st.now is not None and wall - self.last_frame >= self.interval:
             self._frame(wall, out)
@@ -325,7 +295,7 @@ class CampaignLogic(StatefulBatchLogic):
         if not self.recovery:
             return None
         started = time.perf_counter()
-        value = (STATE_VERSION, self.state, self.seq, self.dirty, self.last_frame, self.last_event)
+        value = (STATE_VERSION, self.state, self.seq, self.dirty, self.last_frame, self.last_event, self.gate)
         if self.store is not None:
             data = self.store.dumps(value)
         else:
@@ -349,15 +319,9 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
                                    retain_ms=cfg.retain_ms if cfg.recovery else 0)
 
     flow = Dataflow("callpulse")
-    raw = op.input("read", flow, source)
-    parsed = op.flat_map_batch("parse", raw, make_parse(cfg.replay))
-    valid = op.branch("valid", parsed, is_valid)
-    gated = op.stateful_batch("gate", valid.trues, lambda resume: GateLogic(cfg.lateness_ms, cfg.recovery, resume))
-    routed = op.flat_map_batch("route", gated, route_batch)
-    to_campaign = op.branch("late", routed, is_valid)
-    frames = op.stateful_batch("campaign", to_campaign.trues, lambda resume: CampaignLogic(cfg, resume))
-    writes = op.merge("writes", frames, valid.falses, to_campaign.falses)
-    op.output("redis", writes, RedisSink(cfg))
+    routed = op.input("read", flow, source)  # (route, (route, [(ref, raw), ...])), flows.routing
+    out = op.stateful_batch("campaign", routed, lambda resume: CampaignLogic(cfg, resume))
+    op.output("redis", out, RedisSink(cfg))
     return flow
 
 

@@ -6,8 +6,9 @@ the next line, so a recovered replay continues after the last line it had
 read. The partition ends (EOF) at the end of the file: the flow then writes
 its final frames and exits.
 
-Items are ``(ref, raw)`` like the Redis source's: ``ref`` =
-``"file:<absolute path>:<line number>"``, ``raw`` = the line's bytes.
+Items are grouped by campaign like the Redis source's (`flows.routing`), each
+entry ``(ref, raw)``: ``ref`` = ``"file:<absolute path>:<line number>"``,
+``raw`` = the line's bytes.
 
 Per-campaign order is the order of the lines: a campaign's events should be
 in one file (several files are read in parallel, with no order between them).
@@ -24,6 +25,7 @@ from typing import Optional
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from flows.lifecycle import STOP
+from flows.routing import grouped, route_of_raw
 
 DEFAULT_COUNT = 1000
 
@@ -46,12 +48,13 @@ class NdjsonPartition(StatefulSourcePartition[tuple, tuple]):
             raw = readline()
             if not raw:
                 if items:
-                    return items
+                    return grouped(items)
                 raise StopIteration
             self.line += 1
             if raw.strip():
-                items.append((self.prefix + str(self.line), raw.rstrip(b"\r\n")))
-        return items
+                raw = raw.rstrip(b"\r\n")
+                items.append((route_of_raw(raw), (self.prefix + str(self.line), raw)))
+        return grouped(items)
 
     def snapshot(self) -> tuple:
         return (self.f.tell(), self.line)

@@ -16,19 +16,32 @@ from typing import Iterable, Sequence
 import orjson
 import redis
 
-from engine.keys import INGEST_FIELD, PREFIX, ingest_stream, partition_count, partition_for, seen_key
+from engine.keys import (INGEST_FIELD, PREFIX, ROUTE_FIELD, ingest_stream, partition_count, partition_for,
+                         route_key, seen_key)
 
 SEEN_TTL_S = 3600  # SPEC: a repeat within (at least) the last hour is a duplicate
 DEFAULT_CHUNK = 1000
 
 
-def partition_of(event, partitions: int) -> int:
-    """Partition of an event; one that cannot name its campaign (malformed) goes to 0."""
+def campaign_of(event) -> tuple[str, str] | None:
+    """(org_id, campaign_id) of an event that names them as strings, else None (malformed)."""
     if isinstance(event, dict):
         org, campaign = event.get("org_id"), event.get("campaign_id")
         if type(org) is str and type(campaign) is str:
-            return partition_for(org, campaign, partitions)
-    return 0
+            return org, campaign
+    return None
+
+
+def partition_of(event, partitions: int) -> int:
+    """Partition of an event; one that cannot name its campaign (malformed) goes to 0."""
+    camp = campaign_of(event)
+    return partition_for(*camp, partitions) if camp is not None else 0
+
+
+def route_of(event) -> bytes | None:
+    """The routing key written beside the event (`engine.keys.ROUTE_FIELD`), when it names its campaign."""
+    camp = campaign_of(event)
+    return route_key(*camp).encode() if camp is not None else None
 
 
 def encode(event) -> bytes:
@@ -60,7 +73,7 @@ class StreamAppender:
     def add(self, event) -> None:
         p = partition_of(event, self.partitions)
         self._parts.append(p)
-        self._pending.append(xadd_args(self.streams[p], encode(event), self.maxlen))
+        self._pending.append(xadd_args(self.streams[p], encode(event), self.maxlen, route_of(event)))
         if len(self._pending) >= self.chunk:
             self.flush()
 
@@ -89,10 +102,9 @@ class StreamAppender:
             self.flush()
 
 
-def xadd_args(stream: bytes, payload: bytes, maxlen: int | None) -> tuple:
-    if maxlen:
-        return (b"XADD", stream, b"MAXLEN", b"~", str(maxlen).encode(), b"*", INGEST_FIELD, payload)
-    return (b"XADD", stream, b"*", INGEST_FIELD, payload)
+def xadd_args(stream: bytes, payload: bytes, maxlen: int | None, route: bytes | None = None) -> tuple:
+    head = (b"XADD", stream, b"MAXLEN", b"~", str(maxlen).encode(), b"*") if maxlen else (b"XADD", stream, b"*")
+    return (*head, INGEST_FIELD, payload, *((ROUTE_FIELD, route) if route is not None else ()))
 
 
 def accept_events(client, events: Sequence[dict], *, partitions: int | None = None,
@@ -120,7 +132,7 @@ def accept_events(client, events: Sequence[dict], *, partitions: int | None = No
     winners = [i for i, ok in enumerate(fresh) if ok]
     if winners:
         streams = [ingest_stream(p).encode() for p in range(n)]
-        cmds = [xadd_args(streams[partition_of(events[i], n)], orjson.dumps(events[i]), maxlen)
+        cmds = [xadd_args(streams[partition_of(events[i], n)], orjson.dumps(events[i]), maxlen, route_of(events[i]))
                 for i in winners]
         try:
             raise_first_error(execute(client, cmds))

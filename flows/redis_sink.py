@@ -50,7 +50,7 @@ from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHAN
                          frames_stream, org_alert_ids_key, org_alerts_stream, org_campaigns_key, replies_index_key,
                          replies_key, stats_key, transcript_key)
 from engine.events import CONTACT_STATUSES
-from flows.dataflow import DL, FlowConfig
+from flows.dataflow import FlowConfig
 from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
 from flows.ingest_writer import execute
 from flows.patience import Patience
@@ -124,8 +124,8 @@ class RedisSinkPartition(StatelessSinkPartition):
         frame_xadds: set[int] = set()  # indexes of frame XADDs (their "already written" error is fine)
         latest: dict[tuple, tuple] = {}  # campaign -> (stats key, body) of its last frame in this batch
         for key, payload in items:
-            if key == DL:
-                self._dead_letter(payload, cmds)
+            if payload[0] == "dead":
+                self._dead_letter(payload[1], cmds)
                 continue
             kind, org, camp = payload[0], payload[1], payload[2]
             ks = self._campaign_keys(org, camp)
@@ -199,7 +199,7 @@ class RedisSinkPartition(StatelessSinkPartition):
         the attempt's latest record — one written earlier in this batch, else the stored one (read in
         one round trip; rare) — and write it after every other detail of the batch (idempotent)."""
         details = [(payload[1], payload[2], payload[3]) for key, payload in items
-                   if key != DL and payload[0] == "details"]
+                   if payload[0] == "details"]
         if not any(d.get("attempt_patches") for _o, _c, d in details):
             return
         latest: dict[tuple, dict] = {}

@@ -12,7 +12,9 @@ its last recovery snapshot was taken.
 `next_awake` backs off `idle_ms` (default 50 ms) before the next poll. While
 Redis is unreachable it returns `[]` and polls again every second.
 
-Items are ``(ref, raw)``: ``ref`` = ``"<partition>:<stream entry id>"`` (a
+Each read is grouped by campaign (`flows.routing.grouped`): items ``(route,
+(route, [(ref, raw), ...]))`` with the route from the entry's ``k`` field (or
+a decode when it has none), ``ref`` = ``"<partition>:<stream entry id>"`` (a
 stream id alone is not unique across streams), ``raw`` = the entry's ``e``
 field (the event's JSON bytes), or ``None`` when the entry has no such field
 (dead-lettered as malformed downstream).
@@ -32,8 +34,9 @@ from typing import Optional
 import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from engine.keys import INGEST_FIELD, flow_status_key, ingest_stream, partition_count
+from engine.keys import INGEST_FIELD, ROUTE_FIELD, flow_status_key, ingest_stream, partition_count
 from flows.lifecycle import STOP
+from flows.routing import grouped, route_of_raw
 
 DEFAULT_COUNT = 1000
 DEFAULT_IDLE_MS = 50
@@ -85,12 +88,16 @@ class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
         entries = reply[0][1]
         self.awake = None
         prefix = self.prefix
-        field = INGEST_FIELD
-        items = [(prefix + eid.decode(), fields.get(field)) for eid, fields in entries]
+        items = []
+        for eid, fields in entries:
+            raw = fields.get(INGEST_FIELD)
+            route = fields.get(ROUTE_FIELD)
+            route = route.decode(errors="replace") if route is not None else route_of_raw(raw)
+            items.append((route, (prefix + eid.decode(), raw)))
         self.last_id = entries[-1][0].decode()
         self._report()
         self._trim()
-        return items
+        return grouped(items)
 
     def next_awake(self) -> Optional[datetime]:
         return self.awake

@@ -1,5 +1,5 @@
-"""The flow's pieces one by one: the stateful logics (pacing, heartbeat, alerts, snapshots),
-the parse step, the Redis source and sink (real redis-server), the NDJSON source."""
+"""The flow's pieces one by one: the campaign step (parse, gate, pacing, heartbeat, alerts, snapshots),
+routing, the Redis source and sink (real redis-server), the NDJSON source."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import pytest
 
 import flows.dataflow as dataflow
 from engine.events import format_time
-from engine.gate import DUPLICATE, LATE, OK
 from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alerts_stream,
                          flow_status_key, frames_stream, ingest_stream, org_alerts_stream, org_campaigns_key,
                          stats_key)
 from engine.snapshot import build_snapshot
-from flows.dataflow import DL, CampaignLogic, FlowConfig, GateLogic, make_parse, route_batch
+from engine.keys import route_key
+from flows.dataflow import CampaignLogic, FlowConfig
+from flows.routing import UNROUTABLE, grouped, route_of_raw
 from flows.file_source import NdjsonFileSource
 from flows.lifecycle import STOP
 from flows.redis_sink import RedisSinkPartition
@@ -46,6 +47,24 @@ def clock(monkeypatch):
     return c
 
 
+def batch(*events, route=None):
+    """One campaign's entries as the source hands them over: ``[(route, [(ref, raw), ...])]``."""
+    entries = [(f"0:{i}-0", e if isinstance(e, bytes) else orjson.dumps(e)) for i, e in enumerate(events)]
+    if route is None:
+        first = events[0]
+        route = route_key(first["org_id"], first["campaign_id"])
+    return [(route, entries)]
+
+
+def entries_of(items):
+    """The (ref, raw) entries of a source's grouped read, in order per campaign."""
+    return [e for _route, (_r, group) in items for e in group]
+
+
+def dead_of(out):
+    return [x[1] for x in out if x[0] == "dead"]
+
+
 def frames_of(out):
     return [x for x in out if x[0] == "frame"]
 
@@ -59,13 +78,13 @@ def body(frame):
 def test_frames_are_coalesced_to_the_interval_and_sent_by_notify(clock):
     logic = CampaignLogic(FlowConfig(replay=True), None)
     assert logic.notify_at() is None  # nothing yet
-    out, discard = logic.on_batch([(OK, ev("e1", "campaign.status", T0, status="active"))])
+    out, discard = logic.on_batch(batch(ev("e1", "campaign.status", T0, status="active")))
     assert discard is False
     (f1,) = frames_of(out)
     assert f1[:4] == ("frame", "o1", "c1", 1) and body(f1)["status"] == "active"
 
     clock.t += 0.1  # inside the 250 ms interval: no frame, one is due at its end
-    out, _ = logic.on_batch([(OK, ev("e2", "contact.added", T0 + 1000, contact_id="k1"))])
+    out, _ = logic.on_batch(batch(ev("e2", "contact.added", T0 + 1000, contact_id="k1")))
     assert frames_of(out) == []
     assert logic.notify_at().timestamp() == pytest.approx(clock.t - 0.1 + 0.25)
     assert logic.notify_at().tzinfo == timezone.utc
@@ -80,8 +99,8 @@ def test_frames_are_coalesced_to_the_interval_and_sent_by_notify(clock):
 
 
 def test_heartbeat_replay_keeps_the_watermark_live_advances_it(clock):
-    events = [(OK, ev("e1", "campaign.status", T0, status="active")),
-              (OK, ev("e2", "call.dialed", T0 + 500, contact_id="k1", attempt_id="a1"))]
+    events = batch(ev("e1", "campaign.status", T0, status="active"),
+                   ev("e2", "call.dialed", T0 + 500, contact_id="k1", attempt_id="a1"))
     replay = CampaignLogic(FlowConfig(replay=True), None)
     live = CampaignLogic(FlowConfig(replay=False), None)
     for logic in (replay, live):
@@ -101,7 +120,7 @@ def test_heartbeat_replay_keeps_the_watermark_live_advances_it(clock):
 
 def test_live_heartbeat_does_not_advance_a_campaign_that_is_not_quiet(clock):
     logic = CampaignLogic(FlowConfig(replay=False, quiet_ms=10_000), None)
-    logic.on_batch([(OK, ev("e1", "campaign.status", T0, status="active"))])
+    logic.on_batch(batch(ev("e1", "campaign.status", T0, status="active")))
     clock.t += 6
     (hb,) = frames_of(logic.on_notify()[0])
     assert body(hb)["as_of"] == format_time(T0)
@@ -109,20 +128,22 @@ def test_live_heartbeat_does_not_advance_a_campaign_that_is_not_quiet(clock):
 
 def test_no_heartbeat_when_disabled_and_no_frame_without_a_watermark(clock):
     logic = CampaignLogic(FlowConfig(replay=True, heartbeat_ms=0), None)
-    out, _ = logic.on_batch([(DUPLICATE, ev("e1", "campaign.status", T0, status="active"))])
-    assert out == [] and logic.notify_at() is None and logic.on_eof()[0] == []
-    out, _ = logic.on_batch([(OK, ev("e2", "campaign.status", T0, status="active"))])
+    out, _ = logic.on_batch(batch(b"{broken", route="o1\x1fc1"))  # only a rejected entry: no state yet
+    assert [d["code"] for d in dead_of(out)] == ["malformed"] and frames_of(out) == []
+    assert logic.notify_at() is None and logic.on_eof()[0] == []
+    first = ev("e2", "campaign.status", T0, status="active")
+    out, _ = logic.on_batch(batch(first, first))  # a retried webhook: the campaign's gate counts it
     assert body(frames_of(out)[0])["diagnostics"]["duplicates"] == 1
     assert logic.notify_at() is None
 
 
 def test_alerts_are_emitted_at_once_frames_still_paced(clock):
     logic = CampaignLogic(FlowConfig(replay=True, min_sample=1), None)
-    logic.on_batch([(OK, ev("e0", "campaign.created", T0, abandon_ceiling=0.03))])
+    logic.on_batch(batch(ev("e0", "campaign.created", T0, abandon_ceiling=0.03)))
     calls = [ev("d", "call.dialed", T0 + 1, contact_id="k", attempt_id="a"),
              ev("an", "call.answered", T0 + 2, attempt_id="a"),
              ev("en", "call.ended", T0 + 9000, attempt_id="a")]  # answered, never bridged: abandoned
-    out, _ = logic.on_batch([(OK, e) for e in calls])
+    out, _ = logic.on_batch(batch(*calls))
     alerts = [x for x in out if x[0] == "alert"]
     assert {a[3]["window"] for a in alerts} == {"lifetime", "today", "24h", "30d"}
     assert all(a[3]["to"] == "breach" and a[1:3] == ("o1", "c1") for a in alerts)
@@ -134,64 +155,76 @@ def test_alerts_are_emitted_at_once_frames_still_paced(clock):
 
 def test_eof_flushes_a_pending_change_only(clock):
     logic = CampaignLogic(FlowConfig(replay=True), None)
-    logic.on_batch([(OK, ev("e1", "campaign.status", T0, status="active"))])
+    logic.on_batch(batch(ev("e1", "campaign.status", T0, status="active")))
     assert logic.on_eof()[0] == []
-    logic.on_batch([(LATE, None)])  # a late event changes diagnostics.late
+    logic.on_batch(batch(ev("e9", "campaign.status", T0 - 60_000, status="paused")))  # late: diagnostics.late
     (f,) = logic.on_eof()[0]
     assert f[3] == 2 and body(f)["diagnostics"]["late"] == 1
 
 
 def test_snapshot_resumes_state_sequence_and_pacing(clock):
     logic = CampaignLogic(FlowConfig(replay=True), None)
-    logic.on_batch([(OK, ev("e1", "campaign.status", T0, status="active"))])
+    logic.on_batch(batch(ev("e1", "campaign.status", T0, status="active")))
     clock.t += 0.01
-    logic.on_batch([(OK, ev("e2", "contact.added", T0 + 5, contact_id="k1"))])
+    logic.on_batch(batch(ev("e2", "contact.added", T0 + 5, contact_id="k1")))
     snap = logic.snapshot()
     assert isinstance(snap, bytes)
     pickle.loads(snap)  # plain picklable data
     again = CampaignLogic(FlowConfig(replay=True), snap)
     assert build_snapshot(again.state) == build_snapshot(logic.state)
-    assert (again.seq, again.dirty) == (1, True)
+    resumed_at = int(clock.t * 1000)
+    assert (again.seq, again.dirty) == (resumed_at, True)  # past any frame a crashed run sent after the snapshot
     clock.t += 1
-    assert frames_of(again.on_notify()[0])[0][3] == 2
+    assert frames_of(again.on_notify()[0])[0][3] == resumed_at + 1
     assert CampaignLogic(FlowConfig(recovery=False), None).snapshot() is None
 
 
-# ---------------------------------------------------------------- parse, gate, route
+# ---------------------------------------------------------------- parse, gate, route (in the campaign step)
 
-def test_parse_routes_rejections_to_dead_letters():
-    parse = make_parse(replay=False)
-    now = int(time.time() * 1000)
-    good = orjson.dumps(ev("e1", "campaign.status", now, status="active"))
-    future = orjson.dumps(ev("e2", "campaign.status", now + 3_600_000, status="active"))
-    out = parse([("3:1-0", good), ("3:1-1", b"{nope"), ("3:1-2", None), ("3:1-3", future)])
-    assert out[0][0] == "o1" and out[0][1][0] == "3:1-0" and out[0][1][2]["event_id"] == "e1"
-    dl = [x[1] for x in out[1:]]
-    assert all(x[0] == DL for x in out[1:])
+def test_campaign_step_turns_rejections_into_dead_letters(clock):
+    logic = CampaignLogic(FlowConfig(replay=False), None)
+    now = int(clock.t * 1000)
+    good = ev("e1", "campaign.status", now, status="active")
+    future = ev("e2", "campaign.status", now + 3_600_000, status="active")
+    other = ev("e3", "campaign.status", now, camp="c2", status="active")  # a raw writer's wrong route
+    out, _ = logic.on_batch([("o1\x1fc1", [("3:1-0", orjson.dumps(good)), ("3:1-1", b"{nope"), ("3:1-2", None),
+                                            ("3:1-3", orjson.dumps(future)), ("3:1-4", orjson.dumps(other))])])
+    dl = dead_of(out)
     assert [(d["code"], d["source"]) for d in dl] == [("malformed", "3:1-1"), ("malformed", "3:1-2"),
-                                                     ("future", "3:1-3")]
+                                                     ("future", "3:1-3"), ("misrouted", "3:1-4")]
     assert dl[0]["payload"] == b"{nope" and dl[2]["field"] == "ts"
+    assert body(frames_of(out)[0])["status"] == "active"
     # Replay mode has no future check.
-    assert make_parse(replay=True)([("0:1-0", future)])[0][0] == "o1"
+    replay = CampaignLogic(FlowConfig(replay=True), None)
+    assert dead_of(replay.on_batch(batch(future))[0]) == []
 
 
-def test_gate_per_org_verdicts_and_late_dead_letter():
-    gate = GateLogic(30_000, True, None)
-    items = [("r1", b"1", ev("e1", "campaign.status", T0, status="active")),
-             ("r2", b"2", ev("e1", "campaign.status", T0 + 5, camp="c2", status="active")),  # same org: dup
-             ("r3", b"3", ev("e3", "campaign.status", T0 + 60_000, status="paused")),
-             ("r4", b"4", ev("e4", "campaign.status", T0 + 10_000, status="paused"))]  # 50 s behind: late
-    out, _ = gate.on_batch(items)
-    assert [(k, v) for k, v, _e, _r in out] == [("o1\x1fc1", OK), ("o1\x1fc2", DUPLICATE),
-                                                 ("o1\x1fc1", OK), ("o1\x1fc1", LATE)]
-    rec = out[3][3]
+def test_campaign_gate_verdicts_late_dead_letter_and_resume(clock):
+    logic = CampaignLogic(FlowConfig(replay=True), None)
+    items = [ev("e1", "campaign.status", T0, status="active"),
+             ev("e1", "campaign.status", T0 + 5, status="paused"),  # the same event_id: a duplicate
+             ev("e3", "campaign.status", T0 + 60_000, status="paused"),
+             ev("e4", "campaign.status", T0 + 10_000, status="active")]  # 50 s behind: late
+    out, _ = logic.on_batch(batch(*items))
+    (rec,) = dead_of(out)
     assert (rec["code"], rec["field"], rec["payload"], rec["source"], rec["event_id"]) == \
-        ("late", "ts", b"4", "r4", "e4")
+        ("late", "ts", orjson.dumps(items[3]), "0:3-0", "e4")
     assert "50000 ms behind" in rec["reason"]
-    routed = route_batch([("o1", x) for x in out])
-    assert [k for k, _ in routed] == ["o1\x1fc1", "o1\x1fc2", "o1\x1fc1", "o1\x1fc1", DL]
-    resumed = GateLogic(30_000, True, gate.snapshot())
-    assert resumed.on_batch([items[0]])[0][0][1] == DUPLICATE
+    st = build_snapshot(logic.state)
+    assert st["status"] == "paused" and st["diagnostics"] == {"late": 1, "duplicates": 1, "orphaned": 0}
+    resumed = CampaignLogic(FlowConfig(replay=True), logic.snapshot())
+    resumed.on_batch(batch(items[0]))  # the gate came back with the state: still a duplicate
+    assert build_snapshot(resumed.state)["diagnostics"]["duplicates"] == 2
+
+
+def test_routing_groups_each_read_by_campaign_in_order():
+    raws = [orjson.dumps(ev(f"e{i}", "campaign.status", T0, camp=c, status="active"))
+            for i, c in enumerate(["c1", "c2", "c1"])]
+    assert route_of_raw(raws[1]) == "o1\x1fc2"
+    assert route_of_raw(b"{nope") == route_of_raw(None) == route_of_raw(b'{"org_id": 1}') == UNROUTABLE
+    items = grouped([(route_of_raw(r), (f"r{i}", r)) for i, r in enumerate(raws)])
+    assert items == [("o1\x1fc1", ("o1\x1fc1", [("r0", raws[0]), ("r2", raws[2])])),
+                     ("o1\x1fc2", ("o1\x1fc2", [("r1", raws[1])]))]
 
 
 # ---------------------------------------------------------------- Redis source
@@ -203,12 +236,14 @@ def test_redis_source_reads_in_order_resumes_after_its_snapshot_and_never_blocks
     src = RedisStreamSource(redis_url, partitions=4, count=3)
     assert src.list_parts() == ["0", "1", "2", "3"]
     part = src.build_part("read", "2", None)
-    assert part.next_batch() == [(f"2:{i}", f"x{n}".encode()) for n, i in enumerate(ids[:3])]
+    first = part.next_batch()
+    assert [route for route, _ in first] == [UNROUTABLE]  # not JSON: no campaign to route to
+    assert entries_of(first) == [(f"2:{i}", f"x{n}".encode()) for n, i in enumerate(ids[:3])]
     assert part.next_awake() is None
     snap = part.snapshot()
     assert snap == ids[2]
     resumed = src.build_part("read", "2", snap)
-    rest = resumed.next_batch()
+    rest = entries_of(resumed.next_batch())
     assert [r[1] for r in rest] == [b"x3", b"x4", None]  # an entry without `e` -> None (dead letter)
     t = time.monotonic()
     assert resumed.next_batch() == []
@@ -232,11 +267,11 @@ def test_file_source_skips_blank_lines_and_resumes(tmp_path):
     src = NdjsonFileSource([str(path)], count=2)
     (key,) = src.list_parts()
     part = src.build_part("read", key, None)
-    first = part.next_batch()
+    first = entries_of(part.next_batch())
     assert [r for _, r in first] == [b'{"a":1}', b'{"a":2}']
     assert first[1][0] == f"file:{path}:4"
     again = src.build_part("read", key, part.snapshot())
-    assert again.next_batch() == [(f"file:{path}:5", b'{"a":3}')]
+    assert entries_of(again.next_batch()) == [(f"file:{path}:5", b'{"a":3}')]
     with pytest.raises(StopIteration):
         again.next_batch()
 
@@ -252,7 +287,7 @@ def test_sink_writes_are_idempotent(redis_url, redis_client):
     alert = {"alert_id": "o1:c1:30d:1", "window": "30d", "to": "breach"}
     dead = dataflow.dead_letter("5:1-0", b"{bad", "malformed", None, "not JSON")
     batch = [("k", ("frame", "o1", "c1", 1, b1)), ("k", ("alert", "o1", "c1", alert)),
-             ("k", ("frame", "o1", "c1", 2, b2)), (DL, dead)]
+             ("k", ("frame", "o1", "c1", 2, b2)), ("k", ("dead", dead))]
     sink.write_batch(batch)
     sink.write_batch(batch)  # a replay after recovery: nothing is written twice
     assert orjson.loads(redis_client.get(stats_key("o1", "c1"))) == {"status": "active", "n": 2}
@@ -306,9 +341,24 @@ def test_redis_source_trims_only_entries_older_than_the_retention_behind_the_rea
     for i, ms in enumerate((1_000_000_000_000, 1_000_003_600_000, 1_000_010_000_000, 1_000_010_000_500)):
         redis_client.xadd(stream, {"e": f"x{i}"}, id=f"{ms}-0")
     part = RedisStreamSource(redis_url, partitions=2, count=3, retain_ms=3_600_000).build_part("read", "1", None)
-    assert len(part.next_batch()) == 3  # read position: 1_000_010_000_000-0
+    assert len(entries_of(part.next_batch())) == 3  # read position: 1_000_010_000_000-0
     # cutoff = position − 1 h = 1_000_006_400_000: both old entries go, the unread one stays
     ids = [eid.decode() for eid, _ in redis_client.xrange(stream)]
     assert ids == ["1000010000000-0", "1000010000500-0"]
     never = RedisStreamSource(redis_url, partitions=2, count=10, retain_ms=0).build_part("read", "1", None)
-    assert len(never.next_batch()) == 2 and redis_client.xlen(stream) == 2  # retain 0: no trimming
+    assert len(entries_of(never.next_batch())) == 2 and redis_client.xlen(stream) == 2  # retain 0: no trimming
+
+
+def test_redis_source_routes_by_the_ingest_key_without_decoding(redis_url, redis_client):
+    """The ingest path writes the campaign's route beside each event; the source groups by it."""
+    from flows.ingest_writer import accept_events
+
+    evs = [ev(f"r{i}", "campaign.status", T0 + i, camp=c, status="active") for i, c in enumerate(["a", "b", "a"])]
+    accept_events(redis_client, evs, partitions=1)
+    (entry,) = [f for _i, f in redis_client.xrange(ingest_stream(0), count=1)]
+    assert entry[b"k"] == b"o1\x1fa"
+    redis_client.xadd(ingest_stream(0), {"e": orjson.dumps(ev("r9", "campaign.status", T0, camp="b",
+                                                                status="paused"))})  # raw: no route field
+    items = RedisStreamSource(redis_url, partitions=1).build_part("read", "0", None).next_batch()
+    assert {route: [orjson.loads(raw)["event_id"] for _ref, raw in group] for route, (_r, group) in items} == \
+        {"o1\x1fa": ["r0", "r2"], "o1\x1fb": ["r1", "r9"]}
