@@ -167,6 +167,11 @@ def contact_index_key(org_id: str, campaign_id: str, status: str | None = None) 
     return f"{PREFIX}:contact-index:{campaign_tag(org_id, campaign_id)}{suffix}"
 
 
+def archive_key(org_id: str, campaign_id: str) -> str:
+    """String: the pickled compact state of a retired campaign (flows/retirement.py)."""
+    return f"{PREFIX}:archive:{campaign_tag(org_id, campaign_id)}"
+
+
 def contact_profiles_key(org_id: str, campaign_id: str) -> str:
     """Hash contact_id -> profile JSON (engine.detail.profile_record: batch, phone, email, variables,
     added_at), written when the contact's winning contact.added is applied; not kept in the flow's memory."""

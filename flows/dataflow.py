@@ -48,6 +48,7 @@ from engine.snapshot import build_snapshot
 from engine.keys import route_key
 from engine.state import CampaignState
 from flows.chunk_store import store_for
+from flows.retirement import RETIRING_STATUSES, Archive
 
 # 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded on resume
 STATE_VERSION = 2
@@ -65,6 +66,7 @@ class FlowConfig:
     recovery_dir: Optional[str] = None  # frozen state chunks are written here once (flows/chunk_store.py)
     lateness_ms: int = DEFAULT_LATENESS_MS
     seal_chunk_rows: int = 65_536  # sealed attempts frozen (and written to recovery once) this many at a time
+    retire_after_ms: int = 3_600_000  # a finished campaign this long without an event leaves the flow (0: never)
     min_sample: int = DEFAULT_MIN_SAMPLE
     frame_interval_ms: int = 250  # at most 4 frames/s per campaign
     heartbeat_ms: int = 5000  # at least one frame every 5 s (0: no heartbeat frames)
@@ -100,6 +102,17 @@ class SnapshotStats:
 
 
 SNAPSHOT_STATS = SnapshotStats()
+
+
+class RetirementStats:
+    def __init__(self):
+        self.retired = self.revived = 0
+
+    def summary(self) -> str:
+        return f"{self.retired} campaigns retired, {self.revived} revived"
+
+
+RETIREMENTS = RetirementStats()
 
 
 def now_ms() -> int:
@@ -148,6 +161,9 @@ class CampaignLogic(StatefulBatchLogic):
         self.recovery = cfg.recovery
         self.store = store_for(cfg.recovery_dir) if cfg.recovery and cfg.recovery_dir else None
         self.gate = EventGate(lateness_ms=cfg.lateness_ms)
+        self.retire_after = cfg.retire_after_ms / 1000
+        self.archive = Archive(cfg.redis_url, self.store) if cfg.retire_after_ms else None
+        self.looked_for_archive = resume is not None
         self.min_sample = cfg.min_sample
         self.lateness_ms = cfg.lateness_ms
         self.seal_chunk_rows = cfg.seal_chunk_rows
@@ -203,7 +219,31 @@ class CampaignLogic(StatefulBatchLogic):
         self.last_frame = wall
         out.append(("frame", st.org_id, st.campaign_id, self.seq, orjson.dumps(build_snapshot(st))))
 
+    def _revive(self, route: str) -> None:
+        """A campaign this step does not hold may have been retired: carry on from its archive."""
+        self.looked_for_archive = True
+        archived = self.archive.load(route) if self.archive is not None else None
+        if archived is None:
+            return
+        _version, self.state, seq, self.gate = archived
+        self.seq = max(seq, now_ms())  # above the frames sent before it retired
+        self.last_event = time.time()
+        RETIREMENTS.revived += 1
+
+    def _retire_if_over(self, wall: float):
+        """DISCARD after archiving a finished, quiet campaign (flows/retirement.py); None to keep it."""
+        st = self.state
+        if (self.archive is None or self.dirty or st.status not in RETIRING_STATUSES
+                or wall - self.last_event < self.retire_after):
+            return None
+        if not self.archive.save(st.org_id, st.campaign_id, (STATE_VERSION, st, self.seq, self.gate)):
+            return None
+        RETIREMENTS.retired += 1
+        return [], StatefulBatchLogic.DISCARD
+
     def on_batch(self, values: list):
+        if self.state is None and not self.looked_for_archive and values:
+            self._revive(values[0][0])
         st = self.state
         gate = self.gate
         applied = False
@@ -264,6 +304,9 @@ class CampaignLogic(StatefulBatchLogic):
             if since < self.interval:
                 return out, StatefulBatchLogic.RETAIN
         else:
+            retired = self._retire_if_over(wall)
+            if retired is not None:
+                return retired
             if not self.heartbeat or since < self.heartbeat:
                 return out, StatefulBatchLogic.RETAIN
             if self.live and wall - self.last_event >= self.quiet:
@@ -287,6 +330,8 @@ class CampaignLogic(StatefulBatchLogic):
             at = self.last_frame + self.interval
         elif self.heartbeat:
             at = self.last_frame + self.heartbeat
+        elif self.archive is not None and st.status in RETIRING_STATUSES:
+            at = self.last_event + self.retire_after
         else:
             return None
         return datetime.fromtimestamp(at, timezone.utc)

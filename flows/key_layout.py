@@ -29,7 +29,7 @@ import redis
 from engine.keys import LAYOUT_KEY, LAYOUT_VERSION, PREFIX, key_part
 
 CAMPAIGN_FAMILIES = ("stats", "frames", "alerts", "alert-ids", "contacts", "contact-index", "attempts",
-                     "contact-profiles", "contact-attempts",
+                     "contact-profiles", "contact-attempts", "archive",
                      "attempt-index", "transcript", "batches", "daily", "replies", "reply-index")
 ORG_FAMILIES = ("campaigns", "org-alerts", "org-alert-ids")
 

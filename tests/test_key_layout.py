@@ -24,7 +24,8 @@ ANY = st.text(min_size=1, max_size=6)  # what a careless caller might pass: stil
 CAMPAIGN_BUILDERS = [keys.stats_key, keys.frames_stream, keys.alerts_stream, keys.alert_ids_key,
                      keys.contact_details_key, keys.attempt_details_key, keys.attempt_index_key,
                      keys.batch_details_key, keys.daily_key, keys.replies_key, keys.replies_index_key,
-                     keys.contact_index_key, keys.contact_profiles_key, keys.contact_attempts_key]
+                     keys.contact_index_key, keys.contact_profiles_key, keys.contact_attempts_key,
+                     keys.archive_key]
 ORG_BUILDERS = [keys.org_alerts_stream, keys.org_campaigns_key, keys.org_alert_ids_key]
 
 

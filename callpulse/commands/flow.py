@@ -65,6 +65,10 @@ def add_arguments(parser) -> None:
     eng = parser.add_argument_group("engine and frames")
     eng.add_argument("--lateness-ms", type=int, default=30_000, help="lateness bound (default 30000)")
     eng.add_argument("--min-sample", type=int, default=50, help="alert min_sample (default 50)")
+    eng.add_argument("--retire-after-ms", type=int, default=3_600_000,
+                     help="a completed, stopped or cancelled campaign without an event for this long (wall "
+                          "clock) is archived to Redis and leaves memory, snapshots and heartbeats; an event "
+                          "for it brings it back (default 3600000 = 1 h; 0 = never)")
     eng.add_argument("--frame-interval-ms", type=int, default=250,
                      help="minimum time between two frames of a campaign (default 250 = 4/s)")
     eng.add_argument("--heartbeat-ms", type=int, default=5000,
@@ -79,6 +83,7 @@ def _flow_config(args):
                       files=tuple(args.file), until_drained=args.until_drained,
                       recovery=not args.no_recovery, recovery_dir=None if args.no_recovery else args.recovery_dir,
                       lateness_ms=args.lateness_ms, min_sample=args.min_sample, seal_chunk_rows=args.seal_chunk_rows,
+                      retire_after_ms=args.retire_after_ms,
                       frame_interval_ms=args.frame_interval_ms, heartbeat_ms=args.heartbeat_ms,
                       retain_ms=args.retain_ms)
 
@@ -203,9 +208,10 @@ def _run_here(args, cfg) -> int:
                   file=sys.stderr, flush=True)
             return EXIT_DATASET_LOST
         raise
-    from flows.dataflow import SNAPSHOT_STATS
+    from flows.dataflow import RETIREMENTS, SNAPSHOT_STATS
 
-    print(f"callpulse flow: stopped ({SNAPSHOT_STATS.summary()})", file=sys.stderr, flush=True)
+    print(f"callpulse flow: stopped ({SNAPSHOT_STATS.summary()}; {RETIREMENTS.summary()})", file=sys.stderr,
+          flush=True)
     return 0
 
 
@@ -257,7 +263,7 @@ def _child_argv(args) -> list[str]:
     out = ["--workers", str(args.workers), "--recovery-dir", args.recovery_dir,
            "--snapshot-interval", str(args.snapshot_interval), "--backup-interval", str(args.backup_interval),
            "--lateness-ms", str(args.lateness_ms), "--min-sample", str(args.min_sample),
-           "--seal-chunk-rows", str(args.seal_chunk_rows),
+           "--seal-chunk-rows", str(args.seal_chunk_rows), "--retire-after-ms", str(args.retire_after_ms),
            "--frame-interval-ms", str(args.frame_interval_ms), "--heartbeat-ms", str(args.heartbeat_ms)]
     for flag in ("replay", "no_recovery", "until_drained"):
         if getattr(args, flag):

@@ -1,0 +1,66 @@
+"""Campaigns that are over leave the flow: their compact state goes to Redis, and comes back on demand.
+
+A campaign whose status is completed, stopped or cancelled and which has had
+no event for ``--retire-after-ms`` (wall clock) is *retired* by its step
+(`flows.dataflow.CampaignLogic`): its final body and detail are already in
+Redis; its state (with its gate and frame sequence) is written to
+``callpulse:archive:{org:campaign}`` — synchronously, before the step forgets
+the campaign — and the step then discards it, so it leaves memory, every later
+recovery snapshot and the heartbeat schedule. An event that arrives for it
+later finds no state in its step; the step then reads the archive and carries
+on from it exactly as if the campaign had never left (the archive is kept:
+until the revived state is in a committed snapshot it is the only copy).
+
+The archive is pickled like a recovery snapshot (frozen chunks are named, and
+live in the recovery directory's chunk store), so it belongs to the recovery
+directory and the Redis dataset together (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import redis
+
+from engine.keys import archive_key
+from flows.patience import Patience
+
+RETIRING_STATUSES = frozenset({"completed", "stopped", "cancelled"})
+
+
+class Archive:
+    def __init__(self, redis_url: str, store=None):
+        self.redis_url = redis_url
+        self.store = store  # flows.chunk_store.ChunkStore, or None (plain pickle)
+        self._client = None
+        self.patience = Patience("campaign archive")
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = redis.Redis.from_url(self.redis_url)
+        return self._client
+
+    def save(self, org: str, camp: str, value: tuple) -> bool:
+        """Write the archive; False (and the campaign stays) when Redis cannot take it now."""
+        data = self.store.dumps(value) if self.store is not None else pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        try:
+            self.client.set(archive_key(org, camp), data)
+            return True
+        except redis.RedisError as exc:
+            print(f"callpulse flow: could not archive campaign {org}/{camp} ({exc}); keeping it",
+                  file=sys.stderr, flush=True)
+            return False
+
+    def load(self, route: str):
+        """The archived value of a campaign (by its route key), or None. While Redis is unreachable it
+        waits (flows/patience.py): the step must not start a campaign from nothing while its archive
+        may exist."""
+        org, sep, camp = route.partition("\x1f")
+        if not sep:
+            return None
+        data = self.patience.call(self.client.get, archive_key(org, camp))
+        if data is None:
+            return None
+        return self.store.loads(data) if self.store is not None else pickle.loads(data)
