@@ -214,7 +214,7 @@ def main() -> int:
         if not args.no_naive:
             row("naive peer: SQLite INSERT + GROUP BY per read", 1, bench_naive(client, workdir))
         runs = [("callpulse flow, recovery off", "1", ["--no-recovery"]),
-                ("callpulse flow, recovery on (-s 1)", "1", []),
+                ("callpulse flow, recovery on (defaults)", "1", []),
                 ("callpulse flow, recovery off, 2 threads", "2", ["--no-recovery", "-w", "2"]),
                 ("callpulse flow, recovery off, 2 processes", "2", ["--no-recovery", "-p", "2"]),
                 ("callpulse flow, recovery on, 2 processes", "2", ["-p", "2"])]
@@ -241,6 +241,11 @@ def main() -> int:
         if naive:
             line += f" {rate / naive[3]:.2f} |"
         print(line)
+    rate = {name: r for name, _w, _s, r in rows}
+    one, two = rate.get("callpulse flow, recovery on (defaults)"), rate.get("callpulse flow, recovery on, 2 processes")
+    if one and two:
+        print(f"\n2 processes / 1 process, recovery on: **{two / one:.2f}**; "
+              f"recovery on / off (1 worker): **{one / rate['callpulse flow, recovery off']:.2f}**")
     return 0
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from array import array
 
+import orjson
+
 from engine.events import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
 
 NO_TS = -(1 << 63)  # "no such fact" in a ts column
@@ -87,15 +89,20 @@ class ContactTable:
             for r in old:
                 del eids[r]
 
-    # Pickled as bytes: the id index is rebuilt on load (a dict of a million strings pickles slowly).
+    # Pickled as bytes: the id index is rebuilt on load (a dict of a million strings pickles slowly), and
+    # the callback histories (lists of small tuples) go as one orjson document (several times faster).
     def __getstate__(self):
+        callbacks = orjson.dumps([self.callback_events, self.callback_contrib], option=orjson.OPT_NON_STR_KEYS)
         return (bytes(self._ids), self.status, self.retry, self.dialed, self.batch, self.status_ts,
-                self.added_ts, self.meeting, self.status_eid, self.added_eid, self.callback_events,
-                self.callback_contrib)
+                self.added_ts, self.meeting, self.status_eid, self.added_eid, callbacks)
 
     def __setstate__(self, s):
         (ids, self.status, self.retry, self.dialed, self.batch, self.status_ts, self.added_ts, self.meeting,
-         self.status_eid, self.added_eid, self.callback_events, self.callback_contrib) = s
+         self.status_eid, self.added_eid, callbacks) = s
+        events, contrib = orjson.loads(callbacks)
+        self.callback_events = {int(r): [((k[0], k[1]), kind, due) for k, kind, due in evs]
+                                for r, evs in events.items()}
+        self.callback_contrib = {int(r): tuple(c) for r, c in contrib.items()}
         self._ids = bytearray(ids)
         self.names = self.ids()
         self.index = dict(zip(self.names, range(len(self.names))))

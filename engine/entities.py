@@ -139,6 +139,15 @@ class Batch(Slotted):
         self.by_status: Counter = Counter()
         self.retry: Counter = Counter()
 
+    # Thousands of batches per big campaign: pickle the counters as flat tuples, not Counter objects.
+    def __getstate__(self):
+        return (self.exists, self.status_key, self.status, tuple(self.by_status.items()), tuple(self.retry.items()))
+
+    def __setstate__(self, state):
+        self.exists, self.status_key, self.status, by_status, retry = state
+        self.by_status = Counter(dict(by_status))
+        self.retry = Counter(dict(retry))
+
 
 class Pass(Slotted):
     """One pass. Per contact row: its dialed and connected attempts in the pass (typed arrays, grown

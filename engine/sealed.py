@@ -18,7 +18,8 @@ once (flows/chunk_store.py) and its snapshots only name it. The per-row mask
 (which facts it has, and whether it was unsealed) stays hot: one byte a row.
 
 Lookup by attempt id: hot rows by a dict of their ids; frozen rows by the
-sorted digest arrays (16 bytes a row, rebuilt from the chunks on load). Two
+digest arrays sorted by their first half (24 bytes a row with the row
+number, rebuilt from the chunks on load). Two
 different ids share a digest with probability about n²/2¹²⁹ — for a billion
 attempts, below 10⁻²⁰.
 """
@@ -100,7 +101,7 @@ class SealedAttempts:
         self.hot = _empty_columns()  # rows after the last frozen chunk
         self.hot_ids: list[str] = []  # attempt_id of each hot row (an id sealed twice has two rows)
         self.recent: dict[str, int] = {}  # attempt_id -> its latest hot row
-        self.hi = self.lo = np.zeros(0, dtype=np.uint64)  # digests of the frozen rows, sorted by (hi, lo)
+        self.hi = self.lo = np.zeros(0, dtype=np.uint64)  # digests of the frozen rows, sorted by hi
         self.rows = np.zeros(0, dtype=np.int64)
         self.live = 0
 
@@ -202,9 +203,14 @@ class SealedAttempts:
         self._index_add(hi, lo, np.arange(base, base + len(ids), dtype=np.int64))
 
     def _index_add(self, hi, lo, rows) -> None:
-        hi, lo, rows = np.concatenate((self.hi, hi)), np.concatenate((self.lo, lo)), np.concatenate((self.rows, rows))
-        order = np.lexsort((lo, hi))
-        self.hi, self.lo, self.rows = hi[order], lo[order], rows[order]
+        """Merge new digests into the index, sorted by ``hi`` (equal ``hi`` stay adjacent; `find` checks
+        ``lo``). One array at a time, so the transient memory is one column's old and new copy."""
+        order = np.argsort(hi, kind="stable")
+        hi, lo, rows = hi[order], lo[order], rows[order]
+        at = np.searchsorted(self.hi, hi)
+        self.hi = np.insert(self.hi, at, hi)
+        self.lo = np.insert(self.lo, at, lo)
+        self.rows = np.insert(self.rows, at, rows)
 
     # numpy copies for the rare full scans (a retraction lowered a maximum)
     def column(self, name: str) -> np.ndarray:

@@ -186,7 +186,7 @@ def test_replay_flow_equals_offline_replay_across_a_graceful_restart(tmp_path, r
     sub = Subscriber(redis_url)
     try:
         rec = str(tmp_path / "recovery")
-        proc = start_flow(redis_url, tmp_path, "--replay", "--recovery-dir", rec)
+        proc = start_flow(redis_url, tmp_path, "--replay", "--recovery-dir", rec, "-s", "1")
         try:
             wait_for_bodies(redis_client, fold_bodies(items[:cut]))
         finally:
@@ -339,7 +339,8 @@ def test_sigkill_and_restart_lose_nothing_and_count_nothing_twice(tmp_path, redi
     for _ in range(3):
         before = _positions(redis_client)
         # small frozen chunks, so sealed attempts are written to the chunk store and named by snapshots
-        proc = start_flow(redis_url, tmp_path, "--replay", "--recovery-dir", rec, "--seal-chunk-rows", "64")
+        proc = start_flow(redis_url, tmp_path, "--replay", "--recovery-dir", rec, "--seal-chunk-rows", "64",
+                          "-s", "0.3")  # short epochs: the kills land between committed snapshots
         deadline = time.monotonic() + 60
         while _positions(redis_client) == before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)  # until this run has read something

@@ -43,8 +43,10 @@ def add_arguments(parser) -> None:
                      help=f"Bytewax recovery directory (default ./{DEFAULT_RECOVERY_DIR}; created if missing)")
     rec.add_argument("--no-recovery", action="store_true",
                      help="no recovery: a restart re-reads the streams from the beginning")
-    rec.add_argument("-s", "--snapshot-interval", type=float, default=1.0, metavar="SECONDS",
-                     help="epoch length = snapshot interval (default 1)")
+    rec.add_argument("-s", "--snapshot-interval", type=float, default=10.0, metavar="SECONDS",
+                     help="epoch length = snapshot interval (default 10, Bytewax's own default epoch): a crash "
+                          "re-reads at most about this much input; shorter epochs snapshot big campaigns more "
+                          "often (docs/flow.md, cost model)")
     rec.add_argument("-b", "--backup-interval", type=float, default=10.0, metavar="SECONDS",
                      help="how long superseded snapshots are kept (default 10)")
     rec.add_argument("--seal-chunk-rows", type=int, default=65_536, metavar="N",
