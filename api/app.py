@@ -35,6 +35,7 @@ from api import models, openapi_doc
 from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
 from api.dataset_guard import DatasetGuard
 from api.detail_reads import contacts_with_trails, fill_numbers
+from api.rate_limit import Denied, IngestLimits
 from api.sockets import StallReaper
 from api.live import LiveHub, campaign_events, org_alert_events
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -59,6 +60,11 @@ class OrjsonResponse(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
+def limited(denied: Denied) -> Response:
+    """429 (with Retry-After) or 413 for a request over a per-key ingest limit (api/rate_limit.py)."""
+    return OrjsonResponse(denied.body(), status_code=denied.status, headers=denied.headers())
+
+
 def raw_json(body: bytes, status_code: int = 200) -> Response:
     return Response(body, status_code=status_code, media_type="application/json")
 
@@ -73,13 +79,17 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                min_frame_interval_s: float = 0.25, ping_s: float = 15.0, max_replay: int = 1000,
                max_alert_queue: int = 1000, flow_lag_bound_ms: int = 30_000,
                redis_max_connections: int = 64, sse_stall_s: float = 10.0,
-               cors_origins: str | None = None) -> FastAPI:
-    """Build the API app. ``dev_mode`` (default: env ``CALLPULSE_DEV=1``) also accepts the fixed demo key."""
+               cors_origins: str | None = None, ingest_rate: str | None = None,
+               ingest_event_rate: str | None = None) -> FastAPI:
+    """Build the API app. ``dev_mode`` (default: env ``CALLPULSE_DEV=1``) also accepts the fixed demo key.
+    ``ingest_rate`` / ``ingest_event_rate``: per-key limits of POST /v1/events (default: env
+    ``CALLPULSE_INGEST_RATE`` / ``CALLPULSE_INGEST_EVENT_RATE``; off when unset), api/rate_limit.py."""
     if dev_mode is None:
         dev_mode = dev_mode_from_env()
     metrics = ApiMetrics()
     guard = DatasetGuard()
     reaper = StallReaper(sse_stall_s, metrics)
+    ingest_limits = IngestLimits.from_env(redis_url, ingest_rate, ingest_event_rate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -92,6 +102,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.02), 3),
             retry_on_error=[redis_sync.ConnectionError, redis_sync.TimeoutError])
         app.state.redis = aioredis.Redis(connection_pool=pool)
+        ingest_limits.bind(pool)
         app.state.sync_redis = None
         app.state.pubsub_redis = aioredis.Redis.from_url(redis_url, retry=AsyncRetry(NoBackoff(), 0))
         app.state.hub = LiveHub(app.state.redis, max_alert_queue=max_alert_queue,
@@ -254,6 +265,9 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                   "application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def post_events(request: Request, p: Principal = Depends(write_events)):
         """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`."""
+        denied = await ingest_limits.check_request(p.key_id)
+        if denied:
+            return limited(denied)
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             return OrjsonResponse({"detail": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
@@ -271,8 +285,16 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         # parsing, validation and the two pipelined round trips run off the event loop, so that a
         # 10 000-event body does not stall the SSE fan-out
         try:
-            accepted, duplicates, rejected = await run_in_threadpool(
-                ingest_body, request.app.state.sync_redis, b"".join(chunks), p.org_id)
+            if ingest_limits.events:  # count the body's events first (every item counts)
+                items = await run_in_threadpool(split_body, b"".join(chunks))
+                denied = await ingest_limits.check_events(p.key_id, len(items))
+                if denied:
+                    return limited(denied)
+                accepted, duplicates, rejected = await run_in_threadpool(
+                    ingest_items, request.app.state.sync_redis, items, p.org_id)
+            else:
+                accepted, duplicates, rejected = await run_in_threadpool(
+                    ingest_body, request.app.state.sync_redis, b"".join(chunks), p.org_id)
         except EventRejected as err:
             return OrjsonResponse({"detail": err.reason}, status_code=413)
         metrics.events_accepted.labels("accepted").inc(accepted)
@@ -709,9 +731,13 @@ def ingest_body(client, body: bytes, org_id: str) -> tuple[int, int, list[dict]]
     Raises EventRejected("too_large") for a body over the limits. The append is
     `flows.ingest_writer.accept_events`, the path `callpulse ingest` takes.
     """
+    return ingest_items(client, split_body(body), org_id)
+
+
+def ingest_items(client, items: list, org_id: str) -> tuple[int, int, list[dict]]:
+    """Validate (live mode) and append the items of a split POST /v1/events body (see `ingest_body`)."""
     from flows.ingest_writer import accept_events
 
-    items = split_body(body)
     now_ms = int(time.time() * 1000)
     valid, rejected = [], []
     for i, item in enumerate(items):

@@ -6,7 +6,10 @@ SHA-256 of the secret:
 
 - ``callpulse:apikey:<key_id>`` — hash: ``kind`` (``org``|``user``), ``org`` (org keys),
   ``user`` and ``orgs`` (comma-separated, user tokens), ``scopes`` (comma-separated),
-  ``sha256`` (hex digest of the secret), ``created_ms``, ``revoked_ms`` (once revoked).
+  ``sha256`` (hex digest of the secret), ``created_ms``, ``revoked_ms`` (once revoked);
+  ``expires_ms`` and ``lifetime_ms`` (keys created or rotated with an expiry: when it ends, and
+  how long each secret lives); ``rotated_ms``, ``prev_sha256`` and ``prev_until_ms`` (after a
+  rotation with a grace period: the replaced secret, valid until then).
 - ``callpulse:apikeys`` — set of every key id (for ``callpulse keys list``).
 
 These names are the API's own; the flow never reads them.
@@ -32,6 +35,24 @@ DEV_DEFAULT_ORG = "org-1"
 
 _KEY_RE = re.compile(r"^(ak|pat)_([0-9a-f]{12})_([A-Za-z0-9_-]{16,128})$")
 _ORG_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds of ``30d``, ``12h``, ``15m``, ``3600s`` or ``3600`` (s, m, h, d, w); ValueError otherwise."""
+    m = _DURATION_RE.match(text or "")
+    if m is None:
+        raise ValueError(f"invalid duration {text!r}: use e.g. 30d, 12h, 15m, 3600s")
+    return int(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def format_ms(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def key_record_key(key_id: str) -> str:
@@ -77,10 +98,11 @@ class AuthError(Exception):
 # ------------------------------------------------------------------ key management (sync, CLI)
 
 def create_key(client, *, org: str | None = None, user: str | None = None, orgs: list[str] | None = None,
-               scopes: list[str] | None = None) -> tuple[str, str]:
+               scopes: list[str] | None = None, expires_in_s: int | None = None) -> tuple[str, str]:
     """Create an org key (``org``) or a user token (``user`` + ``orgs``); returns (key_id, key).
 
-    The full key is returned once and never stored.
+    The full key is returned once and never stored. ``expires_in_s``: the key stops working that
+    many seconds from now (and each rotation gives the new secret the same lifetime, unless told).
     """
     scopes = list(scopes) if scopes else list(DEFAULT_SCOPES)
     for s in scopes:
@@ -90,7 +112,11 @@ def create_key(client, *, org: str | None = None, user: str | None = None, orgs:
         raise ValueError("give either an org (org key) or a user (user token)")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)
-    rec = {"scopes": ",".join(scopes), "sha256": hash_secret(secret), "created_ms": int(time.time() * 1000)}
+    if expires_in_s is not None and expires_in_s <= 0:
+        raise ValueError("--expires-in must be positive")
+    rec = {"scopes": ",".join(scopes), "sha256": hash_secret(secret), "created_ms": _now_ms()}
+    if expires_in_s is not None:
+        rec.update(expires_ms=rec["created_ms"] + expires_in_s * 1000, lifetime_ms=expires_in_s * 1000)
     if org is not None:
         if not valid_org(org):
             raise ValueError(f"invalid org id {org!r}")
@@ -122,20 +148,77 @@ def _decode(rec: dict) -> dict:
             for k, v in rec.items()}
 
 
+def _info(kid: str, rec: dict, now: int) -> dict:
+    return {
+        "key_id": kid, "kind": rec.get("kind"), "org": rec.get("org"), "user": rec.get("user"),
+        "orgs": rec["orgs"].split(",") if rec.get("orgs") else None,
+        "scopes": rec.get("scopes", "").split(",") if rec.get("scopes") else [],
+        "created_ms": int(rec.get("created_ms", 0)),
+        "revoked": "revoked_ms" in rec,
+        "expires_ms": int(rec["expires_ms"]) if rec.get("expires_ms") else None,
+        "expired": bool(rec.get("expires_ms")) and int(rec["expires_ms"]) <= now,
+        "rotated_ms": int(rec["rotated_ms"]) if rec.get("rotated_ms") else None,
+        "old_secret_until_ms": (int(rec["prev_until_ms"]) if rec.get("prev_until_ms")
+                                and int(rec["prev_until_ms"]) > now else None),
+    }
+
+
+def key_info(client, key_id: str) -> dict | None:
+    """What `callpulse keys list` shows of one key (never its secret); None if there is no such key."""
+    rec = _decode(client.hgetall(key_record_key(key_id)))
+    return _info(key_id, rec, _now_ms()) if rec else None
+
+
 def list_keys(client) -> list[dict]:
     out = []
+    now = _now_ms()
     for kid in sorted(x.decode() if isinstance(x, bytes) else x for x in client.smembers(KEYS_SET)):
         rec = _decode(client.hgetall(key_record_key(kid)))
-        if not rec:
-            continue
-        out.append({
-            "key_id": kid, "kind": rec.get("kind"), "org": rec.get("org"), "user": rec.get("user"),
-            "orgs": rec["orgs"].split(",") if rec.get("orgs") else None,
-            "scopes": rec.get("scopes", "").split(",") if rec.get("scopes") else [],
-            "created_ms": int(rec.get("created_ms", 0)),
-            "revoked": "revoked_ms" in rec,
-        })
+        if rec:
+            out.append(_info(kid, rec, now))
     return out
+
+
+def rotate_key(client, key_id: str, *, expires_in_s: int | None = None, grace_s: int = 0) -> str:
+    """Give a key a new secret (same id, kind, org(s), scopes); returns the new full key, shown once.
+
+    The old secret keeps working for ``grace_s`` seconds (0: it stops at once; never past its own
+    expiry). Expiry: ``expires_in_s`` from now if given, else the key's lifetime from creation
+    (or its last rotation with ``expires_in_s``) counted from now; a key without expiry keeps none.
+    Only the latest replaced secret has a grace period: rotating again ends the previous one's.
+    Raises KeyError (no such key) or ValueError (revoked, bad durations).
+    """
+    k = key_record_key(key_id)
+    rec = _decode(client.hgetall(k))
+    if not rec:
+        raise KeyError(key_id)
+    if "revoked_ms" in rec:
+        raise ValueError(f"key {key_id} is revoked; create a new one")
+    if expires_in_s is not None and expires_in_s <= 0:
+        raise ValueError("--expires-in must be positive")
+    if grace_s < 0:
+        raise ValueError("--grace must not be negative")
+    now = _now_ms()
+    secret = secrets.token_urlsafe(24)
+    new = {"sha256": hash_secret(secret), "rotated_ms": now}
+    lifetime = expires_in_s * 1000 if expires_in_s is not None else int(rec.get("lifetime_ms") or 0)
+    if lifetime:
+        new.update(expires_ms=now + lifetime, lifetime_ms=lifetime)
+    drop = []
+    if grace_s:
+        until = now + grace_s * 1000
+        if rec.get("expires_ms"):
+            until = min(until, int(rec["expires_ms"]))
+        new.update(prev_sha256=rec["sha256"], prev_until_ms=until)
+    else:
+        drop = ["prev_sha256", "prev_until_ms"]
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(k, mapping=new)
+    if drop:
+        pipe.hdel(k, *drop)
+    pipe.execute()
+    prefix = "ak" if rec.get("kind") == "org" else "pat"
+    return f"{prefix}_{key_id}_{secret}"
 
 
 def revoke_key(client, key_id: str) -> bool:
@@ -170,10 +253,22 @@ async def authenticate(redis, authorization: str | None, x_org: str | None, *, d
         raise AuthError(401, "invalid API key")
     prefix, key_id, secret = m.groups()
     rec = _decode(await redis.hgetall(key_record_key(key_id)))
-    if not rec or not hmac.compare_digest(rec.get("sha256", ""), hash_secret(secret)):
+    if not rec:
         raise AuthError(401, "invalid API key")
-    if "revoked_ms" in rec:
-        raise AuthError(401, "API key revoked")
+    digest = hash_secret(secret)
+    now = _now_ms()
+    if hmac.compare_digest(rec.get("sha256", ""), digest):
+        if "revoked_ms" in rec:
+            raise AuthError(401, "API key revoked")
+        if rec.get("expires_ms") and int(rec["expires_ms"]) <= now:
+            raise AuthError(401, f"API key expired at {format_ms(int(rec['expires_ms']))}")
+    elif rec.get("prev_sha256") and hmac.compare_digest(rec["prev_sha256"], digest):
+        if "revoked_ms" in rec:
+            raise AuthError(401, "API key revoked")
+        if int(rec.get("prev_until_ms") or 0) <= now:
+            raise AuthError(401, "API key was rotated: this secret is no longer valid (use the new key)")
+    else:
+        raise AuthError(401, "invalid API key")
     scopes = frozenset(s for s in rec.get("scopes", "").split(",") if s)
     kind = rec.get("kind")
     if kind == "org" and prefix == "ak":

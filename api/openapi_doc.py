@@ -17,6 +17,12 @@ VALIDATION_ERROR = {
             "type": "object", "required": ["field", "msg", "type"],
             "properties": {"field": {"type": "string"}, "in": {"type": ["string", "null"]},
                            "msg": {"type": "string"}, "type": {"type": "string"}}}}}}
+RATE_LIMITED = {  # api/rate_limit.py
+    "type": "object", "required": ["detail", "scope", "limit", "retry_after_s"],
+    "properties": {"detail": {"type": "string"},
+                   "scope": {"type": "string", "enum": ["requests", "events"]},
+                   "limit": {"type": "string", "description": "the limit exceeded, e.g. 100/second"},
+                   "retry_after_s": {"type": "integer", "minimum": 1}}}
 READY = {"type": "object", "required": ["status"], "properties": {
     "status": {"type": "string", "enum": ["ready", "not_ready"]}, "reason": {"type": "string"}}}
 
@@ -26,8 +32,9 @@ _WHY = {
     "401": "no key, or an invalid, unknown or revoked key",
     "403": "the key lacks the scope, or X-Org names an org the key may not act for",
     "404": "no such campaign in the caller's org",
-    "413": "body or batch too large",
-    "429": "rate limit of this key exceeded (see the Retry-After header)",
+    "413": "body or batch too large (also: more events than the key's event rate limit admits per window)",
+    "429": "a per-key rate limit (CALLPULSE_INGEST_RATE / CALLPULSE_INGEST_EVENT_RATE) was exceeded; "
+           "retry after the Retry-After header's seconds",
     "503": "Redis unreachable, or its dataset was lost (see /readyz)",
 }
 
@@ -35,6 +42,7 @@ _WHY = {
 def _err(code: str) -> dict:
     out = {"description": _WHY[code], "content": {"application/json": {"schema": _REF}}}
     if code == "429":
+        out["content"]["application/json"]["schema"] = {"$ref": "#/components/schemas/RateLimitedBody"}
         out["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
     return out
 
@@ -43,6 +51,7 @@ def patch(schema: dict) -> dict:
     comps = schema.setdefault("components", {}).setdefault("schemas", {})
     comps["ErrorBody"] = ERROR
     comps["ValidationErrorBody"] = VALIDATION_ERROR
+    comps["RateLimitedBody"] = RATE_LIMITED
     comps.pop("HTTPValidationError", None)
     comps.pop("ValidationError", None)
     for path, item in schema.get("paths", {}).items():

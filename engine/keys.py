@@ -67,6 +67,9 @@ def ingest_stream(partition: int) -> str:
 
 INGEST_FIELD = b"e"  # stream entry field holding the raw JSON event bytes
 ROUTE_FIELD = b"k"  # stream entry field holding `route_key(org, campaign)`: the flow routes without decoding
+# A duplicate marker: an ingest entry with `k` and this field = b"1" and no `e`. The ingest path drops a repeated
+# event_id before it reaches a stream and appends this instead, so the flow counts it (diagnostics.duplicates).
+DUPLICATE_FIELD = b"d"
 
 
 def route_key(org_id: str, campaign_id: str) -> str:

@@ -49,6 +49,7 @@ from engine.keys import route_key
 from engine.state import CampaignState
 from flows.chunk_store import store_for
 from flows.retirement import RETIRING_STATUSES, Archive
+from flows.routing import DUPLICATE_MARK, UNROUTABLE
 
 # 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded on resume
 STATE_VERSION = 2
@@ -135,7 +136,9 @@ def dead_letter(ref: str, raw: Optional[bytes], code: str, field_: Optional[str]
 class CampaignLogic(StatefulBatchLogic):
     """One campaign: its event gate, its `CampaignState`, its frame sequence and the frame pacing.
 
-    Input values ``(route, [(ref, raw), ...])`` (flows.routing). Each raw event is parsed
+    Input values ``(route, [(ref, raw), ...])`` (flows.routing). A duplicate marker (raw is
+    `flows.routing.DUPLICATE_MARK`: a repeat the ingest path dropped) is counted as a duplicate.
+    Each raw event is parsed
     (a rejection is a dead letter), checked against the route (an event naming another
     campaign was misrouted by a raw writer: a dead letter), gated (duplicate: counted; late: counted
     and a dead letter) and applied.
@@ -241,6 +244,11 @@ class CampaignLogic(StatefulBatchLogic):
         RETIREMENTS.retired += 1
         return [], StatefulBatchLogic.DISCARD
 
+    def _new_state(self, org: str, camp: str) -> CampaignState:
+        self.state = CampaignState(org, camp, min_sample=self.min_sample, collect_details=True,
+                                   lateness_ms=self.lateness_ms, seal_chunk_rows=self.seal_chunk_rows)
+        return self.state
+
     def on_batch(self, values: list):
         if self.state is None and not self.looked_for_archive and values:
             self._revive(values[0][0])
@@ -251,6 +259,17 @@ class CampaignLogic(StatefulBatchLogic):
         wall_ms = None if not self.live else now_ms()
         for route, entries in values:
             for ref, raw in entries:
+                if raw is DUPLICATE_MARK:
+                    # A repeat the ingest path dropped (docs/streams.md): counted like the gate's duplicates,
+                    # creating the campaign's state if needed, as `callpulse replay` does.
+                    if route == UNROUTABLE:
+                        out.append(("dead", dead_letter(ref, None, "malformed", None,
+                                                        "duplicate marker without a routing field")))
+                        continue
+                    if st is None:
+                        st = self._new_state(*route.split("\x1f", 1))
+                    st.note_duplicate()
+                    continue
                 if raw is None:
                     out.append(("dead", dead_letter(ref, None, "malformed", None, "stream entry has no 'e' field")))
                     continue
@@ -265,9 +284,7 @@ class CampaignLogic(StatefulBatchLogic):
                                                     "the entry's routing key names another campaign")))
                     continue
                 if st is None:
-                    st = self.state = CampaignState(org, camp, min_sample=self.min_sample, collect_details=True,
-                                                    lateness_ms=self.lateness_ms,
-                                                    seal_chunk_rows=self.seal_chunk_rows)
+                    st = self._new_state(org, camp)
                 verdict = gate.check(ev)
                 if verdict == OK:
                     st.apply(ev)

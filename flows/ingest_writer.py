@@ -6,7 +6,8 @@ Two entry points, one job:
   and the flow sorts it out.
 - `accept_events`: the ingest path (`callpulse ingest`, `POST /v1/events`):
   events already validated are de-duplicated by (org, event_id) for an hour,
-  and only the new ones are appended.
+  and only the new ones are appended; each repeat leaves a duplicate marker
+  (no payload) on its campaign's stream, so the flow still counts it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Iterable, Sequence
 import orjson
 import redis
 
-from engine.keys import (INGEST_FIELD, PREFIX, ROUTE_FIELD, ingest_stream, partition_count, partition_for,
+from engine.keys import (DUPLICATE_FIELD, INGEST_FIELD, PREFIX, ROUTE_FIELD, ingest_stream, partition_count, partition_for,
                          route_key, seen_key)
 
 SEEN_TTL_S = 3600  # SPEC: a repeat within (at least) the last hour is a duplicate
@@ -107,15 +108,23 @@ def xadd_args(stream: bytes, payload: bytes, maxlen: int | None, route: bytes | 
     return (*head, INGEST_FIELD, payload, *((ROUTE_FIELD, route) if route is not None else ()))
 
 
+def marker_args(stream: bytes, maxlen: int | None, route: bytes) -> tuple:
+    """XADD of a duplicate marker: the campaign's route and the duplicate flag, no event (docs/streams.md)."""
+    head = (b"XADD", stream, b"MAXLEN", b"~", str(maxlen).encode(), b"*") if maxlen else (b"XADD", stream, b"*")
+    return (*head, ROUTE_FIELD, route, DUPLICATE_FIELD, b"1")
+
+
 def accept_events(client, events: Sequence[dict], *, partitions: int | None = None,
                   maxlen: int | None = None) -> list[bool]:
     """Append the not-yet-seen validated `events`; per event True (accepted) or False (duplicate).
 
     `SET seen_key 1 NX EX 3600` claims each event_id (a repeat inside the same
     call loses too), then the winners are XADDed in a second round trip; the
-    normalised event is what goes on the stream. If the append fails, the
-    claims are released so that the sender's retry is not taken for a
-    duplicate.
+    normalised event is what goes on the stream. Each loser gets a duplicate
+    marker on its campaign's stream in the same round trip (in event order), so
+    the flow's `diagnostics.duplicates` counts what was sent, as `callpulse
+    replay` of the same events does. If the append fails, the claims are
+    released so that the sender's retry is not taken for a duplicate.
     """
     if not events:
         return []
@@ -130,15 +139,20 @@ def accept_events(client, events: Sequence[dict], *, partitions: int | None = No
         raise_first_error(replies)
     fresh = [r is not None for r in replies]
     winners = [i for i, ok in enumerate(fresh) if ok]
-    if winners:
-        streams = [ingest_stream(p).encode() for p in range(n)]
-        cmds = [xadd_args(streams[partition_of(events[i], n)], orjson.dumps(events[i]), maxlen, route_of(events[i]))
-                for i in winners]
-        try:
-            raise_first_error(execute(client, cmds))
-        except Exception:
+    streams = [ingest_stream(p).encode() for p in range(n)]
+    cmds = []
+    for ev, ok in zip(events, fresh):
+        stream = streams[partition_of(ev, n)]
+        if ok:
+            cmds.append(xadd_args(stream, orjson.dumps(ev), maxlen, route_of(ev)))
+        else:
+            cmds.append(marker_args(stream, maxlen, route_of(ev)))
+    try:
+        raise_first_error(execute(client, cmds))
+    except Exception:
+        if winners:
             client.delete(*(keys[i] for i in winners))
-            raise
+        raise
     return fresh
 
 

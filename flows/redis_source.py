@@ -16,8 +16,10 @@ Each read is grouped by campaign (`flows.routing.grouped`): items ``(route,
 (route, [(ref, raw), ...]))`` with the route from the entry's ``k`` field (or
 a decode when it has none), ``ref`` = ``"<partition>:<stream entry id>"`` (a
 stream id alone is not unique across streams), ``raw`` = the entry's ``e``
-field (the event's JSON bytes), or ``None`` when the entry has no such field
-(dead-lettered as malformed downstream).
+field (the event's JSON bytes), `flows.routing.DUPLICATE_MARK` for a duplicate
+marker (no ``e``, ``d`` = ``1``: a repeat the ingest path dropped, counted by
+the campaign step), or ``None`` when the entry has neither (dead-lettered as
+malformed downstream).
 
 Every second a partition also records its position in the flow status hash
 (`engine.keys.flow_status_key`) for `/readyz`: ``p<N>`` = last id read,
@@ -34,9 +36,9 @@ from typing import Optional
 import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from engine.keys import INGEST_FIELD, ROUTE_FIELD, flow_status_key, ingest_stream, partition_count
+from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, flow_status_key, ingest_stream, partition_count
 from flows.lifecycle import STOP
-from flows.routing import grouped, route_of_raw
+from flows.routing import DUPLICATE_MARK, grouped, route_of_raw
 
 DEFAULT_COUNT = 1000
 DEFAULT_IDLE_MS = 50
@@ -91,6 +93,8 @@ class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
         items = []
         for eid, fields in entries:
             raw = fields.get(INGEST_FIELD)
+            if raw is None and fields.get(DUPLICATE_FIELD) == b"1":
+                raw = DUPLICATE_MARK
             route = fields.get(ROUTE_FIELD)
             route = route.decode(errors="replace") if route is not None else route_of_raw(raw)
             items.append((route, (prefix + eid.decode(), raw)))

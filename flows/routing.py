@@ -11,6 +11,8 @@ campaign per read crosses workers, carrying its entries as raw bytes.
 
 from __future__ import annotations
 
+import enum
+
 import orjson
 
 from engine.keys import route_key
@@ -18,9 +20,18 @@ from engine.keys import route_key
 UNROUTABLE = "!unroutable"  # never a campaign key ('!' is no id character)
 
 
+class Mark(enum.Enum):
+    """Raw values that are not event bytes (an enum member pickles by name, so identity survives the exchange)."""
+
+    DUPLICATE = "duplicate"  # an ingest duplicate marker (docs/streams.md): counted, nothing applied
+
+
+DUPLICATE_MARK = Mark.DUPLICATE
+
+
 def route_of_raw(raw: bytes | None) -> str:
     """The route of an entry without a routing field: decode just enough to name the campaign."""
-    if raw is None:
+    if raw is None or raw is DUPLICATE_MARK:
         return UNROUTABLE
     try:
         obj = orjson.loads(raw)

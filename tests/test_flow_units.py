@@ -40,6 +40,13 @@ class Clock:
         return self.t
 
 
+@pytest.fixture(autouse=True)
+def _session_redis(redis_server, monkeypatch):
+    """`FlowConfig()` reads CALLPULSE_REDIS_URL: the campaign step looks for a retired campaign's archive
+    there on its first batch, so point it at the test Redis (not whatever listens on localhost:6379)."""
+    monkeypatch.setenv("CALLPULSE_REDIS_URL", redis_server)
+
+
 @pytest.fixture
 def clock(monkeypatch):
     c = Clock()
@@ -362,3 +369,31 @@ def test_redis_source_routes_by_the_ingest_key_without_decoding(redis_url, redis
     items = RedisStreamSource(redis_url, partitions=1).build_part("read", "0", None).next_batch()
     assert {route: [orjson.loads(raw)["event_id"] for _ref, raw in group] for route, (_r, group) in items} == \
         {"o1\x1fa": ["r0", "r2"], "o1\x1fb": ["r1", "r9"]}
+
+
+def test_duplicate_markers_are_read_as_such_and_counted_by_the_campaign_step(redis_url, redis_client, clock):
+    """A repeat the ingest path dropped reaches the flow as a marker: counted, nothing applied, no dead letter."""
+    from flows.ingest_writer import accept_events
+    from flows.routing import DUPLICATE_MARK
+
+    first = ev("m1", "campaign.status", T0, camp="a", status="active")
+    assert accept_events(redis_client, [first, first, {**first, "campaign_id": "b"}], partitions=1) == \
+        [True, False, False]
+    redis_client.xadd(ingest_stream(0), {"d": "1"})  # a marker without a route: nothing to count it on
+    items = RedisStreamSource(redis_url, partitions=1).build_part("read", "0", None).next_batch()
+    groups = {route: [raw for _ref, raw in group] for route, (_r, group) in items}
+    assert groups == {"o1\x1fa": [orjson.dumps(first), DUPLICATE_MARK], "o1\x1fb": [DUPLICATE_MARK],
+                      UNROUTABLE: [DUPLICATE_MARK]}
+    assert pickle.loads(pickle.dumps(DUPLICATE_MARK)) is DUPLICATE_MARK  # survives the exchange between workers
+
+    a = CampaignLogic(FlowConfig(replay=True), None)
+    out, _ = a.on_batch([("o1\x1fa", [(f"0:{i}", raw) for i, raw in enumerate(groups["o1\x1fa"])])])
+    assert dead_of(out) == [] and body(frames_of(out)[0])["diagnostics"]["duplicates"] == 1
+    b = CampaignLogic(FlowConfig(replay=True), None)  # only a marker so far: a state, no frame (no watermark)
+    out, _ = b.on_batch([("o1\x1fb", [("0:9", DUPLICATE_MARK)])])
+    assert out == [] and (b.state.org_id, b.state.campaign_id, b.state.duplicates) == ("o1", "b", 1)
+    out, _ = b.on_batch(batch(ev("m2", "campaign.status", T0, camp="b", status="active")))
+    assert body(frames_of(out)[0])["diagnostics"]["duplicates"] == 1
+    bad = CampaignLogic(FlowConfig(replay=True), None)
+    out, _ = bad.on_batch([(UNROUTABLE, [("0:10", DUPLICATE_MARK)])])
+    assert [d["code"] for d in dead_of(out)] == ["malformed"] and bad.state is None

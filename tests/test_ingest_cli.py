@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from engine.events import EventRejected, parse_event
-from engine.keys import INGEST_FIELD, ingest_stream, partition_for, seen_key
+from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, partition_for, route_key, seen_key
 from flows.simulator import SimConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,15 @@ def cli(*args, redis_url, stdin=None):
 
 def stream_lengths(client) -> list[int]:
     return [client.xlen(ingest_stream(p)) for p in range(PARTS)]
+
+
+def event_lengths(client) -> list[int]:
+    """Entries holding an event per partition (not the duplicate markers the ingest path leaves)."""
+    return [sum(1 for _id, f in client.xrange(ingest_stream(p)) if INGEST_FIELD in f) for p in range(PARTS)]
+
+
+def marker_count(client) -> int:
+    return sum(1 for p in range(PARTS) for _id, f in client.xrange(ingest_stream(p)) if DUPLICATE_FIELD in f)
 
 
 def expected_lengths(items) -> list[int]:
@@ -100,7 +109,8 @@ def test_ingest_counts_partitions_and_reingest_is_all_duplicate(tmp_path, redis_
     reported = [line.split(":")[0:2] for line in r.stderr.decode().splitlines()]
     assert [(int(a.split()[1]), b.split()[0]) for a, b in reported] == expect_rejected
 
-    assert stream_lengths(redis_client) == expected_lengths(valid_first.values())
+    assert event_lengths(redis_client) == expected_lengths(valid_first.values())
+    assert marker_count(redis_client) == counts["duplicate"]  # each repeat still reaches the flow, as a marker
     any_key = next(iter(valid_first))
     assert redis_client.ttl(seen_key(*any_key)) > 3500
 
@@ -109,7 +119,8 @@ def test_ingest_counts_partitions_and_reingest_is_all_duplicate(tmp_path, redis_
     assert again["accepted"] == 0
     assert again["duplicate"] == n_valid_lines
     assert r2.stderr == b""
-    assert stream_lengths(redis_client) == expected_lengths(valid_first.values())
+    assert event_lengths(redis_client) == expected_lengths(valid_first.values())
+    assert marker_count(redis_client) == counts["duplicate"] + n_valid_lines
 
 
 def test_ingest_stream_content_is_normalised_in_order(redis_url, redis_client):
@@ -162,10 +173,12 @@ def test_accept_events_and_appender_in_process(redis_client):
            {**base, "event_id": "a", "org_id": "o2"}]  # ids are unique per org, not globally
     assert accept_events(redis_client, evs, partitions=PARTS) == [True, False, True, True]
     assert accept_events(redis_client, evs[:1], partitions=PARTS) == [False]
-    assert sum(stream_lengths(redis_client)) == 3
+    assert sum(event_lengths(redis_client)) == 3
+    p = partition_for("o1", "c1", PARTS)
+    markers = [f for _id, f in redis_client.xrange(ingest_stream(p)) if DUPLICATE_FIELD in f]
+    assert markers == [{ROUTE_FIELD: route_key("o1", "c1").encode(), DUPLICATE_FIELD: b"1"}] * 2
 
     with StreamAppender(redis_client, partitions=PARTS, chunk=7) as w:
         w.add_many([{**base, "event_id": f"x{i}"} for i in range(20)] + ["{broken", {"no": "ids"}])
-    p = partition_for("o1", "c1", PARTS)
     assert w.appended[p] == 20 + (p == 0) * 2 and w.appended[0] >= 2
     assert redis_client.xrange(ingest_stream(0))[-1][1][INGEST_FIELD] == b'{"no":"ids"}'
