@@ -109,7 +109,7 @@ def main() -> int:
             wall, rss, err = run_measured([*base, "--file", str(path), *extra], env)
             bodies[name] = client.get(stats_key(org, camp))
             secs = max(1e-9, wall - idle_wall)
-            snap = re.search(r"\((\d+ campaign snapshots.*?|no campaign snapshots)\)", err)
+            snap = re.search(r"\((\d+ campaign snapshots[^;)]*|no campaign snapshots)", err)
             rows.append((name, secs, n_events / secs, rss, (rss - idle_rss) / args.contacts,
                          snap.group(1) if snap else "-"))
             log(f"  {secs:.1f} s, {n_events / secs:,.0f} events/s, peak RSS {rss / 1e6:.0f} MB")

@@ -1,0 +1,72 @@
+"""Recovery cost stays proportional to the campaign's contacts, not its history (docs/flow.md, cost model).
+
+CI-sized: the measure is `callpulse bench scale` (benchmarks/RESULTS.md); this only guards against the
+old shape coming back — whole histories pickled every epoch, recovery many times slower than none."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+from flows.simulator import SimConfig, generate
+from tests.test_flow import CLI, env, write_ndjson
+
+
+def _flow(redis_url, path, *args):
+    t0 = time.perf_counter()
+    r = subprocess.run([CLI, "flow", "--replay", "--file", str(path), *args], env=env(redis_url),
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    return time.perf_counter() - t0, r.stderr.decode()
+
+
+def test_snapshots_hold_contacts_not_history_and_recovery_costs_little(tmp_path, redis_url):
+    contacts = 3000
+    items = list(generate(SimConfig(seed=3, contacts=contacts, channel="voice", window="none")))
+    path = tmp_path / "events.ndjson"
+    write_ndjson(path, items)
+    off, _ = _flow(redis_url, path, "--no-recovery")
+    on, err = _flow(redis_url, path, "--recovery-dir", str(tmp_path / "rec"), "-s", "0.2",
+                    "--seal-chunk-rows", "1024")
+    m = re.search(r"(\d+) campaign snapshots", err)
+    assert m and int(m.group(1)) >= 5, err[-1000:]  # snapshots were taken along the way
+    assert list((tmp_path / "rec" / "chunks").glob("*.chunk")), "sealed history went to the chunk store"
+    assert on < 3 * off + 5, (on, off)  # loose: the benchmark is the measure
+
+
+def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
+    """What an epoch writes for a campaign: its hot part, not its sealed history (flows/chunk_store.py)."""
+    import pickle
+
+    from engine.events import validate_event
+    from engine.gate import OK, EventGate
+    from engine.state import CampaignState
+    from engine.snapshot import build_snapshot
+    from flows.chunk_store import ChunkStore
+
+    events = [validate_event(e) for e in generate(SimConfig(seed=4, contacts=1500, channel="voice", window="none"))
+              if isinstance(e, dict)]
+    gate = EventGate()
+    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True,
+                       lateness_ms=gate.lateness_ms, seal_chunk_rows=256)
+    for ev in events:
+        if gate.check(ev) == OK:
+            st.apply(ev)
+        if len(st.dirty_contacts) > 500:
+            st.take_details()
+    store = ChunkStore(tmp_path)
+    first = store.dumps(st)
+    chunk_files = list((tmp_path / "chunks").glob("*.chunk"))
+    frozen = sum(f.stat().st_size for f in chunk_files)
+    assert len(chunk_files) == len(st.sealed.chunks) >= 8
+    inline = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
+    assert len(first) < len(inline) - 0.9 * frozen  # the chunks are named, not copied
+    again = store.dumps(st)  # the next epoch writes no chunk again
+    assert len(list((tmp_path / "chunks").glob("*.chunk"))) == len(chunk_files) and len(again) == len(first)
+    back = store.loads(first)
+    first_attempt = next(e["attempt_id"] for e in events if e["type"] == "call.dialed")
+    row = st.sealed.find(first_attempt)
+    assert row is not None and row < 256  # sealed in the first frozen chunk ...
+    assert back.sealed.find(first_attempt) == row  # ... and found again through the rebuilt digest index
+    assert build_snapshot(back) == build_snapshot(st)
