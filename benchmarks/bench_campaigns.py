@@ -116,7 +116,9 @@ def main() -> int:
                          "campaign_id": camp, "category": "late_fee", "usd": 0.5})
         late_path = work / "late.ndjson"
         late_path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in late))
-        run_measured([CLI, "flow", "--replay", "--file", str(late_path), "--recovery-dir", str(work / "rec-2000"),
+        # The first file is named again: its source partition resumes at its end (a recovered source must
+        # find every partition it had).
+        run_measured([*base, "--file", str(late_path), "--recovery-dir", str(work / "rec-2000"),
                       "--retire-after-ms", "2000"], env)
         all_path = work / "all.ndjson"
         all_path.write_bytes(path.read_bytes() + late_path.read_bytes())
