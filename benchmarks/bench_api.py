@@ -120,7 +120,32 @@ async def fanout(url: str, redis_url: str, client: redis.Redis, key: str, n: int
             "p50_ms": pct(lags, 50) * 1000, "p99_ms": pct(lags, 99) * 1000, "max_ms": max(lags, default=0) * 1000}
 
 
-async def event_to_frame(url: str, redis_url: str, key: str, rate: int, seconds: float) -> dict:
+def preload(url: str, redis_url: str, key: str, contacts: int) -> None:
+    """Campaign e2e with ``contacts`` contacts, each dialed once and ended over the last two hours (so the
+    flow holds a big campaign whose attempts are sealed) before the event -> frame measurement."""
+    now = int(time.time() * 1000)
+    span = 7_200_000
+    evs = [{"event_id": "p-c0", "type": "campaign.created", "ts": now - span, "org_id": ORG, "campaign_id": "e2e"}]
+    for i in range(contacts):
+        t = now - span + i * span // contacts
+        base = {"org_id": ORG, "campaign_id": "e2e"}
+        evs += [{"event_id": f"p{i}a", "type": "contact.added", "ts": t, "contact_id": f"pc{i}", **base},
+                {"event_id": f"p{i}d", "type": "call.dialed", "ts": t + 1, "contact_id": f"pc{i}",
+                 "attempt_id": f"pa{i}", **base},
+                {"event_id": f"p{i}e", "type": "call.ended", "ts": t + 20_000, "attempt_id": f"pa{i}",
+                 "sip_code": 486, **base}]
+    evs.sort(key=lambda e: e["ts"])
+    with httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http:
+        for i in range(0, len(evs), 10_000):
+            r = http.post("/v1/events", content=orjson.dumps(evs[i:i + 10_000]))
+            assert r.status_code == 200, r.text
+    client = redis.Redis.from_url(redis_url)
+    wait_until(lambda: (orjson.loads(client.get(stats_key(ORG, "e2e")) or b"{}").get("contacts", {})
+                        .get("total") == contacts), timeout=600, what="the preloaded campaign")
+    client.close()
+
+
+async def event_to_frame(url: str, redis_url: str, key: str, rate: int, seconds: float, base_total: int = 0) -> dict:
     camp = "e2e"
     batch_every = 0.1
     per_batch = max(1, int(rate * batch_every))
@@ -137,6 +162,7 @@ async def event_to_frame(url: str, redis_url: str, key: str, rate: int, seconds:
         assert r.status_code == 200, r.text
         client = redis.Redis.from_url(redis_url)
         wait_until(lambda: client.exists(stats_key(ORG, camp)), timeout=30, what="campaign frame")
+        await asyncio.sleep(1.0)  # the campaign.status frame is out
         stop = asyncio.Event()
 
         async def listen():
@@ -144,7 +170,7 @@ async def event_to_frame(url: str, redis_url: str, key: str, rate: int, seconds:
                 def on(ev, _id, data):
                     if ev == "frame":
                         t = time.time()
-                        total = orjson.loads(data)["contacts"]["total"]
+                        total = orjson.loads(data)["contacts"]["total"] - base_total
                         if total in posted and total not in seen:
                             seen.add(total)
                             lat.append(t - posted[total])
@@ -201,6 +227,10 @@ def main() -> int:
     ap.add_argument("--subscribers", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--rate", type=int, default=500, help="events/s for the event->frame part")
+    ap.add_argument("--preload-contacts", type=int, default=0,
+                    help="first load campaign e2e with N dialed and ended contacts (issue #10: 100000 at 200/s)")
+    ap.add_argument("--recovery", action="store_true", help="run the flow with recovery on (default settings)")
+    ap.add_argument("--no-fanout", action="store_true", help="skip the SSE fan-out part")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_api_"))
     port = free_port()
@@ -209,11 +239,16 @@ def main() -> int:
     client = redis.Redis.from_url(redis_url)
     key = create_key(client, org=ORG, scopes=["campaigns:read", "events:write"])[1]
     api, url = start_api(redis_url)
-    flow = subprocess.Popen(CALLPULSE + ["flow", "--no-recovery"], cwd=ROOT, env=env_for(redis_url),
+    rec = ["--recovery-dir", str(tmp / "recovery")] if args.recovery else ["--no-recovery"]
+    flow = subprocess.Popen(CALLPULSE + ["flow", *rec], cwd=ROOT, env=env_for(redis_url),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        fo = asyncio.run(fanout(url, redis_url, client, key, args.subscribers, args.seconds))
-        e2e = asyncio.run(event_to_frame(url, redis_url, key, args.rate, args.seconds))
+        fo = None if args.no_fanout else asyncio.run(fanout(url, redis_url, client, key, args.subscribers,
+                                                             args.seconds))
+        if args.preload_contacts:
+            preload(url, redis_url, key, args.preload_contacts)
+        e2e = asyncio.run(event_to_frame(url, redis_url, key, args.rate, args.seconds,
+                                         base_total=args.preload_contacts))
         st = stats_reads(url, key)
     finally:
         stop_process(flow)
@@ -224,10 +259,13 @@ def main() -> int:
     print(f"## callpulse API benchmark ({os.cpu_count()} CPUs; server, flow, Redis and clients on one machine)\n")
     print("| measure | setting | p50 | p99 | other |")
     print("|---|---|---|---|---|")
-    print(f"| SSE fan-out lag | {fo['subscribers']} subscribers, 1 API process, 4 frames/s for {args.seconds:.0f} s "
-          f"| {fo['p50_ms']:.1f} ms | {fo['p99_ms']:.1f} ms | max {fo['max_ms']:.1f} ms; "
-          f"{fo['deliveries']}/{fo['expected']} deliveries; all connected in {fo['connect_s']:.1f} s |")
-    print(f"| event -> frame | {e2e['rate']:.0f} events/s via POST /v1/events, flow live mode "
+    if fo is not None:
+        print(f"| SSE fan-out lag | {fo['subscribers']} subscribers, 1 API process, 4 frames/s for "
+              f"{args.seconds:.0f} s | {fo['p50_ms']:.1f} ms | {fo['p99_ms']:.1f} ms | max {fo['max_ms']:.1f} ms; "
+              f"{fo['deliveries']}/{fo['expected']} deliveries; all connected in {fo['connect_s']:.1f} s |")
+    setting = (f", campaign preloaded with {args.preload_contacts:,} contacts" if args.preload_contacts else "") + \
+        (", recovery on" if args.recovery else ", recovery off")
+    print(f"| event -> frame | {e2e['rate']:.0f} events/s via POST /v1/events, flow live mode{setting} "
           f"| {e2e['p50_ms']:.0f} ms | {e2e['p99_ms']:.0f} ms | {e2e['frames_matched']}/{e2e['batches']} "
           f"batches seen in a frame (frames coalesce to 4/s) |")
     print(f"| GET /stats | sequential, keep-alive, {st['bytes']} B body | {st['p50_ms']:.2f} ms "
