@@ -27,42 +27,12 @@ import argparse
 import os
 import platform
 import re
-import shutil
 import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import orjson
-import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from callpulse.redis_local import free_port, start_redis, stop_redis  # noqa: E402
+from harness import CLI, ROOT, log, private_redis, run_measured  # noqa: E402 (benchmarks/harness.py)
 from engine.keys import frames_stream, stats_key  # noqa: E402
-
-CLI = str(ROOT / ".venv" / "bin" / "callpulse")
-if not os.path.exists(CLI):
-    CLI = shutil.which("callpulse") or str(Path(sys.executable).with_name("callpulse"))
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def run_measured(argv, env):
-    err = tempfile.TemporaryFile()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err.seek(0)
-    text = err.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{text[-3000:]}")
-    return wall, usage.ru_maxrss * 1024, text
 
 
 def main() -> int:
@@ -74,14 +44,8 @@ def main() -> int:
     ap.add_argument("--check", type=int, default=50, help="retired campaigns given a late event and checked")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="callpulse-bench-campaigns-"))
-    port = free_port()
-    server = start_redis(port, work / "redis")
-    url = f"redis://127.0.0.1:{port}/0"
-    env = dict(os.environ, CALLPULSE_REDIS_URL=url, PYTHONUNBUFFERED="1")
-    client = redis.Redis.from_url(url)
     rows = []
-    try:
+    with private_redis("callpulse-bench-campaigns-") as (work, client, env):
         path = ROOT / "var" / "bench" / f"campaigns-{args.campaigns}x{args.contacts}.ndjson"
         if not (args.reuse and path.exists()):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,10 +89,6 @@ def main() -> int:
         out = subprocess.run([CLI, "replay", "--quiet", str(all_path)], env=env, capture_output=True, check=True)
         want = {(b["org_id"], b["campaign_id"]): b for b in orjson.loads(out.stdout)}
         exact = sum(1 for c in sample if orjson.loads(client.get(stats_key(*c)) or b"null") == want[c])
-    finally:
-        client.close()
-        stop_redis(server)
-        shutil.rmtree(work, ignore_errors=True)
 
     print(f"### Many campaigns: {len(camps):,} voice campaigns × {args.contacts} contacts, one after another "
           f"({len(events):,} events), `callpulse flow --replay --file`, recovery on\n")

@@ -25,43 +25,13 @@ import argparse
 import os
 import platform
 import re
-import shutil
 import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-import redis
+import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from callpulse.redis_local import free_port, start_redis, stop_redis  # noqa: E402
+from harness import CLI, ROOT, log, private_redis, run_measured  # noqa: E402 (benchmarks/harness.py)
 from engine.keys import stats_key  # noqa: E402
-
-CLI = str(ROOT / ".venv" / "bin" / "callpulse")
-if not os.path.exists(CLI):
-    CLI = shutil.which("callpulse") or str(Path(sys.executable).with_name("callpulse"))
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def run_measured(argv: list[str], env: dict) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes, stderr) of one command, from the kernel's accounting."""
-    err = tempfile.TemporaryFile()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err.seek(0)
-    text = err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{text[-3000:]}")
-    return wall, usage.ru_maxrss * 1024, text
 
 
 def events_file(contacts: int, reuse: bool, env: dict) -> Path:
@@ -81,18 +51,11 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="reuse var/bench/voice-N.ndjson if it exists")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="callpulse-bench-scale-"))
-    port = free_port()
-    server = start_redis(port, work / "redis")
-    url = f"redis://127.0.0.1:{port}/0"
-    env = dict(os.environ, CALLPULSE_REDIS_URL=url, PYTHONUNBUFFERED="1")
-    client = redis.Redis.from_url(url)
-    try:
+    with private_redis("callpulse-bench-scale-") as (work, client, env):
         path = events_file(args.contacts, args.reuse, env)
         with open(path, "rb") as f:
             n_events = sum(1 for _ in f)
         first = path.open("rb").readline()
-        import orjson
         org, camp = orjson.loads(first)["org_id"], orjson.loads(first)["campaign_id"]
         empty = work / "empty.ndjson"
         empty.write_bytes(b"")
@@ -114,10 +77,6 @@ def main() -> int:
                          snap.group(1) if snap else "-"))
             log(f"  {secs:.1f} s, {n_events / secs:,.0f} events/s, peak RSS {rss / 1e6:.0f} MB")
         same = len(set(bodies.values())) == 1 and None not in bodies.values()
-    finally:
-        client.close()
-        stop_redis(server)
-        shutil.rmtree(work, ignore_errors=True)
 
     off, on = rows[0], rows[1]
     print(f"### Scale: one voice campaign of {args.contacts:,} contacts ({n_events:,} events), "

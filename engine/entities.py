@@ -175,26 +175,19 @@ class Pass(Slotted):
         super().__setstate__(state)
 
     def add_dial(self, row: int, s: int) -> None:
-        col = self.dials
-        if row >= len(col):
-            col.extend(array("i", [0]) * (row + 1 - len(col)))
-        before = col[row]
-        col[row] = before + s
-        if not before:
-            self.attempted += 1
-        elif not before + s:
-            self.attempted -= 1
+        self.attempted += _bump(self.dials, row, s)
 
     def add_connect(self, row: int, s: int) -> None:
-        col = self.connects
-        if row >= len(col):
-            col.extend(array("i", [0]) * (row + 1 - len(col)))
-        before = col[row]
-        col[row] = before + s
-        if not before:
-            self.connected += 1
-        elif not before + s:
-            self.connected -= 1
+        self.connected += _bump(self.connects, row, s)
+
+
+def _bump(col: array, row: int, s: int) -> int:
+    """Add ``s`` to ``col[row]`` (grown on demand); returns +1 / -1 / 0: how the count of rows above zero moved."""
+    if row >= len(col):
+        col.extend(array("i", [0]) * (row + 1 - len(col)))
+    before = col[row]
+    col[row] = before + s
+    return (not before) - (not before + s)
 
 
 def fold_callbacks(events: list) -> tuple:
