@@ -30,12 +30,15 @@ from engine.keys import ALERT_FIELD, FRAME_FIELD, LIVE_CHANNEL, alerts_stream, f
 
 log = logging.getLogger("callpulse.api.live")
 
-WINDOWS = ("lifetime", "today", "24h", "30d")
-_WIN_INDEX = {w: i for i, w in enumerate(WINDOWS)}
+# Each alert series numbers its alerts 1, 2, …: the level alerts of the four windows, then the
+# forecast alerts of `today` and `30d` (engine.state, alert ids ``…:forecast-<window>:n``).
+ALERT_SERIES = ("lifetime", "today", "24h", "30d", "forecast-today", "forecast-30d")
+_WIN_INDEX = {w: i for i, w in enumerate(ALERT_SERIES)}
+_LEGACY_SERIES = 4  # a cursor written before forecast alerts had four alert counters
 
 
 def alert_position(alert_id: str) -> tuple[int, int] | None:
-    """(window index, n) of an engine alert id ``org:campaign:window:n``; None if it has another shape."""
+    """(series index, n) of an engine alert id ``org:campaign:series:n``; None if it has another shape."""
     parts = alert_id.rsplit(":", 2)
     if len(parts) != 3 or parts[1] not in _WIN_INDEX or not parts[2].isdigit():
         return None
@@ -49,23 +52,26 @@ class Cursor:
 
     def __init__(self, seq: int = 0, alerts: list[int] | None = None):
         self.seq = seq
-        self.alerts = alerts if alerts is not None else [0, 0, 0, 0]
+        self.alerts = alerts if alerts is not None else [0] * len(ALERT_SERIES)
 
     @classmethod
     def parse(cls, text: str | None) -> "Cursor | None":
-        """``"<seq>"`` or ``"<seq>.<l>.<t>.<h>.<d>"``; None when absent or malformed (fresh start)."""
+        """``"<seq>"`` or ``"<seq>.<l>.<t>.<h>.<d>.<ft>.<fd>"`` (the four-counter form of earlier
+        releases too); None when absent or malformed (fresh start)."""
         if not text:
             return None
         parts = text.strip().split(".")
-        if not all(p.isdigit() and len(p) <= 18 for p in parts) or len(parts) not in (1, 5):
+        if not all(p.isdigit() and len(p) <= 18 for p in parts) \
+                or len(parts) not in (1, 1 + _LEGACY_SERIES, 1 + len(ALERT_SERIES)):
             return None
         nums = [int(p) for p in parts]
         if len(nums) == 1:
             return cls(nums[0], None)  # frames only: alerts resume from now
-        return cls(nums[0], nums[1:])
+        alerts = nums[1:] + [0] * (len(ALERT_SERIES) - len(nums) + 1)
+        return cls(nums[0], alerts)
 
     def text(self) -> str:
-        return "%d.%d.%d.%d.%d" % (self.seq, *self.alerts)
+        return ".".join(str(n) for n in (self.seq, *self.alerts))
 
     def alert_is_new(self, alert_id: str) -> bool:
         pos = alert_position(alert_id)

@@ -183,11 +183,17 @@ class Benchmarks(BaseModel):
 
 
 class Alert(_Open):
+    """`kind` "level": a level change (`from`, `to`); "forecast": a breach forecast within 15 minutes
+    (`breach_in_s`, `breach_at`)."""
+
     alert_id: str
+    kind: str = "level"
     campaign_id: str
     org_id: str
     window: str
-    to: str
+    to: Optional[str] = None
+    breach_in_s: Optional[float] = None
+    breach_at: Optional[str] = None
     rate: float
     abandoned: int
     human_answered: int

@@ -19,6 +19,7 @@ DEFAULTS = {
     "max_attempts": 3,
     "abandon_ceiling": 0.03,
     "abandon_threshold_ms": 2000,
+    "abandon_from": "answer",
     "time_window": None,
     "kind": None,
     "config": None,
@@ -39,6 +40,7 @@ class CampaignConfig:
     max_attempts: int = 3
     abandon_ceiling: float = 0.03
     abandon_threshold_ms: int = 2000
+    abandon_from: str = "answer"
     time_window: TimeWindow | None = None
     kind: str | None = None
     config: dict | None = None
@@ -54,6 +56,7 @@ class CampaignConfig:
             "max_attempts": self.max_attempts,
             "abandon_ceiling": float(self.abandon_ceiling),
             "abandon_threshold_ms": self.abandon_threshold_ms,
+            "abandon_from": self.abandon_from,
             "time_window": self.time_window.as_json() if self.time_window else None,
             "config": self.config,
         }
@@ -87,12 +90,19 @@ class ConfigHistory:
             ceiling=exact_decimal(values["abandon_ceiling"]),
         )
 
-    def threshold_at(self, key: tuple) -> int:
-        """`abandon_threshold_ms` in effect at ``key`` (outcomes are decided at `call.ended`)."""
+    def rules_at(self, key: tuple) -> tuple[int, str]:
+        """(`abandon_threshold_ms`, `abandon_from`) in effect at ``key``: outcomes are decided at
+        `call.ended`, each field from the latest `campaign.created` before it that carries it."""
+        threshold, start = DEFAULTS["abandon_threshold_ms"], DEFAULTS["abandon_from"]
         if not self.events:
-            return DEFAULTS["abandon_threshold_ms"]
+            return threshold, start
         i = bisect.bisect_left(self.keys, key)
+        have_threshold = have_start = False
         for ev in reversed(self.events[:i]):
-            if "abandon_threshold_ms" in ev:
-                return ev["abandon_threshold_ms"]
-        return DEFAULTS["abandon_threshold_ms"]
+            if not have_threshold and "abandon_threshold_ms" in ev:
+                threshold, have_threshold = ev["abandon_threshold_ms"], True
+            if not have_start and "abandon_from" in ev:
+                start, have_start = ev["abandon_from"], True
+            if have_threshold and have_start:
+                break
+        return threshold, start

@@ -71,8 +71,10 @@ class Attempt(Slotted):
         return max(k[0] for k in (self.dial, self.ans, self.amd, self.bridge, self.end, self.eval_key, (-1,))
                    if k is not None)
 
-    def decide(self, threshold_ms: int) -> None:
-        """Outcome rules of SPEC §1 over the facts that precede the end (it is decided at the end)."""
+    def decide(self, threshold_ms: int, abandon_from: str = "answer") -> None:
+        """Outcome rules of SPEC §1 over the facts that precede the end (it is decided at the end).
+        The threshold runs from the connection start: the answer, or with ``abandon_from`` =
+        `greeting_end` the AMD decision when it is human or unknown (a bridge before it is in time)."""
         end = self.end
         if end is None:
             self.outcome = None
@@ -85,7 +87,7 @@ class Attempt(Slotted):
         self.human_at_end = answered and not machine
         if answered and machine:
             self.outcome = "machine"
-        elif answered and (not bridged or self.bridge[0] - self.ans[0] > threshold_ms):
+        elif answered and (not bridged or self.bridge[0] - self._connection_start(abandon_from) > threshold_ms):
             self.outcome = "abandoned"
         elif bridged:
             self.outcome = "connected"
@@ -95,6 +97,12 @@ class Attempt(Slotted):
             self.outcome = "no_answer"
         else:
             self.outcome = "failed"
+
+
+    def _connection_start(self, abandon_from: str) -> int:
+        if abandon_from == "greeting_end" and self.amd is not None and self.amd < self.end:
+            return self.amd[0]  # result human or unknown here: a machine was decided by rule 1
+        return self.ans[0]
 
 
 class Contact(Slotted):

@@ -110,6 +110,7 @@ CONTACT_STATUSES: tuple[str, ...] = NONFINAL_CONTACT_STATUSES + FINAL_CONTACT_ST
 CAMPAIGN_STATUSES: tuple[str, ...] = ("draft", "active", "paused", "stopped", "completed", "cancelled")
 BATCH_STATUSES: tuple[str, ...] = ("pending", "in_progress", "paused", "completed", "cancelled")
 CHANNELS: tuple[str, ...] = ("voice", "email")
+ABANDON_FROM: tuple[str, ...] = ("answer", "greeting_end")  # where the abandon threshold is measured from
 AMD_RESULTS: tuple[str, ...] = ("human", "machine", "unknown")
 TRANSCRIPT_ROLES: tuple[str, ...] = ("assistant", "user")
 SENTIMENTS: tuple[str, ...] = ("positive", "neutral", "negative")
@@ -652,6 +653,7 @@ _TYPE_FIELDS: dict[str, _Spec] = {
         ("max_attempts", _int_checker(1), _OPT),
         ("abandon_ceiling", _check_ceiling, _OPT),
         ("abandon_threshold_ms", _int_checker(0), _OPT),
+        ("abandon_from", _enum_checker(ABANDON_FROM), _OPT),
         ("time_window", _check_time_window, _OPT),
         ("kind", _s("kind", nonempty=True), _OPT),
         ("config", _check_config, _OPT),

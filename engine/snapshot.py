@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.alerts import abandon_budget
+from engine.forecast import breach_at, breach_in_s, pacing, span_ms
 from engine.events import CONTACT_STATUSES, FINAL_CONTACT_STATUSES, format_time
 from engine.state import CampaignState
 
@@ -146,6 +147,8 @@ def build_snapshot(state: CampaignState) -> dict:
             "ceiling": float(cfg.abandon_ceiling),
             "budget": abandon_budget(a30, h30, cfg.ceiling),
             "windows": windows,
+            "forecast": _forecast(state),
+            "pacing": pacing(retries_left, state.human, ended, a30, h30, cfg.ceiling),
         },
         "live": live,
         "performance": performance,
@@ -184,6 +187,15 @@ def build_snapshot(state: CampaignState) -> dict:
             "orphaned": state.orphan_attempts + state.orphan_messages + cb[5],
         },
     }
+
+
+def _forecast(state: CampaignState) -> dict:
+    out = {"trend": {"abandoned": state.trend.a, "human_answered": state.trend.h,
+                     "span_s": span_ms(state.now, state.first_dial_ts()) / 1000}}
+    for window, t_star in state.breach_times().items():
+        out[window] = ({"breach_in_s": None, "breach_at": None} if t_star is None else
+                       {"breach_in_s": breach_in_s(t_star), "breach_at": format_time(breach_at(t_star, state.now))})
+    return out
 
 
 def _min(a, b):

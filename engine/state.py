@@ -23,6 +23,8 @@ from engine.contact_table import NO_TS, NONFINAL_CODES, STATUS_CODE, ContactTabl
 from engine.detail import attempt_patch, attempt_record, batch_record, contact_record, profile_record, reply_record
 from engine.entities import OUTCOMES, Attempt, Batch, Message, Pass, fold_callbacks
 from engine.events import CONTACT_STATUSES, format_time
+from engine.forecast import (FORECAST_WINDOWS, TREND_WINDOW_MS, ForecastAlarm, breach_at, breach_in_s,
+                             breach_time_ms, span_ms, within_horizon)
 from engine.keys import alert_id
 from engine.localtime import day_bounds_of
 from engine.sealed import SealedAttempts
@@ -30,6 +32,7 @@ from engine.windows import BucketSeries, RollingPair
 
 SECOND, MINUTE, HOUR = 1000, 60_000, 3_600_000
 QUARTER_HOUR = 900_000
+NEVER = 1 << 62  # a time later than any event's
 SEAL_EVERY = MINUTE  # sealing sweeps run when the watermark enters a new minute
 
 # Daily facts are kept per UTC quarter-hour: every current time zone's local
@@ -144,6 +147,14 @@ class CampaignState:
         self.day_end = None
         self.day_tz = None
         self.trackers = {w: AlertTracker(w) for w in WINDOWS}
+        # (abandoned, human_answered) of the forecast's trend: the trailing 15 min on the 1 s grid
+        self.trend = RollingPair(SECOND, TREND_WINDOW_MS // SECOND)
+        self.forecast_alarms = {w: ForecastAlarm() for w in FORECAST_WINDOWS}
+        # The forecast changes with its inputs (window counts, levels, ceiling, first dial: they mark it
+        # stale) and with time alone (the trend's 1 s grid, its span, the `today` horizon): it needs no
+        # re-evaluation before `forecast_recheck_at` unless it is stale.
+        self.forecast_stale = True
+        self.forecast_recheck_at = 0
         self.pending_alerts: list[dict] = []
         self.alerts_dirty = True  # window inputs or the ceiling changed since the last evaluation
         self._minute = None
@@ -167,6 +178,30 @@ class CampaignState:
 
             d = upgrade(d)
         self.__dict__.update(d)
+        if "trend" not in d:  # pickled before the forecast existed
+            self.forecast_alarms = {w: ForecastAlarm() for w in FORECAST_WINDOWS}
+            self._rebuild_trend()
+        self.forecast_stale = True
+        self.forecast_recheck_at = 0
+
+    def _rebuild_trend(self) -> None:
+        """The trend's buckets from the attempts (open and sealed) that ended in its window."""
+        self.trend = RollingPair(SECOND, TREND_WINDOW_MS // SECOND)
+        if self.now is None:
+            return
+        self.trend.advance(self.now)
+        lo = self.now - TREND_WINDOW_MS - SECOND
+        for a in self.attempts.values():
+            if a.end is not None and a.human_at_end and a.end[0] >= lo:
+                self.trend.add(a.end[0], 1 if a.outcome == "abandoned" else 0, 1)
+        if self.sealed.live:
+            from engine.sealed import F_HUMAN, _OUTCOME_CODE
+
+            end, mask, outcome = self.sealed.column("end"), self.sealed.column("mask"), self.sealed.column("outcome")
+            rows = self.sealed.live_rows() & (mask & F_HUMAN != 0) & (end >= lo)
+            abandoned = _OUTCOME_CODE["abandoned"]
+            for ets, o in zip(end[rows].tolist(), outcome[rows].tolist()):
+                self.trend.add(ets, 1 if o == abandoned else 0, 1)
 
     # ------------------------------------------------------------------ time
 
@@ -174,11 +209,14 @@ class CampaignState:
         """Move the watermark forward (events, or live-mode wall-clock ticks) and re-evaluate alerts."""
         self._move_now(now)
         self._evaluate_alerts(now)
+        self._evaluate_forecast(now)  # a tick moves the forecast even when no count changed
 
     def _move_now(self, ts: int) -> None:
         if self.now is not None and ts <= self.now:
             return
         self.now = ts
+        if self.trend.advance(ts):
+            self.forecast_stale = True  # an end left the trend's window
         minute = ts // MINUTE
         if minute == self._minute:
             return  # windows move on a minute grid at the finest (days and zone offsets are whole minutes)
@@ -236,12 +274,17 @@ class CampaignState:
         now = self.now
         if now is None or ts > now:
             if now is not None and ts // MINUTE == self._minute:
-                self.now = ts  # same minute: no window moves (the hot path)
+                self.now = ts  # same minute: only the 1 s trend window moves (the hot path)
+                if self.trend.advance(ts):
+                    self.forecast_stale = True
             else:
                 self._move_now(ts)
         _HANDLERS[ev["type"]](self, ev, (ts, ev["event_id"]))
         if self.alerts_dirty:
             self._evaluate_alerts(ts)
+            self.forecast_stale = True
+        if self.forecast_stale or self.now >= self.forecast_recheck_at:
+            self._evaluate_forecast(ts)
 
     def note_late(self) -> None:
         self.late += 1
@@ -256,8 +299,8 @@ class CampaignState:
         old = self.config.current
         self.config.add(key, ev)
         new = self.config.current
-        if "abandon_threshold_ms" in ev:
-            # Outcomes are decided with the threshold in effect at each end: redo those after this key.
+        if "abandon_threshold_ms" in ev or "abandon_from" in ev:
+            # Outcomes are decided with the rules in effect at each end: redo those after this key.
             for aid, a in self.attempts.items():
                 if a.end is not None and a.end > key:
                     self._update_attempt(aid, a, None)  # re-decide only
@@ -480,7 +523,10 @@ class CampaignState:
         if self.collect_details:
             self.dirty_attempts.add(aid)
         if parts & P_END and not a.partial:  # an unsealed attempt keeps the outcome decided at its end
-            a.decide(self.config.threshold_at(a.end) if a.end is not None else 0)
+            if a.end is not None:
+                a.decide(*self.config.rules_at(a.end))
+            else:
+                a.decide(0)
         self._attempt_contrib(a, 1, parts)
         if a.end is not None and self.lateness_ms is not None and slot is not None:
             heapq.heappush(self.seal_queue, (a.latest_fact_ts(), aid))
@@ -524,6 +570,7 @@ class CampaignState:
                 if s > 0:
                     if self.first_dial is None or dts < self.first_dial:
                         self.first_dial = dts
+                        self.forecast_stale = True  # the trend's span starts at the first dial
                     if self.last_dial is None or dts > self.last_dial:
                         self.last_dial = dts
                 elif dts == self.last_dial:
@@ -578,6 +625,7 @@ class CampaignState:
             self.today.add(ets, ab, s)
             self.w24h.add(ets, ab, s)
             self.w30d.add(ets, ab, s)
+            self.trend.add(ets, ab, s)
         if o == "abandoned":
             self._daily(ets, D_ABANDONED, s)
         elif o == "connected":
@@ -636,6 +684,7 @@ class CampaignState:
             if s > 0:
                 if self.first_send is None or sts < self.first_send:
                     self.first_send = sts
+                    self.forecast_stale = True
                 if self.last_send is None or sts > self.last_send:
                     self.last_send = sts
             elif sts == self.last_send:
@@ -677,6 +726,7 @@ class CampaignState:
                 continue
             self.pending_alerts.append({
                 "alert_id": alert_id(self.org_id, self.campaign_id, window, tracker.changes),
+                "kind": "level",
                 "campaign_id": self.campaign_id,
                 "org_id": self.org_id,
                 "window": window,
@@ -688,6 +738,81 @@ class CampaignState:
                 "ceiling": float(self.config.current.abandon_ceiling),
                 "at": format_time(at),
             })
+
+    def first_dial_ts(self) -> int | None:
+        """The campaign's earliest dial (for an email campaign, its earliest dial or send)."""
+        if self.config.current.channel == "email" and self.first_send is not None:
+            return self.first_send if self.first_dial is None else min(self.first_dial, self.first_send)
+        return self.first_dial
+
+    def breach_times(self) -> dict[str, tuple[int, int] | None]:
+        """Exact t* (ms) of the forecast per window, None when no breach is forecast within its horizon."""
+        now = self.now
+        t_ms = span_ms(now, self.first_dial_ts())
+        today, w30d, trackers = self.today, self.w30d, self.trackers
+        key = (self.trend.a, self.trend.h, t_ms, today.a, today.h, trackers["today"].level,
+               w30d.a, w30d.h, trackers["30d"].level, self.config.current.ceiling, self.min_sample)
+        cache = self.__dict__.get("_breach_cache")
+        if cache is None or cache[0] != key:  # t* depends on these only; the horizon on now too
+            a, h, ceiling = key[0], key[1], key[9]
+            cache = self._breach_cache = (key, {
+                "today": breach_time_ms(key[5] == "breach", key[3], key[4], a, h, t_ms, ceiling, self.min_sample),
+                "30d": breach_time_ms(key[8] == "breach", key[6], key[7], a, h, t_ms, ceiling, self.min_sample),
+            })
+        raw = cache[1]
+        return {"today": within_horizon("today", raw["today"], now, self.day_end),
+                "30d": within_horizon("30d", raw["30d"], now, self.day_end)}
+
+    def _evaluate_forecast(self, at: int) -> None:
+        """Raise a forecast alert when a window's breach first comes within 15 minutes (SPEC §3)."""
+        alarms = self.forecast_alarms
+        if alarms["today"].armed and alarms["30d"].armed and (
+                # No trend: a breach is forecast only for a window breached now (t* = 0, which does
+                # not fire); a window under min_sample never reaches it, one above it is not over the
+                # ceiling. Both breached: t* = 0 in both. Only a count or level change alters that.
+                self.trend.h == 0
+                or self.trackers["today"].level == "breach" and self.trackers["30d"].level == "breach"):
+            self.forecast_stale = False
+            self.forecast_recheck_at = NEVER
+            return
+        times = self.breach_times()
+        self._plan_forecast_recheck()
+        for window, t_star in times.items():
+            in_breach = self.trackers[window].level == "breach"
+            if not alarms[window].update(t_star, in_breach):
+                continue
+            a, h = (self.today.a, self.today.h) if window == "today" else (self.w30d.a, self.w30d.h)
+            self.pending_alerts.append({
+                "alert_id": alert_id(self.org_id, self.campaign_id, f"forecast-{window}", alarms[window].fired),
+                "kind": "forecast",
+                "campaign_id": self.campaign_id,
+                "org_id": self.org_id,
+                "window": window,
+                "breach_in_s": breach_in_s(t_star),
+                "breach_at": format_time(breach_at(t_star, self.now)),
+                "rate": a / h if h else 0.0,
+                "abandoned": a,
+                "human_answered": h,
+                "ceiling": float(self.config.current.abandon_ceiling),
+                "at": format_time(at),
+            })
+
+    def _plan_forecast_recheck(self) -> None:
+        """When, with no input changed (a change marks the forecast stale, and so does an end leaving
+        the trend's window), the forecast can next differ: at the next ms while the trend's span still
+        grows (the first 15 minutes of dialing), or when `today`'s breach_at reaches local midnight."""
+        now = self.now
+        self.forecast_stale = False
+        first = self.first_dial_ts()
+        if first is not None and now - first < TREND_WINDOW_MS:
+            self.forecast_recheck_at = now + 1
+            return
+        recheck = NEVER
+        cache = self.__dict__.get("_breach_cache")
+        raw = cache[1]["today"] if cache is not None else None
+        if raw is not None and self.day_end is not None:
+            recheck = min(recheck, self.day_end - -(-raw[0] // raw[1]))
+        self.forecast_recheck_at = max(recheck, now + 1)
 
     def take_details(self) -> dict:
         """Detail records changed since the last call (see docs/flow.md): contacts, attempts,

@@ -107,16 +107,20 @@ class RollingPair:
             self.a += da
             self.h += dh
 
-    def advance(self, now: int) -> None:
+    def advance(self, now: int) -> bool:
+        """Move the window's high edge to ``now``; True when that changed the totals."""
         hi = now // self.resolution
         if hi <= self.hi:
-            return
+            return False
         self.hi = hi
         # Buckets between the old hi and the new hi can already hold facts only if
         # they were added ahead of now, which never happens (ts ≤ now), so only the
         # low edge moves the totals.
         if self.length is not None:
+            a, h = self.a, self.h
             self.set_lo(hi - self.length + 1)
+            return a != self.a or h != self.h
+        return False
 
     def set_lo(self, lo: int) -> None:
         if lo == self.lo:

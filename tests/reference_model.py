@@ -112,6 +112,7 @@ CONFIG_DEFAULTS = {
     "max_attempts": 3,
     "abandon_ceiling": 0.03,
     "abandon_threshold_ms": 2000,
+    "abandon_from": "answer",
     "time_window": None,
     "kind": None,
     "config": None,
@@ -291,13 +292,13 @@ def campaign_status(facts: list[dict]) -> str:
     return status
 
 
-def threshold_at(created: list[dict], end_event: dict) -> int:
-    """abandon_threshold_ms in effect at the call.ended key: the latest
-    campaign.created (of `created`, sorted) carrying it with a smaller key."""
-    value = CONFIG_DEFAULTS["abandon_threshold_ms"]
+def config_at(created: list[dict], end_event: dict, field: str):
+    """`field` in effect at the call.ended key: the latest campaign.created
+    (of `created`, sorted) carrying it with a smaller key, else the default."""
+    value = CONFIG_DEFAULTS[field]
     for e in created:
-        if event_key(e) < event_key(end_event) and "abandon_threshold_ms" in e:
-            value = e["abandon_threshold_ms"]
+        if event_key(e) < event_key(end_event) and field in e:
+            value = e[field]
     return value
 
 
@@ -338,7 +339,17 @@ def is_human_answered(attempt: dict) -> bool:
     return attempt["ended"] is not None and answered_before_end(attempt) and not machine_before_end(attempt)
 
 
-def outcome_of(attempt: dict, threshold_ms: int):
+def connection_start(attempt: dict, abandon_from: str) -> int:
+    """SPEC §1: the call.answered ts; with abandon_from = greeting_end the ts
+    of the attempt's call.amd when its result is human or unknown (an AMD
+    fact keyed after the end is not a fact of the decision), else the answer."""
+    amd = before_end(attempt, "amd")
+    if abandon_from == "greeting_end" and amd is not None and amd["result"] in ("human", "unknown"):
+        return amd["ts"]
+    return attempt["answered"]["ts"]
+
+
+def outcome_of(attempt: dict, threshold_ms: int, abandon_from: str = "answer"):
     """SPEC §1 rules 1–6, first that matches; None when not ended."""
     end = attempt["ended"]
     if end is None:
@@ -347,7 +358,8 @@ def outcome_of(attempt: dict, threshold_ms: int):
     bridged = before_end(attempt, "bridged")
     if answered is not None and machine_before_end(attempt):
         return "machine"
-    if answered is not None and (bridged is None or bridged["ts"] - answered["ts"] > threshold_ms):
+    if answered is not None and (bridged is None
+                                 or bridged["ts"] - connection_start(attempt, abandon_from) > threshold_ms):
         return "abandoned"
     if bridged is not None:
         return "connected"
@@ -362,7 +374,8 @@ def outcome_of(attempt: dict, threshold_ms: int):
 def outcomes_of(facts: list[dict], attempts: dict[str, dict]) -> dict[str, str]:
     """attempt_id -> outcome, for ended attempts."""
     created = of_type(facts, "campaign.created")
-    return {aid: outcome_of(a, threshold_at(created, a["ended"]))
+    return {aid: outcome_of(a, config_at(created, a["ended"], "abandon_threshold_ms"),
+                            config_at(created, a["ended"], "abandon_from"))
             for aid, a in attempts.items() if a["ended"] is not None}
 
 
@@ -634,6 +647,13 @@ def abandon_fold(w: World, min_sample: int):
     seq = Counter()
     alerts = []
     j = 0  # ended[:j] = attempts ended in the prefix
+    counts = {}
+    armed = {win: True for win in FORECAST_WINDOWS}
+    fseq = Counter()
+    # dials and sends in key order, for first_dial_ts of each prefix
+    dials = sorted(of_type(w.events, "call.dialed", "email.sent"), key=event_key)
+    dial_keys = [event_key(e) for e in dials]
+    d, first_any, first_call = 0, None, None
     for e in w.events:
         k = event_key(e)
         now = e["ts"]
@@ -652,6 +672,7 @@ def abandon_fold(w: World, min_sample: int):
                 seq[win] += 1
                 alerts.append({
                     "alert_id": f"{quote(w.org_id, safe='')}:{quote(w.campaign_id, safe='')}:{win}:{seq[win]}",
+                    "kind": "level",
                     "campaign_id": w.campaign_id,
                     "org_id": w.org_id,
                     "window": win,
@@ -664,10 +685,44 @@ def abandon_fold(w: World, min_sample: int):
                     "at": fmt(now),
                 })
                 levels[win] = new
+            counts[win] = (abandoned, human)
+        # forecast alerts, after the levels of this prefix (R12)
+        ti = bisect_left(end_ts, (now // SECOND - TREND_S + 1) * SECOND, 0, j)
+        trend = (cum_abandoned[j] - cum_abandoned[ti], cum_human[j] - cum_human[ti])
+        while d < len(dials) and dial_keys[d] <= k:
+            ts = dials[d]["ts"]
+            first_any = ts if first_any is None else min(first_any, ts)
+            if dials[d]["type"] == "call.dialed":
+                first_call = ts if first_call is None else min(first_call, ts)
+            d += 1
+        span = trend_span_s(now, first_any if cfg["channel"] == "email" else first_call)
+        for win in FORECAST_WINDOWS:
+            t_star = breach_time_s(levels[win], *counts[win], *trend, span, ceiling, min_sample)
+            t_star = forecast_horizon(win, t_star, now, tz)
+            if t_star is None or t_star > REARM_S:
+                armed[win] = True
+            elif armed[win] and t_star <= ARM_S and levels[win] != "breach":
+                armed[win] = False
+                fseq[win] += 1
+                abandoned, human = counts[win]
+                alerts.append({
+                    "alert_id": f"{quote(w.org_id, safe='')}:{quote(w.campaign_id, safe='')}:forecast-{win}:{fseq[win]}",
+                    "kind": "forecast",
+                    "campaign_id": w.campaign_id,
+                    "org_id": w.org_id,
+                    "window": win,
+                    "breach_in_s": float(t_star),
+                    "breach_at": fmt(now + math.ceil(1000 * t_star)),
+                    "rate": ratio(abandoned, human),
+                    "abandoned": abandoned,
+                    "human_answered": human,
+                    "ceiling": ceiling,
+                    "at": fmt(now),
+                })
     return alerts, levels
 
 
-def abandon_block(w: World, final_levels: dict) -> dict:
+def abandon_block(w: World, final_levels: dict, min_sample: int) -> dict:
     windows = {}
     for win in WINDOWS:
         abandoned, human = abandon_counts(w, win)
@@ -675,7 +730,94 @@ def abandon_block(w: World, final_levels: dict) -> dict:
                         "rate": ratio(abandoned, human), "level": final_levels[win]}
     ceiling = w.cfg["abandon_ceiling"]
     budget = abandon_budget(ceiling, windows["30d"]["human_answered"], windows["30d"]["abandoned"])
-    return {"ceiling": ceiling, "budget": budget, "windows": windows}
+    return {"ceiling": ceiling, "budget": budget, "windows": windows,
+            "forecast": forecast_block(w, windows, final_levels, min_sample),
+            "pacing": pacing_block(w, windows["30d"])}
+
+
+# --------------------------------------------------------------------------
+# Abandon forecast and pacing (SPEC §3), exact fractions throughout
+# --------------------------------------------------------------------------
+
+TREND_S = 900
+FORECAST_WINDOWS = ("today", "30d")
+ARM_S, REARM_S = 900, 1800
+
+
+def trend_span_s(now: int, first_dial) -> Fraction:
+    """T = min(900, max(1, (now − first_dial_ts)/1000)) s; 1 s before any dial (R12)."""
+    if first_dial is None:
+        return Fraction(1)
+    return min(Fraction(TREND_S), max(Fraction(1), Fraction(now - first_dial, 1000)))
+
+
+def trend_counts(w: World) -> tuple[int, int]:
+    """(a, h) over attempts whose call.ended is in the trailing 900 s (1 s grid)."""
+    a = h = 0
+    for att in w.ended_attempts():
+        if in_grid_window(att["ended"]["ts"], w.now, TREND_S * SECOND, SECOND):
+            a += w.outcome(att) == "abandoned"
+            h += is_human_answered(att)
+    return a, h
+
+
+def breach_time_s(level: str, A: int, H: int, a: int, h: int, T: Fraction, ceiling, m: int):
+    """t* in seconds (Fraction) or None, literally as SPEC §3 writes it."""
+    if level == "breach":
+        return Fraction(0)
+    c = as_fraction(ceiling)
+    alpha, eta = Fraction(a) / T, Fraction(h) / T
+    if H >= m:
+        t1 = Fraction(0)
+    elif eta > 0:
+        t1 = (m - H) / eta
+    else:
+        return None
+
+    def f(t):
+        return (A - c * H) + (alpha - c * eta) * t
+
+    if f(t1) > 0:
+        return t1
+    if alpha - c * eta > 0:
+        return (c * H - A) / (alpha - c * eta)
+    return None
+
+
+def forecast_horizon(window: str, t_star, now: int, tz: ZoneInfo):
+    """None when breach_at is on a later local date (`today`) or more than 24 h ahead (`30d`)."""
+    if t_star is None:
+        return None
+    at = now + math.ceil(1000 * t_star)
+    if window == "today" and local_date(at, tz) > local_date(now, tz):
+        return None
+    if window == "30d" and at - now > DAY:
+        return None
+    return t_star
+
+
+def forecast_block(w: World, windows: dict, levels: dict, min_sample: int) -> dict:
+    a, h = trend_counts(w)
+    T = trend_span_s(w.now, w.first_dial_ts())
+    out = {"trend": {"abandoned": a, "human_answered": h, "span_s": float(T)}}
+    for win in FORECAST_WINDOWS:
+        A, H = windows[win]["abandoned"], windows[win]["human_answered"]
+        t_star = forecast_horizon(win, breach_time_s(levels[win], A, H, a, h, T, w.cfg["abandon_ceiling"],
+                                                     min_sample), w.now, w.tz)
+        out[win] = ({"breach_in_s": None, "breach_at": None} if t_star is None else
+                    {"breach_in_s": float(t_star), "breach_at": fmt(w.now + math.ceil(1000 * t_star))})
+    return out
+
+
+def pacing_block(w: World, window_30d: dict) -> dict:
+    remaining = retries_left(w)
+    ended = len(w.ended_attempts())
+    E = remaining * human_answered_count(w) // ended if ended else 0
+    c = as_fraction(w.cfg["abandon_ceiling"])
+    A, H = window_30d["abandoned"], window_30d["human_answered"]
+    allowed = min(E, max(0, math.floor(c * (H + E) - A)))
+    return {"remaining_dials": remaining, "expected_human_answers": E, "allowed_abandons": allowed,
+            "max_abandon_rate": float(Fraction(allowed, E)) if E else None}
 
 
 # --------------------------------------------------------------------------
@@ -965,6 +1107,7 @@ def config_block(w: World) -> dict:
         "max_attempts": c["max_attempts"],
         "abandon_ceiling": c["abandon_ceiling"],
         "abandon_threshold_ms": c["abandon_threshold_ms"],
+        "abandon_from": c["abandon_from"],
         "time_window": c["time_window"],
         "config": c["config"],
     }
@@ -997,7 +1140,7 @@ def stats_body(w: World, min_sample: int) -> dict:
         "rates": rates_block(w, contacts),
         "aht_ms": aht_ms(w),
         "avg_ring_ms": avg_ring_ms(w),
-        "abandon": abandon_block(w, final_levels),
+        "abandon": abandon_block(w, final_levels, min_sample),
         "live": live_block(w, contacts),
         "performance": performance_block(w),
         "passes": passes_block(w),

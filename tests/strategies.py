@@ -64,6 +64,7 @@ SCHEMA: dict[str, tuple[tuple[str, tuple, object], ...]] = {
         ("max_attempts", INT(1), O),
         ("abandon_ceiling", ("ceiling",), O),
         ("abandon_threshold_ms", INT(0), O),
+        ("abandon_from", ENUM("answer", "greeting_end"), O),
         ("time_window", ("time_window",), O),
         ("kind", STR(64, True), O),
         ("config", ("config",), O),

@@ -45,6 +45,8 @@ def _fields(draw, etype: str) -> dict:
         if draw(st.booleans()):
             f["abandon_threshold_ms"] = draw(st.sampled_from([0, 1000, 2000, 5000]))
         if draw(st.booleans()):
+            f["abandon_from"] = draw(st.sampled_from(["answer", "greeting_end"]))
+        if draw(st.booleans()):
             f["max_attempts"] = draw(st.integers(1, 4))
         if draw(st.booleans()):
             f["concurrency_limit"] = draw(st.integers(1, 20))
@@ -156,12 +158,13 @@ def event_streams(draw, max_events: int = 60):
         ans = t + draw(st.sampled_from([0, 3000, 12_000]))
         if draw(st.integers(0, 3)):
             life.append(("call.answered", ans, {"attempt_id": aid}))
-            gap = draw(st.sampled_from([None, 0, 999, 1000, 1001, 1999, 2000, 2001, 5000]))
+            # 2499..2501: at the threshold measured from a greeting that ends 500 ms after the answer
+            gap = draw(st.sampled_from([None, 0, 999, 1000, 1001, 1999, 2000, 2001, 2499, 2500, 2501, 5000]))
             if gap is not None:
                 life.append(("call.bridged", ans + gap, {"attempt_id": aid}))
             if draw(st.booleans()):
-                life.append(("call.amd", ans + 500, {"attempt_id": aid,
-                                                     "result": draw(st.sampled_from(["human", "machine"]))}))
+                life.append(("call.amd", ans + draw(st.sampled_from([500, 500, 3000])),
+                             {"attempt_id": aid, "result": draw(st.sampled_from(["human", "machine", "unknown"]))}))
         end = ans + draw(st.sampled_from([2000, 2001, 60_000]))
         if draw(st.integers(0, 3)):
             life.append(("call.ended", end, {"attempt_id": aid, "wrap_ms": 1000}))

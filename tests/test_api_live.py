@@ -281,7 +281,7 @@ def test_cursor_ahead_of_the_stream_starts_from_the_latest_frame(live_env):
     async def scenario():
         async with httpx.AsyncClient(base_url=env["exact"].url, timeout=None) as http:
             col = Collector(http, f"/v1/campaigns/{env['camp']}/live",
-                            {"Authorization": f"Bearer {env['key']}", "Last-Event-ID": f"{top + 1000}.0.0.0.0"})
+                            {"Authorization": f"Bearer {env['key']}", "Last-Event-ID": f"{top + 1000}.0.0.0.0.0.0"})
             await async_wait_until(lambda: col.frames(), what="a frame")
             await col.close()
             return col.frames()
@@ -419,7 +419,7 @@ def test_fanout_conflates_and_rate_limits_frames():
     offered, sent, hub = asyncio.run(scenario())
     frames = [c for c in sent if c.startswith(b"event: frame")]
     assert 2 <= len(frames) <= 6, len(frames)  # <= 4/s (plus the edges), not 1000
-    assert frames[-1].split(b"\r\n")[1] == b"id: %d.0.0.0.0" % offered  # conflated to the latest
+    assert frames[-1].split(b"\r\n")[1] == b"id: %d.0.0.0.0.0.0" % offered  # conflated to the latest
     assert hub.count() == 0  # cleaned up on cancel
 
 
@@ -462,11 +462,14 @@ def test_dev_mode_only_when_asked(monkeypatch):
 
 
 def test_cursor_parsing_and_alert_positions():
-    c = Cursor.parse("12.1.0.3.0")
-    assert c.seq == 12 and c.alerts == [1, 0, 3, 0]
+    c = Cursor.parse("12.1.0.3.0")  # the four-counter cursor of release 1: forecast series from 0
+    assert c.seq == 12 and c.alerts == [1, 0, 3, 0, 0, 0]
     assert c.alert_is_new("org:with:colons:camp:lifetime:2") and not c.alert_is_new("o:c:24h:3")
     c.mark_alert("o:c:30d:7")
-    assert c.text() == "12.1.0.3.7"
+    c.mark_alert("o:c:forecast-30d:2")
+    assert c.text() == "12.1.0.3.7.0.2"
+    assert not c.alert_is_new("o:c:forecast-30d:2") and c.alert_is_new("o:c:forecast-today:1")
+    assert Cursor.parse("12.1.0.3.7.0.2").alerts == [1, 0, 3, 7, 0, 2]
     assert Cursor.parse("5").seq == 5
-    for bad in (None, "", "x", "1.2", "1.2.3.4.5.6", "-1", "1.-2.3.4.5", "9" * 30):
+    for bad in (None, "", "x", "1.2", "1.2.3.4.5.6", "1.2.3.4.5.6.7.8", "-1", "1.-2.3.4.5", "9" * 30):
         assert Cursor.parse(bad) is None, bad

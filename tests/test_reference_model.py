@@ -57,8 +57,10 @@ class Stream:
     def stats(self, **kw):
         return reference_stats(self.events, **kw)[(self.org, self.camp)]
 
-    def alerts(self, **kw):
-        return reference_alerts(self.events, **kw)[(self.org, self.camp)]
+    def alerts(self, kind="level", **kw):
+        """Alert records of one kind (`level` or `forecast`; None: all, in order)."""
+        every = reference_alerts(self.events, **kw)[(self.org, self.camp)]
+        return [a for a in every if kind is None or a["kind"] == kind]
 
 
 T0 = ms("2026-05-08T00:00:00.000Z")
@@ -997,13 +999,18 @@ def test_stats_body_shape_and_types():
         "c1", "o1", "Spring", "voice", "sales-outreach", "active")
     assert st["as_of"] == "2026-05-08T00:00:31.000Z"   # end at T0 + 1 s + 30 s
     assert st["config"] == {"concurrency_limit": 5, "max_attempts": 3, "abandon_ceiling": 0.05,
-                            "abandon_threshold_ms": 2000, "time_window": None,
+                            "abandon_threshold_ms": 2000, "abandon_from": "answer", "time_window": None,
                             "config": {"script": "v2", "n": [1, 2]}}
     assert st["concurrency_limit"] == 5
     assert set(st["live"]) == {"banner", "dials_per_sec", "connected_per_hour", "calls_per_min",
                                "avg_ring_ms", "ringing", "in_progress", "last_dial_at", "pending",
                                "retries_queued", "eta_seconds", "eta_at"}
-    assert set(st["abandon"]) == {"ceiling", "budget", "windows"}
+    assert set(st["abandon"]) == {"ceiling", "budget", "windows", "forecast", "pacing"}
+    assert set(st["abandon"]["forecast"]) == {"trend", "today", "30d"}
+    assert set(st["abandon"]["forecast"]["trend"]) == {"abandoned", "human_answered", "span_s"}
+    assert set(st["abandon"]["forecast"]["30d"]) == {"breach_in_s", "breach_at"}
+    assert set(st["abandon"]["pacing"]) == {"remaining_dials", "expected_human_answers", "allowed_abandons",
+                                            "max_abandon_rate"}
     assert set(st["abandon"]["windows"]) == {"lifetime", "today", "24h", "30d"}
     assert set(st["abandon"]["windows"]["today"]) == {"abandoned", "human_answered", "rate", "level"}
     # budget: c = 1/20, H = 1, A = 0 → (1/20 − 0)/(19/20) = 1/19 → 0
