@@ -56,6 +56,8 @@ def _fields(draw, etype: str) -> dict:
             f["kind"] = "sales-outreach"
     elif etype == "campaign.status":
         f["status"] = draw(st.sampled_from(["active", "active", "paused", "stopped", "completed"]))
+    elif etype in ("campaign.run_started", "campaign.run_cancelled"):
+        f["run"] = draw(st.integers(2, 4))
     elif etype == "batch.created":
         f["batch_id"] = draw(batch)
     elif etype == "batch.status":
@@ -120,6 +122,7 @@ def _fields(draw, etype: str) -> dict:
 
 CALL_HEAVY = (["call.dialed"] * 6 + ["call.answered"] * 5 + ["call.amd"] * 2 + ["call.bridged"] * 4
               + ["call.ended"] * 6 + ["contact.status"] * 4 + ["contact.added"] * 2 + ["campaign.status"]
+              + ["campaign.run_started"] * 2 + ["campaign.run_cancelled"]
               + ["campaign.created", "batch.created", "batch.status", "pass.started", "call.transcript",
                  "conversation.evaluated", "callback.requested", "callback.requested", "callback.completed",
                  "callback.cancelled", "email.sent", "email.delivered", "email.opened", "email.opened",
