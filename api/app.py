@@ -36,6 +36,7 @@ from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
 from api.dataset_guard import DatasetGuard
 from api.detail_reads import contacts_with_trails, fill_numbers
 from api.rate_limit import Denied, IngestLimits
+from api.run_ranges import RunRanges
 from api.sockets import StallReaper
 from api.live import LiveHub, campaign_events, org_alert_events
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -378,55 +379,72 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             out.append([x[2] for x in lines])
         return out
 
-    def call_row(att: dict) -> dict:
+    def call_row(att: dict, runs: RunRanges) -> dict:
         att = dict(att)
-        att.pop("started_ms", None)
+        att["run"] = runs.run_of(att.pop("started_ms", None))  # resolved at read time (api/run_ranges.py)
         return att
+
+    async def run_ranges(r, org: str, camp: str) -> RunRanges:
+        return RunRanges(orjson.loads(await stats_or_404(r, org, camp)))
+
+    RunQuery = Query(None, ge=1, le=2**63 - 1, description="only the attempts of this run (restart) number")
 
     @app.get("/v1/campaigns/{campaign_id}/calls", tags=["detail"], response_model=models.CallsPage)
     async def list_calls(request: Request, campaign_id: str = CampaignId,
                          page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200),
                          order: Literal["desc", "asc"] = Query("desc", description="by dial time"),
-                         p: Principal = Depends(read)):
+                         run: Optional[int] = RunQuery, p: Principal = Depends(read)):
         """Call attempts (newest dial first by default) with transcript and recording URL."""
         r = R(request)
-        await exists_or_404(r, p.org_id, campaign_id)
+        runs = await run_ranges(r, p.org_id, campaign_id)
         idx = attempt_index_key(p.org_id, campaign_id)
-        total = await r.zcard(idx)
         start = (page - 1) * limit
-        rng = r.zrevrange if order == "desc" else r.zrange
-        aids = [_dec(x) for x in await rng(idx, start, start + limit - 1)]
+        if run is None:
+            total = await r.zcard(idx)
+            rng = r.zrevrange if order == "desc" else r.zrange
+            aids = [_dec(x) for x in await rng(idx, start, start + limit - 1)]
+        elif (bounds := runs.score_range(run)) is None:
+            total, aids = 0, []  # no such run (never started, or withdrawn)
+        else:
+            lo, hi = bounds
+            total = await r.zcount(idx, lo, hi)
+            if order == "desc":
+                found = await r.zrevrangebyscore(idx, hi, lo, start=start, num=limit)
+            else:
+                found = await r.zrangebyscore(idx, lo, hi, start=start, num=limit)
+            aids = [_dec(x) for x in found]
         recs = await r.hmget(attempt_details_key(p.org_id, campaign_id), aids) if aids else []
         trs = await transcripts(r, p.org_id, campaign_id, aids)
         calls = []
         for aid, raw, tr in zip(aids, recs, trs):
-            att = call_row(orjson.loads(raw)) if raw is not None else {"attempt_id": aid}
+            att = call_row(orjson.loads(raw), runs) if raw is not None else {"attempt_id": aid, "run": None}
             att["transcript"] = tr
             calls.append(att)
         await fill_numbers(r, p.org_id, campaign_id, calls)
         return OrjsonResponse({"total": total, "page": page, "limit": limit, "calls": calls})
 
-    REPORT_COLUMNS = ["attempt_id", "contact_id", "direction", "from", "to", "pass", "follow_up", "started_at",
+    REPORT_COLUMNS = ["attempt_id", "contact_id", "direction", "from", "to", "pass", "run", "follow_up", "started_at",
                       "answered_at", "bridged_at", "ended_at", "amd_result", "outcome", "result", "sip_code",
                       "sip_text", "ring_ms", "call_length_ms", "handle_ms", "wrap_ms", "conversation_id",
                       "recording_url", "evaluation"]
 
-    async def iter_attempts(r, org: str, camp: str):
-        """Attempt records in dial-time order, CHUNK at a time (score cursor: constant memory)."""
+    async def iter_attempts(r, org: str, camp: str, lo: str = "-inf", hi: str = "+inf"):
+        """Attempt records in dial-time order, CHUNK at a time (score cursor: constant memory);
+        ``lo``/``hi``: a range of dial-time scores (one run's)."""
         idx, details = attempt_index_key(org, camp), attempt_details_key(org, camp)
-        last_score, at_score = "-inf", 0
+        last_score, at_score, current = lo, 0, None
         while True:
-            rows = await r.zrangebyscore(idx, last_score, "+inf", start=at_score, num=CHUNK, withscores=True)
+            rows = await r.zrangebyscore(idx, last_score, hi, start=at_score, num=CHUNK, withscores=True)
             if not rows:
                 return
             ids = [_dec(m) for m, _s in rows]
             recs = await r.hmget(details, ids)
             out = []
             for (m, score), raw in zip(rows, recs):
-                if score == (float(last_score) if last_score != "-inf" else None):
+                if score == current:
                     at_score += 1
                 else:
-                    last_score, at_score = repr(score), 1
+                    current, last_score, at_score = score, repr(score), 1
                 if raw is not None:
                     out.append(orjson.loads(raw))
             for att in await fill_numbers(r, org, camp, out):
@@ -436,14 +454,19 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
     @app.get("/v1/campaigns/{campaign_id}/attempt-report.csv", tags=["detail"], response_class=StreamingResponse,
              responses={200: {"content": {"text/csv": {}}}})
-    async def attempt_report(request: Request, campaign_id: str = CampaignId, p: Principal = Depends(read)):
-        """One CSV row per attempt, streamed (constant memory)."""
+    async def attempt_report(request: Request, campaign_id: str = CampaignId, run: Optional[int] = RunQuery,
+                             p: Principal = Depends(read)):
+        """One CSV row per attempt, streamed (constant memory), with the run it belongs to."""
         r = R(request)
-        await exists_or_404(r, p.org_id, campaign_id)
+        runs = await run_ranges(r, p.org_id, campaign_id)
+        bounds = ("-inf", "+inf") if run is None else runs.score_range(run)
 
         async def gen():
             yield csv_line(REPORT_COLUMNS)
-            async for att in iter_attempts(r, p.org_id, campaign_id):
+            if bounds is None:
+                return  # no such run
+            async for att in iter_attempts(r, p.org_id, campaign_id, *bounds):
+                att["run"] = runs.run_of(att.get("started_ms"))
                 yield csv_line([att.get(c) for c in REPORT_COLUMNS])
 
         return StreamingResponse(gen(), media_type="text/csv; charset=utf-8", headers={

@@ -30,6 +30,24 @@ class LiveBlock(_Open):
     eta_at: Optional[str]
 
 
+class RunStats(BaseModel):
+    """One run (restart) of the campaign: its attempts' figures, as the lifetime ones over all."""
+
+    run: int
+    started_at: Optional[str] = Field(description="the run's campaign.run_started ts; null for run 1")
+    attempts: int
+    outcomes: dict[str, int]
+    answered: int
+    human_answered: int
+    answer_rate: float
+    connect_rate: float
+    abandon_rate: float
+    aht_ms: Optional[float]
+    avg_ring_ms: Optional[float]
+    first_dial_at: Optional[str]
+    last_end_at: Optional[str]
+
+
 class StatsBody(_Open):
     """SPEC §3.1: every key always present (null where unknown)."""
 
@@ -60,6 +78,9 @@ class StatsBody(_Open):
     live: LiveBlock
     performance: Optional[dict[str, Any]]
     passes: list[dict[str, Any]]
+    run: int = Field(description="the current run: the last in run order")
+    runs: list[RunStats] = Field(description="run 1 and every started (not withdrawn) restart, in run order")
+    previous_run_stats: Optional[RunStats] = Field(description="the run before the current one; null with one run")
     callbacks: dict[str, Any]
     email: dict[str, Any]
     costs: dict[str, Any]
@@ -138,6 +159,8 @@ class Call(_Open):
     contact_id: Optional[str]
     direction: str
     to: Optional[str]
+    run: Optional[int] = Field(None, description="the run the attempt belongs to (by its dial time); null "
+                                                 "when never dialed")
     result: Optional[str]
     started_at: Optional[str]
     ended_at: Optional[str]

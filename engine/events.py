@@ -659,6 +659,8 @@ _TYPE_FIELDS: dict[str, _Spec] = {
         ("config", _check_config, _OPT),
     ),
     "campaign.status": (("status", _enum_checker(CAMPAIGN_STATUSES), _REQ),),
+    "campaign.run_started": (("run", _int_checker(2), _REQ),),
+    "campaign.run_cancelled": (("run", _int_checker(2), _REQ),),
     "batch.created": (("batch_id", _ID, _REQ),),
     "batch.status": (
         ("batch_id", _ID, _REQ),

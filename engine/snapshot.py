@@ -154,6 +154,7 @@ def build_snapshot(state: CampaignState) -> dict:
         "performance": performance,
         "passes": [_pass_row(n, p) for n, p in sorted(state.passes.items())
                    if p.attempted or p.eligible_key is not None],
+        **state.runs.body(state.attempts, state.sealed),  # run, runs, previous_run_stats (engine.runs)
         "callbacks": {
             "requested": cb[0],
             "pending": cb[0] - cb[1] - cb[2],

@@ -27,6 +27,7 @@ from engine.forecast import (FORECAST_WINDOWS, TREND_WINDOW_MS, ForecastAlarm, b
                              breach_time_ms, span_ms, within_horizon)
 from engine.keys import alert_id
 from engine.localtime import day_bounds_of
+from engine.runs import Runs, runs_of
 from engine.sealed import SealedAttempts
 from engine.windows import BucketSeries, RollingPair
 
@@ -91,6 +92,7 @@ class CampaignState:
         self.batch_ids: list[str] = []  # batch number -> batch_id (the contact table stores numbers)
         self.batch_no: dict[str, int] = {}
         self.passes: dict[int, Pass] = {}
+        self.runs = Runs()  # restarts: run table and per-run figures (engine.runs)
 
         # Aggregates maintained by the contributions.
         self.by_status: Counter = Counter()
@@ -178,6 +180,8 @@ class CampaignState:
 
             d = upgrade(d)
         self.__dict__.update(d)
+        if "runs" not in d:  # pickled before runs existed
+            runs_of(self)
         if "trend" not in d:  # pickled before the forecast existed
             self.forecast_alarms = {w: ForecastAlarm() for w in FORECAST_WINDOWS}
             self._rebuild_trend()
@@ -341,6 +345,9 @@ class CampaignState:
         p = self._pass(ev["pass"])
         if p.eligible_key is None or key > p.eligible_key:
             p.eligible_key, p.eligible = key, ev["eligible"]
+
+    def _run_event(self, ev, key):
+        self.runs.apply(ev, key, self.attempts, self.sealed)
 
     # contacts -----------------------------------------------------------------
 
@@ -559,6 +566,8 @@ class CampaignState:
         Each part reads only the facts named in SLOT_PARTS, so setting one fact needs to redo
         only the parts that read it (an AMD result before the end touches nothing)."""
         dial, ans, end = a.dial, a.ans, a.end
+        if dial is not None:
+            self.runs.contrib(a, s, parts & P_DIAL, parts & P_ANSWER, parts & P_END)
         if parts & P_DIAL:
             if dial is not None:
                 dts = dial[0]
@@ -929,6 +938,8 @@ _HANDLERS = {
     "batch.created": CampaignState._batch_created,
     "batch.status": CampaignState._batch_status,
     "pass.started": CampaignState._pass_started,
+    "campaign.run_started": CampaignState._run_event,
+    "campaign.run_cancelled": CampaignState._run_event,
     "contact.added": CampaignState._contact_added,
     "contact.status": CampaignState._contact_status,
     "meeting.booked": CampaignState._meeting_booked,

@@ -27,7 +27,8 @@ import orjson
 
 # A type-specific field whose absence makes the event invalid (SPEC §1).
 REQUIRED = {
-    "campaign.status": "status", "batch.created": "batch_id", "batch.status": "status",
+    "campaign.status": "status", "campaign.run_started": "run", "campaign.run_cancelled": "run",
+    "batch.created": "batch_id", "batch.status": "status",
     "pass.started": "eligible", "contact.added": "contact_id", "contact.status": "status",
     "call.dialed": "attempt_id", "call.answered": "attempt_id", "call.amd": "result",
     "call.bridged": "attempt_id", "call.ended": "attempt_id", "call.transcript": "content",

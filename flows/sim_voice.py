@@ -8,6 +8,11 @@ ahead of the pass queue. A new call is placed only while the campaign is
 active, the calling window is open and fewer than `concurrency_limit` calls
 are live; each call's whole event script is drawn at dial time and its end
 is an action that frees the slot and decides the contact's next status.
+
+Runs (restarts, `restart` / `withdraw_run`): once a campaign has completed, the
+dialer may restart it as run 2 over the contacts whose last call ended busy or
+unanswered (they go back to `pending` and get `max_attempts` more tries), and
+may prepare a further run and withdraw it before it dials anything.
 """
 
 from __future__ import annotations
@@ -77,6 +82,10 @@ class VoiceCampaign(CampaignSim):
         self.next_pass: list = []
         self.followups: list = []  # heap of (due_at, contact)
         self.wakes: set = set()
+        self.run_no = 1
+        self.run_base = [0] * n  # attempts a contact had before the current run (retries count per run)
+        self.last_outcome: list = [None] * n
+        self.withdrawn = False
 
     # -- setup -----------------------------------------------------------------
     def created_fields(self) -> dict:
@@ -291,6 +300,8 @@ class VoiceCampaign(CampaignSim):
     def _on_end(self, ts: int, arg) -> None:
         k, outcome, follow_up, sip = arg
         self.active -= 1
+        self.last_outcome[k] = outcome
+        tries = self.attempts[k] - self.run_base[k]
         r = self.rng
         t = ts
         ct = self.contact_ids[k]
@@ -302,7 +313,7 @@ class VoiceCampaign(CampaignSim):
             if r.random() < self.p_meeting:
                 self.emit(t + self.ri(1000, 20000), "meeting.booked", {"contact_id": ct})
             if (not follow_up and not self.stopped and not self.expired
-                    and self.attempts[k] < self.max_attempts and r.random() < self.p_callback):
+                    and tries < self.max_attempts and r.random() < self.p_callback):
                 due = (ts + self.ri(HOUR, 26 * HOUR)) // (5 * MIN) * (5 * MIN)
                 self.emit(t, "callback.requested", {"contact_id": ct, "due_at": due})
                 self.status(t, k, "followup_scheduled", due_at=due)
@@ -316,7 +327,7 @@ class VoiceCampaign(CampaignSim):
             self.finalize(t, k, "manual_stopped")
         elif self.expired:
             self.finalize(t, k, "window_closed")
-        elif self.attempts[k] < self.max_attempts:
+        elif tries < self.max_attempts:
             scale = 0.3 if outcome == "busy" else 1.0
             due = t + int(self.cfg.retry_delay_s * 1000 * scale * r.uniform(0.5, 1.5))
             self.status(t, k, "retrying", retry_number=self.attempts[k], due_at=due)
@@ -342,3 +353,51 @@ class VoiceCampaign(CampaignSim):
 
     def resume_work(self, ts: int) -> None:
         self._pump(ts)
+
+    # -- runs (restarts) ---------------------------------------------------------------
+    def finish(self, ts: int) -> None:
+        if self.done:
+            return
+        super().finish(ts)
+        if self.stopped or self.expired:
+            return
+        if self.cfg.restart and self.run_no == 1:
+            self.act(ts + self.ri(120_000, 600_000), self._restart)
+        elif self.cfg.withdraw_run and not self.withdrawn:
+            self.act(ts + self.ri(120_000, 600_000), self._prepare_and_withdraw)
+
+    def _restart(self, ts: int, _arg) -> None:
+        """Run 2: contacts whose last call ended busy or unanswered are dialed again."""
+        again = [k for k in range(self.cfg.contacts) if self.last_outcome[k] in ("busy", "no_answer")]
+        if not again:
+            if self.cfg.withdraw_run:
+                self._prepare_and_withdraw(ts, None)
+            return
+        self.run_no = 2
+        self.emit(ts, "campaign.run_started", {"run": 2})
+        t = ts + self.ri(500, 2000)
+        self.emit(t, "campaign.status", {"status": "active"})
+        self.done, self.status_ = False, "active"
+        for k in again:
+            self.final[k] = False
+            self.run_base[k] = self.attempts[k]
+            self.remaining += 1
+            b = self.batch_of[k]
+            self.batch_left[b] += 1
+            if self.batch_closed[b]:
+                self.batch_closed[b] = False
+                self.emit(t, "batch.status", {"batch_id": self.batch_ids[b], "status": "in_progress"})
+            self.status(t, k, "pending")
+        self.pass_no += 1
+        self.queue = deque((t, k) for k in again)
+        self.emit(t, "pass.started", {"pass": self.pass_no, "eligible": len(again)})
+        self.closes = 0
+        self.watch_window(t)
+        self.act(t + self.ri(100, 500), self._pump)
+
+    def _prepare_and_withdraw(self, ts: int, _arg) -> None:
+        """The next run is prepared, then withdrawn before it dials anything."""
+        self.withdrawn = True
+        run = self.run_no + 1
+        self.emit(ts, "campaign.run_started", {"run": run})
+        self.emit(ts + self.ri(60_000, 300_000), "campaign.run_cancelled", {"run": run})

@@ -51,6 +51,8 @@ class SimConfig:
     email_step_delay_s: float = 14_400.0  # delay between email sequence steps
     pause: bool = False  # pause each campaign at 30 % dispatched, resume 3-10 min later
     stop: bool = False  # stop each campaign at 60 % dispatched (leftovers manual_stopped)
+    restart: bool = False  # voice: once completed, restart as run 2 over contacts last ended busy / no answer
+    withdraw_run: bool = False  # voice: once completed, prepare the next run, then withdraw it undialed
     duplicate_pct: float = 0.0  # % of events re-sent (same event_id) up to duplicate_delay_ms later
     duplicate_delay_ms: int = 2000
     jitter_ms: int = 0  # each event arrives at ts + uniform(0, jitter_ms); stream in arrival order

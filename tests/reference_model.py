@@ -1017,6 +1017,66 @@ def passes_block(w: World) -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------
+# Runs (restarts)
+# --------------------------------------------------------------------------
+
+RUN_TYPES = ("campaign.run_started", "campaign.run_cancelled")
+
+
+def run_order(w: World) -> list[tuple]:
+    """[(start or None, run)] in run order: run 1 first, then every run whose latest run event
+    (by key) is a start, by (start, run)."""
+    deciding: dict[int, dict] = {}
+    for e in of_type(w.facts, *RUN_TYPES):  # ascending key: the latest decides
+        deciding[e["run"]] = e
+    started = sorted((e["ts"], n) for n, e in deciding.items() if e["type"] == "campaign.run_started")
+    return [(None, 1)] + started
+
+
+def run_of_dial(order: list[tuple], dial_ts: int) -> int:
+    """The last run in order whose start <= the dial ts (run 1 when none)."""
+    run = 1
+    for start, n in order[1:]:
+        if start <= dial_ts:
+            run = n
+    return run
+
+
+def run_row(w: World, run: int, start, attempts: list[dict]) -> dict:
+    """One run's figures over its attempts, as the lifetime ones over all (attempts_block ... avg_ring_ms)."""
+    ended = [a for a in attempts if a["ended"] is not None]
+    counts = Counter(w.outcome(a) for a in ended)
+    outcomes = {k: counts[k] for k in ("connected", "abandoned", "machine", "busy", "no_answer", "failed")}
+    answered = sum(1 for a in ended if answered_before_end(a))
+    human = sum(1 for a in ended if is_human_answered(a))
+    return {
+        "run": run,
+        "started_at": fmt(start),
+        "attempts": len(attempts),
+        "outcomes": outcomes,
+        "answered": answered,
+        "human_answered": human,
+        "answer_rate": ratio(answered, len(ended)),
+        "connect_rate": ratio(outcomes["connected"], len(ended)),
+        "abandon_rate": ratio(outcomes["abandoned"], human),
+        "aht_ms": mean(handle_time(a) for a in ended if w.outcome(a) == "connected"),
+        "avg_ring_ms": mean(ring_time(a) for a in attempts if a["answered"]),
+        "first_dial_at": fmt(min(a["dialed"]["ts"] for a in attempts)) if attempts else None,
+        "last_end_at": fmt(max(a["ended"]["ts"] for a in ended)) if ended else None,
+    }
+
+
+def runs_keys(w: World) -> dict:
+    """`run`, `runs` and `previous_run_stats` of the /stats body."""
+    order = run_order(w)
+    mine: dict[int, list] = {n: [] for _s, n in order}
+    for a in w.dialed_attempts():
+        mine[run_of_dial(order, a["dialed"]["ts"])].append(a)
+    rows = [run_row(w, n, start, mine[n]) for start, n in order]
+    return {"run": rows[-1]["run"], "runs": rows, "previous_run_stats": rows[-2] if len(rows) > 1 else None}
+
+
 def callback_fold(w: World):
     """Returns (requested, completed, cancelled, delays, orphan closes)."""
     open_callbacks: dict[str, list[tuple]] = defaultdict(list)  # contact -> [(due_at, request key)]
@@ -1144,6 +1204,7 @@ def stats_body(w: World, min_sample: int) -> dict:
         "live": live_block(w, contacts),
         "performance": performance_block(w),
         "passes": passes_block(w),
+        **runs_keys(w),
         "callbacks": callbacks_block(w),
         "email": email_block(w),
         "costs": costs_block(w),

@@ -70,6 +70,8 @@ SCHEMA: dict[str, tuple[tuple[str, tuple, object], ...]] = {
         ("config", ("config",), O),
     ),
     "campaign.status": (("status", ENUM("draft", "active", "paused", "stopped", "completed", "cancelled"), R),),
+    "campaign.run_started": (("run", INT(2), R),),
+    "campaign.run_cancelled": (("run", INT(2), R),),
     "batch.created": (("batch_id", ID, R),),
     "batch.status": (
         ("batch_id", ID, R),

@@ -58,6 +58,8 @@ def _fields(draw, etype: str) -> dict:
             f["kind"] = "sales-outreach"
     elif etype == "campaign.status":
         f["status"] = draw(st.sampled_from(["active", "active", "paused", "stopped", "completed"]))
+    elif etype in ("campaign.run_started", "campaign.run_cancelled"):
+        f["run"] = draw(st.integers(2, 4))
     elif etype == "batch.created":
         f["batch_id"] = draw(batch)
     elif etype == "batch.status":
@@ -122,6 +124,7 @@ def _fields(draw, etype: str) -> dict:
 
 CALL_HEAVY = (["call.dialed"] * 6 + ["call.answered"] * 5 + ["call.amd"] * 2 + ["call.bridged"] * 4
               + ["call.ended"] * 6 + ["contact.status"] * 4 + ["contact.added"] * 2 + ["campaign.status"]
+              + ["campaign.run_started"] * 2 + ["campaign.run_cancelled"]
               + ["campaign.created", "batch.created", "batch.status", "pass.started", "call.transcript",
                  "conversation.evaluated", "callback.requested", "callback.requested", "callback.completed",
                  "callback.cancelled", "email.sent", "email.delivered", "email.opened", "email.opened",
@@ -130,8 +133,9 @@ CALL_HEAVY = (["call.dialed"] * 6 + ["call.answered"] * 5 + ["call.amd"] * 2 + [
 
 
 @st.composite
-def event_streams(draw, max_events: int = 60):
-    """(arrival-ordered events, lateness) for one or two campaigns of one or two orgs."""
+def event_streams(draw, max_events: int = 60, lateness_ms: int = LATENESS_MS):
+    """Arrival-ordered events for one or two campaigns of one or two orgs, none later than
+    ``lateness_ms`` behind its campaign's watermark."""
     span_name = draw(st.sampled_from(sorted(SPANS)))
     span = SPANS[span_name]
     base = T0 + (6 * 86_400_000 - 2 * 3_600_000 if span_name == "dst" else 0)  # 2026-11-01 ~ 00:00 NY
@@ -174,7 +178,7 @@ def event_streams(draw, max_events: int = 60):
             events.append({"event_id": f"L{j}-{k}", "type": etype, "ts": ts, "org_id": org,
                            "campaign_id": camp, **fields})
     # Arrival: each event delayed by at most the lateness bound, so none is late.
-    delays = [draw(st.integers(0, LATENESS_MS)) for _ in events]
+    delays = [draw(st.integers(0, lateness_ms)) for _ in events]
     arrival = [e for _, _, e in sorted(zip((e["ts"] + d for e, d in zip(events, delays)),
                                            range(len(events)), events))]
     # Exact repeats (dialer webhook retries), delivered later but within the engine's

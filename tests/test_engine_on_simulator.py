@@ -41,6 +41,8 @@ SCENARIOS = {
                                 stop=True),
     "paused-window": SimConfig(seed=14, orgs=1, campaigns=1, contacts=50, pause=True,
                                window="09:00-17:00@America/New_York", malformed_pct=2),
+    "restarted-runs": SimConfig(seed=15, orgs=1, campaigns=2, contacts=50, window="none", restart=True,
+                                withdraw_run=True, jitter_ms=20_000, duplicate_pct=3),
 }
 
 

@@ -62,6 +62,8 @@ ENV = {"event_id": "ev-1", "ts": T0, "org_id": "org_1", "campaign_id": "camp:1"}
 MINIMAL: dict[str, dict] = {
     "campaign.created": {},
     "campaign.status": {"status": "active"},
+    "campaign.run_started": {"run": 2},
+    "campaign.run_cancelled": {"run": 2},
     "batch.created": {"batch_id": "b1"},
     "batch.status": {"batch_id": "b1", "status": "in_progress"},
     "pass.started": {"pass": 1, "eligible": 0},
@@ -121,7 +123,7 @@ def assert_rejected(obj, code, field, **kw):
 
 
 def test_vocabularies():
-    assert len(EVENT_TYPES) == 26 and set(EVENT_TYPES) == set(MINIMAL) == set(SCHEMA)
+    assert len(EVENT_TYPES) == 28 and set(EVENT_TYPES) == set(MINIMAL) == set(SCHEMA)
     assert isinstance(EVENT_TYPES, frozenset)
     assert NONFINAL_CONTACT_STATUSES == ("pending", "dispatched", "in_progress", "retrying", "followup_scheduled")
     assert FINAL_CONTACT_STATUSES == (
@@ -597,6 +599,19 @@ def test_other_statuses_rejected_across_enums():
     assert_rejected(ev("campaign.status", status="in_progress"), "invalid_value", "status")
     assert_rejected(ev("batch.status", status="active"), "invalid_value", "status")
     assert_rejected(ev("contact.status", status="active"), "invalid_value", "status")
+
+
+@pytest.mark.parametrize("etype", ["campaign.run_started", "campaign.run_cancelled"])
+def test_run_number(etype):
+    """`run` is an integer >= 2 (run 1 needs no event); `true` is not an integer."""
+    assert validate_event(ev(etype, run=2))["run"] == 2
+    assert validate_event(ev(etype, run=7, extra="x")) == {**ENV, "type": etype, "run": 7}
+    for bad in (1, 0, -3):
+        assert_rejected(ev(etype, run=bad), "invalid_value", "run")
+    for bad in (True, False, 2.0, "2", [2], {}):
+        assert_rejected(ev(etype, run=bad), "invalid_type", "run")
+    assert_rejected(ev(etype, run=None), "missing_field", "run")
+    assert_rejected(ev(etype, run=_DEL), "missing_field", "run")
 
 
 def test_contact_status_retry_number():

@@ -397,3 +397,17 @@ def test_duplicate_markers_are_read_as_such_and_counted_by_the_campaign_step(red
     bad = CampaignLogic(FlowConfig(replay=True), None)
     out, _ = bad.on_batch([(UNROUTABLE, [("0:10", DUPLICATE_MARK)])])
     assert [d["code"] for d in dead_of(out)] == ["malformed"] and bad.state is None
+
+
+def test_frames_and_recovery_snapshots_carry_the_runs(clock):
+    logic = CampaignLogic(FlowConfig(replay=True), None)
+    out, _ = logic.on_batch(batch(ev("e1", "call.dialed", T0, contact_id="k1", attempt_id="a1"),
+                                  ev("e2", "campaign.run_started", T0 + 1000, run=2),
+                                  ev("e3", "call.dialed", T0 + 2000, contact_id="k1", attempt_id="a2")))
+    frame = body(frames_of(out)[-1])
+    assert frame["run"] == 2 and [(r["run"], r["attempts"]) for r in frame["runs"]] == [(1, 1), (2, 1)]
+    assert frame["previous_run_stats"]["run"] == 1
+    resumed = CampaignLogic(FlowConfig(replay=True), logic.snapshot())
+    resumed.on_batch(batch(ev("e4", "campaign.run_cancelled", T0 + 3000, run=2)))
+    st = build_snapshot(resumed.state)
+    assert st["run"] == 1 and [(r["run"], r["attempts"]) for r in st["runs"]] == [(1, 2)]

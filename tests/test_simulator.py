@@ -95,10 +95,15 @@ def check_voice_campaign(es: list[dict]) -> dict:
     peak = 0
     last_status = {}
     campaign_status = "draft"
+    run = 1  # retries count per run: a restart gives each re-queued contact max_attempts more
     for e in sorted(es, key=lambda e: (e["ts"], e["event_id"])):
         t = e["type"]
         if t == "campaign.status":
             campaign_status = e["status"]
+        elif t == "campaign.run_started":
+            run = e["run"]
+        elif t == "campaign.run_cancelled":
+            run = 1 if e["run"] == 2 else run
         elif t == "call.dialed":
             assert campaign_status == "active", f"dialed while {campaign_status}"
             assert e["attempt_id"] not in dialed
@@ -108,7 +113,7 @@ def check_voice_campaign(es: list[dict]) -> dict:
             live.add(e["attempt_id"])
             peak = max(peak, len(live))
             assert len(live) <= limit, "concurrency limit exceeded"
-            per_contact[e["contact_id"]] += 1
+            per_contact[run, e["contact_id"]] += 1
         elif t == "call.ended":
             assert e["attempt_id"] in dialed and dialed[e["attempt_id"]] <= e["ts"]
             ended[e["attempt_id"]] = e["ts"]
@@ -156,7 +161,8 @@ def random_configs(n: int, seed: int):
             channel=rng.choice(["voice", "mixed"]), pause=rng.random() < 0.4, stop=rng.random() < 0.4,
             window=rng.choice(["auto", "none", "23:00-01:00@Asia/Tokyo", "09:00-09:10@America/New_York"]),
             window_days=rng.choice([0, 1, 2]), retry_delay_s=rng.choice([30, 900]),
-            abandon_prob=rng.random() * 0.1, batch_size=rng.choice([1, 7, 250]))
+            abandon_prob=rng.random() * 0.1, batch_size=rng.choice([1, 7, 250]),
+            restart=rng.random() < 0.3, withdraw_run=rng.random() < 0.3)
 
 
 def test_invariants_hold_for_random_scenarios():
@@ -186,6 +192,32 @@ def test_voice_invariants_hold_across_scenarios():
     assert peaks_at_limit >= 4  # the dialer really keeps its lines busy
     for status in ("completed", "failed", "max_retries_reached", "manual_stopped", "window_closed", "skipped"):
         assert finals[status] > 0, status
+
+
+def test_restart_redials_busy_and_unanswered_contacts_as_run_2_and_withdraws_run_3():
+    evs = events(seed=4, orgs=1, campaigns=2, contacts=80, window="none", restart=True, withdraw_run=True)
+    for es in by_campaign(evs).values():
+        check_voice_campaign(es)
+        runs = [e for e in es if e["type"].startswith("campaign.run")]
+        assert [(e["type"], e["run"]) for e in runs] == [
+            ("campaign.run_started", 2), ("campaign.run_started", 3), ("campaign.run_cancelled", 3)]
+        restart, prepared, withdrawn = (e["ts"] for e in runs)
+        completed = [e["ts"] for e in es if e["type"] == "campaign.status" and e["status"] == "completed"]
+        assert len(completed) == 2 and completed[0] < restart < completed[1] < prepared < withdrawn
+        dials = [e for e in es if e["type"] == "call.dialed"]
+        assert not any(prepared <= e["ts"] <= withdrawn for e in dials), "a withdrawn run dials nothing"
+        # run 2 dials exactly the contacts whose last run-1 call ended busy or unanswered
+        ends = {e["attempt_id"]: e for e in es if e["type"] == "call.ended"}
+        answered = {e["attempt_id"] for e in es if e["type"] == "call.answered"}
+        last = {}
+        for d in dials:
+            if d["ts"] < restart:
+                sip = ends[d["attempt_id"]].get("sip_code")
+                last[d["contact_id"]] = d["attempt_id"] not in answered and (sip in (None, 408, 480, 487, 486, 600))
+        again = {d["contact_id"] for d in dials if d["ts"] > restart}
+        assert again and again == {c for c, unreached in last.items() if unreached}
+        first_pass_of_run_2 = next(e for e in es if e["type"] == "pass.started" and e["ts"] > restart)
+        assert first_pass_of_run_2["eligible"] == len(again)
 
 
 def test_window_closed_campaign_resumes_next_day_only_inside_window():

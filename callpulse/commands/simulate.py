@@ -32,6 +32,11 @@ def add_arguments(parser) -> None:
                    help="seconds between email sequence steps (default 14400)")
     g.add_argument("--pause", action="store_true", help="pause each campaign at 30%% dispatched, then resume")
     g.add_argument("--stop", action="store_true", help="stop each campaign at 60%% dispatched")
+    g.add_argument("--restart", action="store_true",
+                   help="voice: once a campaign completes, restart it as run 2 over the contacts whose last call "
+                        "ended busy or unanswered")
+    g.add_argument("--withdraw-run", action="store_true",
+                   help="voice: once a campaign completes, prepare its next run, then withdraw it undialed")
     g.add_argument("--tag", default=None, help="id tag in campaign ids (default s<seed>)")
     f = parser.add_argument_group("faults")
     f.add_argument("--duplicate-pct", type=float, default=0.0, help="%% of events sent twice (same event_id)")
@@ -75,7 +80,8 @@ def run(args) -> int:
                         channel=args.channel, stagger_s=args.stagger, batch_size=args.batch_size,
                         window=args.window, window_days=args.window_days, abandon_prob=args.abandon_prob,
                         retry_delay_s=args.retry_delay, email_step_delay_s=args.email_step_delay,
-                        pause=args.pause, stop=args.stop, tag=args.tag, duplicate_pct=args.duplicate_pct,
+                        pause=args.pause, stop=args.stop, restart=args.restart,
+                        withdraw_run=args.withdraw_run, tag=args.tag, duplicate_pct=args.duplicate_pct,
                         duplicate_delay_ms=args.duplicate_delay_ms, jitter_ms=args.jitter_ms,
                         malformed_pct=args.malformed_pct, **kw)
         sim = Simulator(cfg)
