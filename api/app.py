@@ -33,16 +33,19 @@ from starlette.concurrency import run_in_threadpool
 
 from api import models, openapi_doc
 from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
+from api.call_filters import attempt_index, call_page, callback_attempt_ids
 from api.dataset_guard import DatasetGuard
-from api.detail_reads import contacts_with_trails, fill_numbers
+from api.detail_reads import activity_entries, contacts_with_trails, fill_numbers
+from api.plans import plan_block, read_plan
 from api.rate_limit import Denied, IngestLimits
 from api.run_ranges import RunRanges
 from api.sockets import StallReaper
 from api.live import LiveHub, campaign_events, org_alert_events
 from api.metrics import ApiMetrics, MetricsMiddleware
+from engine.activity import ACTIVITY_KINDS, CALLBACK_FILTERS, OUTCOME_FILTERS
 from engine.events import (BATCH_STATUSES, CONTACT_STATUSES, FINAL_CONTACT_STATUSES, MAX_BODY_BYTES, EventRejected,
                            format_time, parse_event, parse_time, split_body, validate_event)
-from engine.keys import (ALERT_FIELD, attempt_details_key, attempt_index_key, batch_details_key,
+from engine.keys import (ALERT_FIELD, attempt_details_key, batch_details_key,
                          contact_details_key, contact_index_key, daily_key, flow_status_key, org_alerts_stream,
                          org_campaigns_key, replies_index_key, replies_key, stats_key, transcript_key)
 
@@ -51,6 +54,13 @@ _ID_RE = re.compile(ID_PATTERN)
 CHUNK = 500
 QUARTER_HOUR_MS = 900_000  # the flow stores daily counters per UTC quarter-hour (engine.state.QUARTER_HOUR)
 ContactStatus = Literal[CONTACT_STATUSES]  # type: ignore[valid-type]
+CallbackFilter = Literal[("all",) + CALLBACK_FILTERS]  # type: ignore[valid-type]
+OutcomeFilter = Literal[OUTCOME_FILTERS]  # type: ignore[valid-type]
+CALLBACK_HELP = ("all (default: no filter); requested: the attempt's contact has asked for a callback; "
+                 "pending: its contact has a callback open now; completed / cancelled: its contact has a "
+                 "callback closed that way")
+OUTCOME_HELP = "an ended attempt's outcome, or active: dialed and not ended"
+ActivityKind = Literal[ACTIVITY_KINDS]  # type: ignore[valid-type]
 BatchStatus = Literal[BATCH_STATUSES]  # type: ignore[valid-type]
 
 
@@ -344,17 +354,23 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     @app.get("/v1/campaigns/{campaign_id}/contacts", tags=["detail"], response_model=models.ContactsPage)
     async def list_contacts(request: Request, campaign_id: str = CampaignId,
                             status: Optional[ContactStatus] = Query(None, description="only contacts now in this status"),
+                            contact_id: Optional[str] = Query(None, pattern=ID_PATTERN,
+                                                              description="only this contact (a page of 0 or 1)"),
                             limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=10**9),
                             p: Principal = Depends(read)):
-        """Contacts ordered by id, each with its attempts trail."""
+        """Contacts ordered by id, each with its attempts trail (`contact_id`: one contact's whole trail)."""
         r = R(request)
         await exists_or_404(r, p.org_id, campaign_id)
         idx = contact_index_key(p.org_id, campaign_id, status)
-        total = await r.zcard(idx)
-        ids = [_dec(x) for x in await r.zrange(idx, offset, offset + limit - 1)]
+        if contact_id is not None:  # a filter like status: an unknown contact is an empty page, not a 404
+            known = await r.zscore(idx, contact_id) is not None
+            total, ids = int(known), [contact_id] if known and offset == 0 else []
+        else:
+            total = await r.zcard(idx)
+            ids = [_dec(x) for x in await r.zrange(idx, offset, offset + limit - 1)]
         contacts = await contacts_with_trails(r, p.org_id, campaign_id, ids)
         return OrjsonResponse({"total": total, "limit": limit, "offset": offset, "status": status,
-                               "contacts": contacts})
+                               "contact_id": contact_id, "contacts": contacts})
 
     async def transcripts(r, org: str, camp: str, aids: list[str]) -> list[list[dict]]:
         if not aids:
@@ -393,26 +409,21 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     async def list_calls(request: Request, campaign_id: str = CampaignId,
                          page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200),
                          order: Literal["desc", "asc"] = Query("desc", description="by dial time"),
+                         callback: CallbackFilter = Query("all", description=CALLBACK_HELP),
+                         outcome: Optional[OutcomeFilter] = Query(None, description=OUTCOME_HELP),
                          run: Optional[int] = RunQuery, p: Principal = Depends(read)):
-        """Call attempts (newest dial first by default) with transcript and recording URL."""
+        """Call attempts (newest dial first by default) with transcript and recording URL; `callback`,
+        `outcome` and `run` filter them (an attempt must match each given), `total` counts what they keep."""
         r = R(request)
+        await exists_or_404(r, p.org_id, campaign_id)
         runs = await run_ranges(r, p.org_id, campaign_id)
-        idx = attempt_index_key(p.org_id, campaign_id)
-        start = (page - 1) * limit
-        if run is None:
-            total = await r.zcard(idx)
-            rng = r.zrevrange if order == "desc" else r.zrange
-            aids = [_dec(x) for x in await rng(idx, start, start + limit - 1)]
-        elif (bounds := runs.score_range(run)) is None:
+        bounds = None if run is None else runs.score_range(run)
+        if run is not None and bounds is None:
             total, aids = 0, []  # no such run (never started, or withdrawn)
         else:
-            lo, hi = bounds
-            total = await r.zcount(idx, lo, hi)
-            if order == "desc":
-                found = await r.zrevrangebyscore(idx, hi, lo, start=start, num=limit)
-            else:
-                found = await r.zrangebyscore(idx, lo, hi, start=start, num=limit)
-            aids = [_dec(x) for x in found]
+            total, aids = await call_page(r, p.org_id, campaign_id, callback=callback, outcome=outcome,
+                                          desc=order == "desc", start=(page - 1) * limit, count=limit,
+                                          score_range=bounds)
         recs = await r.hmget(attempt_details_key(p.org_id, campaign_id), aids) if aids else []
         trs = await transcripts(r, p.org_id, campaign_id, aids)
         calls = []
@@ -421,17 +432,19 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             att["transcript"] = tr
             calls.append(att)
         await fill_numbers(r, p.org_id, campaign_id, calls)
-        return OrjsonResponse({"total": total, "page": page, "limit": limit, "calls": calls})
+        return OrjsonResponse({"total": total, "page": page, "limit": limit, "callback": callback,
+                               "outcome": outcome, "run": run, "calls": calls})
 
     REPORT_COLUMNS = ["attempt_id", "contact_id", "direction", "from", "to", "pass", "run", "follow_up", "started_at",
                       "answered_at", "bridged_at", "ended_at", "amd_result", "outcome", "result", "sip_code",
                       "sip_text", "ring_ms", "call_length_ms", "handle_ms", "wrap_ms", "conversation_id",
                       "recording_url", "evaluation"]
 
-    async def iter_attempts(r, org: str, camp: str, lo: str = "-inf", hi: str = "+inf"):
-        """Attempt records in dial-time order, CHUNK at a time (score cursor: constant memory);
-        ``lo``/``hi``: a range of dial-time scores (one run's)."""
-        idx, details = attempt_index_key(org, camp), attempt_details_key(org, camp)
+    async def iter_attempts(r, org: str, camp: str, outcome: str | None = None,
+                            lo: str = "-inf", hi: str = "+inf"):
+        """Attempt records (of one outcome class when given) in dial-time order, CHUNK at a time
+        (score cursor: constant memory); ``lo``/``hi``: a range of dial-time scores (one run's)."""
+        idx, details = attempt_index(org, camp, outcome), attempt_details_key(org, camp)
         last_score, at_score, current = lo, 0, None
         while True:
             rows = await r.zrangebyscore(idx, last_score, hi, start=at_score, num=CHUNK, withscores=True)
@@ -454,18 +467,33 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
     @app.get("/v1/campaigns/{campaign_id}/attempt-report.csv", tags=["detail"], response_class=StreamingResponse,
              responses={200: {"content": {"text/csv": {}}}})
-    async def attempt_report(request: Request, campaign_id: str = CampaignId, run: Optional[int] = RunQuery,
-                             p: Principal = Depends(read)):
-        """One CSV row per attempt, streamed (constant memory), with the run it belongs to."""
+    async def attempt_report(request: Request, campaign_id: str = CampaignId,
+                             callback: CallbackFilter = Query("all", description=CALLBACK_HELP),
+                             outcome: Optional[OutcomeFilter] = Query(None, description=OUTCOME_HELP),
+                             run: Optional[int] = RunQuery, p: Principal = Depends(read)):
+        """One CSV row per attempt in dial-time order, streamed, with the run it belongs to; the same
+        filters as `/calls`."""
         r = R(request)
         runs = await run_ranges(r, p.org_id, campaign_id)
         bounds = ("-inf", "+inf") if run is None else runs.score_range(run)
+
+        async def filtered():
+            if callback == "all":
+                async for att in iter_attempts(r, p.org_id, campaign_id, outcome, *bounds):
+                    yield att
+                return
+            ids = await callback_attempt_ids(r, p.org_id, campaign_id, callback, outcome, bounds)
+            for i in range(0, len(ids), CHUNK):
+                part = ids[i:i + CHUNK]
+                recs = [orjson.loads(x) for x in await r.hmget(attempt_details_key(p.org_id, campaign_id), part) if x]
+                for att in await fill_numbers(r, p.org_id, campaign_id, recs):
+                    yield att
 
         async def gen():
             yield csv_line(REPORT_COLUMNS)
             if bounds is None:
                 return  # no such run
-            async for att in iter_attempts(r, p.org_id, campaign_id, *bounds):
+            async for att in filtered():
                 att["run"] = runs.run_of(att.get("started_ms"))
                 yield csv_line([att.get(c) for c in REPORT_COLUMNS])
 
@@ -565,6 +593,22 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             out["truncated_to_days"] = MAX_DAYS
         return OrjsonResponse(out)
 
+    @app.get("/v1/campaigns/{campaign_id}/activity", tags=["detail"], response_model=models.ActivityPage)
+    async def activity(request: Request, campaign_id: str = CampaignId,
+                       kind: Optional[ActivityKind] = Query(None, description="only entries of this kind"),
+                       page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200),
+                       p: Principal = Depends(read)):
+        """What happened to the campaign, newest first: creation and config changes (field, from, to),
+        status changes, pauses and resumes, batch status changes and abandon alerts (engine/activity.py)."""
+        r = R(request)
+        await exists_or_404(r, p.org_id, campaign_id)
+        entries = await activity_entries(r, p.org_id, campaign_id)
+        if kind is not None:
+            entries = [e for e in entries if e["kind"] == kind]
+        first = (page - 1) * limit
+        return OrjsonResponse({"total": len(entries), "page": page, "limit": limit, "kind": kind,
+                               "entries": entries[first:first + limit]})
+
     @app.get("/v1/campaigns/{campaign_id}/replies", tags=["campaigns"])
     async def replies(request: Request, campaign_id: str = CampaignId,
                       sentiment: Optional[Literal["positive", "neutral", "negative"]] = Query(None),
@@ -594,7 +638,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         bodies = [b for _c, b in await org_stats(R(request), p.org_id)]
         return OrjsonResponse({"org_id": p.org_id, "kind": kind, "rates": benchmarks(bodies, p.org_id, kind)})
 
-    @app.get("/v1/usage", tags=["org"])
+    @app.get("/v1/usage", tags=["org"], response_model=models.Usage)
     async def usage(request: Request, period: str = Query("all", pattern=r"^(all|\d{4}-\d{2}|\d{4}-\d{2}-\d{2})$",
                                                           description="all, YYYY-MM or YYYY-MM-DD (UTC)"),
                     p: Principal = Depends(read)):
@@ -646,6 +690,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                "by_campaign": per}
         if lo is not None:
             out["note"] = "per-period figures count facts by their event time in UTC; contacts are lifetime-only"
+        out["plan"] = plan_block(await read_plan(r, p.org_id), out["totals"]["emails_sent"])
         return OrjsonResponse(out)
 
     @app.get("/v1/alerts/recent", tags=["alerts"], response_model=models.AlertsRecent)

@@ -12,8 +12,9 @@ from urllib.parse import unquote
 
 import orjson
 
-from engine.keys import (attempt_details_key, contact_attempts_key, contact_details_key, contact_profiles_key,
-                         key_part)
+from engine.activity import activity_log, callback_summary
+from engine.keys import (ALERT_FIELD, activity_key, alerts_stream, attempt_details_key, contact_attempts_key,
+                         contact_details_key, contact_profiles_key, key_part)
 
 CHUNK = 500
 PROFILE_FIELDS = ("batch_id", "phone_number", "email", "variables", "added_at")
@@ -45,7 +46,7 @@ async def contacts_with_trails(r, org: str, camp: str, ids: list[str]) -> list[d
     contacts, attempt_ids = [], []
     for cid, state, profile, members in zip(ids, states, profiles, trails):
         rec = {"contact_id": cid, "status": "pending", "retry_number": None, "status_at": None,
-               "attempts_dialed": 0}
+               "attempts_dialed": 0, "callbacks": callback_summary(None)}
         rec.update(_loads(state) or {})
         prof = _loads(profile) or {}
         for f in PROFILE_FIELDS:
@@ -79,3 +80,24 @@ async def fill_numbers(r, org: str, camp: str, attempts: list[dict]) -> list[dic
             if a.get("to") is None and a.get("contact_id") in phones:
                 a["to"] = phones[a["contact_id"]]
     return attempts
+
+
+async def activity_entries(r, org: str, camp: str) -> list[dict]:
+    """The campaign's activity log, newest first: its stored campaign/batch events folded at read time,
+    with the records of its alert stream (capped by the flow, so bounded)."""
+    sources = []
+    cursor = 0
+    while True:
+        cursor, items = await r.hscan(activity_key(org, camp), cursor, count=CHUNK)
+        sources += [orjson.loads(v) for v in items.values()]
+        if not cursor:
+            break
+    alerts, last = [], "-"
+    while True:
+        rows = await r.xrange(alerts_stream(org, camp), last, "+", count=CHUNK)
+        alerts += [orjson.loads(f[ALERT_FIELD]) for _sid, f in rows if ALERT_FIELD in f]
+        if len(rows) < CHUNK:
+            break
+        sid = rows[-1][0]
+        last = "(" + (sid.decode() if isinstance(sid, bytes) else sid)
+    return activity_log(sources, alerts)

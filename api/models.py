@@ -6,7 +6,7 @@ shape without costing a validation pass per request.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -132,11 +132,19 @@ class AttemptTrail(BaseModel):
     result: Optional[dict[str, Any]] = Field(description="conversation evaluation results, null when none")
 
 
+class CallbackCounts(BaseModel):
+    requested: int
+    pending: int = Field(description="open now: requested - completed - cancelled")
+    completed: int
+    cancelled: int
+
+
 class Contact(_Open):
     contact_id: str
     status: str
     retry_number: Optional[int]
     batch_id: Optional[str]
+    callbacks: CallbackCounts
     attempts: list[AttemptTrail]
 
 
@@ -145,6 +153,7 @@ class ContactsPage(BaseModel):
     limit: int
     offset: int
     status: Optional[str]
+    contact_id: Optional[str] = Field(description="the contact_id filter; with it the page holds 0 or 1 contact")
     contacts: list[Contact]
 
 
@@ -170,10 +179,40 @@ class Call(_Open):
 
 
 class CallsPage(BaseModel):
+    total: int = Field(description="attempts the filters keep")
+    page: int
+    limit: int
+    callback: Literal["all", "requested", "pending", "completed", "cancelled"]
+    outcome: Optional[Literal["connected", "abandoned", "machine", "busy", "no_answer", "failed", "active"]]
+    run: Optional[int] = Field(None, description="the run filter (null: every run)")
+    calls: list[Call]
+
+
+class ConfigChange(BaseModel):
+    field: str
+    from_: Any = Field(alias="from")
+    to: Any
+
+
+class ActivityEntry(BaseModel):
+    at: str = Field(description="event time of the entry (an alert: the time of the event that raised it)")
+    kind: Literal["created", "config", "status", "paused", "resumed", "batch_status", "alert"]
+    summary: str
+    event_id: Optional[str] = Field(description="the event behind the entry (null for an alert)")
+    alert_id: Optional[str]
+    batch_id: Optional[str]
+    from_: Optional[str] = Field(alias="from", description="status or alert level before")
+    to: Optional[str] = Field(description="status or alert level after")
+    changes: Optional[list[ConfigChange]] = Field(description="created / config: the fields that changed")
+    alert: Optional[dict[str, Any]] = Field(description="the alert record (kind alert)")
+
+
+class ActivityPage(BaseModel):
     total: int
     page: int
     limit: int
-    calls: list[Call]
+    kind: Optional[str]
+    entries: list[ActivityEntry]
 
 
 class Batch(BaseModel):
@@ -226,3 +265,40 @@ class Alert(_Open):
 
 class AlertsRecent(BaseModel):
     alerts: list[Alert]
+
+
+class UsageTotals(BaseModel):
+    dials: int
+    connected: int
+    emails_sent: int
+    cost_usd: float
+    contacts: Optional[int] = Field(description="lifetime only: null for a month or day")
+
+
+class UsageRow(BaseModel):
+    campaign_id: str
+    channel: Optional[str]
+    dials: int
+    connected: int
+    emails_sent: int
+    cost_usd: float
+    contacts: Optional[int]
+
+
+class Plan(BaseModel):
+    name: str
+    email_limit: int
+    price_usd: float
+    emails_remaining: int = Field(description="email_limit - emails sent in the period, never below 0")
+
+
+class Usage(BaseModel):
+    org_id: str
+    period: str
+    from_: Optional[str] = Field(alias="from")
+    to: Optional[str]
+    campaigns: int
+    totals: UsageTotals
+    by_campaign: list[UsageRow]
+    note: Optional[str] = None
+    plan: Optional[Plan] = Field(description="the org's plan (callpulse orgs set-plan), null without one")

@@ -6,6 +6,7 @@ JSON-able dicts built from the entity's current facts.
 
 from __future__ import annotations
 
+from engine.activity import callback_summary
 from engine.contact_table import NO_TS, ContactTable
 from engine.entities import Attempt, Batch, Message
 from engine.events import CONTACT_STATUSES, format_time
@@ -92,6 +93,7 @@ def contact_record(contact_id: str, t: ContactTable, row: int) -> dict:
         "retry_number": t.retry[row] or None,
         "status_at": format_time(status_ts) if status_ts != NO_TS else None,
         "attempts_dialed": t.dialed[row],
+        "callbacks": callback_summary(t.callback_contrib.get(row)),
     }
 
 

@@ -226,3 +226,29 @@ def replies_key(org_id: str, campaign_id: str) -> str:
 def replies_index_key(org_id: str, campaign_id: str) -> str:
     """Sorted set of message ids with a reply, scored by reply time (ms)."""
     return f"{PREFIX}:reply-index:{campaign_tag(org_id, campaign_id)}"
+
+
+# ------------------------------------------------------------- drill-down indexes and activity (issue #14)
+
+def attempt_outcome_index_key(org_id: str, campaign_id: str, outcome: str) -> str:
+    """Sorted set of attempt ids scored by dial time, one per outcome class (`engine.activity`'s
+    OUTCOME_FILTERS: the six outcomes and ``active`` = dialed, not ended). The sink moves a changed
+    attempt by ZREM from every other class (no read, replay-safe), like the contact status indexes."""
+    return f"{PREFIX}:attempt-outcomes:{campaign_tag(org_id, campaign_id)}:{key_part(outcome)}"
+
+
+def callback_index_key(org_id: str, campaign_id: str, state: str) -> str:
+    """Sorted set (scores 0) of contact ids whose callbacks are in ``state`` (requested, pending,
+    completed, cancelled: `engine.activity.callback_states`); kept by the sink from the contact records."""
+    return f"{PREFIX}:contact-callbacks:{campaign_tag(org_id, campaign_id)}:{key_part(state)}"
+
+
+def activity_key(org_id: str, campaign_id: str) -> str:
+    """Hash event_id -> the applied campaign.created / campaign.status / batch.status event (compact
+    JSON, `engine.activity.activity_source`): the history the activity log is derived from at read time."""
+    return f"{PREFIX}:activity:{campaign_tag(org_id, campaign_id)}"
+
+
+def plan_key(org_id: str) -> str:
+    """Hash of the org's plan (`callpulse orgs set-plan`): name, email_limit, price_usd, updated_ms."""
+    return f"{PREFIX}:plan:{org_tag(org_id)}"

@@ -17,6 +17,7 @@ import bisect
 import heapq
 from collections import Counter
 
+from engine.activity import ACTIVITY_TYPES, activity_source
 from engine.alerts import DEFAULT_MIN_SAMPLE, WINDOWS, AlertTracker
 from engine.config import ConfigHistory
 from engine.contact_table import NO_TS, NONFINAL_CODES, STATUS_CODE, ContactTable
@@ -173,6 +174,7 @@ class CampaignState:
         self.profiles: dict[str, dict] = {}  # contact_id -> profile record of its winning contact.added
         self.trail_changes: list[tuple[str, str, int]] = []  # (contact_id, attempt_id, +1 | -1)
         self.sealed_records: list[tuple[bool, dict]] = []  # (is patch, record) of attempts sealed unsent
+        self.activity_out: list[dict] = []  # applied campaign/batch events for the activity log (engine.activity)
 
     def __setstate__(self, d: dict) -> None:
         if "contacts" in d:  # pickled by release 1 (a recovery snapshot from before the contact table)
@@ -206,6 +208,7 @@ class CampaignState:
             abandoned = _OUTCOME_CODE["abandoned"]
             for ets, o in zip(end[rows].tolist(), outcome[rows].tolist()):
                 self.trend.add(ets, 1 if o == abandoned else 0, 1)
+        self.__dict__.setdefault("activity_out", [])  # pickled before the activity log
 
     # ------------------------------------------------------------------ time
 
@@ -284,6 +287,8 @@ class CampaignState:
             else:
                 self._move_now(ts)
         _HANDLERS[ev["type"]](self, ev, (ts, ev["event_id"]))
+        if self.collect_details and ev["type"] in ACTIVITY_TYPES:
+            self.activity_out.append(activity_source(ev))  # every applied one: the log is folded at read time
         if self.alerts_dirty:
             self._evaluate_alerts(ts)
             self.forecast_stale = True
@@ -838,6 +843,7 @@ class CampaignState:
             "replies": [reply_record(mid, self.messages[mid]) for mid in sorted(self.dirty_messages)],
             "daily": {q: list(self.daily.get(q) or [0] * len(DAILY_FIELDS)) for q in sorted(self.dirty_quarters)},
             "transcripts": self.transcript_lines,
+            "activity": self.activity_out,
         }
         for is_patch, rec in self.sealed_records:
             out["attempt_patches" if is_patch else "attempts"].append(rec)
@@ -849,6 +855,7 @@ class CampaignState:
             else:
                 out["attempts"].append(attempt_record(aid, a))
         self.transcript_lines = []
+        self.activity_out = []
         self.profiles = {}
         self.trail_changes = []
         self.dirty_contacts, self.dirty_attempts, self.dirty_batches = set(), set(), set()
@@ -864,6 +871,7 @@ class CampaignState:
         self.dirty_batches = set(self.batches)
         self.dirty_messages = {mid for mid, m in self.messages.items() if m.reply is not None}
         self.dirty_quarters = set(self.daily)
+        self.activity_out = [activity_source(ev) for ev in self.config.events]  # status history is not kept
 
     def take_alerts(self) -> list[dict]:
         """Alert records produced since the last call (the caller publishes them)."""

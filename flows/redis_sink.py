@@ -43,8 +43,10 @@ import orjson
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alert_ids_key,
-                         alerts_stream, attempt_details_key, attempt_index_key, batch_details_key,
+from engine.activity import CALLBACK_FILTERS, OUTCOME_FILTERS, callback_states, outcome_class
+from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, activity_key, alert_ids_key,
+                         alerts_stream, attempt_details_key, attempt_index_key, attempt_outcome_index_key,
+                         batch_details_key, callback_index_key,
                          contact_attempts_key, contact_details_key, contact_index_key, contact_profiles_key,
                          trail_member, daily_key, dead_letter_ids_key, flow_status_key,
                          frames_stream, org_alert_ids_key, org_alerts_stream, org_campaigns_key, replies_index_key,
@@ -260,6 +262,9 @@ class RedisSinkPartition(StatelessSinkPartition):
                     cmds.append((b"ZREM", key, *others))
                 if ids:
                     cmds.append((b"ZADD", key, *[x for i in ids for x in (b"0", i)]))
+            _file_by_class(cmds, [(c["contact_id"].encode(), b"0", callback_states(c.get("callbacks")))
+                                  for c in contacts],
+                           {st: callback_index_key(org, camp, st).encode() for st in CALLBACK_FILTERS})
         if attempts:
             fields, scored = [], []
             for a in attempts:
@@ -271,6 +276,14 @@ class RedisSinkPartition(StatelessSinkPartition):
         for a in details.get("attempt_patches", ()):  # the record itself: _merge_attempt_patches
             cmds.append((b"ZADD", attempt_index_key(org, camp).encode(), b"%d" % (a["started_ms"] or 0),
                          a["attempt_id"].encode()))
+        changed = attempts + list(details.get("attempt_patches", ()))  # a patch carries the outcome fields too
+        if changed:
+            _file_by_class(cmds, [(a["attempt_id"].encode(), b"%d" % (a["started_ms"] or 0), {outcome_class(a)})
+                                  for a in changed],
+                           {o: attempt_outcome_index_key(org, camp, o).encode() for o in OUTCOME_FILTERS})
+        if details.get("activity"):  # keyed by event_id: a replayed event overwrites itself
+            cmds.append((b"HSET", activity_key(org, camp).encode(),
+                         *[x for ev in details["activity"] for x in (ev["event_id"].encode(), orjson.dumps(ev))]))
         by_attempt: dict[str, list] = {}
         for line in lines:
             by_attempt.setdefault(line["attempt_id"], []).extend(
@@ -289,6 +302,18 @@ class RedisSinkPartition(StatelessSinkPartition):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _file_by_class(cmds: list, members: list[tuple[bytes, bytes, set]], keys: dict[str, bytes]) -> None:
+    """Put each member (id, score, its classes) into the index of each of its classes and take it out
+    of every other one: no memory of its former classes is needed, so a replayed write stays right."""
+    for cls, key in keys.items():
+        adds = [x for m, score, classes in members if cls in classes for x in (score, m)]
+        rems = [m for m, _score, classes in members if cls not in classes]
+        if rems:
+            cmds.append((b"ZREM", key, *rems))
+        if adds:
+            cmds.append((b"ZADD", key, *adds))
 
 
 class RedisSink(DynamicSink):
