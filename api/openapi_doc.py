@@ -65,6 +65,8 @@ def patch(schema: dict) -> dict:
                     responses.setdefault(code, _err(code))
                 if "{campaign_id}" in path:
                     responses.setdefault("404", _err("404"))
+                if "{webhook_id}" in path:
+                    responses.setdefault("404", {**_err("404"), "description": "no such webhook in the caller's org"})
                 if path == "/v1/events" and method == "post":
                     for code in ("413", "429"):
                         responses[code] = _err(code)
