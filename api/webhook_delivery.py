@@ -171,10 +171,18 @@ class Deliverer:
 
     async def tick(self) -> None:
         """One round over every org with endpoints: schedule new alerts, then start due attempts."""
+        problems = []
         for org in sorted(_s(o) for o in await self.redis.smembers(ORGS_KEY)):
-            endpoints = await self._endpoints(org)
-            await self._fan_out(org, endpoints)
-            await self._start_due(org, endpoints)
+            try:  # one org's trouble does not hold the others back
+                endpoints = await self._endpoints(org)
+                await self._fan_out(org, endpoints)
+                await self._start_due(org, endpoints)
+            except redis_sync.ConnectionError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"org {org}: {type(exc).__name__}: {exc}")
+        if problems:
+            raise RuntimeError("; ".join(problems))
 
     # -------------------------------------------------------------- fan-out
     async def _endpoints(self, org: str) -> dict[str, dict]:
@@ -207,10 +215,13 @@ class Deliverer:
 
     async def _schedule(self, org: str, stream: str, entry_id: str, fields: dict, endpoints: dict) -> None:
         appended_ms = int(entry_id.split("-")[0])
-        raw = (fields or {}).get(ALERT_FIELD)
+        try:
+            record = orjson.loads((fields or {}).get(ALERT_FIELD) or b"null")
+        except orjson.JSONDecodeError:
+            record = None
         pipe = self.redis.pipeline(transaction=True)
-        if raw is not None:
-            record = orjson.loads(raw)
+        # the record is opaque JSON with an alert_id; an entry without one is acknowledged and skipped
+        if isinstance(record, dict) and isinstance(record.get("alert_id"), str) and record["alert_id"]:
             kind = record.get("kind") or "level"
             body = envelope(record, appended_ms).decode()
             now = int(time.time() * 1000)
