@@ -115,7 +115,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                                 pubsub_redis=app.state.pubsub_redis)
         app.state.hub.start()
         reaper.start()
-        app.state.webhooks = webhook_delivery.Deliverer(app.state.redis) if webhooks else None
+        app.state.webhooks = webhook_delivery.Deliverer(app.state.redis, metrics=metrics) if webhooks else None
         if app.state.webhooks is not None:
             app.state.webhooks.start()
         try:

@@ -124,8 +124,10 @@ def envelope(record: dict, appended_ms: int) -> bytes:
 
 
 class Deliverer:
-    def __init__(self, redis, settings: DeliverySettings | None = None, *, http: httpx.AsyncClient | None = None):
+    def __init__(self, redis, settings: DeliverySettings | None = None, *, http: httpx.AsyncClient | None = None,
+                 metrics=None):
         self.redis = redis
+        self.metrics = metrics  # api.metrics.ApiMetrics, or None
         self.settings = settings or DeliverySettings.from_env()
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.http = http
@@ -286,6 +288,8 @@ class Deliverer:
                 args = [job_id, orjson.dumps(job), due]
         await self.finish_script(keys=[jobs_key(org), due_key(org), log_key(org, job["endpoint"])],
                                  args=[*args, LOG_MAXLEN, orjson.dumps(entry)])
+        if self.metrics is not None:
+            self.metrics.webhook_attempts.labels(entry["state"]).inc()
 
     async def _post(self, ep: dict, msg_id: str, body: str) -> tuple[int | None, str | None]:
         """(status code, None) or (None, error text) of one signed POST."""

@@ -170,6 +170,9 @@ def test_register_deliver_retry_give_up_and_log(redis_url, redis_client, receive
                 assert mine[-1]["state"] == "gave_up" and mine[-1]["next_retry_at"] is None
                 assert {x["state"] for x in mine[:-1]} == {"retrying"}
                 assert mine[-1]["at_ms"] - mine[0]["at_ms"] <= 2500 + 500  # due within the horizon (+ poll lag)
+            prom = http.get("/metrics").text
+            assert 'callpulse_api_webhook_attempts_total{state="delivered"} 5.0' in prom  # 4 on /a, 1 on /b
+            assert 'callpulse_api_webhook_attempts_total{state="gave_up"} 4.0' in prom
             n_c = len(receiver.got("/c"))
             time.sleep(1)
             assert len(receiver.got("/c")) == n_c  # nothing after give-up
