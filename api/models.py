@@ -216,7 +216,7 @@ class WebhookCreate(BaseModel):
         None, max_length=2, description="alert kinds to send; omitted or empty: every kind")
 
 
-class Webhook(BaseModel):
+class WebhookEndpoint(BaseModel):
     id: str
     org_id: str
     url: str
@@ -224,12 +224,12 @@ class Webhook(BaseModel):
     created_ms: int
 
 
-class WebhookCreated(Webhook):
+class WebhookCreated(WebhookEndpoint):
     secret: str = Field(description="the signing secret: shown only in this response")
 
 
 class WebhookList(BaseModel):
-    webhooks: list[Webhook]
+    webhooks: list[WebhookEndpoint]
 
 
 class DeliveryAttempt(BaseModel):

@@ -50,7 +50,7 @@ def install(app: FastAPI, manage, redis_url: str) -> None:
         """The org's endpoints (never their secrets)."""
         return {"webhooks": await run_in_threadpool(store.list_endpoints, client(request), p.org_id)}
 
-    @app.get("/v1/webhooks/{webhook_id}", tags=["webhooks"], response_model=models.Webhook)
+    @app.get("/v1/webhooks/{webhook_id}", tags=["webhooks"], response_model=models.WebhookEndpoint)
     async def get_webhook(request: Request, webhook_id: str = WebhookId, p: Principal = Depends(manage)):
         """One endpoint of the org (never its secret)."""
         return await own_or_404(request, webhook_id, p.org_id)
