@@ -91,10 +91,16 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                max_alert_queue: int = 1000, flow_lag_bound_ms: int = 30_000,
                redis_max_connections: int = 64, sse_stall_s: float = 10.0,
                cors_origins: str | None = None, ingest_rate: str | None = None,
-               ingest_event_rate: str | None = None) -> FastAPI:
+               ingest_event_rate: str | None = None, webhooks: bool | None = None) -> FastAPI:
     """Build the API app. ``dev_mode`` (default: env ``CALLPULSE_DEV=1``) also accepts the fixed demo key.
     ``ingest_rate`` / ``ingest_event_rate``: per-key limits of POST /v1/events (default: env
-    ``CALLPULSE_INGEST_RATE`` / ``CALLPULSE_INGEST_EVENT_RATE``; off when unset), api/rate_limit.py."""
+    ``CALLPULSE_INGEST_RATE`` / ``CALLPULSE_INGEST_EVENT_RATE``; off when unset), api/rate_limit.py.
+    ``webhooks``: run the webhook deliverer in this process (default: env ``CALLPULSE_WEBHOOKS``, on
+    unless 0), api/webhook_delivery.py."""
+    from api import webhook_delivery, webhook_routes
+
+    if webhooks is None:
+        webhooks = webhook_delivery.enabled_from_env()
     if dev_mode is None:
         dev_mode = dev_mode_from_env()
     metrics = ApiMetrics()
@@ -120,9 +126,14 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                                 pubsub_redis=app.state.pubsub_redis)
         app.state.hub.start()
         reaper.start()
+        app.state.webhooks = webhook_delivery.Deliverer(app.state.redis, metrics=metrics) if webhooks else None
+        if app.state.webhooks is not None:
+            app.state.webhooks.start()
         try:
             yield
         finally:
+            if app.state.webhooks is not None:
+                await app.state.webhooks.stop()
             await reaper.stop()
             await app.state.hub.stop()
             await app.state.redis.aclose()
@@ -757,6 +768,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         return sse_response(request, lambda stop: org_alert_events(hub, R(request), p.org_id, last_event_id,
                                                           max_replay=max_replay, metrics=metrics, stop=stop))
 
+    webhook_routes.install(app, need("campaigns:manage"), redis_url)  # /v1/webhooks (issue #12)
     openapi_doc.install(app)
     return app
 

@@ -27,6 +27,9 @@ class ApiMetrics:
                                    registry=self.registry)
         self.events_accepted = Counter("callpulse_api_events_total", "POST /v1/events results", ["result"],
                                        registry=self.registry)
+        self.webhook_attempts = Counter("callpulse_api_webhook_attempts_total",
+                                        "webhook delivery attempts by the state they left the delivery in",
+                                        ["state"], registry=self.registry)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -65,6 +65,8 @@ def patch(schema: dict) -> dict:
                     responses.setdefault(code, _err(code))
                 if "{campaign_id}" in path:
                     responses.setdefault("404", _err("404"))
+                if "{webhook_id}" in path:
+                    responses.setdefault("404", {**_err("404"), "description": "no such webhook in the caller's org"})
                 if path == "/v1/events" and method == "post":
                     for code in ("413", "429"):
                         responses[code] = _err(code)
@@ -106,3 +108,15 @@ def install(app) -> None:
         return app.openapi_schema
 
     app.openapi = openapi
+    app.add_exception_handler(405, _method_not_allowed)
+
+
+async def _method_not_allowed(request, exc):
+    """A 405 lists every method of the path in ``Allow`` (Starlette lists only those of the first
+    route that matched the path, and FastAPI makes one route per method: /v1/webhooks has two)."""
+    from fastapi.responses import JSONResponse
+
+    path = request.url.path
+    methods = sorted({m for route in request.app.router.routes
+                      if getattr(route, "methods", None) and route.path_regex.match(path) for m in route.methods})
+    return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(methods)})

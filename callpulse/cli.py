@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "simulate", "ingest", "flow", "api", "replay", "keys", "orgs", "bench"]
+COMMANDS = ["demo", "simulate", "ingest", "flow", "api", "replay", "keys", "orgs", "webhooks", "bench"]
 
 REDIS_HELP = "Every command honours CALLPULSE_REDIS_URL (default redis://localhost:6379/0)."
 

@@ -24,6 +24,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sse-stall-s", type=float, default=10.0,
                         help="cut off an SSE client whose pending send has not completed for this long "
                              "(a client that does not read; default 10)")
+    parser.add_argument("--no-webhooks", action="store_true",
+                        help="do not deliver webhooks from this process (env CALLPULSE_WEBHOOKS=0 does the same); "
+                             "the /v1/webhooks routes still work")
     parser.add_argument("--graceful-timeout", type=float, default=5.0,
                         help="seconds to wait for open connections on shutdown (default 5)")
 
@@ -38,7 +41,8 @@ def run(args) -> int:
     dev = args.dev or dev_mode_from_env()
     from api.sockets import BoundedHTTPProtocol
 
-    app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat, sse_stall_s=args.sse_stall_s)
+    app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat, sse_stall_s=args.sse_stall_s,
+                     webhooks=False if args.no_webhooks else None)
     if dev:
         print(f"callpulse api: DEV MODE — the demo key {DEV_KEY} is accepted (X-Org picks the org)",
               file=sys.stderr)
