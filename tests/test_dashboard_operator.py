@@ -171,10 +171,15 @@ def test_favicon_is_inline(stack, page):
 
 def test_screenshots_desktop_and_phone(stack, tmp_path):
     """Voice, email and the list at 1440×900 and 390×844 (for people to look at; sizes checked)."""
+    shot = "cmp-op-shot"  # a voice floor mid-run: answers, one abandon, calls ringing
+    calls = connected_calls(shot, 14, 0) + abandoned_calls(shot, 1, 14)
+    t = now_ms()
+    calls += [ev("call.dialed", shot, t, contact_id=f"{shot}-c{i}", attempt_id=f"{shot}-r{i}") for i in (20, 21)]
+    append_and_wait(stack, campaign(shot, "Spring renewals", 40) + calls, shot)
     for width, height, tag in ((1440, 900, "desktop"), (390, 844, "phone")):
         ctx, pg, errors = new_page(stack, width, height)
         try:
-            for path, name in ((f"/campaigns/{BREACH}", "voice"), (f"/campaigns/{EMAIL}", "email"), ("/", "list")):
+            for path, name in ((f"/campaigns/{shot}", "voice"), (f"/campaigns/{EMAIL}", "email"), ("/", "list")):
                 pg.goto(f"{base(stack)}{path}#key={stack['key']}")
                 wait_live(pg)
                 pg.wait_for_timeout(600)  # the calls table / replies settle
