@@ -41,6 +41,7 @@ from api.rate_limit import Denied, IngestLimits
 from api.run_ranges import RunRanges
 from api.sockets import StallReaper
 from api.live import LiveHub, campaign_events, org_alert_events
+from api.org_live import org_summary_events
 from api.metrics import ApiMetrics, MetricsMiddleware
 from engine.activity import ACTIVITY_KINDS, CALLBACK_FILTERS, OUTCOME_FILTERS
 from engine.events import (BATCH_STATUSES, CONTACT_STATUSES, FINAL_CONTACT_STATUSES, MAX_BODY_BYTES, EventRejected,
@@ -730,13 +731,14 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         return OrjsonResponse({"alerts": out})
 
     # ------------------------------------------------------------------ SSE
-    def sse_response(request: Request, make_gen):
+    def sse_response(request: Request, make_gen, extra_headers: dict | None = None):
         stop = anyio.Event()  # set by sse-starlette on server shutdown: the generator ends the stream cleanly
         # a client whose send stalls for sse_stall_s is cut off (api/sockets.py); send_timeout is the backstop
         body = reaper.watch(make_gen(stop), request.client)
         return EventSourceResponse(body, ping=ping_s, send_timeout=30, shutdown_event=stop,
                                    shutdown_grace_period=1.0,
-                                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+                                            **(extra_headers or {})})
 
     async def hub_ready(request: Request):
         hub = request.app.state.hub
@@ -755,9 +757,23 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         r = R(request)
         await exists_or_404(r, p.org_id, campaign_id)
         hub = await hub_ready(request)
+        # the flow's alert min_sample: the dashboard shows "too few answers to judge" below it
+        min_sample = {"X-Min-Sample": str(await hub.min_sample.get(r))}
         return sse_response(request, lambda stop: campaign_events(
             hub, r, p.org_id, campaign_id, last_event_id, heartbeat_s=heartbeat_s,
-            min_interval_s=min_frame_interval_s, max_replay=max_replay, metrics=metrics, stop=stop))
+            min_interval_s=min_frame_interval_s, max_replay=max_replay, metrics=metrics, stop=stop), min_sample)
+
+    @app.get("/v1/live", tags=["live"], response_class=EventSourceResponse,
+             responses={200: {"description": "`event: snapshot` (data: OrgLiveSnapshot), then `event: campaign` "
+                                             "(data: OrgLiveSummary) per changed campaign",
+                              "content": {"text/event-stream": {"schema": {
+                                  "$ref": "#/components/schemas/OrgLiveSnapshot"}}}}})
+    async def org_live(request: Request, p: Principal = Depends(read),
+                       last_event_id: Optional[str] = Header(None, max_length=200)):
+        """SSE: every campaign of the org — a snapshot on (re)connect, then one summary per change (coalesced)."""
+        hub = await hub_ready(request)
+        return sse_response(request, lambda stop: org_summary_events(
+            hub, R(request), p.org_id, min_interval_s=min_frame_interval_s, metrics=metrics, stop=stop))
 
     @app.get("/v1/alerts", tags=["alerts"], response_class=EventSourceResponse,
              responses={200: {"content": {"text/event-stream": {}}}})

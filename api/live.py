@@ -26,6 +26,7 @@ from collections import deque
 import orjson
 from redis.exceptions import RedisError
 
+from api.org_live import MinSample, OrgSummaries
 from engine.keys import ALERT_FIELD, FRAME_FIELD, LIVE_CHANNEL, alerts_stream, frames_stream, org_alerts_stream
 
 log = logging.getLogger("callpulse.api.live")
@@ -209,6 +210,8 @@ class LiveHub:
         self.org_poll_s = org_poll_s
         self.campaign_subs: dict[tuple[str, str], set[Subscriber]] = {}
         self.org_feeds: dict[str, OrgFeed] = {}
+        self.min_sample = MinSample()
+        self.summaries = OrgSummaries(self.min_sample)  # /v1/live subscribers (api/org_live.py)
         self.ready = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.messages = 0
@@ -219,6 +222,7 @@ class LiveHub:
         self.task = asyncio.get_running_loop().create_task(self.run())
 
     async def stop(self) -> None:
+        self.summaries.close_all("shutdown")
         for subs in list(self.campaign_subs.values()):
             for s in list(subs):
                 s.close("shutdown")
@@ -259,6 +263,7 @@ class LiveHub:
                     await pubsub.aclose()
 
     def _close_all(self, reason: str) -> None:
+        self.summaries.close_all(reason)
         for subs in self.campaign_subs.values():
             for s in list(subs):
                 s.close(reason)
@@ -276,6 +281,7 @@ class LiveHub:
             return
         subs = self.campaign_subs.get((org, camp))
         if kind == "frame":
+            self.summaries.on_frame(org, camp, msg.get("frame"))
             if subs:
                 try:
                     seq = int(msg["seq"])
@@ -301,7 +307,8 @@ class LiveHub:
                     feed.poke.set()
 
     def count(self) -> int:
-        return sum(len(s) for s in self.campaign_subs.values()) + sum(len(f.subs) for f in self.org_feeds.values())
+        return (sum(len(s) for s in self.campaign_subs.values()) + sum(len(f.subs) for f in self.org_feeds.values())
+                + self.summaries.count())
 
     def add_campaign(self, org: str, camp: str) -> Subscriber:
         s = Subscriber(self.max_alert_queue)

@@ -359,3 +359,60 @@ class DeliveryLog(BaseModel):
     webhook_id: str
     pending: list[PendingDelivery]
     attempts: list[DeliveryAttempt] = Field(description="logged attempts, newest first")
+
+
+# ---- GET /v1/live (SSE; api/org_live.py): one compact summary per campaign of the org
+
+class WindowSummary(BaseModel):
+    abandoned: Optional[int]
+    human_answered: Optional[int]
+    rate: Optional[float]
+    level: Optional[str] = Field(description="ok, warning or breach")
+
+
+class ForecastWindow(_Open):
+    breach_in_s: Optional[float]
+    breach_at: Optional[str]
+
+
+class AbandonSummary(BaseModel):
+    ceiling: Optional[float]
+    budget: Optional[int] = Field(description="abandons still affordable in the 30-day window")
+    min_sample: int = Field(description="the flow's alert min_sample: below it a window's level stays ok "
+                                        "(too few human answers to judge)")
+    windows: dict[str, Optional[WindowSummary]] = Field(description="the regulatory windows: today, 30d")
+    forecast: Optional[dict[str, Optional[ForecastWindow]]] = Field(
+        None, description="present when the flow computes abandon.forecast: today and 30d")
+
+
+class OpenAlert(_Open):
+    kind: str = Field(description="level (a window at warning/breach) or forecast (breach expected within 15 min)")
+    window: str
+    level: Optional[str] = None
+    rate: Optional[float] = None
+    breach_in_s: Optional[float] = None
+    breach_at: Optional[str] = None
+
+
+class OrgLiveSummary(BaseModel):
+    """`event: campaign` of `GET /v1/live`: one campaign, sent when anything but as_of changed."""
+
+    campaign_id: str
+    name: Optional[str]
+    channel: Optional[str]
+    kind: Optional[str]
+    status: Optional[str]
+    as_of: Optional[str]
+    first_dial_at: Optional[str] = Field(description="earliest dial known (passes/runs): what live rates rest on")
+    live: dict[str, Any] = Field(description="banner, dials_per_sec, pending, retries_queued, eta_seconds, eta_at, "
+                                             "last_dial_at (as in the live block)")
+    abandon: AbandonSummary
+    open_alerts: list[OpenAlert]
+
+
+class OrgLiveSnapshot(BaseModel):
+    """`event: snapshot` of `GET /v1/live`: first event of every (re)connect."""
+
+    org_id: str
+    min_sample: int
+    campaigns: list[OrgLiveSummary]

@@ -47,11 +47,23 @@ def _err(code: str) -> dict:
     return out
 
 
+def _add_models(comps: dict) -> None:
+    """Schemas only an SSE route names (FastAPI adds only the models of JSON responses)."""
+    from api import models
+
+    for model in (models.OrgLiveSnapshot, models.OrgLiveSummary):
+        js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in js.pop("$defs", {}).items():
+            comps.setdefault(name, sub)
+        comps[model.__name__] = js
+
+
 def patch(schema: dict) -> dict:
     comps = schema.setdefault("components", {}).setdefault("schemas", {})
     comps["ErrorBody"] = ERROR
     comps["ValidationErrorBody"] = VALIDATION_ERROR
     comps["RateLimitedBody"] = RATE_LIMITED
+    _add_models(comps)
     comps.pop("HTTPValidationError", None)
     comps.pop("ValidationError", None)
     for path, item in schema.get("paths", {}).items():

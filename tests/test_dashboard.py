@@ -296,7 +296,7 @@ def test_completed_email_campaign(stack, page):
     page.goto(f"{base(stack)}/campaigns/{EMAIL}?key={stack['key']}")
     wait_live(page)
     expect(page.locator("#banner")).to_have_text("Completed", timeout=T)
-    expect(page.locator("#perf-wrap")).to_be_visible()
+    expect(page.locator("#perf-wrap")).to_be_hidden()  # dials/connected over a call span: voice only
     expect(page.locator("#email-wrap")).to_be_visible()
     wait_text(page, "emails_sent", "4")
     wait_text(page, "delivery_rate", "75.0%")

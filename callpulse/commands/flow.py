@@ -127,7 +127,8 @@ def _record_start(cfg, args, total_workers: int) -> int:
         client.hdel(flow_status_key(), "dataset_error", "dataset_error_ms")
         client.hset(flow_status_key(), mapping={
             "mode": "replay" if cfg.replay else "live", "workers": total_workers,
-            "started_ms": int(time.time() * 1000), "pid": os.getpid(), "dataset": ds})
+            "started_ms": int(time.time() * 1000), "pid": os.getpid(), "dataset": ds,
+            "min_sample": cfg.min_sample})  # the dashboard's "too few answers to judge" (api/org_live.py)
         return 0
     except DatasetLost as exc:
         report_lost(client, str(exc))
