@@ -28,6 +28,7 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -120,7 +121,9 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             if app.state.sync_redis is not None:
                 app.state.sync_redis.close()
 
-    app = FastAPI(
+    # the docs pages (/docs, /redoc) load Swagger UI / ReDoc from the fastapi-offline package, not a CDN:
+    # they work on a machine without internet access
+    app = FastAPIOffline(
         title="callpulse API",
         version="1",
         description="Real-time metrics for outbound dialer campaigns: REST, ingest and server-sent events. "
@@ -128,6 +131,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
         docs_url="/docs",
+        redoc_url="/redoc",
     )
     app.state.metrics = metrics
     app.state.dev_mode = dev_mode
