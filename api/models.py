@@ -6,9 +6,14 @@ shape without costing a validation pass per request.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from api import stream_tokens
+from engine.events import BATCH_STATUSES, CONTACT_STATUSES
+
+OUTCOMES = ("connected", "abandoned", "machine", "busy", "no_answer", "failed")
 
 
 class _Open(BaseModel):
@@ -30,6 +35,180 @@ class LiveBlock(_Open):
     eta_at: Optional[str]
 
 
+def _counts(name: str, keys, doc: str) -> type[BaseModel]:
+    """A model with one integer field per key (keys from the engine's vocabularies: one source)."""
+    return create_model(name, __base__=_Open, __doc__=doc, **{k: (int, ...) for k in keys})
+
+
+ContactsByStatus = _counts("ContactsByStatus", CONTACT_STATUSES, "contacts per status (every status, zeros included)")
+BatchCounts = _counts("BatchCounts", BATCH_STATUSES, "batches per status")
+Outcomes = _counts("Outcomes", OUTCOMES, "ended attempts per outcome")
+RetryBreakdown = dict[Annotated[str, StringConstraints(pattern=r"^retry_[0-9]+$")], int]
+Level = Literal["ok", "warning", "breach"]
+
+
+class TimeWindow(_Open):
+    start: str = Field(description="HH:MM")
+    end: str = Field(description="HH:MM")
+    tz: str = Field(description="IANA time zone name (UTC when the event named none)")
+
+
+class StatsConfig(_Open):
+    concurrency_limit: int
+    max_attempts: int
+    abandon_ceiling: float
+    abandon_threshold_ms: int
+    # TODO(issue #11): required once the engine emits it (other branch: SPEC §1 abandon_from)
+    abandon_from: Optional[Literal["answer", "greeting_end"]] = None
+    time_window: Optional[TimeWindow]
+    config: Optional[dict[str, Any]] = Field(description="the campaign's opaque config, as sent")
+
+
+class ContactBuckets(_Open):
+    pending: int
+    in_progress: int
+    completed: int
+    exhausted: int
+
+
+class Contacts(_Open):
+    total: int
+    by_status: ContactsByStatus
+    buckets: ContactBuckets
+    in_flight: int
+
+
+class Attempts(_Open):
+    total: int
+    average_per_contact: float
+    follow_up: int
+
+
+class Rates(_Open):
+    answer_rate: float
+    connect_rate: float
+    completion_rate: float
+
+
+class AbandonWindow(_Open):
+    abandoned: int
+    human_answered: int
+    rate: float
+    level: Level
+
+
+class AbandonWindows(_Open):
+    lifetime: AbandonWindow
+    today: AbandonWindow
+    h24: AbandonWindow = Field(alias="24h")
+    d30: AbandonWindow = Field(alias="30d")
+
+
+class ForecastTrend(_Open):
+    abandoned: int
+    human_answered: int
+    span_s: float
+
+
+class BreachForecast(_Open):
+    breach_in_s: Optional[float]
+    breach_at: Optional[str]
+
+
+class Forecast(_Open):
+    trend: ForecastTrend
+    today: BreachForecast
+    d30: BreachForecast = Field(alias="30d")
+
+
+class Pacing(_Open):
+    remaining_dials: int
+    expected_human_answers: int
+    allowed_abandons: int
+    max_abandon_rate: Optional[float]
+
+
+class Abandon(_Open):
+    ceiling: float
+    budget: int
+    windows: AbandonWindows
+    # TODO(issue #11): forecast and pacing become required once the engine emits them (SPEC §3.1)
+    forecast: Optional[Forecast] = None
+    pacing: Optional[Pacing] = None
+
+
+class Performance(_Open):
+    dials_per_sec: float
+    connected_per_hour: float
+    calls_per_min: float
+    total_connected: int
+
+
+class PassStats(_Open):
+    pass_: int = Field(alias="pass")
+    eligible: Optional[int]
+    attempted: int
+    connected: int
+    connect_rate: float
+    started_at: Optional[str]
+    ended_at: Optional[str]
+    duration_s: Optional[float]
+
+
+class RunStats(_Open):
+    run: int
+    started_at: Optional[str]
+    attempts: int
+    outcomes: Outcomes
+    answered: int
+    human_answered: int
+    answer_rate: float
+    connect_rate: float
+    abandon_rate: float
+    aht_ms: Optional[float]
+    avg_ring_ms: Optional[float]
+    first_dial_at: Optional[str]
+    last_end_at: Optional[str]
+
+
+class Callbacks(_Open):
+    requested: int
+    pending: int
+    completed: int
+    avg_delay_ms: Optional[float]
+
+
+class EmailRates(_Open):
+    delivery_rate: float
+    open_rate: float
+    click_rate: float
+    reply_rate: float
+    conversion_rate: float
+
+
+class EmailStats(_Open):
+    emails_sent: int
+    delivered: int
+    bounced: int
+    opened: int
+    clicked: int
+    replied: int
+    unsubscribed: int
+    meetings_booked: int
+    rates: EmailRates
+
+
+class Costs(_Open):
+    total_usd: float
+    breakdown: dict[str, float] = Field(description="USD per cost category")
+
+
+class Diagnostics(_Open):
+    late: int
+    duplicates: int
+    orphaned: int
+
+
 class StatsBody(_Open):
     """SPEC §3.1: every key always present (null where unknown)."""
 
@@ -40,30 +219,34 @@ class StatsBody(_Open):
     kind: Optional[str]
     status: str
     as_of: Optional[str]
-    config: dict[str, Any]
-    contacts: dict[str, Any]
-    retry_breakdown: dict[str, int]
+    config: StatsConfig
+    contacts: Contacts
+    retry_breakdown: RetryBreakdown
     retries_left: int
-    batch_counts: dict[str, int]
-    attempts: dict[str, Any]
-    outcomes: dict[str, int]
+    batch_counts: BatchCounts
+    attempts: Attempts
+    outcomes: Outcomes
     answered: int
     human_answered: int
     active_calls: int
     ringing: int
     in_progress: int
     concurrency_limit: int
-    rates: dict[str, float]
+    rates: Rates
     aht_ms: Optional[float]
     avg_ring_ms: Optional[float]
-    abandon: dict[str, Any]
+    abandon: Abandon
     live: LiveBlock
-    performance: Optional[dict[str, Any]]
-    passes: list[dict[str, Any]]
-    callbacks: dict[str, Any]
-    email: dict[str, Any]
-    costs: dict[str, Any]
-    diagnostics: dict[str, int]
+    performance: Optional[Performance]
+    passes: list[PassStats]
+    # TODO(issue #11): run, runs and previous_run_stats become required once the engine emits them
+    run: Optional[int] = None
+    runs: Optional[list[RunStats]] = None
+    previous_run_stats: Optional[RunStats] = None
+    callbacks: Callbacks
+    email: EmailStats
+    costs: Costs
+    diagnostics: Diagnostics
 
 
 class CampaignSummary(BaseModel):
@@ -182,18 +365,141 @@ class Benchmarks(BaseModel):
     rates: dict[str, RateBenchmark]
 
 
-class Alert(_Open):
+# ---------------------------------------------------------------- daily, replies, usage, export
+
+
+class DailyRow(_Open):
+    date: str = Field(description="local date in the campaign's time zone, YYYY-MM-DD")
+    dials: int
+    answered: int
+    connected: int
+    abandoned: int
+    ended: int
+    emails_sent: int
+    opened: int
+    replied: int
+    cost_usd: float
+
+
+class DailyStats(_Open):
+    campaign_id: str
+    tz: str
+    days: list[DailyRow]
+    truncated_to_days: Optional[int] = Field(None, description="present when the range was cut to this many days")
+
+
+class Reply(_Open):
+    message_id: str
+    contact_id: Optional[str]
+    sentiment: Literal["positive", "neutral", "negative"]
+    preview: Optional[str]
+    name: Optional[str]
+    company: Optional[str]
+    from_email: Optional[str]
+    replied_at: str
+    replied_ms: int
+
+
+class RepliesPage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    replies: list[Reply]
+
+
+class UsageFigures(BaseModel):
+    dials: Optional[int]
+    connected: Optional[int]
+    emails_sent: Optional[int]
+    cost_usd: Optional[float]
+    contacts: Optional[int] = Field(description="lifetime only: null for a month or a day")
+
+
+class UsageRow(UsageFigures):
+    campaign_id: str
+    channel: Optional[str]
+
+
+class Usage(BaseModel):
+    org_id: str
+    period: str
+    from_: Optional[str] = Field(alias="from", description="start of the period (UTC), null for all")
+    to: Optional[str] = Field(description="end of the period (UTC, exclusive), null for all")
+    campaigns: int
+    totals: UsageFigures
+    by_campaign: list[UsageRow]
+    note: Optional[str] = None
+
+
+# ---------------------------------------------------------------- server-sent events (SSE data)
+
+
+class LiveFrame(StatsBody):
+    """`event: frame` of /v1/campaigns/{id}/live: the /stats body plus its frame number."""
+
+    seq: int = Field(description="the campaign's frame number (grows with every frame)")
+
+
+class LevelAlert(_Open):
+    """An abandon-level change of one window (SPEC §3)."""
+
     alert_id: str
+    kind: Optional[Literal["level"]] = Field(None, description="absent on records written before forecasts")
     campaign_id: str
     org_id: str
-    window: str
-    to: str
+    window: Literal["lifetime", "today", "24h", "30d"]
+    from_: Level = Field(alias="from")
+    to: Level
     rate: float
     abandoned: int
     human_answered: int
     ceiling: float
-    at: Optional[str | int]
+    at: str
+    stream_id: Optional[str] = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+
+
+class ForecastAlert(_Open):
+    """A window forecast to breach within 15 minutes (SPEC §3 abandon forecast)."""
+
+    alert_id: str
+    kind: Literal["forecast"]
+    campaign_id: str
+    org_id: str
+    window: Literal["today", "30d"]
+    breach_in_s: float
+    breach_at: str
+    rate: float
+    abandoned: int
+    human_answered: int
+    ceiling: float
+    at: str
+    stream_id: Optional[str] = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+
+
+AlertPayload = Annotated[LevelAlert | ForecastAlert, Field(description="an alert record: a level change or a forecast")]
 
 
 class AlertsRecent(BaseModel):
-    alerts: list[Alert]
+    alerts: list[AlertPayload]
+
+
+# ---------------------------------------------------------------- stream tokens
+
+
+class StreamTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+                                       description="limit the token to this campaign's live stream; "
+                                                   "omit for an org-wide token")
+    ttl_s: int = Field(stream_tokens.DEFAULT_TTL_S, ge=stream_tokens.MIN_TTL_S, le=stream_tokens.MAX_TTL_S,
+                       description=f"lifetime in seconds ({stream_tokens.MIN_TTL_S}..{stream_tokens.MAX_TTL_S}, "
+                                   f"default {stream_tokens.DEFAULT_TTL_S})")
+
+
+class StreamToken(BaseModel):
+    token: str = Field(description="pass as `?token=` to GET /v1/campaigns/{id}/live or GET /v1/alerts")
+    org_id: str
+    campaign_id: Optional[str]
+    expires_at: str
+    ttl_s: int

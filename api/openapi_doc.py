@@ -8,6 +8,10 @@ and the media types of the CSV routes.
 
 from __future__ import annotations
 
+from api import event_schema
+
+REF = "#/components/schemas/"
+
 ERROR = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
 VALIDATION_ERROR = {
     "type": "object", "required": ["detail", "errors"],
@@ -47,8 +51,35 @@ def _err(code: str) -> dict:
     return out
 
 
+def _model_components(comps: dict) -> None:
+    """Models no route returns as JSON (SSE data, export rows) into components, referenced by name."""
+    from pydantic.json_schema import models_json_schema
+
+    from api import models
+
+    extra = (models.LiveFrame, models.LevelAlert, models.ForecastAlert, models.Contact)
+    _, defs = models_json_schema([(m, "serialization") for m in extra],
+                                 ref_template=REF + "{model}")
+    for name, schema in defs.get("$defs", {}).items():
+        comps.setdefault(name, schema)
+
+
+def _sse_doc(events: dict[str, list[str]]) -> dict:
+    """The 200 of an SSE route: the stream, with each event's data schema under `x-sse-events`."""
+    return {"description": "a text/event-stream; each event's `data` is one JSON object, see x-sse-events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "x-sse-events": {name: {"oneOf": [{"$ref": REF + m} for m in ms]} if len(ms) > 1
+                             else {"$ref": REF + ms[0]} for name, ms in events.items()}}
+
+
+LIVE_EVENTS = {"frame": ["LiveFrame"], "alert": ["LevelAlert", "ForecastAlert"]}
+ORG_ALERT_EVENTS = {"alert": ["LevelAlert", "ForecastAlert"]}
+
+
 def patch(schema: dict) -> dict:
     comps = schema.setdefault("components", {}).setdefault("schemas", {})
+    _model_components(comps)
+    comps.update(event_schema.components())
     comps["ErrorBody"] = ERROR
     comps["ValidationErrorBody"] = VALIDATION_ERROR
     comps["RateLimitedBody"] = RATE_LIMITED
@@ -63,7 +94,7 @@ def patch(schema: dict) -> dict:
             if path.startswith("/v1/"):
                 for code in ("400", "401", "403", "503"):
                     responses.setdefault(code, _err(code))
-                if "{campaign_id}" in path:
+                if "{campaign_id}" in path or path == "/v1/stream-tokens":
                     responses.setdefault("404", _err("404"))
                 if path == "/v1/events" and method == "post":
                     for code in ("413", "429"):
@@ -85,9 +116,13 @@ def patch(schema: dict) -> dict:
             if path.endswith("/attempt-report.csv"):
                 responses["200"] = {"description": "one CSV row per attempt", "content": {
                     "text/csv": {"schema": {"type": "string"}}}}
+            if path.endswith("/live"):
+                responses["200"] = _sse_doc(LIVE_EVENTS)
+            if path == "/v1/alerts":
+                responses["200"] = _sse_doc(ORG_ALERT_EVENTS)
             if path.endswith("/export"):
                 responses["200"] = {"description": "contacts as a JSON array or CSV", "content": {
-                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/json": {"schema": {"type": "array", "items": {"$ref": REF + "Contact"}}},
                     "text/csv": {"schema": {"type": "string"}}}}
             if path == "/metrics":
                 responses["200"] = {"description": "Prometheus text", "content": {
