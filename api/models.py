@@ -298,7 +298,13 @@ class Contact(_Open):
     contact_id: str
     status: str
     retry_number: Optional[int]
+    status_at: Optional[str] = Field(description="time of the contact's latest status event")
+    attempts_dialed: int
     batch_id: Optional[str]
+    phone_number: Optional[str]
+    email: Optional[str]
+    variables: Optional[dict[str, Any]] = Field(description="CRM fields from contact.added")
+    added_at: Optional[str]
     attempts: list[AttemptTrail]
 
 
@@ -320,12 +326,26 @@ class Call(_Open):
     attempt_id: str
     contact_id: Optional[str]
     direction: str
+    from_: Optional[str] = Field(alias="from", description="caller id: not part of the events, always null")
     to: Optional[str]
-    result: Optional[str]
+    pass_: Optional[int] = Field(alias="pass")
+    follow_up: Optional[bool]
     started_at: Optional[str]
+    answered_at: Optional[str]
+    bridged_at: Optional[str]
     ended_at: Optional[str]
+    amd_result: Optional[Literal["human", "machine", "unknown"]]
+    outcome: Optional[Literal[OUTCOMES]]  # type: ignore[valid-type]
+    result: Optional[str] = Field(description="the outcome once ended, else in_progress or ringing")
+    sip_code: Optional[int]
+    sip_text: Optional[str]
+    ring_ms: Optional[int]
     call_length_ms: Optional[int]
+    handle_ms: Optional[int]
+    wrap_ms: Optional[int]
+    conversation_id: Optional[str]
     recording_url: Optional[str]
+    evaluation: Optional[dict[str, Any]] = Field(description="conversation evaluation results, null when none")
     transcript: list[TranscriptLine]
 
 

@@ -27,8 +27,14 @@ RATE_LIMITED = {  # api/rate_limit.py
                    "scope": {"type": "string", "enum": ["requests", "events"]},
                    "limit": {"type": "string", "description": "the limit exceeded, e.g. 100/second"},
                    "retry_after_s": {"type": "integer", "minimum": 1}}}
-READY = {"type": "object", "required": ["status"], "properties": {
-    "status": {"type": "string", "enum": ["ready", "not_ready"]}, "reason": {"type": "string"}}}
+READY = {"type": "object", "required": ["status", "redis", "flow_lag_ms", "lag_bound_ms"], "properties": {
+    "status": {"type": "string", "enum": ["ready", "not_ready"]}, "reason": {"type": "string"},
+    "redis": {"type": "boolean", "description": "Redis answered"},
+    "flow_lag_ms": {"type": ["integer", "null"], "description": "ms since the flow last reported"},
+    "lag_bound_ms": {"type": "integer", "description": "the flow lag over which the API is not ready"},
+    "flow_mode": {"type": ["string", "null"], "description": "live or replay"},
+    "hub": {"type": "boolean", "description": "the live feed (Redis pub/sub) is connected"}}}
+HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}
 
 _REF = {"$ref": "#/components/schemas/ErrorBody"}
 _WHY = {
@@ -109,6 +115,9 @@ def patch(schema: dict) -> dict:
                         {"type": "string", "enum": ["all"]},
                         {"type": "string", "pattern": "^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"},
                         {"type": "string", "format": "date"}]}
+            if path == "/healthz":
+                responses["200"] = {"description": "the process answers", "content": {
+                    "application/json": {"schema": HEALTH}}}
             if path == "/readyz":
                 responses["200"] = {"description": "ready", "content": {"application/json": {"schema": READY}}}
                 responses["503"] = {"description": "not ready (reason)",
