@@ -68,6 +68,9 @@ def test_defective_events_are_refused_by_the_schema(case):
         raise AssertionError(f"the validator accepted a defective event {event}")
     if (code, field) in _NOT_EXPRESSIBLE or (code == "invalid_value" and field in ("ts", "due_at")):
         return
+    value = event.get(field) if field else None
+    if code == "invalid_type" and isinstance(value, float) and value.is_integer():
+        return  # JSON Schema counts 1.0 as an integer; the validator (like the spec) does not
     assert not EVENT.is_valid(event), (code, field, orjson.dumps(event)[:300])
 
 
