@@ -28,10 +28,11 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from api import models, openapi_doc
+from api import models, openapi_doc, stream_tokens
 from api.auth import AuthError, Principal, authenticate, dev_mode_from_env
 from api.call_filters import attempt_index, call_page, callback_attempt_ids
 from api.dataset_guard import DatasetGuard
@@ -143,7 +144,9 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             if app.state.sync_redis is not None:
                 app.state.sync_redis.close()
 
-    app = FastAPI(
+    # the docs pages (/docs, /redoc) load Swagger UI / ReDoc from the fastapi-offline package, not a CDN:
+    # they work on a machine without internet access
+    app = FastAPIOffline(
         title="callpulse API",
         version="1",
         description="Real-time metrics for outbound dialer campaigns: REST, ingest and server-sent events. "
@@ -151,8 +154,10 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
         docs_url="/docs",
+        redoc_url="/redoc",
     )
     app.state.metrics = metrics
+    stream_tokens.keep_tokens_out_of_logs()
     app.state.dev_mode = dev_mode
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # CORS is off unless origins are listed (CALLPULSE_CORS_ORIGINS=https://a.example,https://b.example):
@@ -196,6 +201,10 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             problem = await guard.problem(request.app.state.redis)
             if problem:
                 raise HTTPException(503, problem)
+            if creds is None and "token" in request.query_params or \
+                    creds is not None and stream_tokens.looks_like_stream_token(creds.credentials):
+                raise AuthError(401, f"stream tokens open only {stream_tokens.SSE_ROUTES} (as ?token=); "
+                                     "other routes need an API key")
             authorization = f"Bearer {creds.credentials}" if creds is not None else None
             p = await authenticate(request.app.state.redis, authorization, x_org, dev_mode=dev_mode)
             if scope not in p.scopes:
@@ -205,6 +214,22 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
     read = need("campaigns:read")
     write_events = need("events:write")
+
+    async def read_stream(request: Request, creds: Optional[HTTPAuthorizationCredentials] = Security(bearer),
+                          x_org: Optional[str] = Header(None, pattern=ID_PATTERN, description="org id (user tokens)"),
+                          token: Optional[str] = Query(None, max_length=200, description=(
+                              "a stream token from POST /v1/stream-tokens, for clients that cannot send "
+                              "headers (a browser EventSource); instead of Authorization"))) -> Principal:
+        """SSE routes: an API key (as `read`) or a stream token (api/stream_tokens.py)."""
+        if token is None:
+            return await read(request, creds, x_org)
+        if creds is not None:
+            raise AuthError(400, "send either Authorization or ?token=, not both")
+        problem = await guard.problem(request.app.state.redis)
+        if problem:
+            raise HTTPException(503, problem)
+        return await stream_tokens.authenticate(request.app.state.redis, token, dev_mode=dev_mode,
+                                                campaign_id=request.path_params.get("campaign_id"))
 
     def R(request: Request) -> aioredis.Redis:
         return request.app.state.redis
@@ -284,7 +309,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     @app.post("/v1/events", tags=["ingest"], response_model=models.IngestResult,
               responses={413: {"description": "body or batch too large"}},
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]}},
+                  "application/json": {"schema": {"$ref": "#/components/schemas/IngestBody"}},  # api/event_schema.py
                   "application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def post_events(request: Request, p: Principal = Depends(write_events)):
         """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`."""
@@ -579,7 +604,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     async def daily_cells(r, org: str, camp: str) -> dict[int, list[int]]:
         return {int(q): orjson.loads(v) async for q, v in _hscan(r, daily_key(org, camp))}
 
-    @app.get("/v1/campaigns/{campaign_id}/stats/daily", tags=["campaigns"])
+    @app.get("/v1/campaigns/{campaign_id}/stats/daily", tags=["campaigns"], response_model=models.DailyStats)
     async def stats_daily(request: Request, campaign_id: str = CampaignId,
                           start: date = Query(..., description="first local date, YYYY-MM-DD"),
                           end: date = Query(..., description="last local date, YYYY-MM-DD"),
@@ -621,7 +646,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         return OrjsonResponse({"total": len(entries), "page": page, "limit": limit, "kind": kind,
                                "entries": entries[first:first + limit]})
 
-    @app.get("/v1/campaigns/{campaign_id}/replies", tags=["campaigns"])
+    @app.get("/v1/campaigns/{campaign_id}/replies", tags=["campaigns"], response_model=models.RepliesPage)
     async def replies(request: Request, campaign_id: str = CampaignId,
                       sentiment: Optional[Literal["positive", "neutral", "negative"]] = Query(None),
                       page: int = Query(1, ge=1, le=10**7), per_page: int = Query(50, ge=1, le=200),
@@ -731,6 +756,17 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         return OrjsonResponse({"alerts": out})
 
     # ------------------------------------------------------------------ SSE
+    @app.post("/v1/stream-tokens", tags=["live"], status_code=201, response_model=models.StreamToken)
+    async def create_stream_token(request: Request, body: Optional[models.StreamTokenRequest] = None,
+                                  p: Principal = Depends(read)):
+        """A short-lived read-only token that opens the SSE routes as `?token=` (for a browser `EventSource`):
+        org-wide, or for one campaign (`campaign_id`). docs/api.md, *Stream tokens*."""
+        body = body or models.StreamTokenRequest()
+        if body.campaign_id is not None:
+            await exists_or_404(R(request), p.org_id, body.campaign_id)
+        out = await stream_tokens.issue(R(request), p, body.campaign_id, body.ttl_s)
+        return OrjsonResponse(out, status_code=201, headers={"Cache-Control": "no-store"})
+
     def sse_response(request: Request, make_gen, extra_headers: dict | None = None):
         stop = anyio.Event()  # set by sse-starlette on server shutdown: the generator ends the stream cleanly
         # a client whose send stalls for sse_stall_s is cut off (api/sockets.py); send_timeout is the backstop
@@ -751,9 +787,11 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
     @app.get("/v1/campaigns/{campaign_id}/live", tags=["live"], response_class=EventSourceResponse,
              responses={200: {"content": {"text/event-stream": {}}}})
-    async def live(request: Request, campaign_id: str = CampaignId, p: Principal = Depends(read),
+    async def live(request: Request, campaign_id: str = CampaignId, p: Principal = Depends(read_stream),
                    last_event_id: Optional[str] = Header(None, max_length=200)):
-        """SSE: `event: frame` (the /stats body + seq + as_of) and `event: alert`; resume with `Last-Event-ID`."""
+        """SSE: `event: frame` (data: LiveFrame, the /stats body + `seq`) and `event: alert` (data: LevelAlert or
+        ForecastAlert); resume with `Last-Event-ID`. A browser `EventSource` authenticates with `?token=` (a stream
+        token from POST /v1/stream-tokens)."""
         r = R(request)
         await exists_or_404(r, p.org_id, campaign_id)
         hub = await hub_ready(request)
@@ -777,9 +815,10 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
 
     @app.get("/v1/alerts", tags=["alerts"], response_class=EventSourceResponse,
              responses={200: {"content": {"text/event-stream": {}}}})
-    async def alerts_live(request: Request, p: Principal = Depends(read),
+    async def alerts_live(request: Request, p: Principal = Depends(read_stream),
                           last_event_id: Optional[str] = Header(None, max_length=200)):
-        """SSE of every alert of the org (`event: alert`, id = org alert stream id); resume with `Last-Event-ID`."""
+        """SSE of every alert of the org (`event: alert`, data: LevelAlert or ForecastAlert, id = org alert stream
+        id); resume with `Last-Event-ID`. Also opens with `?token=` (an org-wide stream token)."""
         hub = await hub_ready(request)
         return sse_response(request, lambda stop: org_alert_events(hub, R(request), p.org_id, last_event_id,
                                                           max_replay=max_replay, metrics=metrics, stop=stop))

@@ -6,9 +6,14 @@ shape without costing a validation pass per request.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from api import stream_tokens
+from engine.events import BATCH_STATUSES, CONTACT_STATUSES
+
+OUTCOMES = ("connected", "abandoned", "machine", "busy", "no_answer", "failed")
 
 
 class _Open(BaseModel):
@@ -30,13 +35,129 @@ class LiveBlock(_Open):
     eta_at: Optional[str]
 
 
-class RunStats(BaseModel):
-    """One run (restart) of the campaign: its attempts' figures, as the lifetime ones over all."""
+def _counts(name: str, keys, doc: str) -> type[BaseModel]:
+    """A model with one integer field per key (keys from the engine's vocabularies: one source)."""
+    return create_model(name, __base__=_Open, __doc__=doc, **{k: (int, ...) for k in keys})
 
+
+ContactsByStatus = _counts("ContactsByStatus", CONTACT_STATUSES, "contacts per status (every status, zeros included)")
+BatchCounts = _counts("BatchCounts", BATCH_STATUSES, "batches per status")
+Outcomes = _counts("Outcomes", OUTCOMES, "ended attempts per outcome")
+RetryBreakdown = dict[Annotated[str, StringConstraints(pattern=r"^retry_[0-9]+$")], int]
+Level = Literal["ok", "warning", "breach"]
+
+
+class TimeWindow(_Open):
+    start: str = Field(description="HH:MM")
+    end: str = Field(description="HH:MM")
+    tz: str = Field(description="IANA time zone name (UTC when the event named none)")
+
+
+class StatsConfig(_Open):
+    concurrency_limit: int
+    max_attempts: int
+    abandon_ceiling: float
+    abandon_threshold_ms: int
+    abandon_from: Literal["answer", "greeting_end"]
+    time_window: Optional[TimeWindow]
+    config: Optional[dict[str, Any]] = Field(description="the campaign's opaque config, as sent")
+
+
+class ContactBuckets(_Open):
+    pending: int
+    in_progress: int
+    completed: int
+    exhausted: int
+
+
+class Contacts(_Open):
+    total: int
+    by_status: ContactsByStatus
+    buckets: ContactBuckets
+    in_flight: int
+
+
+class Attempts(_Open):
+    total: int
+    average_per_contact: float
+    follow_up: int
+
+
+class Rates(_Open):
+    answer_rate: float
+    connect_rate: float
+    completion_rate: float
+
+
+class AbandonWindow(_Open):
+    abandoned: int
+    human_answered: int
+    rate: float
+    level: Level
+
+
+class AbandonWindows(_Open):
+    lifetime: AbandonWindow
+    today: AbandonWindow
+    h24: AbandonWindow = Field(alias="24h")
+    d30: AbandonWindow = Field(alias="30d")
+
+
+class ForecastTrend(_Open):
+    abandoned: int
+    human_answered: int
+    span_s: float
+
+
+class BreachForecast(_Open):
+    breach_in_s: Optional[float]
+    breach_at: Optional[str]
+
+
+class Forecast(_Open):
+    trend: ForecastTrend
+    today: BreachForecast
+    d30: BreachForecast = Field(alias="30d")
+
+
+class Pacing(_Open):
+    remaining_dials: int
+    expected_human_answers: int
+    allowed_abandons: int
+    max_abandon_rate: Optional[float]
+
+
+class Abandon(_Open):
+    ceiling: float
+    budget: int
+    windows: AbandonWindows
+    forecast: Forecast
+    pacing: Pacing
+
+
+class Performance(_Open):
+    dials_per_sec: float
+    connected_per_hour: float
+    calls_per_min: float
+    total_connected: int
+
+
+class PassStats(_Open):
+    pass_: int = Field(alias="pass")
+    eligible: Optional[int]
+    attempted: int
+    connected: int
+    connect_rate: float
+    started_at: Optional[str]
+    ended_at: Optional[str]
+    duration_s: Optional[float]
+
+
+class RunStats(_Open):
     run: int
-    started_at: Optional[str] = Field(description="the run's campaign.run_started ts; null for run 1")
+    started_at: Optional[str]
     attempts: int
-    outcomes: dict[str, int]
+    outcomes: Outcomes
     answered: int
     human_answered: int
     answer_rate: float
@@ -46,6 +167,44 @@ class RunStats(BaseModel):
     avg_ring_ms: Optional[float]
     first_dial_at: Optional[str]
     last_end_at: Optional[str]
+
+
+class Callbacks(_Open):
+    requested: int
+    pending: int
+    completed: int
+    avg_delay_ms: Optional[float]
+
+
+class EmailRates(_Open):
+    delivery_rate: float
+    open_rate: float
+    click_rate: float
+    reply_rate: float
+    conversion_rate: float
+
+
+class EmailStats(_Open):
+    emails_sent: int
+    delivered: int
+    bounced: int
+    opened: int
+    clicked: int
+    replied: int
+    unsubscribed: int
+    meetings_booked: int
+    rates: EmailRates
+
+
+class Costs(_Open):
+    total_usd: float
+    breakdown: dict[str, float] = Field(description="USD per cost category")
+
+
+class Diagnostics(_Open):
+    late: int
+    duplicates: int
+    orphaned: int
 
 
 class StatsBody(_Open):
@@ -58,33 +217,33 @@ class StatsBody(_Open):
     kind: Optional[str]
     status: str
     as_of: Optional[str]
-    config: dict[str, Any]
-    contacts: dict[str, Any]
-    retry_breakdown: dict[str, int]
+    config: StatsConfig
+    contacts: Contacts
+    retry_breakdown: RetryBreakdown
     retries_left: int
-    batch_counts: dict[str, int]
-    attempts: dict[str, Any]
-    outcomes: dict[str, int]
+    batch_counts: BatchCounts
+    attempts: Attempts
+    outcomes: Outcomes
     answered: int
     human_answered: int
     active_calls: int
     ringing: int
     in_progress: int
     concurrency_limit: int
-    rates: dict[str, float]
+    rates: Rates
     aht_ms: Optional[float]
     avg_ring_ms: Optional[float]
-    abandon: dict[str, Any]
+    abandon: Abandon
     live: LiveBlock
-    performance: Optional[dict[str, Any]]
-    passes: list[dict[str, Any]]
+    performance: Optional[Performance]
+    passes: list[PassStats]
     run: int = Field(description="the current run: the last in run order")
     runs: list[RunStats] = Field(description="run 1 and every started (not withdrawn) restart, in run order")
     previous_run_stats: Optional[RunStats] = Field(description="the run before the current one; null with one run")
-    callbacks: dict[str, Any]
-    email: dict[str, Any]
-    costs: dict[str, Any]
-    diagnostics: dict[str, int]
+    callbacks: Callbacks
+    email: EmailStats
+    costs: Costs
+    diagnostics: Diagnostics
 
 
 class CampaignSummary(BaseModel):
@@ -143,8 +302,14 @@ class Contact(_Open):
     contact_id: str
     status: str
     retry_number: Optional[int]
+    status_at: Optional[str] = Field(description="time of the contact's latest status event")
+    attempts_dialed: int
     batch_id: Optional[str]
     callbacks: CallbackCounts
+    phone_number: Optional[str]
+    email: Optional[str]
+    variables: Optional[dict[str, Any]] = Field(description="CRM fields from contact.added")
+    added_at: Optional[str]
     attempts: list[AttemptTrail]
 
 
@@ -167,14 +332,28 @@ class Call(_Open):
     attempt_id: str
     contact_id: Optional[str]
     direction: str
+    from_: Optional[str] = Field(alias="from", description="caller id: not part of the events, always null")
     to: Optional[str]
     run: Optional[int] = Field(None, description="the run the attempt belongs to (by its dial time); null "
                                                  "when never dialed")
-    result: Optional[str]
+    pass_: Optional[int] = Field(alias="pass")
+    follow_up: Optional[bool]
     started_at: Optional[str]
+    answered_at: Optional[str]
+    bridged_at: Optional[str]
     ended_at: Optional[str]
+    amd_result: Optional[Literal["human", "machine", "unknown"]]
+    outcome: Optional[Literal[OUTCOMES]]  # type: ignore[valid-type]
+    result: Optional[str] = Field(description="the outcome once ended, else in_progress or ringing")
+    sip_code: Optional[int]
+    sip_text: Optional[str]
+    ring_ms: Optional[int]
     call_length_ms: Optional[int]
+    handle_ms: Optional[int]
+    wrap_ms: Optional[int]
+    conversation_id: Optional[str]
     recording_url: Optional[str]
+    evaluation: Optional[dict[str, Any]] = Field(description="conversation evaluation results, null when none")
     transcript: list[TranscriptLine]
 
 
@@ -244,45 +423,59 @@ class Benchmarks(BaseModel):
     rates: dict[str, RateBenchmark]
 
 
-class Alert(_Open):
-    """`kind` "level": a level change (`from`, `to`); "forecast": a breach forecast within 15 minutes
-    (`breach_in_s`, `breach_at`)."""
-
-    alert_id: str
-    kind: str = "level"
-    campaign_id: str
-    org_id: str
-    window: str
-    to: Optional[str] = None
-    breach_in_s: Optional[float] = None
-    breach_at: Optional[str] = None
-    rate: float
-    abandoned: int
-    human_answered: int
-    ceiling: float
-    at: Optional[str | int]
+# ---------------------------------------------------------------- daily, replies, usage, export
 
 
-class AlertsRecent(BaseModel):
-    alerts: list[Alert]
-
-
-class UsageTotals(BaseModel):
+class DailyRow(_Open):
+    date: str = Field(description="local date in the campaign's time zone, YYYY-MM-DD")
     dials: int
+    answered: int
     connected: int
+    abandoned: int
+    ended: int
     emails_sent: int
+    opened: int
+    replied: int
     cost_usd: float
-    contacts: Optional[int] = Field(description="lifetime only: null for a month or day")
 
 
-class UsageRow(BaseModel):
+class DailyStats(_Open):
+    campaign_id: str
+    tz: str
+    days: list[DailyRow]
+    truncated_to_days: Optional[int] = Field(None, description="present when the range was cut to this many days")
+
+
+class Reply(_Open):
+    message_id: str
+    contact_id: Optional[str]
+    sentiment: Literal["positive", "neutral", "negative"]
+    preview: Optional[str]
+    name: Optional[str]
+    company: Optional[str]
+    from_email: Optional[str]
+    replied_at: str
+    replied_ms: int
+
+
+class RepliesPage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    replies: list[Reply]
+
+
+class UsageFigures(BaseModel):
+    dials: Optional[int]
+    connected: Optional[int]
+    emails_sent: Optional[int]
+    cost_usd: Optional[float]
+    contacts: Optional[int] = Field(description="lifetime only: null for a month or a day")
+
+
+class UsageRow(UsageFigures):
     campaign_id: str
     channel: Optional[str]
-    dials: int
-    connected: int
-    emails_sent: int
-    cost_usd: float
-    contacts: Optional[int]
 
 
 class Plan(BaseModel):
@@ -295,13 +488,87 @@ class Plan(BaseModel):
 class Usage(BaseModel):
     org_id: str
     period: str
-    from_: Optional[str] = Field(alias="from")
-    to: Optional[str]
+    from_: Optional[str] = Field(alias="from", description="start of the period (UTC), null for all")
+    to: Optional[str] = Field(description="end of the period (UTC, exclusive), null for all")
     campaigns: int
-    totals: UsageTotals
+    totals: UsageFigures
     by_campaign: list[UsageRow]
     note: Optional[str] = None
     plan: Optional[Plan] = Field(description="the org's plan (callpulse orgs set-plan), null without one")
+
+
+# ---------------------------------------------------------------- server-sent events (SSE data)
+
+
+class LiveFrame(StatsBody):
+    """`event: frame` of /v1/campaigns/{id}/live: the /stats body plus its frame number."""
+
+    seq: int = Field(description="the campaign's frame number (grows with every frame)")
+
+
+class LevelAlert(_Open):
+    """An abandon-level change of one window (SPEC §3)."""
+
+    alert_id: str
+    kind: Optional[Literal["level"]] = Field(None, description="absent on records written before forecasts")
+    campaign_id: str
+    org_id: str
+    window: Literal["lifetime", "today", "24h", "30d"]
+    from_: Level = Field(alias="from")
+    to: Level
+    rate: float
+    abandoned: int
+    human_answered: int
+    ceiling: float
+    at: str
+    stream_id: Optional[str] = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+
+
+class ForecastAlert(_Open):
+    """A window forecast to breach within 15 minutes (SPEC §3 abandon forecast)."""
+
+    alert_id: str
+    kind: Literal["forecast"]
+    campaign_id: str
+    org_id: str
+    window: Literal["today", "30d"]
+    breach_in_s: float
+    breach_at: str
+    rate: float
+    abandoned: int
+    human_answered: int
+    ceiling: float
+    at: str
+    stream_id: Optional[str] = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+
+
+AlertPayload = Annotated[LevelAlert | ForecastAlert, Field(description="an alert record: a level change or a forecast")]
+
+
+class AlertsRecent(BaseModel):
+    alerts: list[AlertPayload]
+
+
+# ---------------------------------------------------------------- stream tokens
+
+
+class StreamTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+                                       description="limit the token to this campaign's live stream; "
+                                                   "omit for an org-wide token")
+    ttl_s: int = Field(stream_tokens.DEFAULT_TTL_S, ge=stream_tokens.MIN_TTL_S, le=stream_tokens.MAX_TTL_S,
+                       description=f"lifetime in seconds ({stream_tokens.MIN_TTL_S}..{stream_tokens.MAX_TTL_S}, "
+                                   f"default {stream_tokens.DEFAULT_TTL_S})")
+
+
+class StreamToken(BaseModel):
+    token: str = Field(description="pass as `?token=` to GET /v1/campaigns/{id}/live or GET /v1/alerts")
+    org_id: str
+    campaign_id: Optional[str]
+    expires_at: str
+    ttl_s: int
 
 
 # ---------------------------------------------------------------- webhooks (api/webhook_routes.py)
@@ -390,6 +657,8 @@ class OpenAlert(_Open):
     window: str
     level: Optional[str] = None
     rate: Optional[float] = None
+    abandoned: Optional[int] = None
+    human_answered: Optional[int] = None
     breach_in_s: Optional[float] = None
     breach_at: Optional[str] = None
 

@@ -8,6 +8,10 @@ and the media types of the CSV routes.
 
 from __future__ import annotations
 
+from api import event_schema
+
+REF = "#/components/schemas/"
+
 ERROR = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
 VALIDATION_ERROR = {
     "type": "object", "required": ["detail", "errors"],
@@ -23,8 +27,14 @@ RATE_LIMITED = {  # api/rate_limit.py
                    "scope": {"type": "string", "enum": ["requests", "events"]},
                    "limit": {"type": "string", "description": "the limit exceeded, e.g. 100/second"},
                    "retry_after_s": {"type": "integer", "minimum": 1}}}
-READY = {"type": "object", "required": ["status"], "properties": {
-    "status": {"type": "string", "enum": ["ready", "not_ready"]}, "reason": {"type": "string"}}}
+READY = {"type": "object", "required": ["status", "redis", "flow_lag_ms", "lag_bound_ms"], "properties": {
+    "status": {"type": "string", "enum": ["ready", "not_ready"]}, "reason": {"type": "string"},
+    "redis": {"type": "boolean", "description": "Redis answered"},
+    "flow_lag_ms": {"type": ["integer", "null"], "description": "ms since the flow last reported"},
+    "lag_bound_ms": {"type": "integer", "description": "the flow lag over which the API is not ready"},
+    "flow_mode": {"type": ["string", "null"], "description": "live or replay"},
+    "hub": {"type": "boolean", "description": "the live feed (Redis pub/sub) is connected"}}}
+HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}
 
 _REF = {"$ref": "#/components/schemas/ErrorBody"}
 _WHY = {
@@ -58,8 +68,36 @@ def _add_models(comps: dict) -> None:
         comps[model.__name__] = js
 
 
+def _model_components(comps: dict) -> None:
+    """Models no route returns as JSON (SSE data, export rows) into components, referenced by name."""
+    from pydantic.json_schema import models_json_schema
+
+    from api import models
+
+    extra = (models.LiveFrame, models.LevelAlert, models.ForecastAlert, models.Contact)
+    _, defs = models_json_schema([(m, "serialization") for m in extra],
+                                 ref_template=REF + "{model}")
+    for name, schema in defs.get("$defs", {}).items():
+        comps.setdefault(name, schema)
+
+
+def _sse_doc(events: dict[str, list[str]]) -> dict:
+    """The 200 of an SSE route: the stream, with each event's data schema under `x-sse-events`."""
+    return {"description": "a text/event-stream; each event's `data` is one JSON object, see x-sse-events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "x-sse-events": {name: {"oneOf": [{"$ref": REF + m} for m in ms]} if len(ms) > 1
+                             else {"$ref": REF + ms[0]} for name, ms in events.items()}}
+
+
+LIVE_EVENTS = {"frame": ["LiveFrame"], "alert": ["LevelAlert", "ForecastAlert"]}
+ORG_ALERT_EVENTS = {"alert": ["LevelAlert", "ForecastAlert"]}
+ORG_LIVE_EVENTS = {"snapshot": ["OrgLiveSnapshot"], "campaign": ["OrgLiveSummary"]}
+
+
 def patch(schema: dict) -> dict:
     comps = schema.setdefault("components", {}).setdefault("schemas", {})
+    _model_components(comps)
+    comps.update(event_schema.components())
     comps["ErrorBody"] = ERROR
     comps["ValidationErrorBody"] = VALIDATION_ERROR
     comps["RateLimitedBody"] = RATE_LIMITED
@@ -75,7 +113,7 @@ def patch(schema: dict) -> dict:
             if path.startswith("/v1/"):
                 for code in ("400", "401", "403", "503"):
                     responses.setdefault(code, _err(code))
-                if "{campaign_id}" in path:
+                if "{campaign_id}" in path or path == "/v1/stream-tokens":
                     responses.setdefault("404", _err("404"))
                 if "{webhook_id}" in path:
                     responses.setdefault("404", {**_err("404"), "description": "no such webhook in the caller's org"})
@@ -92,6 +130,9 @@ def patch(schema: dict) -> dict:
                         {"type": "string", "enum": ["all"]},
                         {"type": "string", "pattern": "^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"},
                         {"type": "string", "format": "date"}]}
+            if path == "/healthz":
+                responses["200"] = {"description": "the process answers", "content": {
+                    "application/json": {"schema": HEALTH}}}
             if path == "/readyz":
                 responses["200"] = {"description": "ready", "content": {"application/json": {"schema": READY}}}
                 responses["503"] = {"description": "not ready (reason)",
@@ -99,9 +140,15 @@ def patch(schema: dict) -> dict:
             if path.endswith("/attempt-report.csv"):
                 responses["200"] = {"description": "one CSV row per attempt", "content": {
                     "text/csv": {"schema": {"type": "string"}}}}
+            if path == "/v1/live":
+                responses["200"] = _sse_doc(ORG_LIVE_EVENTS)
+            elif path.endswith("/live"):
+                responses["200"] = _sse_doc(LIVE_EVENTS)
+            if path == "/v1/alerts":
+                responses["200"] = _sse_doc(ORG_ALERT_EVENTS)
             if path.endswith("/export"):
                 responses["200"] = {"description": "contacts as a JSON array or CSV", "content": {
-                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/json": {"schema": {"type": "array", "items": {"$ref": REF + "Contact"}}},
                     "text/csv": {"schema": {"type": "string"}}}}
             if path == "/metrics":
                 responses["200"] = {"description": "Prometheus text", "content": {
