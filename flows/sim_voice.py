@@ -86,6 +86,8 @@ class VoiceCampaign(CampaignSim):
         self.run_base = [0] * n  # attempts a contact had before the current run (retries count per run)
         self.last_outcome: list = [None] * n
         self.withdrawn = False
+        # where the abandon threshold runs from; `mixed` draws only then, so other seeds' streams stay the same
+        self.abandon_from = cfg.abandon_from if cfg.abandon_from != "mixed" else r.choice(["answer", "greeting_end"])
 
     # -- setup -----------------------------------------------------------------
     def created_fields(self) -> dict:
@@ -93,6 +95,8 @@ class VoiceCampaign(CampaignSim):
         f = {"name": f"{self.kind.replace('-', ' ').title()} #{self.ordinal + 1}",
              "channel": "voice", "kind": self.kind, "concurrency_limit": self.limit,
              "max_attempts": self.max_attempts, "abandon_threshold_ms": self.threshold}
+        if self.abandon_from != "answer":
+            f["abandon_from"] = self.abandon_from
         if self.ceiling is not None:
             f["abandon_ceiling"] = self.ceiling
         if self.window is not None:
@@ -255,7 +259,7 @@ class VoiceCampaign(CampaignSim):
             self._cost(end, "telephony", (end - t) / MIN * 0.013)
             return end, "machine"
         amd = "human" if rand() < 0.95 else "unknown"
-        abandoned = rand() < self.cfg.abandon_prob
+        abandoned = rand() < self._abandon_prob()
         if abandoned and rand() < 0.6:
             # Nobody free to take the call: the callee hangs up on silence.
             emit(ans + self.ri(300, max(400, thr)), "call.amd", {**a, "result": amd})
@@ -263,13 +267,20 @@ class VoiceCampaign(CampaignSim):
             emit(end, "call.ended", {**a, "sip_code": 200})
             self._cost(end, "telephony", (end - t) / MIN * 0.013)
             return end, "abandoned"
+        greeting_end = None
         if abandoned:
-            bridged = ans + thr + self.ri(100, 4000)  # connected, but too late
+            if self.abandon_from == "greeting_end":  # too late counted from the end of the greeting
+                greeting_end = ans + self.ri(300, 1500)
+                bridged = greeting_end + thr + self.ri(100, 4000)
+            else:
+                bridged = ans + thr + self.ri(100, 4000)  # connected, but too late
             talk = self.ri(5000, 60000)
         else:
             bridged = ans + self.ri(250, max(300, int(thr * 0.9)))
             talk = int(min(900_000, max(8000, r.lognormvariate(11.2, 0.7))))  # ~75 s median
-        emit(ans + int((bridged - ans) * r.uniform(0.3, 0.95)), "call.amd", {**a, "result": amd})
+        if greeting_end is None:
+            greeting_end = ans + int((bridged - ans) * r.uniform(0.3, 0.95))
+        emit(greeting_end, "call.amd", {**a, "result": amd})
         emit(bridged, "call.bridged", a)
         assistant, user = self.script
         pick = self.pick
@@ -291,6 +302,14 @@ class VoiceCampaign(CampaignSim):
         self._cost(end, "telephony", (end - t) / MIN * 0.013)
         self._cost(end + 1, "ai_generation", talk / 1000 * 0.0006)
         return end, ("abandoned" if abandoned else "connected")
+
+    def _abandon_prob(self) -> float:
+        """P(a human-answered call is abandoned): --abandon-prob, rising to --abandon-ramp by the last dispatch."""
+        p0, p1 = self.cfg.abandon_prob, self.cfg.abandon_ramp
+        if p1 is None:
+            return p0
+        done = min(1.0, self.dispatched / max(1, self.cfg.contacts))
+        return p0 + (p1 - p0) * done
 
     def _cost(self, ts: int, category: str, usd: float) -> None:
         self.emit(ts + self.ri(500, 5000), "cost.incurred",

@@ -47,6 +47,8 @@ class SimConfig:
     window: str = "auto"  # auto (half the campaigns get one, open at start) | none | "HH:MM-HH:MM@Area/City"
     window_days: int = 3  # after this many window closings leftovers become window_closed (0 = never)
     abandon_prob: float = 0.01  # P(a human-answered call is abandoned): > 0.03 breaches the ceiling
+    abandon_ramp: float | None = None  # voice: P(abandoned) grows linearly to this by the last dispatch
+    abandon_from: str = "answer"  # voice campaigns' abandon_from: answer | greeting_end | mixed (either)
     retry_delay_s: float = 900.0  # mean delay before a voice retry (busy: 30 % of it)
     email_step_delay_s: float = 14_400.0  # delay between email sequence steps
     pause: bool = False  # pause each campaign at 30 % dispatched, resume 3-10 min later
@@ -71,6 +73,10 @@ class SimConfig:
             raise ValueError("batch_size must be >= 1")
         if not 0 <= self.abandon_prob <= 1:
             raise ValueError("abandon_prob must be within [0, 1]")
+        if self.abandon_ramp is not None and not 0 <= self.abandon_ramp <= 1:
+            raise ValueError("abandon_ramp must be within [0, 1]")
+        if self.abandon_from not in ("answer", "greeting_end", "mixed"):
+            raise ValueError("abandon_from must be answer, greeting_end or mixed")
         for name in ("duplicate_pct", "malformed_pct"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"{name} must be within [0, 100]")

@@ -17,7 +17,7 @@ from engine.daily import daily_rows
 from engine.events import EventRejected, validate_event
 from engine.fold import Fold
 from flows.simulator import SimConfig, generate
-from tests.reference_model import reference_benchmarks, reference_daily, reference_stats
+from tests.reference_model import reference_alerts, reference_benchmarks, reference_daily, reference_stats
 from tests.test_engine_vs_reference import assert_same, diff
 
 CALLPULSE = str(Path(sys.executable).with_name("callpulse"))
@@ -41,6 +41,9 @@ SCENARIOS = {
                                 stop=True),
     "paused-window": SimConfig(seed=14, orgs=1, campaigns=1, contacts=50, pause=True,
                                window="09:00-17:00@America/New_York", malformed_pct=2),
+    "greeting-end-rising": SimConfig(seed=16, orgs=1, campaigns=3, contacts=120, window="none",
+                                     abandon_from="mixed", abandon_prob=0.0, abandon_ramp=0.2,
+                                     jitter_ms=20_000, duplicate_pct=3),
     "restarted-runs": SimConfig(seed=15, orgs=1, campaigns=2, contacts=50, window="none", restart=True,
                                 withdraw_run=True, jitter_ms=20_000, duplicate_pct=3),
 }
@@ -52,6 +55,27 @@ def test_engine_equals_reference_on_simulator_streams(name):
     assert len(events) > 300
     engine = {(b["org_id"], b["campaign_id"]): b for b in _fold(events).snapshots()}
     assert_same(engine, reference_stats(events))
+
+
+def test_forecast_and_level_alerts_equal_reference_on_a_rising_trend():
+    """`abandon_from` greeting_end and a rising abandon trend: the forecast alert comes before the breach."""
+    cfg = SimConfig(seed=17, orgs=1, campaigns=2, contacts=300, window="none", abandon_from="greeting_end",
+                    abandon_prob=0.0, abandon_ramp=0.25)
+    events = sorted({(e["org_id"], e["event_id"]): e for e in valid_events(cfg)}.values(),
+                    key=lambda e: (e["ts"], e["event_id"]))
+    assert all(e.get("abandon_from") == "greeting_end" for e in events if e["type"] == "campaign.created")
+    f = Fold()
+    got: dict = {}
+    for ev in events:
+        f.apply(ev)
+        for a in f.take_alerts():
+            got.setdefault((a["org_id"], a["campaign_id"]), []).append(a)
+    assert got == {k: v for k, v in reference_alerts(events).items() if v}
+    for alerts in got.values():
+        kinds = [(a["kind"], a["window"], a.get("to")) for a in alerts]
+        first_forecast = kinds.index(("forecast", "30d", None))
+        first_breach = kinds.index(("level", "30d", "breach"))
+        assert first_forecast < first_breach  # seen coming
 
 
 def _fold(events):

@@ -27,6 +27,12 @@ def add_arguments(parser) -> None:
                    help="window closings before leftovers become window_closed (0 = never; default 3)")
     g.add_argument("--abandon-prob", type=float, default=0.01,
                    help="probability a human-answered call is abandoned (default 0.01; > 0.03 breaches)")
+    g.add_argument("--abandon-ramp", type=float, default=None, metavar="P",
+                   help="voice: the abandon probability rises linearly from --abandon-prob to P by the last "
+                        "dispatch (a rising abandon trend, for the breach forecast)")
+    g.add_argument("--abandon-from", choices=("answer", "greeting_end", "mixed"), default="answer",
+                   help="voice campaigns' abandon_from: where the abandon threshold is measured from "
+                        "(mixed: each campaign picks one; default answer)")
     g.add_argument("--retry-delay", type=float, default=900.0, help="mean retry delay in seconds (default 900)")
     g.add_argument("--email-step-delay", type=float, default=14400.0,
                    help="seconds between email sequence steps (default 14400)")
@@ -79,6 +85,7 @@ def run(args) -> int:
         cfg = SimConfig(seed=args.seed, orgs=args.orgs, campaigns=args.campaigns, contacts=args.contacts,
                         channel=args.channel, stagger_s=args.stagger, batch_size=args.batch_size,
                         window=args.window, window_days=args.window_days, abandon_prob=args.abandon_prob,
+                        abandon_ramp=args.abandon_ramp, abandon_from=args.abandon_from,
                         retry_delay_s=args.retry_delay, email_step_delay_s=args.email_step_delay,
                         pause=args.pause, stop=args.stop, restart=args.restart,
                         withdraw_run=args.withdraw_run, tag=args.tag, duplicate_pct=args.duplicate_pct,
