@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from api.app import create_app
 from api.auth import create_key
 from api.testing import ServerThread, run_cli, start_flow, stop_process, wait_until
 
-from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, ORG, T, save_screenshot, wait_live
+from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, ORG, T, wait_live
 
 try:
     from playwright.sync_api import expect
@@ -141,9 +143,18 @@ def no_overflow(pg) -> None:
     assert scroll_w <= inner_w, f"document {scroll_w}px wide at {inner_w}px"
 
 
-def shoot(rstack, pg, tmp_path, name: str) -> None:
+def shoot(rstack, pg, tmp_path, name: str, at: str) -> None:
+    """The viewport with ``at`` scrolled to its top (below the sticky header): what a person sees there."""
     pg.wait_for_timeout(300)
-    save_screenshot(pg, tmp_path, name)
+    pg.locator(at).first.evaluate("el => { el.scrollIntoView({block: 'start'}); window.scrollBy(0, -document.querySelector('header').offsetHeight - 8); }")
+    pg.wait_for_timeout(100)
+    out = tmp_path / name
+    pg.screenshot(path=str(out))
+    assert out.stat().st_size > 10_000
+    dest = os.environ.get("CALLPULSE_ARTIFACTS")
+    if dest:
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        shutil.copy(out, Path(dest) / name)
 
 
 # ------------------------------------------------------------------------------------------ issue #15: runs
@@ -157,7 +168,7 @@ def test_runs_prepared_then_current_beside_previous(rstack, tmp_path):
         expect(pg.locator("#runs-title")).to_have_text("Run 2 prepared — showing run 1")
         assert pg.locator("#runs thead").inner_text().strip() == "Run 1 (previous)"
         expect(pg.locator("#runs tbody")).to_contain_text(str(prev["attempts"]))
-        shoot(rstack, pg, tmp_path, "runs-prepared-desktop.png")
+        shoot(rstack, pg, tmp_path, "runs-prepared-desktop.png", "#runs-wrap")
         # run 2 dials (the rest of the simulated log): the current run beside the previous one, live
         body = whole_run_2(rstack)
         cur = body["runs"][1]
@@ -174,7 +185,7 @@ def test_runs_prepared_then_current_beside_previous(rstack, tmp_path):
         runs = {r.get_attribute("data-run") for r in pg.locator("#calls tbody tr[data-i]").all()}
         assert runs == {"2"}
         assert get(rstack, "/calls", run=2, limit=1)["total"] == cur["attempts"]
-        shoot(rstack, pg, tmp_path, "runs-beside-desktop.png")
+        shoot(rstack, pg, tmp_path, "runs-beside-desktop.png", "#runs-wrap")
     finally:
         ctx.close()
     assert not errors, errors
@@ -182,8 +193,7 @@ def test_runs_prepared_then_current_beside_previous(rstack, tmp_path):
     try:
         expect(pg.locator("#runs-title")).to_have_text("Run 2 beside run 1")
         no_overflow(pg)
-        pg.locator("#runs-wrap").scroll_into_view_if_needed()
-        shoot(rstack, pg, tmp_path, "runs-beside-phone.png")
+        shoot(rstack, pg, tmp_path, "runs-beside-phone.png", "#runs-wrap")
     finally:
         ctx.close()
     assert not errors, errors
@@ -214,7 +224,7 @@ def test_abandon_figure_opens_the_filtered_call_list(rstack, tmp_path):
             pg.click("#csv")
         report = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
         assert len(report) == abandoned and {r["outcome"] for r in report} == {"abandoned"}
-        shoot(rstack, pg, tmp_path, "drilldown-abandoned-desktop.png")
+        shoot(rstack, pg, tmp_path, "drilldown-abandoned-desktop.png", "#calls-wrap")
         # the chip clears it
         pg.locator('#f-chips [data-clear="outcome"]').click()
         expect(pg.locator("#f-chips")).to_be_empty()
@@ -248,7 +258,7 @@ def test_abandon_figure_opens_the_filtered_call_list(rstack, tmp_path):
         pg.locator('[data-m="abandon_rate"]').click()
         expect(pg.locator("#page-info")).to_contain_text(f"{abandoned} matching attempt")
         no_overflow(pg)
-        shoot(rstack, pg, tmp_path, "drilldown-abandoned-phone.png")
+        shoot(rstack, pg, tmp_path, "drilldown-abandoned-phone.png", "#calls-wrap")
     finally:
         ctx.close()
     assert not errors, errors
@@ -280,7 +290,7 @@ def test_contact_trail(rstack, tmp_path):
             assert {r.locator("td").nth(2).inner_text() for r in rows.all()} >= {"2"}  # run of each attempt
             if tag == "phone":
                 no_overflow(pg)
-            shoot(rstack, pg, tmp_path, f"trail-{tag}.png")
+            shoot(rstack, pg, tmp_path, f"trail-{tag}.png", "#trail")
             pg.click("#trail-close")
             expect(pg.locator("#trail")).to_be_hidden()
         finally:
@@ -309,16 +319,15 @@ def test_activity_panel_follows_status_and_config(rstack, tmp_path):
         expect(items.first).to_have_attribute("data-kind", "paused")
         cfg = pg.locator('#activity > li[data-kind="config"]').first
         expect(cfg).to_contain_text(f"abandon_ceiling: {old} → 0.05")
-        shoot(rstack, pg, tmp_path, "activity-desktop.png")
+        shoot(rstack, pg, tmp_path, "activity-desktop.png", "#activity-wrap")
     finally:
         ctx.close()
     assert not errors, errors
     ctx, pg, errors = open_page(rstack, f"/campaigns/{SIM}", 390, 844)
     try:
         expect(pg.locator("#activity-title")).to_have_text(f"Activity ({act['total'] + 2})")
-        pg.locator("#activity-wrap").scroll_into_view_if_needed()
         no_overflow(pg)
-        shoot(rstack, pg, tmp_path, "activity-phone.png")
+        shoot(rstack, pg, tmp_path, "activity-phone.png", "#activity-wrap")
     finally:
         ctx.close()
     assert not errors, errors
@@ -377,7 +386,17 @@ def test_forecast_alert_listed_and_hero_says_breach_in(rstack, tmp_path):
         expect(pg.locator('#activity > li[data-kind="alert"]').first).to_contain_text("forecast")
         recent = rstack["http"].get(f"/v1/campaigns/{FC}/activity", params={"kind": "alert"}).json()
         assert {e["alert"]["kind"] for e in recent["entries"]} == {"forecast"}
-        shoot(rstack, pg, tmp_path, "forecast-alert-desktop.png")
+        shoot(rstack, pg, tmp_path, "forecast-alert-desktop.png", "#hero-wrap")
+        shoot(rstack, pg, tmp_path, "forecast-alert-list-desktop.png", "#alert-list")
+    finally:
+        ctx.close()
+    assert not errors, errors
+    ctx, pg, errors = open_page(rstack, f"/campaigns/{FC}", 390, 844)
+    try:
+        expect(pg.locator("#fc-30d")).to_contain_text("breach in 13 min at the current trend")
+        no_overflow(pg)
+        shoot(rstack, pg, tmp_path, "forecast-alert-phone.png", "#hero-wrap")
+        shoot(rstack, pg, tmp_path, "forecast-activity-phone.png", "#activity-wrap")
     finally:
         ctx.close()
     assert not errors, errors
