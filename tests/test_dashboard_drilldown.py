@@ -146,7 +146,8 @@ def no_overflow(pg) -> None:
 def shoot(rstack, pg, tmp_path, name: str, at: str) -> None:
     """The viewport with ``at`` scrolled to its top (below the sticky header): what a person sees there."""
     pg.wait_for_timeout(300)
-    pg.locator(at).first.evaluate("el => { el.scrollIntoView({block: 'start'}); window.scrollBy(0, -document.querySelector('header').offsetHeight - 8); }")
+    pg.locator(at).first.evaluate("el => { el.scrollIntoView({block: 'start'}); "
+                                  "window.scrollBy(0, -document.querySelector('header').offsetHeight - 8); }")
     pg.wait_for_timeout(100)
     out = tmp_path / name
     pg.screenshot(path=str(out))
@@ -212,12 +213,13 @@ def test_abandon_figure_opens_the_filtered_call_list(rstack, tmp_path):
         pg.locator('[data-m="abandon_rate"]').click()  # the hero's 30-day figure
         expect(pg.locator("#f-chips .chip.filter")).to_have_text("Outcome: abandoned×")
         expect(pg.locator("#page-info")).to_contain_text(f"{abandoned} matching attempt")
-        assert any(u.endswith(f"/calls?outcome=abandoned&page=1&limit=50") for u in seen), seen
+        assert any(u.endswith("/calls?outcome=abandoned&page=1&limit=50") for u in seen), seen
         rows = pg.locator("#calls tbody tr[data-i]")
         assert rows.count() == min(abandoned, 50)
         assert {r.get_attribute("data-outcome") for r in rows.all()} == {"abandoned"}
         starts = get(rstack, "/calls", outcome="abandoned", limit=50)["calls"]
-        assert [r.locator("td").nth(1).inner_text() for r in rows.all()] == [c["contact_id"] for c in starts]  # newest first
+        # newest first, as the API orders them
+        assert [r.locator("td").nth(1).inner_text() for r in rows.all()] == [c["contact_id"] for c in starts]
         # the CSV follows the filter
         assert pg.locator("#csv").get_attribute("href") == f"/v1/campaigns/{SIM}/attempt-report.csv?outcome=abandoned"
         with pg.expect_download(timeout=T) as dl:
