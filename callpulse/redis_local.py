@@ -38,7 +38,9 @@ def start_redis(port: int, workdir: Path, *, persist: bool = False) -> subproces
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
             "--save", "", "--daemonize", "no", "--loglevel", "warning"]
     args += ["--appendonly", "yes", "--appendfsync", "everysec"] if persist else ["--appendonly", "no"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # its own session: a Ctrl-C in the terminal (SIGINT to the foreground process group) must reach
+    # the command that started it, which stops it in order, not kill it under the flow
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -35,3 +35,54 @@ def test_demo_runs_the_live_pipeline_and_stops_cleanly(tmp_path, redis_url):
     # everything it started is gone: the API port is closed
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ctrl_c_to_the_process_group_stops_everything_cleanly(tmp_path):
+    """What a Ctrl-C in a terminal does: SIGINT to the demo's whole foreground process group. The demo
+    starts its own Redis here; every child must be gone after a clean exit, with no traceback."""
+    import signal
+    import time
+
+    api_port, redis_port = free_port(), free_port()
+    env = dict(os.environ, CALLPULSE_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+    demo = subprocess.Popen([CLI, "demo", "--every", "2", "--contacts", "30", "--campaigns", "3",
+                             "--port", str(api_port), "--data-dir", str(tmp_path)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own group, as a shell gives a foreground job
+    try:
+        deadline = time.monotonic() + 60
+        client = None
+        while time.monotonic() < deadline:  # wait until the flow has written frames of voice and email
+            if _port_open(redis_port):
+                client = client or redis.Redis(port=redis_port)
+                ids = [c.decode() for c in client.smembers(org_campaigns_key("org-1"))]
+                channels = {orjson.loads(client.get(stats_key("org-1", c)))["channel"] for c in ids
+                            if client.exists(stats_key("org-1", c))}
+                if channels == {"voice", "email"}:
+                    break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("no voice and email frames within 60 s")
+        assert any(c.endswith("e-1-1") for c in ids)  # the email simulator's campaign (voice ones stagger 30 s)
+        os.killpg(demo.pid, signal.SIGINT)
+        out, err = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    assert demo.returncode == 0, out[-2000:] + err[-2000:]
+    assert "Traceback" not in out + err, err[-3000:]
+    assert "stopping the simulator" in out
+    assert not _port_open(api_port) and not _port_open(redis_port)  # API and Redis are gone
+    # a re-run starts from an empty dataset: the last demo's campaigns are not shown again
+    again = subprocess.run([CLI, "demo", "--duration", "6", "--every", "3", "--contacts", "10", "--campaigns", "1",
+                            "--port", str(api_port), "--data-dir", str(tmp_path)],
+                           env=env, capture_output=True, text=True, timeout=90)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Traceback" not in again.stdout + again.stderr
+    for old in ids:
+        assert old not in again.stdout

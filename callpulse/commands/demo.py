@@ -7,7 +7,12 @@ writing into the ingest streams as the calls happen). It prints the
 dashboard and API URLs and a ready API key, then one line of live numbers
 per campaign every few seconds, read back from what the flow wrote to Redis.
 Ctrl-C (or `--duration`) stops everything it started, flow last so its
-final frames are written.
+final frames are written. Every child runs in its own session, so a Ctrl-C in
+the terminal reaches only the demo, which stops them in order.
+
+A Redis the demo starts itself begins empty (its files from an earlier demo are
+removed first, unless `--keep`), so a re-run does not show the stale campaigns
+of the last one; a Redis it reuses is never wiped.
 """
 
 from __future__ import annotations
@@ -36,19 +41,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: Ctrl-C)")
     parser.add_argument("--every", type=float, default=5, help="seconds between status lines (default 5)")
     parser.add_argument("--data-dir", default="var", help="where a Redis started by the demo keeps its files")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the data of an earlier demo in a Redis the demo starts (default: start empty)")
 
 
-def ensure_redis(url: str, data_dir: Path) -> None:
-    """Reuse the Redis at ``url`` when it answers, else start redis-server on its port."""
+def ensure_redis(url: str, data_dir: Path, *, keep: bool = False) -> None:
+    """Reuse the Redis at ``url`` when it answers, else start redis-server on its port (empty unless ``keep``)."""
+    import shutil
+
     from callpulse.redis_local import is_reachable, start_redis, stop_redis
 
     if is_reachable(url):
-        print(f"redis:      reusing {url}")
+        print(f"redis:      reusing {url} (its existing campaigns stay)")
         return
     parsed = urlparse(url)
     if parsed.hostname not in ("localhost", "127.0.0.1", "::1"):
         raise SystemExit(f"redis: {url} does not answer and is not local, so the demo cannot start it")
     port = parsed.port or 6379
+    if not keep and (data_dir / "redis").exists():
+        shutil.rmtree(data_dir / "redis")  # a fresh dataset: no stale campaigns from the last demo
     proc = start_redis(port, data_dir / "redis", persist=True)
     atexit.register(stop_redis, proc)
     print(f"redis:      started redis-server on 127.0.0.1:{port} (data in {data_dir / 'redis'})")
@@ -71,7 +82,7 @@ class Children:
 
     def failed(self) -> str | None:
         for name, proc in self.procs:
-            if proc.poll() not in (None, 0) and name != "simulate":
+            if proc.poll() not in (None, 0) and not name.startswith("simulate"):
                 return f"{name} exited with code {proc.returncode} (see {self.logs / (name + '.log')})"
         return None
 
@@ -127,7 +138,7 @@ def run(args) -> int:
     url = redis_url()
     os.environ["CALLPULSE_REDIS_URL"] = url  # the children read it
     data_dir = Path(args.data_dir)
-    ensure_redis(url, data_dir)
+    ensure_redis(url, data_dir, keep=args.keep)
     client = redis.Redis.from_url(url)
     tag = f"demo{int(time.time()) % 100_000}"  # fresh campaign ids per run: a reused Redis keeps old ones apart
 
@@ -138,15 +149,22 @@ def run(args) -> int:
         nonlocal stopping
         stopping = True
 
+    # Ctrl-C and SIGTERM both end the loop below; the children (own sessions) are stopped in order
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         # Live mode without recovery: the demo's Redis and flow start together, and a restart
         # re-reads the streams (docs/flow.md).
         children.start("flow", "flow", "--no-recovery")
         children.start("api", "api", "--host", args.host, "--port", str(args.port), "--dev")
-        children.start("simulate", "simulate", "--redis", "--speed", "realtime", "--window", "none",
-                       "--campaigns", str(args.campaigns), "--contacts", str(args.contacts),
-                       "--seed", str(args.seed), "--tag", tag, "--abandon-prob", str(args.abandon_prob))
+        # about 2 voice : 1 email, at least one email campaign from 2 campaigns on
+        n_email = 0 if args.campaigns < 2 else max(1, round(args.campaigns / 3))
+        for channel, n, suffix in (("voice", args.campaigns - n_email, "v"), ("email", n_email, "e")):
+            if n:
+                children.start(f"simulate-{channel}", "simulate", "--redis", "--speed", "realtime",
+                               "--window", "none", "--channel", channel, "--campaigns", str(n),
+                               "--contacts", str(args.contacts), "--seed", str(args.seed), "--tag", tag + suffix,
+                               "--abandon-prob", str(args.abandon_prob))
         from api.auth import DEV_KEY  # accepted only by `callpulse api --dev`, which the demo runs
 
         base = f"http://{args.host}:{args.port}"
@@ -175,5 +193,8 @@ def run(args) -> int:
         print("demo: stopping the simulator, the API and the flow…")
         sys.stdout.flush()
         children.stop()
-    print_status(client, "org-1")
+    try:
+        print_status(client, "org-1")
+    except redis.RedisError as exc:  # Redis went away meanwhile: nothing more to show
+        print(f"demo: final status unavailable ({exc})")
     return 0
