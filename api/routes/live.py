@@ -13,7 +13,8 @@ from sse_starlette.sse import EventSourceResponse
 
 from api import models, stream_tokens
 from api.deps import CampaignId, ReadPrincipal, RedisDep, SettingsDep, StreamPrincipal
-from api.live import LiveHub, campaign_events, org_alert_events
+from api.live import LiveHub
+from api.live_streams import campaign_events, org_alert_events
 from api.org_live import org_summary_events
 from api.read_model.campaigns import ensure_campaign
 from api.responses import OrjsonResponse
