@@ -1,1 +1,18 @@
-"""FastAPI service: REST, SSE, auth, dashboard."""
+"""The FastAPI service (SPEC §4): REST, ingest, server-sent events, auth, the dashboard page.
+
+Where things live (a newcomer's map; docs/api.md is the user-facing reference):
+- ``app.py``: ``create_app``, the factory: lifespan (Redis clients, live hub, webhook deliverer),
+  middleware, error handlers, the routers, the OpenAPI patch (``openapi_doc.py``);
+- ``routes/``: one ``APIRouter`` per area (ops, ingest, campaigns, detail, org, live, webhooks, dashboard);
+- ``deps.py``: the ``Annotated`` dependencies routes declare (``RedisDep``, ``ReadPrincipal``, ``CampaignId``...);
+- ``read_model/``: every Redis read the routes make; ``ingest.py``: the POST /v1/events path;
+- ``models/``: request and response models by area (documentation; the contract test checks real bodies);
+- ``live.py`` (the one pub/sub fan-out hub), ``live_streams.py`` and ``org_live.py`` (the SSE bodies);
+- ``auth.py``, ``stream_tokens.py``, ``rate_limit.py``, ``dataset_guard.py``, ``plans.py``, ``webhook_*.py``,
+  ``metrics.py``, ``sockets.py``, ``event_schema.py``; ``testing.py``: helpers for the tests only.
+
+What it may import: ``engine`` (key layout, events, domain rules: use them, never re-derive them) — yes.
+``flows`` — only where it must share the flow's code: the ingest append (``flows.ingest_writer``) and the
+dataset marker (``flows.dataset``, in auth, webhook store, dataset guard). The CLI (``callpulse``) — never
+(it imports ``api``); the lone exception is ``testing.py`` using ``callpulse.redis_local.free_port``.
+"""

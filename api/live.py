@@ -13,6 +13,8 @@ SSE ids (docs/api.md):
   n = 1, 2, … per window). Frames and
   alerts both carry the cursor as it stands after that event, so one ``Last-Event-ID`` resumes both.
 - org alert stream (``/v1/alerts``): the entry id of the org alert stream.
+
+The SSE bodies built on the hub are in api/live_streams.py.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ import time
 from collections import deque
 
 import orjson
-from redis.exceptions import RedisError
 
 from api.org_live import MinSample, OrgSummaries
-from engine.keys import ALERT_FIELD, FRAME_FIELD, LIVE_CHANNEL, alerts_stream, frames_stream, org_alerts_stream
+from engine.keys import ALERT_FIELD, LIVE_CHANNEL, org_alerts_stream
 
 log = logging.getLogger("callpulse.api.live")
 
@@ -341,188 +342,3 @@ class LiveHub:
             del self.org_feeds[org]
             if feed.task:
                 feed.task.cancel()
-
-
-# -------------------------------------------------------------------- SSE generators
-
-def sse(event: str, id_: str, data: bytes) -> bytes:
-    return b"event: %b\r\nid: %b\r\ndata: %b\r\n\r\n" % (event.encode(), id_.encode(), data)
-
-
-RETRY = b"retry: 1000\r\n\r\n"
-ALERT_HISTORY = 10_000  # the flow caps alert streams at ~10 000 entries
-
-
-async def _close_on(stop, sub: Subscriber) -> None:
-    await stop.wait()
-    sub.close("shutdown")
-
-
-def _watch(stop, sub: Subscriber):
-    return None if stop is None else asyncio.get_running_loop().create_task(_close_on(stop, sub))
-
-
-async def campaign_events(hub: LiveHub, redis, org: str, camp: str, last_event_id: str | None, *,
-                          heartbeat_s: float, min_interval_s: float, max_replay: int, metrics=None, stop=None):
-    """The SSE body of ``/v1/campaigns/{id}/live``: history after the cursor, then live, no gap, no dup.
-
-    ``stop`` (an event set by sse-starlette on server shutdown) ends the stream cleanly.
-    """
-    sub = hub.add_campaign(org, camp)  # subscribe first: what is published from now on is buffered
-    watcher = _watch(stop, sub)
-    if metrics:
-        metrics.subscribers.inc()
-    try:
-        yield RETRY
-        parsed = Cursor.parse(last_event_id)
-        fkey, akey = frames_stream(org, camp), alerts_stream(org, camp)
-        try:  # the response has started: a Redis error now must end the stream cleanly, not abort it
-            alert_history = await redis.xrange(akey, "-", "+", count=ALERT_HISTORY)
-            if parsed is None or "." not in last_event_id:
-                # fresh start (or a bare frame seq): alerts from now on; mark those in the stream as seen
-                cur = Cursor(parsed.seq if parsed else 0)
-                for _sid, fields in alert_history:
-                    raw = fields.get(ALERT_FIELD)
-                    if raw:
-                        with contextlib.suppress(Exception):
-                            cur.mark_alert(orjson.loads(raw).get("alert_id", ""))
-                alert_history = []
-            else:
-                cur = parsed
-            if parsed is None:
-                history = await redis.xrevrange(fkey, "+", "-", count=1)  # the latest frame only
-            else:
-                history = await redis.xrevrange(fkey, "+", "(%d-0" % cur.seq, count=max_replay)
-                if not history:
-                    top = await redis.xrevrange(fkey, "+", "-", count=1)
-                    if top and int(top[0][0].decode().partition("-")[0]) < cur.seq:
-                        # the cursor is ahead of the stream (frames renumbered, e.g. a flow restarted
-                        # without recovery): start over from the latest frame instead of waiting forever
-                        cur.seq = 0
-                        history = top
-        except RedisError as exc:  # the client resumes from its Last-Event-ID
-            log.warning("live stream %s/%s: history read failed (%s); closing the stream", org, camp, exc)
-            return
-        for _sid, fields in alert_history:
-            raw = fields.get(ALERT_FIELD)
-            if not raw:
-                continue
-            try:
-                aid = orjson.loads(raw).get("alert_id", "")
-            except orjson.JSONDecodeError:
-                continue
-            if cur.alert_is_new(aid):
-                cur.mark_alert(aid)
-                yield sse("alert", cur.text(), raw)
-                if metrics:
-                    metrics.alerts_sent.inc()
-        last_frame: bytes | None = None
-        last_sent = 0.0
-        for sid, fields in reversed(history):
-            seq = int(sid.decode().partition("-")[0])
-            raw = fields.get(FRAME_FIELD)
-            if raw is None or seq <= cur.seq:
-                continue
-            cur.seq = seq
-            last_frame = raw
-            yield sse("frame", cur.text(), raw)
-            last_sent = time.monotonic()
-            if metrics:
-                metrics.frames_sent.inc()
-        # ---- live (drain what was buffered meanwhile, skipping what history already sent)
-        while True:
-            if sub.closed:
-                return
-            while sub.alerts:
-                aid, raw = sub.alerts.popleft()
-                if cur.alert_is_new(aid):
-                    cur.mark_alert(aid)
-                    yield sse("alert", cur.text(), raw)
-                    if metrics:
-                        metrics.alerts_sent.inc()
-            now = time.monotonic()
-            wait = heartbeat_s - (now - last_sent) if last_frame is not None else heartbeat_s
-            f = sub.frame
-            if f is not None and f[0] > cur.seq:
-                gap = min_interval_s - (now - last_sent)
-                if gap <= 0:
-                    cur.seq, last_frame = f
-                    yield sse("frame", cur.text(), last_frame)
-                    last_sent = time.monotonic()
-                    if metrics:
-                        metrics.frames_sent.inc()
-                    continue
-                wait = min(wait, gap)
-            elif last_frame is not None and wait <= 0:
-                yield sse("frame", cur.text(), last_frame)  # heartbeat: the latest frame again
-                last_sent = time.monotonic()
-                if metrics:
-                    metrics.frames_sent.inc()
-                continue
-            sub.wake.clear()
-            if sub.alerts or sub.closed or (sub.frame is not None and sub.frame[0] > cur.seq and
-                                            min_interval_s - (time.monotonic() - last_sent) <= 0):
-                continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(sub.wake.wait(), timeout=max(wait, 0.001))
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-        hub.remove_campaign(org, camp, sub)
-        if metrics:
-            metrics.subscribers.dec()
-
-
-async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | None, *, max_replay: int,
-                           metrics=None, stop=None):
-    """The SSE body of ``/v1/alerts``: every alert of the org; ids are org alert stream ids."""
-    sub = await hub.add_org(org)
-    watcher = _watch(stop, sub)
-    if metrics:
-        metrics.subscribers.inc()
-    try:
-        yield RETRY
-        key = org_alerts_stream(org)
-        try:  # as in campaign_events: a Redis error after the response started ends the stream cleanly
-            if valid_stream_id(last_event_id):
-                hist = await redis.xrevrange(key, "+", "(" + last_event_id, count=max_replay)
-            else:
-                hist = None
-                top = await redis.xrevrange(key, "+", "-", count=1)
-        except RedisError as exc:
-            log.warning("org alert stream %s: history read failed (%s); closing the stream", org, exc)
-            return
-        if hist is not None:
-            last = stream_id_tuple(last_event_id)
-            for sid, fields in reversed(hist):
-                sid = sid.decode()
-                raw = fields.get(ALERT_FIELD)
-                last = stream_id_tuple(sid)
-                if raw:
-                    yield sse("alert", sid, raw)
-                    if metrics:
-                        metrics.alerts_sent.inc()
-        else:
-            last = stream_id_tuple(top[0][0].decode()) if top else (0, 0)
-        while True:
-            if sub.closed:
-                return
-            while sub.alerts:
-                sid, raw = sub.alerts.popleft()
-                t = stream_id_tuple(sid)
-                if t > last:
-                    last = t
-                    yield sse("alert", sid, raw)
-                    if metrics:
-                        metrics.alerts_sent.inc()
-            sub.wake.clear()
-            if sub.alerts or sub.closed:
-                continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(sub.wake.wait(), timeout=30)
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-        hub.remove_org(org, sub)
-        if metrics:
-            metrics.subscribers.dec()

@@ -176,6 +176,17 @@ async def _method_not_allowed(request, exc):
     from fastapi.responses import JSONResponse
 
     path = request.url.path
-    methods = sorted({m for route in request.app.router.routes
+    methods = sorted({m for route in _flat_routes(request.app.router.routes)
                       if getattr(route, "methods", None) and route.path_regex.match(path) for m in route.methods})
     return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(methods)})
+
+
+def _flat_routes(routes):
+    """Every route, those of included routers too (FastAPI >= 0.160 keeps an included router as one
+    entry holding ``original_router``; the app includes its routers without a prefix, api/routes/)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat_routes(inner.routes)
+        else:
+            yield route

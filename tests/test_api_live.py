@@ -20,7 +20,8 @@ import redis
 
 from api.app import create_app
 from api.auth import DEV_KEY, create_key
-from api.live import Cursor, LiveHub, campaign_events
+from api.live import Cursor, LiveHub
+from api.live_streams import campaign_events
 from api.testing import (CALLPULSE, ROOT, ServerThread, async_wait_until, env_for, read_sse, run_cli, start_flow,
                          stop_process, wait_until)
 from engine.events import parse_event

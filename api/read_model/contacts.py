@@ -1,4 +1,5 @@
-"""Reads of the contact and attempt detail the flow writes (engine/keys.py, docs/flow.md).
+"""Reads of the contact and attempt detail the flow writes (engine/keys.py, docs/flow.md): contact
+pages, their attempts trails, and the campaign's activity log.
 
 A contact is kept in three places, so the flow never holds a contact's profile
 or attempt list in memory: its state record (status, retry, attempts dialed),
@@ -13,8 +14,9 @@ from urllib.parse import unquote
 import orjson
 
 from engine.activity import activity_log, callback_summary
+from api.read_model import dec
 from engine.keys import (ALERT_FIELD, activity_key, alerts_stream, attempt_details_key, contact_attempts_key,
-                         contact_details_key, contact_profiles_key, key_part)
+                         contact_details_key, contact_index_key, contact_profiles_key, key_part)
 
 CHUNK = 500
 PROFILE_FIELDS = ("batch_id", "phone_number", "email", "variables", "added_at")
@@ -101,3 +103,27 @@ async def activity_entries(r, org: str, camp: str) -> list[dict]:
         sid = rows[-1][0]
         last = "(" + (sid.decode() if isinstance(sid, bytes) else sid)
     return activity_log(sources, alerts)
+
+
+async def contacts_page(r, org: str, camp: str, *, status: str | None, contact_id: str | None,
+                        limit: int, offset: int) -> dict:
+    """Contacts ordered by id (of one status when given), or the one ``contact_id``."""
+    idx = contact_index_key(org, camp, status)
+    if contact_id is not None:  # a filter like status: an unknown contact is an empty page, not a 404
+        known = await r.zscore(idx, contact_id) is not None
+        total, ids = int(known), [contact_id] if known and offset == 0 else []
+    else:
+        total = await r.zcard(idx)
+        ids = [dec(x) for x in await r.zrange(idx, offset, offset + limit - 1)]
+    contacts = await contacts_with_trails(r, org, camp, ids)
+    return {"total": total, "limit": limit, "offset": offset, "status": status, "contact_id": contact_id,
+            "contacts": contacts}
+
+
+async def activity_page(r, org: str, camp: str, *, kind: str | None, page: int, limit: int) -> dict:
+    entries = await activity_entries(r, org, camp)
+    if kind is not None:
+        entries = [e for e in entries if e["kind"] == kind]
+    first = (page - 1) * limit
+    return {"total": len(entries), "page": page, "limit": limit, "kind": kind,
+            "entries": entries[first:first + limit]}

@@ -1,4 +1,5 @@
-"""The call table's drill-down filters (`?callback=`, `?outcome=`; issue #14, docs/api.md).
+"""The call table (`GET /calls`): attempt pages with transcripts, and its drill-down filters
+(`?callback=`, `?outcome=`, `?run=`; issue #14, docs/api.md).
 
 Both filters read indexes the flow's sink keeps (engine/keys.py):
 - ``outcome``: one sorted set of attempt ids per outcome class, scored by dial time like the
@@ -9,16 +10,19 @@ Both filters read indexes the flow's sink keeps (engine/keys.py):
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import unquote
 
-from engine.keys import (attempt_index_key, attempt_outcome_index_key, callback_index_key, contact_attempts_key,
-                         key_part)
+import orjson
+
+from api.read_model import dec as _dec
+from api.read_model.contacts import fill_numbers
+from api.read_model.runs import RunRanges
+from engine.events import format_time, parse_time
+from engine.keys import (attempt_details_key, attempt_index_key, attempt_outcome_index_key, callback_index_key,
+                         contact_attempts_key, key_part, transcript_key)
 
 CHUNK = 500
-
-
-def _dec(b) -> str:
-    return b.decode() if isinstance(b, bytes) else b
 
 
 def attempt_index(org: str, camp: str, outcome: str | None) -> str:
@@ -74,7 +78,7 @@ async def callback_attempt_ids(r, org: str, camp: str, callback: str, outcome: s
 async def call_page(r, org: str, camp: str, *, callback: str, outcome: str | None, desc: bool,
                     start: int, count: int, score_range: tuple[str, str] | None = None) -> tuple[int, list[str]]:
     """(total after the filters, the ids of one page) in dial-time order; ``score_range``: the
-    dial-time scores of one run (api/run_ranges.py)."""
+    dial-time scores of one run (api/read_model/runs.py)."""
     if callback == "all":
         index = attempt_index(org, camp, outcome)
         if score_range is None:
@@ -90,3 +94,62 @@ async def call_page(r, org: str, camp: str, *, callback: str, outcome: str | Non
     if desc:
         ids.reverse()
     return len(ids), ids[start:start + count]
+
+
+def _ts_ms(ts) -> int:
+    try:
+        return parse_time(ts, "ts")
+    except Exception:  # noqa: BLE001 - unknown shape: sort first
+        return -1
+
+
+async def transcripts(r, org: str, camp: str, aids: list[str]) -> list[list[dict]]:
+    """Each attempt's transcript lines, in time order (then event id)."""
+    if not aids:
+        return []
+    pipe = r.pipeline(transaction=False)
+    for a in aids:
+        pipe.hgetall(transcript_key(org, camp, a))
+    out = []
+    for h in await pipe.execute():
+        lines = []
+        for eid, raw in h.items():
+            line = orjson.loads(raw)
+            ts = line.get("ts")
+            if type(ts) is int:
+                ts_ms = ts
+                with contextlib.suppress(TypeError, ValueError):
+                    line["ts"] = format_time(ts)
+            else:
+                ts_ms = _ts_ms(ts)
+            lines.append((ts_ms, _dec(eid), line))
+        lines.sort(key=lambda x: (x[0], x[1]))
+        out.append([x[2] for x in lines])
+    return out
+
+
+def call_row(att: dict, runs: RunRanges) -> dict:
+    att = dict(att)
+    att["run"] = runs.run_of(att.pop("started_ms", None))  # resolved at read time (api/read_model/runs.py)
+    return att
+
+
+async def calls_page(r, org: str, camp: str, runs: RunRanges, *, page: int, limit: int, order: str,
+                     callback: str, outcome: str | None, run: int | None) -> dict:
+    """One page of attempts with transcripts; an attempt must match every filter given."""
+    bounds = None if run is None else runs.score_range(run)
+    if run is not None and bounds is None:
+        total, aids = 0, []  # no such run (never started, or withdrawn)
+    else:
+        total, aids = await call_page(r, org, camp, callback=callback, outcome=outcome, desc=order == "desc",
+                                      start=(page - 1) * limit, count=limit, score_range=bounds)
+    recs = await r.hmget(attempt_details_key(org, camp), aids) if aids else []
+    trs = await transcripts(r, org, camp, aids)
+    calls = []
+    for aid, raw, tr in zip(aids, recs, trs):
+        att = call_row(orjson.loads(raw), runs) if raw is not None else {"attempt_id": aid, "run": None}
+        att["transcript"] = tr
+        calls.append(att)
+    await fill_numbers(r, org, camp, calls)
+    return {"total": total, "page": page, "limit": limit, "callback": callback, "outcome": outcome, "run": run,
+            "calls": calls}

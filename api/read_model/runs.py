@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from api.read_model.campaigns import stats_body
 from engine.events import parse_time
 
 NEVER_DIALED = 0  # score of an attempt without a call.dialed in the attempt index (flows/redis_sink.py)
@@ -38,3 +39,8 @@ class RunRanges:
         lo_arg = f"({NEVER_DIALED}" if lo <= NEVER_DIALED else str(lo)  # never-dialed attempts are in no run
         hi_arg = f"({self.starts[i]}" if i < len(self.starts) else "+inf"
         return lo_arg, hi_arg
+
+
+async def run_ranges(r, org: str, camp: str) -> RunRanges:
+    """The campaign's run table, from its stats body (404 when the campaign is unknown)."""
+    return RunRanges(await stats_body(r, org, camp))

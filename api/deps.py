@@ -1,0 +1,106 @@
+"""Request dependencies, in FastAPI's ``Annotated`` style: a route names what it needs in its signature.
+
+- ``RedisDep`` / ``SyncRedisDep``: the app's shared Redis clients (made by the lifespan, api/app.py);
+- ``SettingsDep``: what create_app was given (api/settings.py);
+- ``ReadPrincipal`` / ``WritePrincipal`` / ``ManagePrincipal``: an authenticated caller holding the
+  scope ``campaigns:read`` / ``events:write`` / ``campaigns:manage`` (api/auth.py);
+  ``StreamPrincipal``: SSE routes, which also open with a stream token (api/stream_tokens.py);
+- ``CampaignId``: the ``{campaign_id}`` path parameter.
+
+Everything is read from ``request.app.state``, so routes hold no closures over the app.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import redis as redis_sync
+import redis.asyncio as aioredis
+from fastapi import Depends, Header, Path, Query, Request, Security
+from fastapi.exceptions import HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api import stream_tokens
+from api.auth import AuthError, Principal, authenticate
+from api.settings import ApiSettings
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+def get_redis(request: Request) -> aioredis.Redis:
+    return request.app.state.redis
+
+
+async def get_sync_redis(request: Request) -> redis_sync.Redis:
+    """The sync client of the thread-pool work (ingest, webhook store); made on first use, closed by the lifespan."""
+    if request.app.state.sync_redis is None:
+        request.app.state.sync_redis = redis_sync.Redis.from_url(request.app.state.settings.redis_url)
+    return request.app.state.sync_redis
+
+
+def get_settings(request: Request) -> ApiSettings:
+    return request.app.state.settings
+
+
+RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+SyncRedisDep = Annotated[redis_sync.Redis, Depends(get_sync_redis)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+CampaignId = Annotated[str, Path(pattern=ID_PATTERN, description="campaign id")]
+
+# ---------------------------------------------------------------- auth
+
+bearer = HTTPBearer(auto_error=False, description="org key `ak_…` or user token `pat_…` (with X-Org)")
+Credentials = Annotated[Optional[HTTPAuthorizationCredentials], Security(bearer)]
+
+
+async def _dataset_whole(request: Request) -> None:
+    # a wiped dataset has no API keys either: say so (503 + reason) before auth would say 401
+    problem = await request.app.state.guard.problem(request.app.state.redis)
+    if problem:
+        raise HTTPException(503, problem)
+
+
+async def _principal(request: Request, creds: HTTPAuthorizationCredentials | None, x_org: str | None,
+                     scope: str) -> Principal:
+    await _dataset_whole(request)
+    if creds is None and "token" in request.query_params or \
+            creds is not None and stream_tokens.looks_like_stream_token(creds.credentials):
+        raise AuthError(401, f"stream tokens open only {stream_tokens.SSE_ROUTES} (as ?token=); "
+                             "other routes need an API key")
+    authorization = f"Bearer {creds.credentials}" if creds is not None else None
+    p = await authenticate(request.app.state.redis, authorization, x_org, dev_mode=request.app.state.dev_mode)
+    if scope not in p.scopes:
+        raise AuthError(403, f"this key lacks the {scope!r} scope")
+    return p
+
+
+def require(scope: str):
+    """The dependency of a caller holding ``scope``: an API key (or a user token with X-Org)."""
+    async def principal(request: Request, creds: Credentials,
+                        x_org: Annotated[Optional[str], Header(pattern=ID_PATTERN,
+                                                               description="org id (user tokens: required)")] = None,
+                        ) -> Principal:
+        return await _principal(request, creds, x_org, scope)
+    return principal
+
+
+async def stream_principal(
+        request: Request, creds: Credentials,
+        x_org: Annotated[Optional[str], Header(pattern=ID_PATTERN, description="org id (user tokens)")] = None,
+        token: Annotated[Optional[str], Query(max_length=200, description=(
+            "a stream token from POST /v1/stream-tokens, for clients that cannot send "
+            "headers (a browser EventSource); instead of Authorization"))] = None) -> Principal:
+    """SSE routes: an API key (as ``ReadPrincipal``) or a stream token (api/stream_tokens.py)."""
+    if token is None:
+        return await _principal(request, creds, x_org, "campaigns:read")
+    if creds is not None:
+        raise AuthError(400, "send either Authorization or ?token=, not both")
+    await _dataset_whole(request)
+    return await stream_tokens.authenticate(request.app.state.redis, token, dev_mode=request.app.state.dev_mode,
+                                            campaign_id=request.path_params.get("campaign_id"))
+
+
+ReadPrincipal = Annotated[Principal, Depends(require("campaigns:read"))]
+WritePrincipal = Annotated[Principal, Depends(require("events:write"))]
+ManagePrincipal = Annotated[Principal, Depends(require("campaigns:manage"))]
+StreamPrincipal = Annotated[Principal, Depends(stream_principal)]

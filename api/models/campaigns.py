@@ -1,0 +1,68 @@
+"""Campaign list and detail, daily rows and email replies (api/routes/campaigns.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, Field
+
+from api.models.stats import LiveBlock, _Open
+
+
+class CampaignSummary(BaseModel):
+    campaign_id: str
+    name: Optional[str]
+    channel: str
+    kind: Optional[str]
+    status: str
+    as_of: Optional[str]
+    live: LiveBlock
+
+
+class CampaignList(BaseModel):
+    org_id: str
+    campaigns: list[CampaignSummary]
+
+
+class CampaignDetail(CampaignSummary):
+    org_id: str
+    config: dict[str, Any]
+
+
+class DailyRow(_Open):
+    date: str = Field(description="local date in the campaign's time zone, YYYY-MM-DD")
+    dials: int
+    answered: int
+    connected: int
+    abandoned: int
+    ended: int
+    emails_sent: int
+    opened: int
+    replied: int
+    cost_usd: float
+
+
+class DailyStats(_Open):
+    campaign_id: str
+    tz: str
+    days: list[DailyRow]
+    truncated_to_days: Optional[int] = Field(None, description="present when the range was cut to this many days")
+
+
+class Reply(_Open):
+    message_id: str
+    contact_id: Optional[str]
+    sentiment: Literal["positive", "neutral", "negative"]
+    preview: Optional[str]
+    name: Optional[str]
+    company: Optional[str]
+    from_email: Optional[str]
+    replied_at: str
+    replied_ms: int
+
+
+class RepliesPage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    replies: list[Reply]

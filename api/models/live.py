@@ -1,0 +1,142 @@
+"""Server-sent event data, recent alerts and stream tokens (api/routes/live.py).
+
+SSE routes return no JSON, so api/openapi_doc.py adds these models to the document itself."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import stream_tokens
+from api.models.stats import Level, StatsBody, _Open
+
+
+class LiveFrame(StatsBody):
+    """`event: frame` of /v1/campaigns/{id}/live: the /stats body plus its frame number."""
+
+    seq: int = Field(description="the campaign's frame number (grows with every frame)")
+
+
+class LevelAlert(_Open):
+    """An abandon-level change of one window (SPEC §3)."""
+
+    alert_id: str
+    kind: Optional[Literal["level"]] = Field(None, description="absent on records written before forecasts")
+    campaign_id: str
+    org_id: str
+    window: Literal["lifetime", "today", "24h", "30d"]
+    from_: Level = Field(alias="from")
+    to: Level
+    rate: float
+    abandoned: int
+    human_answered: int
+    ceiling: float
+    at: str
+    stream_id: Optional[str] = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+
+
+class ForecastAlert(_Open):
+    """A window forecast to breach within 15 minutes (SPEC §3 abandon forecast)."""
+
+    alert_id: str
+    kind: Literal["forecast"]
+    campaign_id: str
+    org_id: str
+    window: Literal["today", "30d"]
+    breach_in_s: float
+    breach_at: str
+    rate: float
+    abandoned: int
+    human_answered: int
+    ceiling: float
+    at: str
+    stream_id: Optional[str] = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+
+
+AlertPayload = Annotated[LevelAlert | ForecastAlert, Field(description="an alert record: a level change or a forecast")]
+
+
+class AlertsRecent(BaseModel):
+    alerts: list[AlertPayload]
+
+
+# ---------------------------------------------------------------- stream tokens
+
+
+class StreamTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+                                       description="limit the token to this campaign's live stream; "
+                                                   "omit for an org-wide token")
+    ttl_s: int = Field(stream_tokens.DEFAULT_TTL_S, ge=stream_tokens.MIN_TTL_S, le=stream_tokens.MAX_TTL_S,
+                       description=f"lifetime in seconds ({stream_tokens.MIN_TTL_S}..{stream_tokens.MAX_TTL_S}, "
+                                   f"default {stream_tokens.DEFAULT_TTL_S})")
+
+
+class StreamToken(BaseModel):
+    token: str = Field(description="pass as `?token=` to GET /v1/campaigns/{id}/live or GET /v1/alerts")
+    org_id: str
+    campaign_id: Optional[str]
+    expires_at: str
+    ttl_s: int
+
+
+# ---- GET /v1/live (SSE; api/org_live.py): one compact summary per campaign of the org
+
+class WindowSummary(BaseModel):
+    abandoned: Optional[int]
+    human_answered: Optional[int]
+    rate: Optional[float]
+    level: Optional[str] = Field(description="ok, warning or breach")
+
+
+class ForecastWindow(_Open):
+    breach_in_s: Optional[float]
+    breach_at: Optional[str]
+
+
+class AbandonSummary(BaseModel):
+    ceiling: Optional[float]
+    budget: Optional[int] = Field(description="abandons still affordable in the 30-day window")
+    min_sample: int = Field(description="the flow's alert min_sample: below it a window's level stays ok "
+                                        "(too few human answers to judge)")
+    windows: dict[str, Optional[WindowSummary]] = Field(description="the regulatory windows: today, 30d")
+    forecast: Optional[dict[str, Optional[ForecastWindow]]] = Field(
+        None, description="present when the flow computes abandon.forecast: today and 30d")
+
+
+class OpenAlert(_Open):
+    kind: str = Field(description="level (a window at warning/breach) or forecast (breach expected within 15 min)")
+    window: str
+    level: Optional[str] = None
+    rate: Optional[float] = None
+    abandoned: Optional[int] = None
+    human_answered: Optional[int] = None
+    breach_in_s: Optional[float] = None
+    breach_at: Optional[str] = None
+
+
+class OrgLiveSummary(BaseModel):
+    """`event: campaign` of `GET /v1/live`: one campaign, sent when anything but as_of changed."""
+
+    campaign_id: str
+    name: Optional[str]
+    channel: Optional[str]
+    kind: Optional[str]
+    status: Optional[str]
+    as_of: Optional[str]
+    first_dial_at: Optional[str] = Field(description="earliest dial known (passes/runs): what live rates rest on")
+    live: dict[str, Any] = Field(description="banner, dials_per_sec, pending, retries_queued, eta_seconds, eta_at, "
+                                             "last_dial_at (as in the live block)")
+    abandon: AbandonSummary
+    open_alerts: list[OpenAlert]
+
+
+class OrgLiveSnapshot(BaseModel):
+    """`event: snapshot` of `GET /v1/live`: first event of every (re)connect."""
+
+    org_id: str
+    min_sample: int
+    campaigns: list[OrgLiveSummary]

@@ -1,0 +1,240 @@
+"""The `/stats` body (SPEC §3) as the flow stores it: `StatsBody` and its blocks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from engine.entities import OUTCOMES
+from engine.events import BATCH_STATUSES, CONTACT_STATUSES
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class LiveBlock(_Open):
+    banner: str
+    dials_per_sec: float
+    connected_per_hour: float
+    calls_per_min: float
+    avg_ring_ms: Optional[float]
+    ringing: int
+    in_progress: int
+    last_dial_at: Optional[str]
+    pending: int
+    retries_queued: int
+    eta_seconds: Optional[float]
+    eta_at: Optional[str]
+
+
+def _counts(name: str, keys, doc: str) -> type[BaseModel]:
+    """A model with one integer field per key (keys from the engine's vocabularies: one source)."""
+    return create_model(name, __base__=_Open, __doc__=doc, **{k: (int, ...) for k in keys})
+
+
+ContactsByStatus = _counts("ContactsByStatus", CONTACT_STATUSES, "contacts per status (every status, zeros included)")
+BatchCounts = _counts("BatchCounts", BATCH_STATUSES, "batches per status")
+Outcomes = _counts("Outcomes", OUTCOMES, "ended attempts per outcome")
+RetryBreakdown = dict[Annotated[str, StringConstraints(pattern=r"^retry_[0-9]+$")], int]
+Level = Literal["ok", "warning", "breach"]
+
+
+class TimeWindow(_Open):
+    start: str = Field(description="HH:MM")
+    end: str = Field(description="HH:MM")
+    tz: str = Field(description="IANA time zone name (UTC when the event named none)")
+
+
+class StatsConfig(_Open):
+    concurrency_limit: int
+    max_attempts: int
+    abandon_ceiling: float
+    abandon_threshold_ms: int
+    abandon_from: Literal["answer", "greeting_end"]
+    time_window: Optional[TimeWindow]
+    config: Optional[dict[str, Any]] = Field(description="the campaign's opaque config, as sent")
+
+
+class ContactBuckets(_Open):
+    pending: int
+    in_progress: int
+    completed: int
+    exhausted: int
+
+
+class Contacts(_Open):
+    total: int
+    by_status: ContactsByStatus
+    buckets: ContactBuckets
+    in_flight: int
+
+
+class Attempts(_Open):
+    total: int
+    average_per_contact: float
+    follow_up: int
+
+
+class Rates(_Open):
+    answer_rate: float
+    connect_rate: float
+    completion_rate: float
+
+
+class AbandonWindow(_Open):
+    abandoned: int
+    human_answered: int
+    rate: float
+    level: Level
+
+
+class AbandonWindows(_Open):
+    lifetime: AbandonWindow
+    today: AbandonWindow
+    h24: AbandonWindow = Field(alias="24h")
+    d30: AbandonWindow = Field(alias="30d")
+
+
+class ForecastTrend(_Open):
+    abandoned: int
+    human_answered: int
+    span_s: float
+
+
+class BreachForecast(_Open):
+    breach_in_s: Optional[float]
+    breach_at: Optional[str]
+
+
+class Forecast(_Open):
+    trend: ForecastTrend
+    today: BreachForecast
+    d30: BreachForecast = Field(alias="30d")
+
+
+class Pacing(_Open):
+    remaining_dials: int
+    expected_human_answers: int
+    allowed_abandons: int
+    max_abandon_rate: Optional[float]
+
+
+class Abandon(_Open):
+    ceiling: float
+    budget: int
+    windows: AbandonWindows
+    forecast: Forecast
+    pacing: Pacing
+
+
+class Performance(_Open):
+    dials_per_sec: float
+    connected_per_hour: float
+    calls_per_min: float
+    total_connected: int
+
+
+class PassStats(_Open):
+    pass_: int = Field(alias="pass")
+    eligible: Optional[int]
+    attempted: int
+    connected: int
+    connect_rate: float
+    started_at: Optional[str]
+    ended_at: Optional[str]
+    duration_s: Optional[float]
+
+
+class RunStats(_Open):
+    run: int
+    started_at: Optional[str]
+    attempts: int
+    outcomes: Outcomes
+    answered: int
+    human_answered: int
+    answer_rate: float
+    connect_rate: float
+    abandon_rate: float
+    aht_ms: Optional[float]
+    avg_ring_ms: Optional[float]
+    first_dial_at: Optional[str]
+    last_end_at: Optional[str]
+
+
+class Callbacks(_Open):
+    requested: int
+    pending: int
+    completed: int
+    avg_delay_ms: Optional[float]
+
+
+class EmailRates(_Open):
+    delivery_rate: float
+    open_rate: float
+    click_rate: float
+    reply_rate: float
+    conversion_rate: float
+
+
+class EmailStats(_Open):
+    emails_sent: int
+    delivered: int
+    bounced: int
+    opened: int
+    clicked: int
+    replied: int
+    unsubscribed: int
+    meetings_booked: int
+    rates: EmailRates
+
+
+class Costs(_Open):
+    total_usd: float
+    breakdown: dict[str, float] = Field(description="USD per cost category")
+
+
+class Diagnostics(_Open):
+    late: int
+    duplicates: int
+    orphaned: int
+
+
+class StatsBody(_Open):
+    """SPEC §3.1: every key always present (null where unknown)."""
+
+    campaign_id: str
+    org_id: str
+    name: Optional[str]
+    channel: str
+    kind: Optional[str]
+    status: str
+    as_of: Optional[str]
+    config: StatsConfig
+    contacts: Contacts
+    retry_breakdown: RetryBreakdown
+    retries_left: int
+    batch_counts: BatchCounts
+    attempts: Attempts
+    outcomes: Outcomes
+    answered: int
+    human_answered: int
+    active_calls: int
+    ringing: int
+    in_progress: int
+    concurrency_limit: int
+    rates: Rates
+    aht_ms: Optional[float]
+    avg_ring_ms: Optional[float]
+    abandon: Abandon
+    live: LiveBlock
+    performance: Optional[Performance]
+    passes: list[PassStats]
+    run: int = Field(description="the current run: the last in run order")
+    runs: list[RunStats] = Field(description="run 1 and every started (not withdrawn) restart, in run order")
+    previous_run_stats: Optional[RunStats] = Field(description="the run before the current one; null with one run")
+    callbacks: Callbacks
+    email: EmailStats
+    costs: Costs
+    diagnostics: Diagnostics

@@ -1,0 +1,60 @@
+"""POST /v1/events: a JSON array or NDJSON body of events (SPEC §1), per-key rate limits (api/rate_limit.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from api import models
+from api.deps import SyncRedisDep, WritePrincipal
+from api.ingest import ingest_body, ingest_items, json_body_problem
+from api.responses import OrjsonResponse, limited
+from engine.events import MAX_BODY_BYTES, EventRejected, split_body
+
+router = APIRouter(tags=["ingest"])
+
+
+def too_large() -> OrjsonResponse:
+    return OrjsonResponse({"detail": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+
+
+@router.post("/v1/events", response_model=models.IngestResult,
+             responses={413: {"description": "body or batch too large"}},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"$ref": "#/components/schemas/IngestBody"}},  # api/event_schema.py
+                 "application/x-ndjson": {"schema": {"type": "string"}}}}})
+async def post_events(request: Request, p: WritePrincipal, sync_redis: SyncRedisDep):
+    """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`."""
+    limits, metrics = request.app.state.ingest_limits, request.app.state.metrics
+    denied = await limits.check_request(p.key_id)
+    if denied:
+        return limited(denied)
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return too_large()
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    problem = json_body_problem(body, request.headers.get("content-type", ""))
+    if problem:
+        return OrjsonResponse({"detail": problem}, status_code=400)
+    # parsing, validation and the two pipelined round trips run off the event loop (api/ingest.py)
+    try:
+        if limits.events:  # count the body's events first (every item counts)
+            items = await run_in_threadpool(split_body, body)
+            denied = await limits.check_events(p.key_id, len(items))
+            if denied:
+                return limited(denied)
+            accepted, duplicates, rejected = await run_in_threadpool(ingest_items, sync_redis, items, p.org_id)
+        else:
+            accepted, duplicates, rejected = await run_in_threadpool(ingest_body, sync_redis, body, p.org_id)
+    except EventRejected as err:
+        return OrjsonResponse({"detail": err.reason}, status_code=413)
+    metrics.events_accepted.labels("accepted").inc(accepted)
+    metrics.events_accepted.labels("duplicate").inc(duplicates)
+    metrics.events_accepted.labels("rejected").inc(len(rejected))
+    return OrjsonResponse({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
