@@ -13,7 +13,7 @@ from __future__ import annotations
 from array import array
 
 from engine.contact_table import STATUS_CODE, ContactTable
-from engine.events import format_time
+from engine.timefmt import format_time
 from engine.sealed import SealedAttempts
 
 
