@@ -58,9 +58,9 @@ def build_snapshot(state: CampaignState) -> dict:
     # Live block: for an email campaign a send counts as a dial.
     if email:
         first_dial = _min(state.first_dial, state.first_send)
-        last_dial = _max(state.last_dial, state.last_send)
+        last_dial = _max(state.last_dial.value, state.last_send.value)
     else:
-        first_dial, last_dial = state.first_dial, state.last_dial
+        first_dial, last_dial = state.first_dial, state.last_dial.value
 
     def dials_in(window_ms: int) -> int:
         n = state.dials_1s.window_sum(now, window_ms)
@@ -90,8 +90,8 @@ def build_snapshot(state: CampaignState) -> dict:
 
     performance = None
     if state.status in ("completed", "stopped"):
-        if first_dial is not None and state.last_end is not None:
-            span = max(1.0, (state.last_end - first_dial) / 1000)
+        if first_dial is not None and state.last_end.value is not None:
+            span = max(1.0, (state.last_end.value - first_dial) / 1000)
         else:
             span = 1.0
         performance = {
@@ -141,8 +141,8 @@ def build_snapshot(state: CampaignState) -> dict:
             "connect_rate": _ratio(outcomes["connected"], ended),
             "completion_rate": _ratio(by_status["completed"], total),
         },
-        "aht_ms": _mean(state.aht_sum, state.aht_n),
-        "avg_ring_ms": _mean(state.ring_sum, state.ring_n),
+        "aht_ms": state.aht.value,
+        "avg_ring_ms": state.ring.value,
         "abandon": {
             "ceiling": float(cfg.abandon_ceiling),
             "budget": abandon_budget(a30, h30, cfg.ceiling),
@@ -156,10 +156,10 @@ def build_snapshot(state: CampaignState) -> dict:
                    if p.attempted or p.eligible_key is not None],
         **state.runs.body(state.attempts, state.sealed),  # run, runs, previous_run_stats (engine.runs)
         "callbacks": {
-            "requested": cb[0],
-            "pending": cb[0] - cb[1] - cb[2],
-            "completed": cb[1],
-            "avg_delay_ms": _mean(cb[3], cb[4]),
+            "requested": cb.requested,
+            "pending": cb.pending,
+            "completed": cb.completed,
+            "avg_delay_ms": cb.avg_delay_ms,
         },
         "email": {
             "emails_sent": ec["email.sent"],
@@ -185,7 +185,7 @@ def build_snapshot(state: CampaignState) -> dict:
         "diagnostics": {
             "late": state.late,
             "duplicates": state.duplicates,
-            "orphaned": state.orphan_attempts + state.orphan_messages + cb[5],
+            "orphaned": state.orphan_attempts + state.orphan_messages + cb.unmatched,
         },
     }
 

@@ -28,6 +28,7 @@ from engine.forecast import (FORECAST_WINDOWS, TREND_WINDOW_MS, ForecastAlarm, b
                              breach_time_ms, span_ms, within_horizon)
 from engine.keys import alert_id
 from engine.localtime import day_bounds_of
+from engine.measures import CallbackTotals, Latest, Mean
 from engine.runs import Runs, runs_of
 from engine.sealed import SealedAttempts
 from engine.windows import BucketSeries, RollingPair
@@ -109,30 +110,25 @@ class CampaignState:
         self.answered = 0
         self.human = 0
         self.abandoned = 0
-        self.ring_sum = 0
-        self.ring_n = 0
-        self.aht_sum = 0
-        self.aht_n = 0
+        self.ring = Mean()  # ring time (answer - dial) of answered dialed attempts
+        self.aht = Mean()  # handle time (end - bridge + wrap) of connected calls
         self.orphan_attempts = 0
         self.orphan_messages = 0
         self.email_counts: Counter = Counter({t: 0 for t in EMAIL_TYPES})
         self.meetings = 0
-        self.callbacks = [0, 0, 0, 0, 0, 0]  # requested, completed, cancelled, delay_sum, delay_n, unmatched
+        self.callbacks = CallbackTotals()
         self.cost_micros = 0
         self.cost_by_category: Counter = Counter()
         self.late = 0
         self.duplicates = 0
 
-        # First/last dial (and send): mins only ever decrease; a max that a retraction
-        # lowers is recomputed from the entities (rare: an earlier duplicate fact).
+        # First/last dial (and send): mins only ever decrease; a latest that a retraction
+        # lowers is recomputed from the entities (engine.measures.Latest, refresh_extremes).
         self.first_dial = None
-        self.last_dial = None
-        self.last_dial_stale = False
+        self.last_dial = Latest()
         self.first_send = None
-        self.last_send = None
-        self.last_send_stale = False
-        self.last_end = None
-        self.last_end_stale = False
+        self.last_send = Latest()
+        self.last_end = Latest()
 
         # Trailing-window series (1 s grid, kept for the longest 1 s window: 1 h).
         self.dials_1s = BucketSeries(SECOND, 3700)
@@ -181,6 +177,10 @@ class CampaignState:
             from engine.state_upgrade import upgrade
 
             d = upgrade(d)
+        if "ring_sum" in d:  # pickled before the aggregates were value objects (issue #13)
+            from engine.state_upgrade import adopt_value_objects
+
+            d = adopt_value_objects(d)
         self.__dict__.update(d)
         if "runs" not in d:  # pickled before runs existed
             runs_of(self)
@@ -449,9 +449,7 @@ class CampaignState:
         new = fold_callbacks(events)
         old = t.callback_contrib.get(row, (0, 0, 0, 0, 0, 0))
         t.callback_contrib[row] = new
-        cb = self.callbacks
-        for i in range(6):
-            cb[i] += new[i] - old[i]
+        self.callbacks.replace(old, new)
 
     # attempts -----------------------------------------------------------------
 
@@ -585,10 +583,7 @@ class CampaignState:
                     if self.first_dial is None or dts < self.first_dial:
                         self.first_dial = dts
                         self.forecast_stale = True  # the trend's span starts at the first dial
-                    if self.last_dial is None or dts > self.last_dial:
-                        self.last_dial = dts
-                elif dts == self.last_dial:
-                    self.last_dial_stale = True
+                self.last_dial.count(dts, s)
                 p = self._pass(a.pass_no)
                 p.add_dial(self.table.index[a.contact], s)
                 if s > 0:
@@ -611,8 +606,7 @@ class CampaignState:
             self._daily(ats, D_ANSWERED, s)
             if dial is not None:
                 ring = ats - dial[0]
-                self.ring_sum += s * ring
-                self.ring_n += s
+                self.ring.add(ring, s)
                 self.ring_1s.add(ats, (s * ring, s))
         if parts & P_BRIDGE and a.bridge is not None:
             self.bridged_1s.add1(a.bridge[0], s)
@@ -624,11 +618,7 @@ class CampaignState:
         self.outcomes[o] += s
         self.ended_1s.add1(ets, s)
         self._daily(ets, D_ENDED, s)
-        if s > 0:
-            if self.last_end is None or ets > self.last_end:
-                self.last_end = ets
-        elif ets == self.last_end:
-            self.last_end_stale = True
+        self.last_end.count(ets, s)
         if a.answered_at_end:
             self.answered += s
         if a.human_at_end:
@@ -644,8 +634,7 @@ class CampaignState:
             self._daily(ets, D_ABANDONED, s)
         elif o == "connected":
             self._daily(ets, D_CONNECTED, s)
-            self.aht_sum += s * (ets - a.bridge[0] + a.wrap)
-            self.aht_n += s
+            self.aht.add(ets - a.bridge[0] + a.wrap, s)
         if dial is not None:
             p = self.passes[a.pass_no]
             if o == "connected":
@@ -699,10 +688,7 @@ class CampaignState:
                 if self.first_send is None or sts < self.first_send:
                     self.first_send = sts
                     self.forecast_stale = True
-                if self.last_send is None or sts > self.last_send:
-                    self.last_send = sts
-            elif sts == self.last_send:
-                self.last_send_stale = True
+            self.last_send.count(sts, s)
         opened = keys.get("email.opened")
         if opened is not None:
             self._daily(opened[0], D_OPENED, s)
@@ -882,18 +868,15 @@ class CampaignState:
 
     def refresh_extremes(self) -> None:
         """Recompute maxima that a retraction lowered (rare: an earlier duplicate fact arrived late)."""
-        if self.last_dial_stale:
+        if self.last_dial.stale:
             dials = [a.dial[0] for a in self.attempts.values() if a.dial is not None]
-            self.last_dial = _max_with(max(dials, default=None), self._sealed_max("dial"))
-            self.last_dial_stale = False
-        if self.last_send_stale:
+            self.last_dial.recomputed(_max_with(max(dials, default=None), self._sealed_max("dial")))
+        if self.last_send.stale:
             sends = [m.keys["email.sent"][0] for m in self.messages.values() if "email.sent" in m.keys]
-            self.last_send = max(sends, default=None)
-            self.last_send_stale = False
-        if self.last_end_stale:
+            self.last_send.recomputed(max(sends, default=None))
+        if self.last_end.stale:
             ends = [a.end[0] for a in self.attempts.values() if a.end is not None]
-            self.last_end = _max_with(max(ends, default=None), self._sealed_max("end"))
-            self.last_end_stale = False
+            self.last_end.recomputed(_max_with(max(ends, default=None), self._sealed_max("end")))
         stale = [n for n, p in self.passes.items() if p.stale]
         if stale:
             for n in stale:
