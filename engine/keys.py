@@ -249,7 +249,7 @@ def batch_details_key(org_id: str, campaign_id: str) -> str:
 
 def daily_key(org_id: str, campaign_id: str) -> str:
     """Hash UTC quarter-hour number (ts // 900000) -> JSON list of the daily counters
-    (engine.state.DAILY_FIELDS order); `engine.daily.rows_from_quarters` turns them into local days."""
+    (engine.state_grid.DAILY_FIELDS order); `engine.daily.rows_from_quarters` turns them into local days."""
     return f"{PREFIX}:daily:{campaign_tag(org_id, campaign_id)}"
 
 
