@@ -97,7 +97,8 @@ def _conditions(required: Any, name: str) -> dict | None:
     """A field required only in some cases (``required`` is a callable of the event so far)."""
     if required is getattr(ev, "_retry_number_required", None):
         return {"if": {"required": ["status"], "properties": {"status": {"const": "retrying"}}},
-                "then": {"required": [name]}}
+                # present and not null: an optional field given as null is absent (SPEC §1)
+                "then": {"required": [name], "properties": {name: {"not": {"type": "null"}}}}}
     return None
 
 

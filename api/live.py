@@ -28,23 +28,13 @@ from collections import deque
 import orjson
 
 from api.org_live import MinSample, OrgSummaries
-from engine.keys import ALERT_FIELD, LIVE_CHANNEL, org_alerts_stream
+from engine.keys import ALERT_FIELD, ALERT_SERIES, LIVE_CHANNEL, alert_position, org_alerts_stream
 
 log = logging.getLogger("callpulse.api.live")
 
 # Each alert series numbers its alerts 1, 2, …: the level alerts of the four windows, then the
-# forecast alerts of `today` and `30d` (engine.state, alert ids ``…:forecast-<window>:n``).
-ALERT_SERIES = ("lifetime", "today", "24h", "30d", "forecast-today", "forecast-30d")
-_WIN_INDEX = {w: i for i, w in enumerate(ALERT_SERIES)}
+# forecast alerts of `today` and `30d` (engine.keys.AlertId, engine.vocab.ALERT_SERIES).
 _LEGACY_SERIES = 4  # a cursor written before forecast alerts had four alert counters
-
-
-def alert_position(alert_id: str) -> tuple[int, int] | None:
-    """(series index, n) of an engine alert id ``org:campaign:series:n``; None if it has another shape."""
-    parts = alert_id.rsplit(":", 2)
-    if len(parts) != 3 or parts[1] not in _WIN_INDEX or not parts[2].isdigit():
-        return None
-    return _WIN_INDEX[parts[1]], int(parts[2])
 
 
 class Cursor:

@@ -16,12 +16,14 @@ record belongs in; the sink keeps the indexes, the API reads them.
 from __future__ import annotations
 
 from engine.config import DEFAULTS as CONFIG_DEFAULTS
-from engine.events import EVENT_FIELDS, format_time, parse_time
+from engine.timefmt import format_time, parse_time
+from engine.validation import EVENT_FIELDS
+from engine.vocab import OUTCOMES
 
 ACTIVITY_TYPES = frozenset({"campaign.created", "campaign.status", "batch.status"})
 ACTIVITY_KINDS = ("created", "config", "status", "paused", "resumed", "batch_status", "alert")
 
-OUTCOME_FILTERS = ("connected", "abandoned", "machine", "busy", "no_answer", "failed", "active")
+OUTCOME_FILTERS = OUTCOMES + ("active",)
 CALLBACK_FILTERS = ("requested", "pending", "completed", "cancelled")
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from engine.vocab import WINDOWS  # noqa: F401  (re-exported: engine.alerts.WINDOWS)
+
 OK, WARNING, BREACH = "ok", "warning", "breach"
-WINDOWS = ("lifetime", "today", "24h", "30d")
 DEFAULT_MIN_SAMPLE = 50
 
 

@@ -1,4 +1,4 @@
-"""Campaign configuration resolved from its `campaign.created` events.
+"""Campaign configuration resolved from its `campaign.created` events, and its SPEC defaults.
 
 Each field takes its value from the latest `campaign.created` (by key
 ``(ts, event_id)``) that carries it, else the SPEC default.
@@ -34,17 +34,19 @@ def exact_decimal(x) -> Fraction:
 
 @dataclass
 class CampaignConfig:
-    name: str | None = None
-    channel: str = "voice"
-    concurrency_limit: int = 10
-    max_attempts: int = 3
-    abandon_ceiling: float = 0.03
-    abandon_threshold_ms: int = 2000
-    abandon_from: str = "answer"
-    time_window: TimeWindow | None = None
-    kind: str | None = None
-    config: dict | None = None
-    ceiling: Fraction = field(default_factory=lambda: Fraction(3, 100))
+    """The configuration in effect; every default is the SPEC default in `DEFAULTS` (one definition)."""
+
+    name: str | None = DEFAULTS["name"]
+    channel: str = DEFAULTS["channel"]
+    concurrency_limit: int = DEFAULTS["concurrency_limit"]
+    max_attempts: int = DEFAULTS["max_attempts"]
+    abandon_ceiling: float = DEFAULTS["abandon_ceiling"]
+    abandon_threshold_ms: int = DEFAULTS["abandon_threshold_ms"]
+    abandon_from: str = DEFAULTS["abandon_from"]
+    time_window: TimeWindow | None = DEFAULTS["time_window"]
+    kind: str | None = DEFAULTS["kind"]
+    config: dict | None = DEFAULTS["config"]
+    ceiling: Fraction = field(default_factory=lambda: exact_decimal(DEFAULTS["abandon_ceiling"]))
 
     @property
     def tz(self) -> str:

@@ -22,7 +22,7 @@ from array import array
 
 import orjson
 
-from engine.events import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
+from engine.vocab import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
 
 NO_TS = -(1 << 63)  # "no such fact" in a ts column
 STATUS_CODE = {s: i for i, s in enumerate(CONTACT_STATUSES)}

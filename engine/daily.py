@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from engine.localtime import local_date
-from engine.state import DAILY_FIELDS, D_COST, QUARTER_HOUR, CampaignState
+from engine.state import CampaignState
+from engine.state_grid import D_COST, DAILY_FIELDS, QUARTER_HOUR
 
 MAX_DAYS = 3660
 

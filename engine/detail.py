@@ -9,7 +9,8 @@ from __future__ import annotations
 from engine.activity import callback_summary
 from engine.contact_table import NO_TS, ContactTable
 from engine.entities import Attempt, Batch, Message
-from engine.events import CONTACT_STATUSES, format_time
+from engine.timefmt import format_time
+from engine.vocab import CONTACT_STATUSES
 
 SIP_TEXT = {
     200: "Answered",

@@ -11,7 +11,8 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 
-OUTCOMES = ("connected", "abandoned", "machine", "busy", "no_answer", "failed")
+from engine.vocab import OUTCOMES  # noqa: F401  (re-exported: engine.entities.OUTCOMES)
+
 BUSY_SIP = frozenset({486, 600})
 NO_ANSWER_SIP = frozenset({408, 480, 487})
 

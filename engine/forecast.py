@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from engine.vocab import FORECAST_WINDOWS  # noqa: F401  (re-exported: engine.forecast.FORECAST_WINDOWS)
+
 TREND_WINDOW_MS = 900_000  # the trailing window of the trend (1 s grid)
-FORECAST_WINDOWS = ("today", "30d")
 ARM_S = 900  # a forecast alert fires when breach_in_s first becomes ≤ 15 min ...
 REARM_S = 1800  # ... and re-arms once it is null or > 30 min
 HORIZON_MS = 86_400_000  # `30d`: a breach more than 24 h ahead is not forecast

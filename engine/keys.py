@@ -14,6 +14,9 @@ it, org ``t1`` campaign ``a:b`` and org ``t1:a`` campaign ``b`` shared every
 key: a cross-tenant read and write). Ids without ``:`` escape to themselves,
 so their keys are the same as before the escaping (docs/streams.md, *Key
 layout versions*).
+
+Also the alert id (`AlertId`: its format and its parse) and the ingest partition count, parsed from a
+setting the caller reads (the engine reads no environment; see `partition_count`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 import os
 import re
 import zlib
+
+from engine.vocab import ALERT_SERIES
 
 PREFIX = "callpulse"
 DEFAULT_PARTITIONS = 8
@@ -41,13 +46,25 @@ def key_part(value: str) -> str:
     return _UNSAFE.sub(_escape_char, value)
 
 
-def partition_count() -> int:
-    """Number of ingest stream partitions (``CALLPULSE_PARTITIONS``, default 8).
+PARTITIONS_SETTING = "CALLPULSE_PARTITIONS"  # the environment variable a process edge reads
+
+
+def partitions_from(setting: str | None) -> int:
+    """Number of ingest stream partitions from the deployment's setting (None: default 8).
 
     Writers and the flow must agree on it; changing it on a live system
     re-routes campaigns, so treat it as fixed per deployment.
     """
-    return int(os.environ.get("CALLPULSE_PARTITIONS", DEFAULT_PARTITIONS))
+    return int(setting) if setting is not None else DEFAULT_PARTITIONS
+
+
+def partition_count() -> int:
+    """`partitions_from` the environment's ``CALLPULSE_PARTITIONS``.
+
+    Transitional: the one environment read left in the engine, kept only for the callers that still
+    use it (flows/redis_source.py, flows/ingest_writer.py); they should read `PARTITIONS_SETTING`
+    themselves and call `partitions_from`."""
+    return partitions_from(os.environ.get(PARTITIONS_SETTING))
 
 
 def partition_for(org_id: str, campaign_id: str, partitions: int) -> int:
@@ -125,10 +142,28 @@ FRAME_FIELD = b"f"
 ALERT_FIELD = b"a"
 
 
-def alert_id(org_id: str, campaign_id: str, window: str, n: int) -> str:
-    """Stable id of the campaign's n-th alert of ``window``: ``org:campaign:window:n`` with both ids
-    escaped like keys (so it is unique across tenants); `api.live.alert_position` reads its tail."""
-    return f"{key_part(org_id)}:{key_part(campaign_id)}:{window}:{n}"
+class AlertId:
+    """The alert id's one format and its parse: ``org:campaign:series:n``, the n-th alert (from 1) of the
+    campaign's alert series (`engine.vocab.ALERT_SERIES`), both ids escaped like keys (so the id is
+    unique across tenants and its last two parts split off at ``:``)."""
+
+    SERIES_INDEX = {s: i for i, s in enumerate(ALERT_SERIES)}
+
+    @staticmethod
+    def format(org_id: str, campaign_id: str, series: str, n: int) -> str:
+        return f"{key_part(org_id)}:{key_part(campaign_id)}:{series}:{n}"
+
+    @classmethod
+    def position(cls, alert_id: str) -> tuple[int, int] | None:
+        """(series index, n) of an alert id; None if it has another shape (a stream cursor's counters)."""
+        parts = alert_id.rsplit(":", 2)
+        if len(parts) != 3 or parts[1] not in cls.SERIES_INDEX or not parts[2].isdigit():
+            return None
+        return cls.SERIES_INDEX[parts[1]], int(parts[2])
+
+
+alert_id = AlertId.format
+alert_position = AlertId.position
 
 
 # ---------------------------------------------------------------- flow bookkeeping
@@ -214,7 +249,7 @@ def batch_details_key(org_id: str, campaign_id: str) -> str:
 
 def daily_key(org_id: str, campaign_id: str) -> str:
     """Hash UTC quarter-hour number (ts // 900000) -> JSON list of the daily counters
-    (engine.state.DAILY_FIELDS order); `engine.daily.rows_from_quarters` turns them into local days."""
+    (engine.state_grid.DAILY_FIELDS order); `engine.daily.rows_from_quarters` turns them into local days."""
     return f"{PREFIX}:daily:{campaign_tag(org_id, campaign_id)}"
 
 

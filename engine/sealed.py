@@ -32,7 +32,8 @@ from hashlib import blake2b
 import numpy as np
 
 from engine.contact_table import NO_TS
-from engine.entities import OUTCOMES, Attempt
+from engine.entities import Attempt
+from engine.vocab import OUTCOMES
 
 AMD_RESULTS = ("human", "machine", "unknown")
 F_DIAL, F_ANS, F_AMD, F_BRIDGE, F_END, F_FOLLOW_UP, F_ANSWERED, F_HUMAN = 1, 2, 4, 8, 16, 32, 64, 128

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from engine.alerts import abandon_budget
 from engine.forecast import breach_at, breach_in_s, pacing, span_ms
-from engine.events import CONTACT_STATUSES, FINAL_CONTACT_STATUSES, format_time
 from engine.state import CampaignState
-
-BATCH_STATUSES = ("pending", "in_progress", "paused", "completed", "cancelled")
-EXHAUSTED = tuple(s for s in FINAL_CONTACT_STATUSES if s != "completed")
+from engine.timefmt import format_time
+from engine.vocab import BATCH_STATUSES, CONTACT_STATUSES, EXHAUSTED_CONTACT_STATUSES, OUTCOMES
 
 
 def _ratio(n, d) -> float:
@@ -31,86 +29,22 @@ def _rate_divisor_s(state: CampaignState, window_s: int, first_dial) -> float:
 
 
 def build_snapshot(state: CampaignState) -> dict:
+    """The body, one section per helper below (key order as SPEC §3.1 lists them)."""
     state.refresh_extremes()
     cfg = state.config.current
-    now = state.now
     email = cfg.channel == "email"
-    by_status = {s: state.by_status[s] for s in CONTACT_STATUSES}
-    total = len(state.table)
-    buckets = {
-        "pending": by_status["pending"] + by_status["retrying"] + by_status["followup_scheduled"],
-        "in_progress": by_status["dispatched"] + by_status["in_progress"],
-        "completed": by_status["completed"],
-        "exhausted": sum(by_status[s] for s in EXHAUSTED),
-    }
-    in_flight = (by_status["dispatched"] + by_status["in_progress"]
-                 + by_status["retrying"] + by_status["followup_scheduled"])
-    m = cfg.max_attempts
-    retries_left = sum(n * max(0, m - d) for d, n in state.nonfinal_by_dialed.items())
-    batch_counts = dict.fromkeys(BATCH_STATUSES, 0)
-    for b in state.batches.values():
-        if b.exists:
-            batch_counts[b.status] += 1
-
+    contacts = _contacts(state)
+    by_status = contacts["by_status"]
+    total = contacts["total"]
+    retries_left = _retries_left(state, cfg.max_attempts)
     ended = state.ended
-    outcomes = {o: state.outcomes[o] for o in ("connected", "abandoned", "machine", "busy", "no_answer", "failed")}
-
-    # Live block: for an email campaign a send counts as a dial.
+    outcomes = {o: state.outcomes[o] for o in OUTCOMES}
+    # For an email campaign a send counts as a dial.
     if email:
         first_dial = _min(state.first_dial, state.first_send)
-        last_dial = _max(state.last_dial, state.last_send)
+        last_dial = _max(state.last_dial.value, state.last_send.value)
     else:
-        first_dial, last_dial = state.first_dial, state.last_dial
-
-    def dials_in(window_ms: int) -> int:
-        n = state.dials_1s.window_sum(now, window_ms)
-        return n + state.sends_1s.window_sum(now, window_ms) if email else n
-
-    dials_60 = dials_in(60_000)
-    bridged_3600 = state.bridged_1s.window_sum(now, 3_600_000)
-    ended_60 = state.ended_1s.window_sum(now, 60_000)
-    ring_sum, ring_n = state.ring_1s.window_sum(now, 900_000)
-    dial_rate_300 = dials_in(300_000) / _rate_divisor_s(state, 300, first_dial)
-    eta_seconds, eta_at = _eta(state, cfg, buckets["pending"], dial_rate_300)
-
-    live = {
-        "banner": _banner(state, cfg, dials_in(30_000)),
-        "dials_per_sec": dials_60 / _rate_divisor_s(state, 60, first_dial),
-        "connected_per_hour": bridged_3600 / _rate_divisor_s(state, 3600, first_dial) * 3600,
-        "calls_per_min": ended_60 / _rate_divisor_s(state, 60, first_dial) * 60,
-        "avg_ring_ms": _mean(ring_sum, ring_n),
-        "ringing": state.ringing,
-        "in_progress": state.in_progress,
-        "last_dial_at": _fmt(last_dial),
-        "pending": buckets["pending"],
-        "retries_queued": by_status["retrying"] + by_status["followup_scheduled"],
-        "eta_seconds": eta_seconds,
-        "eta_at": eta_at,
-    }
-
-    performance = None
-    if state.status in ("completed", "stopped"):
-        if first_dial is not None and state.last_end is not None:
-            span = max(1.0, (state.last_end - first_dial) / 1000)
-        else:
-            span = 1.0
-        performance = {
-            "dials_per_sec": state.attempts_total / span,
-            "connected_per_hour": outcomes["connected"] / span * 3600,
-            "calls_per_min": ended / span * 60,
-            "total_connected": outcomes["connected"],
-        }
-
-    windows = {}
-    for name, (a, h) in state.window_counts().items():
-        windows[name] = {"abandoned": a, "human_answered": h, "rate": _ratio(a, h),
-                         "level": state.trackers[name].level}
-    a30, h30 = state.w30d.a, state.w30d.h
-
-    ec = state.email_counts
-    delivered = ec["email.delivered"]
-    cb = state.callbacks
-
+        first_dial, last_dial = state.first_dial, state.last_dial.value
     return {
         "campaign_id": state.campaign_id,
         "org_id": state.org_id,
@@ -118,12 +52,12 @@ def build_snapshot(state: CampaignState) -> dict:
         "channel": cfg.channel,
         "kind": cfg.kind,
         "status": state.status,
-        "as_of": _fmt(now),
+        "as_of": _fmt(state.now),
         "config": cfg.as_json(),
-        "contacts": {"total": total, "by_status": by_status, "buckets": buckets, "in_flight": in_flight},
+        "contacts": contacts,
         "retry_breakdown": {f"retry_{n}": c for n, c in sorted(state.retry.items()) if c},
         "retries_left": retries_left,
-        "batch_counts": batch_counts,
+        "batch_counts": _batch_counts(state),
         "attempts": {
             "total": state.attempts_total,
             "average_per_contact": round(state.attempts_total / total, 2) if total and state.attempts_total else 0.0,
@@ -141,43 +75,16 @@ def build_snapshot(state: CampaignState) -> dict:
             "connect_rate": _ratio(outcomes["connected"], ended),
             "completion_rate": _ratio(by_status["completed"], total),
         },
-        "aht_ms": _mean(state.aht_sum, state.aht_n),
-        "avg_ring_ms": _mean(state.ring_sum, state.ring_n),
-        "abandon": {
-            "ceiling": float(cfg.abandon_ceiling),
-            "budget": abandon_budget(a30, h30, cfg.ceiling),
-            "windows": windows,
-            "forecast": _forecast(state),
-            "pacing": pacing(retries_left, state.human, ended, a30, h30, cfg.ceiling),
-        },
-        "live": live,
-        "performance": performance,
+        "aht_ms": state.aht.value,
+        "avg_ring_ms": state.ring.value,
+        "abandon": _abandon(state, cfg, retries_left),
+        "live": _live(state, cfg, email, contacts, first_dial, last_dial),
+        "performance": _performance(state, first_dial, outcomes["connected"]),
         "passes": [_pass_row(n, p) for n, p in sorted(state.passes.items())
                    if p.attempted or p.eligible_key is not None],
         **state.runs.body(state.attempts, state.sealed),  # run, runs, previous_run_stats (engine.runs)
-        "callbacks": {
-            "requested": cb[0],
-            "pending": cb[0] - cb[1] - cb[2],
-            "completed": cb[1],
-            "avg_delay_ms": _mean(cb[3], cb[4]),
-        },
-        "email": {
-            "emails_sent": ec["email.sent"],
-            "delivered": delivered,
-            "bounced": ec["email.bounced"],
-            "opened": ec["email.opened"],
-            "clicked": ec["email.clicked"],
-            "replied": ec["email.replied"],
-            "unsubscribed": ec["email.unsubscribed"],
-            "meetings_booked": state.meetings,
-            "rates": {
-                "delivery_rate": _ratio(delivered, ec["email.sent"]),
-                "open_rate": _ratio(ec["email.opened"], delivered),
-                "click_rate": _ratio(ec["email.clicked"], delivered),
-                "reply_rate": _ratio(ec["email.replied"], delivered),
-                "conversion_rate": _ratio(state.meetings, delivered),
-            },
-        },
+        "callbacks": _callbacks(state.callbacks),
+        "email": _email(state),
         "costs": {
             "total_usd": state.cost_micros / 1_000_000,
             "breakdown": {k: v / 1_000_000 for k, v in sorted(state.cost_by_category.items())},
@@ -185,7 +92,119 @@ def build_snapshot(state: CampaignState) -> dict:
         "diagnostics": {
             "late": state.late,
             "duplicates": state.duplicates,
-            "orphaned": state.orphan_attempts + state.orphan_messages + cb[5],
+            "orphaned": state.orphan_attempts + state.orphan_messages + state.callbacks.unmatched,
+        },
+    }
+
+
+def _contacts(state: CampaignState) -> dict:
+    by_status = {s: state.by_status[s] for s in CONTACT_STATUSES}
+    buckets = {
+        "pending": by_status["pending"] + by_status["retrying"] + by_status["followup_scheduled"],
+        "in_progress": by_status["dispatched"] + by_status["in_progress"],
+        "completed": by_status["completed"],
+        "exhausted": sum(by_status[s] for s in EXHAUSTED_CONTACT_STATUSES),
+    }
+    in_flight = (by_status["dispatched"] + by_status["in_progress"]
+                 + by_status["retrying"] + by_status["followup_scheduled"])
+    return {"total": len(state.table), "by_status": by_status, "buckets": buckets, "in_flight": in_flight}
+
+
+def _retries_left(state: CampaignState, max_attempts: int) -> int:
+    return sum(n * max(0, max_attempts - d) for d, n in state.nonfinal_by_dialed.items())
+
+
+def _batch_counts(state: CampaignState) -> dict:
+    counts = dict.fromkeys(BATCH_STATUSES, 0)
+    for b in state.batches.values():
+        if b.exists:
+            counts[b.status] += 1
+    return counts
+
+
+def _live(state: CampaignState, cfg, email: bool, contacts: dict, first_dial, last_dial) -> dict:
+    now = state.now
+    by_status = contacts["by_status"]
+    pending = contacts["buckets"]["pending"]
+
+    def dials_in(window_ms: int) -> int:
+        n = state.dials_1s.window_sum(now, window_ms)
+        return n + state.sends_1s.window_sum(now, window_ms) if email else n
+
+    dials_60 = dials_in(60_000)
+    bridged_3600 = state.bridged_1s.window_sum(now, 3_600_000)
+    ended_60 = state.ended_1s.window_sum(now, 60_000)
+    ring_sum, ring_n = state.ring_1s.window_sum(now, 900_000)
+    dial_rate_300 = dials_in(300_000) / _rate_divisor_s(state, 300, first_dial)
+    eta_seconds, eta_at = _eta(state, cfg, pending, dial_rate_300)
+    return {
+        "banner": _banner(state, cfg, dials_in(30_000)),
+        "dials_per_sec": dials_60 / _rate_divisor_s(state, 60, first_dial),
+        "connected_per_hour": bridged_3600 / _rate_divisor_s(state, 3600, first_dial) * 3600,
+        "calls_per_min": ended_60 / _rate_divisor_s(state, 60, first_dial) * 60,
+        "avg_ring_ms": _mean(ring_sum, ring_n),
+        "ringing": state.ringing,
+        "in_progress": state.in_progress,
+        "last_dial_at": _fmt(last_dial),
+        "pending": pending,
+        "retries_queued": by_status["retrying"] + by_status["followup_scheduled"],
+        "eta_seconds": eta_seconds,
+        "eta_at": eta_at,
+    }
+
+
+def _performance(state: CampaignState, first_dial, connected: int) -> dict | None:
+    """Whole-campaign rates of a finished (completed or stopped) campaign."""
+    if state.status not in ("completed", "stopped"):
+        return None
+    last_end = state.last_end.value
+    span = max(1.0, (last_end - first_dial) / 1000) if first_dial is not None and last_end is not None else 1.0
+    return {
+        "dials_per_sec": state.attempts_total / span,
+        "connected_per_hour": connected / span * 3600,
+        "calls_per_min": state.ended / span * 60,
+        "total_connected": connected,
+    }
+
+
+def _abandon(state: CampaignState, cfg, retries_left: int) -> dict:
+    windows = {}
+    for name, (a, h) in state.window_counts().items():
+        windows[name] = {"abandoned": a, "human_answered": h, "rate": _ratio(a, h),
+                         "level": state.trackers[name].level}
+    a30, h30 = state.w30d.a, state.w30d.h
+    return {
+        "ceiling": float(cfg.abandon_ceiling),
+        "budget": abandon_budget(a30, h30, cfg.ceiling),
+        "windows": windows,
+        "forecast": _forecast(state),
+        "pacing": pacing(retries_left, state.human, state.ended, a30, h30, cfg.ceiling),
+    }
+
+
+def _callbacks(cb) -> dict:
+    return {"requested": cb.requested, "pending": cb.pending, "completed": cb.completed,
+            "avg_delay_ms": cb.avg_delay_ms}
+
+
+def _email(state: CampaignState) -> dict:
+    ec = state.email_counts
+    sent, delivered = ec["email.sent"], ec["email.delivered"]
+    return {
+        "emails_sent": sent,
+        "delivered": delivered,
+        "bounced": ec["email.bounced"],
+        "opened": ec["email.opened"],
+        "clicked": ec["email.clicked"],
+        "replied": ec["email.replied"],
+        "unsubscribed": ec["email.unsubscribed"],
+        "meetings_booked": state.meetings,
+        "rates": {
+            "delivery_rate": _ratio(delivered, sent),
+            "open_rate": _ratio(ec["email.opened"], delivered),
+            "click_rate": _ratio(ec["email.clicked"], delivered),
+            "reply_rate": _ratio(ec["email.replied"], delivered),
+            "conversion_rate": _ratio(state.meetings, delivered),
         },
     }
 

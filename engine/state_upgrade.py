@@ -1,4 +1,8 @@
-"""Read a campaign state pickled by release 1 (one Python object per contact) into the columnar layout.
+"""Read campaign states pickled by earlier layouts into the current one.
+
+`upgrade`: release 1 (one Python object per contact) into the columnar layout.
+`adopt_value_objects`: the aggregates kept as loose attributes (before issue #13) into the
+value objects of engine.measures.
 
 Recovery snapshots written before the contact table (engine.contact_table)
 hold a `CampaignState.__dict__` with a ``contacts`` dict of `Contact` objects
@@ -13,7 +17,8 @@ from __future__ import annotations
 from array import array
 
 from engine.contact_table import STATUS_CODE, ContactTable
-from engine.events import format_time
+from engine.measures import CallbackTotals, Latest, Mean
+from engine.timefmt import format_time
 from engine.sealed import SealedAttempts
 
 
@@ -61,4 +66,15 @@ def upgrade(d: dict) -> dict:
     d["seal_queue"] = sorted((a.latest_fact_ts(), aid) for aid, a in d["attempts"].items() if a.end is not None)
     d["profiles"] = profiles if d.get("collect_details") else {}
     d["trail_changes"] = trail if d.get("collect_details") else []
+    return d
+
+
+def adopt_value_objects(d: dict) -> dict:
+    """The attribute dict of a `CampaignState` pickled with loose aggregates: ``ring_sum``/``ring_n``,
+    ``aht_sum``/``aht_n``, ``last_*`` with ``last_*_stale``, ``callbacks`` as a list of six."""
+    d["ring"] = Mean(d.pop("ring_sum"), d.pop("ring_n"))
+    d["aht"] = Mean(d.pop("aht_sum"), d.pop("aht_n"))
+    for name in ("last_dial", "last_send", "last_end"):
+        d[name] = Latest(d[name], d.pop(f"{name}_stale"))
+    d["callbacks"] = CallbackTotals(*d["callbacks"])
     return d

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from engine.entities import OUTCOMES
+from engine.vocab import OUTCOMES
 from engine.events import BATCH_STATUSES, CONTACT_STATUSES
 
 

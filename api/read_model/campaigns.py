@@ -11,7 +11,7 @@ from fastapi.exceptions import HTTPException
 from api.read_model import dec, hscan
 from engine.daily import MAX_DAYS, rows_from_quarters
 from engine.keys import batch_details_key, daily_key, org_campaigns_key, replies_index_key, replies_key, stats_key
-from engine.snapshot import EXHAUSTED
+from engine.vocab import EXHAUSTED_CONTACT_STATUSES as EXHAUSTED
 
 CHUNK = 500
 

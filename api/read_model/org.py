@@ -11,7 +11,7 @@ from api.plans import plan_block, read_plan
 from api.read_model import dec
 from api.read_model.campaigns import daily_cells, org_stats
 from engine.keys import ALERT_FIELD, org_alerts_stream
-from engine.state import D_CONNECTED, D_COST, D_DIALS, D_SENT, QUARTER_HOUR
+from engine.state_grid import D_CONNECTED, D_COST, D_DIALS, D_SENT, QUARTER_HOUR
 
 CHUNK = 500
 USAGE_FIGURES = ("dials", "connected", "emails_sent", "cost_usd", "contacts")

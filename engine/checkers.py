@@ -1,0 +1,272 @@
+"""Field checkers of the event validator: ``(value, field) -> normalised value``, or raise
+`EventRejected` with the field's dotted path. The value is never None here (None means absent).
+
+`api/event_schema.py` derives the OpenAPI event schema from these: the fixed checkers by identity and
+the factories (`_int_checker`, `_enum_checker`, `_string_checker`) from their closures (``lo``, ``hi``,
+``listing``, ``limit``, ``nonempty``), so keep those names. Holds the bounded caches of ids and time
+zones already seen valid.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from engine.limits import (MAX_ID_CHARS, MAX_INT, MAX_RESULT_KEY_CHARS, MAX_RESULT_VALUE_CHARS, MAX_RESULTS,
+                           MAX_TIME_MS, MAX_TZ_CHARS, MAX_USD, MAX_VARIABLE_KEY_CHARS, MAX_VARIABLE_VALUE_CHARS,
+                           MAX_VARIABLES, STRING_LIMITS)
+from engine.rejection import _bad_type, _bad_value, _missing, _show, _too_large
+from engine.timefmt import parse_time
+
+_ID_OK = re.compile(r"[A-Za-z0-9_.:\-]{1,128}").fullmatch
+
+
+def _check_id(value: Any, field: str) -> str:
+    if type(value) is str:
+        if _ID_OK(value) is not None:
+            return value
+    elif not isinstance(value, str):
+        raise _bad_type(field, "a string id", value)
+    elif _ID_OK(value) is not None:
+        return str(value)
+    if not value:
+        raise _bad_value(field, "must not be empty")
+    if len(value) > MAX_ID_CHARS:
+        raise _bad_value(field, f"must be at most {MAX_ID_CHARS} characters, got {len(value)}")
+    raise _bad_value(field, f"must use only the characters [A-Za-z0-9_.:-], got {_show(value)}")
+
+
+# Ids already seen valid (org, campaign, contact, attempt ... ids recur across
+# events): a set lookup is cheaper than the regex. Bounded: cleared when full.
+# event_id is unique per event and is not cached.
+_SEEN_IDS: set[str] = set()
+_SEEN_IDS_MAX = 200_000
+
+
+def _check_id_cached(value: Any, field: str) -> str:
+    value = _check_id(value, field)
+    if len(_SEEN_IDS) >= _SEEN_IDS_MAX:
+        _SEEN_IDS.clear()
+    _SEEN_IDS.add(value)
+    return value
+
+
+def _check_time(value: Any, field: str) -> int:
+    if type(value) is int and 0 <= value <= MAX_TIME_MS:
+        return value
+    return parse_time(value, field)
+
+
+def _int_checker(lo: int, hi: int = MAX_INT) -> Callable[[Any, str], int]:
+    def check(value: Any, field: str) -> int:
+        if type(value) is not int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _bad_type(field, "an integer", value)
+            value = int(value)
+        if lo <= value <= hi:
+            return value
+        if hi == MAX_INT:
+            raise _bad_value(field, f"must be an integer >= {lo}, got {value}")
+        raise _bad_value(field, f"must be an integer in {lo}..{hi}, got {value}")
+
+    return check
+
+
+def _check_number(value: Any, field: str) -> int | float:
+    t = type(value)
+    if t is int:
+        return value
+    if t is float:
+        if math.isfinite(value):
+            return value
+        raise _bad_value(field, "must be a finite number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad_type(field, "a number", value)
+    return _check_number(int(value) if isinstance(value, int) else float(value), field)
+
+
+def _check_ceiling(value: Any, field: str) -> int | float:
+    value = _check_number(value, field)
+    if 0 <= value < 1:
+        return value
+    raise _bad_value(field, f"must be a number with 0 <= value < 1, got {value!r}")
+
+
+def _check_usd(value: Any, field: str) -> int | float:
+    value = _check_number(value, field)
+    if 0 <= value <= MAX_USD:
+        return value
+    if value < 0:
+        raise _bad_value(field, f"must be a number >= 0, got {value!r}")
+    raise _bad_value(field, f"must be at most {MAX_USD}, got {value!r}")
+
+
+def _check_bool(value: Any, field: str) -> bool:
+    if value is True or value is False:
+        return value
+    raise _bad_type(field, "a boolean", value)
+
+
+def _enum_checker(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
+    allowed_set = frozenset(allowed)
+    listing = "|".join(allowed)
+
+    def check(value: Any, field: str) -> str:
+        if type(value) is str and value in allowed_set:
+            return value
+        if not isinstance(value, str):
+            raise _bad_type(field, f"a string ({listing})", value)
+        if value in allowed_set:
+            return str(value)
+        raise _bad_value(field, f"must be one of {listing}, got {_show(value)}")
+
+    return check
+
+
+def _string_checker(limit: int, *, nonempty: bool = False) -> Callable[[Any, str], str]:
+    def check(value: Any, field: str) -> str:
+        if type(value) is not str:
+            if not isinstance(value, str):
+                raise _bad_type(field, "a string", value)
+            value = str(value)
+        n = len(value)
+        if n > limit:
+            raise _too_large(field, f"must be at most {limit} characters, got {n}")
+        if nonempty and n == 0:
+            raise _bad_value(field, "must not be empty")
+        return value
+
+    return check
+
+
+_check_email_len = _string_checker(STRING_LIMITS["email"])
+
+
+def _check_email(value: Any, field: str) -> str:
+    value = _check_email_len(value, field)
+    at = value.find("@")
+    if at <= 0 or at == len(value) - 1 or value.find("@", at + 1) != -1:
+        raise _bad_value(field, f"must be an e-mail address with one '@' and text on both sides, got {_show(value)}")
+    return value
+
+
+def _check_config(value: Any, field: str) -> dict:
+    if isinstance(value, dict):
+        return value
+    raise _bad_type(field, "an object", value)
+
+
+_HHMM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]").fullmatch
+
+_TZ_CACHE: dict[str, bool] = {}
+_TZ_CACHE_MAX = 4096
+
+
+def _tz_valid(name: str) -> bool:
+    ok = _TZ_CACHE.get(name)
+    if ok is None:
+        try:
+            ZoneInfo(name)
+            ok = True
+        except Exception:  # ZoneInfoNotFoundError, ValueError, OSError, ...
+            ok = False
+        if ok or len(_TZ_CACHE) < _TZ_CACHE_MAX:
+            _TZ_CACHE[name] = ok
+    return ok
+
+
+def _check_time_window(value: Any, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise _bad_type(field, 'an object {"start":"HH:MM","end":"HH:MM","tz"?}', value)
+    out = {}
+    for part in ("start", "end"):
+        sub = f"{field}.{part}"
+        v = value.get(part)
+        if v is None:
+            raise _missing(sub)
+        if not isinstance(v, str):
+            raise _bad_type(sub, 'a string "HH:MM"', v)
+        if _HHMM(v) is None:
+            raise _bad_value(sub, f'must be "HH:MM" with HH 00-23 and MM 00-59, got {_show(v)}')
+        out[part] = str(v)
+    if out["start"] == out["end"]:
+        raise _bad_value(f"{field}.end", "must differ from start (start = end is not a valid window)")
+    tz = value.get("tz")
+    if tz is not None:
+        sub = f"{field}.tz"
+        if not isinstance(tz, str):
+            raise _bad_type(sub, "a string (IANA time zone name)", tz)
+        if len(tz) > MAX_TZ_CHARS:
+            raise _too_large(sub, f"must be at most {MAX_TZ_CHARS} characters, got {len(tz)}")
+        if not _tz_valid(tz):
+            raise _bad_value(sub, f"must be an IANA time zone name, got {_show(tz)}")
+        out["tz"] = str(tz)
+    return out
+
+
+def _check_scalar(v: Any, sub: str, max_chars: int) -> None:
+    """Slow path for a flat-object value: raise unless ``v`` is a scalar."""
+    if isinstance(v, str):
+        if len(v) > max_chars:
+            raise _too_large(sub, f"must be at most {max_chars} characters, got {len(v)}")
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            raise _bad_value(sub, "must be a finite number")
+    elif not (v is None or isinstance(v, int)):  # int covers bool
+        raise _bad_type(sub, "a string, number, boolean or null", v)
+
+
+def _check_variables(value: Any, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise _bad_type(field, "an object", value)
+    if len(value) > MAX_VARIABLES:
+        raise _too_large(field, f"must have at most {MAX_VARIABLES} keys, got {len(value)}")
+    for k, v in value.items():
+        if type(k) is not str or not 0 < len(k) <= MAX_VARIABLE_KEY_CHARS:
+            sub = f"{field}.{k}"
+            if not isinstance(k, str):
+                raise _bad_type(sub, "keyed by strings", k)
+            if not k:
+                raise _bad_value(sub, "has an empty key")
+            if len(k) > MAX_VARIABLE_KEY_CHARS:
+                raise _too_large(sub, f"key must be at most {MAX_VARIABLE_KEY_CHARS} characters, got {len(k)}")
+        t = type(v)
+        if t is str:
+            if len(v) <= MAX_VARIABLE_VALUE_CHARS:
+                continue
+        elif t is int or t is bool or v is None or (t is float and v - v == 0.0):
+            continue
+        _check_scalar(v, f"{field}.{k}", MAX_VARIABLE_VALUE_CHARS)
+    return value
+
+
+def _check_results(value: Any, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise _bad_type(field, 'an object {"<metric>.<criterion>": scalar}', value)
+    if len(value) > MAX_RESULTS:
+        raise _too_large(field, f"must have at most {MAX_RESULTS} keys, got {len(value)}")
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise _bad_type(f"{field}.{k}", "keyed by strings", k)
+        dot = k.find(".")
+        if dot <= 0 or dot == len(k) - 1 or len(k) > MAX_RESULT_KEY_CHARS:
+            sub = f"{field}.{k}"
+            if len(k) > MAX_RESULT_KEY_CHARS:
+                raise _too_large(sub, f"key must be at most {MAX_RESULT_KEY_CHARS} characters, got {len(k)}")
+            raise _bad_value(sub, 'key must look like "<metric>.<criterion>"')
+        t = type(v)
+        if t is str:
+            if len(v) <= MAX_RESULT_VALUE_CHARS:
+                continue
+        elif t is int or t is bool or v is None or (t is float and v - v == 0.0):
+            continue
+        _check_scalar(v, f"{field}.{k}", MAX_RESULT_VALUE_CHARS)
+    return value
+
+
+def clear_checker_caches() -> None:
+    """Forget the ids and time zones seen valid."""
+    _SEEN_IDS.clear()
+    _TZ_CACHE.clear()

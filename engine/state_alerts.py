@@ -1,0 +1,146 @@
+"""`CampaignState`'s alert levels and abandon forecast: evaluating them as the window counts move,
+the breach times, and the alert records it queues (engine.state composes this mixin)."""
+
+from __future__ import annotations
+
+
+from engine.forecast import (TREND_WINDOW_MS, breach_at, breach_in_s, breach_time_ms, span_ms, within_horizon)
+from engine.keys import alert_id
+from engine.state_grid import NEVER, SECOND
+from engine.timefmt import format_time
+from engine.windows import RollingPair
+
+
+class AlertsAndForecast:
+    def _rebuild_trend(self) -> None:
+        """The trend's buckets from the attempts (open and sealed) that ended in its window."""
+        self.trend = RollingPair(SECOND, TREND_WINDOW_MS // SECOND)
+        if self.now is None:
+            return
+        self.trend.advance(self.now)
+        lo = self.now - TREND_WINDOW_MS - SECOND
+        for a in self.attempts.values():
+            if a.end is not None and a.human_at_end and a.end[0] >= lo:
+                self.trend.add(a.end[0], 1 if a.outcome == "abandoned" else 0, 1)
+        if self.sealed.live:
+            from engine.sealed import F_HUMAN, _OUTCOME_CODE
+
+            end, mask, outcome = self.sealed.column("end"), self.sealed.column("mask"), self.sealed.column("outcome")
+            rows = self.sealed.live_rows() & (mask & F_HUMAN != 0) & (end >= lo)
+            abandoned = _OUTCOME_CODE["abandoned"]
+            for ets, o in zip(end[rows].tolist(), outcome[rows].tolist()):
+                self.trend.add(ets, 1 if o == abandoned else 0, 1)
+        self.__dict__.setdefault("activity_out", [])  # pickled before the activity log
+
+    def window_counts(self) -> dict[str, tuple[int, int]]:
+        return {
+            "lifetime": (self.abandoned, self.human),
+            "today": (self.today.a, self.today.h),
+            "24h": (self.w24h.a, self.w24h.h),
+            "30d": (self.w30d.a, self.w30d.h),
+        }
+
+    def _evaluate_alerts(self, at: int) -> None:
+        if not self.alerts_dirty:
+            return  # same inputs from the same levels give the same levels
+        self.alerts_dirty = False
+        ceiling = self.config.current.ceiling
+        for window, (a, h) in self.window_counts().items():
+            tracker = self.trackers[window]
+            change = tracker.evaluate(a, h, ceiling, self.min_sample)
+            if change is None:
+                continue
+            self.pending_alerts.append({
+                "alert_id": alert_id(self.org_id, self.campaign_id, window, tracker.changes),
+                "kind": "level",
+                "campaign_id": self.campaign_id,
+                "org_id": self.org_id,
+                "window": window,
+                "from": change[0],
+                "to": change[1],
+                "rate": a / h if h else 0.0,
+                "abandoned": a,
+                "human_answered": h,
+                "ceiling": float(self.config.current.abandon_ceiling),
+                "at": format_time(at),
+            })
+
+    def first_dial_ts(self) -> int | None:
+        """The campaign's earliest dial (for an email campaign, its earliest dial or send)."""
+        if self.config.current.channel == "email" and self.first_send is not None:
+            return self.first_send if self.first_dial is None else min(self.first_dial, self.first_send)
+        return self.first_dial
+
+    def breach_times(self) -> dict[str, tuple[int, int] | None]:
+        """Exact t* (ms) of the forecast per window, None when no breach is forecast within its horizon."""
+        now = self.now
+        t_ms = span_ms(now, self.first_dial_ts())
+        today, w30d, trackers = self.today, self.w30d, self.trackers
+        key = (self.trend.a, self.trend.h, t_ms, today.a, today.h, trackers["today"].level,
+               w30d.a, w30d.h, trackers["30d"].level, self.config.current.ceiling, self.min_sample)
+        cache = self.__dict__.get("_breach_cache")
+        if cache is None or cache[0] != key:  # t* depends on these only; the horizon on now too
+            a, h, ceiling = key[0], key[1], key[9]
+            cache = self._breach_cache = (key, {
+                "today": breach_time_ms(key[5] == "breach", key[3], key[4], a, h, t_ms, ceiling, self.min_sample),
+                "30d": breach_time_ms(key[8] == "breach", key[6], key[7], a, h, t_ms, ceiling, self.min_sample),
+            })
+        raw = cache[1]
+        return {"today": within_horizon("today", raw["today"], now, self.day_end),
+                "30d": within_horizon("30d", raw["30d"], now, self.day_end)}
+
+    def _evaluate_forecast(self, at: int) -> None:
+        """Raise a forecast alert when a window's breach first comes within 15 minutes (SPEC §3)."""
+        alarms = self.forecast_alarms
+        if alarms["today"].armed and alarms["30d"].armed and (
+                # No trend: a breach is forecast only for a window breached now (t* = 0, which does
+                # not fire); a window under min_sample never reaches it, one above it is not over the
+                # ceiling. Both breached: t* = 0 in both. Only a count or level change alters that.
+                self.trend.h == 0
+                or self.trackers["today"].level == "breach" and self.trackers["30d"].level == "breach"):
+            self.forecast_stale = False
+            self.forecast_recheck_at = NEVER
+            return
+        times = self.breach_times()
+        self._plan_forecast_recheck()
+        for window, t_star in times.items():
+            in_breach = self.trackers[window].level == "breach"
+            if not alarms[window].update(t_star, in_breach):
+                continue
+            a, h = (self.today.a, self.today.h) if window == "today" else (self.w30d.a, self.w30d.h)
+            self.pending_alerts.append({
+                "alert_id": alert_id(self.org_id, self.campaign_id, f"forecast-{window}", alarms[window].fired),
+                "kind": "forecast",
+                "campaign_id": self.campaign_id,
+                "org_id": self.org_id,
+                "window": window,
+                "breach_in_s": breach_in_s(t_star),
+                "breach_at": format_time(breach_at(t_star, self.now)),
+                "rate": a / h if h else 0.0,
+                "abandoned": a,
+                "human_answered": h,
+                "ceiling": float(self.config.current.abandon_ceiling),
+                "at": format_time(at),
+            })
+
+    def _plan_forecast_recheck(self) -> None:
+        """When, with no input changed (a change marks the forecast stale, and so does an end leaving
+        the trend's window), the forecast can next differ: at the next ms while the trend's span still
+        grows (the first 15 minutes of dialing), or when `today`'s breach_at reaches local midnight."""
+        now = self.now
+        self.forecast_stale = False
+        first = self.first_dial_ts()
+        if first is not None and now - first < TREND_WINDOW_MS:
+            self.forecast_recheck_at = now + 1
+            return
+        recheck = NEVER
+        cache = self.__dict__.get("_breach_cache")
+        raw = cache[1]["today"] if cache is not None else None
+        if raw is not None and self.day_end is not None:
+            recheck = min(recheck, self.day_end - -(-raw[0] // raw[1]))
+        self.forecast_recheck_at = max(recheck, now + 1)
+
+    def take_alerts(self) -> list[dict]:
+        """Alert records produced since the last call (the caller publishes them)."""
+        out, self.pending_alerts = self.pending_alerts, []
+        return out

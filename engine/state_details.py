@@ -1,0 +1,56 @@
+"""`CampaignState`'s changed detail records for the contacts/calls endpoints (`take_details`), drained
+by the flow (engine.state composes this mixin)."""
+
+from __future__ import annotations
+
+
+from engine.activity import activity_source
+from engine.detail import attempt_patch, attempt_record, batch_record, contact_record, reply_record
+from engine.state_grid import DAILY_FIELDS
+
+
+class DetailRecords:
+    def take_details(self) -> dict:
+        """Detail records changed since the last call (see docs/flow.md): contacts, attempts,
+        batches, replies, daily quarter-hour cells ``{q: [9 counters]}``, and new transcript lines."""
+        t = self.table
+        out = {
+            "contacts": [contact_record(cid, t, t.index[cid]) for cid in sorted(self.dirty_contacts)],
+            "profiles": [self.profiles[cid] for cid in sorted(self.profiles)],
+            "trail": self.trail_changes,
+            "attempts": [],
+            "attempt_patches": [],
+            "batches": [batch_record(bid, self.batches[bid]) for bid in sorted(self.dirty_batches)
+                        if self.batches[bid].exists],
+            "replies": [reply_record(mid, self.messages[mid]) for mid in sorted(self.dirty_messages)],
+            "daily": {q: list(self.daily.get(q) or [0] * len(DAILY_FIELDS)) for q in sorted(self.dirty_quarters)},
+            "transcripts": self.transcript_lines,
+            "activity": self.activity_out,
+        }
+        for is_patch, rec in self.sealed_records:
+            out["attempt_patches" if is_patch else "attempts"].append(rec)
+        self.sealed_records = []
+        for aid in sorted(self.dirty_attempts):
+            a = self.attempts[aid]
+            if a.partial:
+                out["attempt_patches"].append(attempt_patch(aid, a))
+            else:
+                out["attempts"].append(attempt_record(aid, a))
+        self.transcript_lines = []
+        self.activity_out = []
+        self.profiles = {}
+        self.trail_changes = []
+        self.dirty_contacts, self.dirty_attempts, self.dirty_batches = set(), set(), set()
+        self.dirty_messages, self.dirty_quarters = set(), set()
+        return out
+
+    def mark_all_details_dirty(self) -> None:
+        """Make the next `take_details` return every detail record (a rewrite of the derived keys)."""
+        if not self.collect_details:
+            return
+        self.dirty_contacts = set(self.table.index)
+        self.dirty_attempts = set(self.attempts)
+        self.dirty_batches = set(self.batches)
+        self.dirty_messages = {mid for mid, m in self.messages.items() if m.reply is not None}
+        self.dirty_quarters = set(self.daily)
+        self.activity_out = [activity_source(ev) for ev in self.config.events]  # status history is not kept

@@ -1,0 +1,72 @@
+"""`CampaignState`'s email messages and costs: their handlers and the messages' contribution to the
+email counts (engine.state composes this mixin)."""
+
+from __future__ import annotations
+
+
+from engine.entities import Message
+from engine.state_grid import D_COST, D_OPENED, D_REPLIED, D_SENT
+
+EMAIL_TYPES = ("email.sent", "email.delivered", "email.bounced", "email.opened",
+               "email.clicked", "email.replied", "email.unsubscribed")
+
+
+class EmailFacts:
+    # email ---------------------------------------------------------------------
+
+    def _email_event(self, ev, key):
+        mid = ev["message_id"]
+        m = self.messages.get(mid)
+        if m is None:
+            m = self.messages[mid] = Message()
+        t = ev["type"]
+        if t == "email.sent":
+            self._contact(ev["contact_id"])
+        current = m.keys.get(t)
+        if current is not None:
+            self.duplicates += 1
+            if key > current:
+                return
+        self._message_contrib(m, -1)
+        m.keys[t] = key
+        if t == "email.sent":
+            m.contact = ev["contact_id"]
+        elif t == "email.replied":
+            m.reply = {k: ev.get(k) for k in ("sentiment", "preview", "name", "company", "from_email")}
+            m.reply["ts"] = key[0]
+        self._message_contrib(m, 1)
+        if self.collect_details and m.reply is not None:
+            self.dirty_messages.add(mid)
+
+    def _message_contrib(self, m: Message, s: int) -> None:
+        keys = m.keys
+        if not keys:
+            return
+        for t, k in keys.items():
+            self.email_counts[t] += s
+        sent = keys.get("email.sent")
+        if sent is None:
+            self.orphan_messages += s
+        else:
+            sts = sent[0]
+            self.sends_1s.add1(sts, s)
+            self._daily(sts, D_SENT, s)
+            if s > 0:
+                if self.first_send is None or sts < self.first_send:
+                    self.first_send = sts
+                    self.forecast_stale = True
+            self.last_send.count(sts, s)
+        opened = keys.get("email.opened")
+        if opened is not None:
+            self._daily(opened[0], D_OPENED, s)
+        replied = keys.get("email.replied")
+        if replied is not None:
+            self._daily(replied[0], D_REPLIED, s)
+
+    # costs ---------------------------------------------------------------------
+
+    def _cost(self, ev, key):
+        micros = ev["usd_micros"]
+        self.cost_micros += micros
+        self.cost_by_category[ev["category"]] += micros
+        self._daily(key[0], D_COST, micros)
