@@ -69,8 +69,8 @@ def _start_ms(text: str | None, paced: bool) -> int | None:
 
 
 def run(args) -> int:
-    from flows.pacing import parse_speed
-    from flows.simulator import SimConfig, Simulator
+    from callpulse.simulator.pacing import parse_speed
+    from callpulse.simulator import SimConfig, Simulator
 
     try:
         factor = parse_speed(args.speed)
@@ -133,7 +133,7 @@ def _to_file(args, sim, stream, factor, start_ms) -> int:
 
 
 def _paced(stream, factor, start_ms, flush):
-    from flows.pacing import paced
+    from callpulse.simulator.pacing import paced
 
     return paced(stream, factor, start_ms, before_sleep=flush)
 
