@@ -1,4 +1,4 @@
-"""Engine update-path throughput and state size (issue #3).
+"""Engine update-path throughput and state size.
 
 Run: .venv/bin/python benchmarks/bench_engine.py [--campaigns 20 --contacts 2000]
 

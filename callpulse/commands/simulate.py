@@ -150,7 +150,7 @@ def _to_redis(args, sim, stream, factor, start_ms) -> int:
     try:
         from flows.patience import Patience
 
-        # a Redis restart mid-run is waited out (issue #9), not the end of the simulation
+        # a Redis restart mid-run is waited out (flows/patience.py), not the end of the simulation
         writer = StreamAppender(client, partitions=args.partitions, maxlen=args.maxlen,
                                 patience=Patience("simulate"))
         if factor is not None:
