@@ -27,3 +27,18 @@ def test_anything_but_a_flow_frame_message_is_left_to_a_whole_decode():
                  b'{"kind":"frame","org_id":1,"campaign_id":"c","seq":1,"frame":{}}',
                  b'{"kind":"frame","org_id":"o","campaign_id":"c","seq":"1","frame":{}}'):
         assert split_frame(data) is None, data
+
+
+def test_the_api_hub_forwards_the_published_frame_bytes_and_still_reads_other_layouts():
+    from api.live import LiveHub
+
+    hub = LiveHub(None)
+    sub = hub.add_campaign("o1", "c1")
+    frame = b'{"status":"active","x":1.5,"seq":7}'
+    hub.dispatch(frame_message(b'"o1"', b'"c1"', 7, frame))
+    assert sub.frame == (7, frame)
+    hub.dispatch(frame_message(b'"o1"', b'"other"', 9, frame))  # nobody listens to that campaign
+    assert sub.frame == (7, frame)
+    # a writer of its own, frame not last: decoded whole, as before
+    hub.dispatch(orjson.dumps({"kind": "frame", "frame": {"seq": 8}, "org_id": "o1", "campaign_id": "c1", "seq": 8}))
+    assert sub.frame == (8, b'{"seq":8}')
