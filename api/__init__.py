@@ -12,7 +12,8 @@ Where things live (a newcomer's map; docs/api.md is the user-facing reference):
   ``metrics.py``, ``sockets.py``, ``event_schema.py``; ``testing.py``: helpers for the tests only.
 
 What it may import: ``engine`` (key layout, events, domain rules: use them, never re-derive them) — yes.
-``flows`` — only where it must share the flow's code: the ingest append (``flows.ingest_writer``) and the
-dataset marker (``flows.dataset``, in auth, webhook store, dataset guard). The CLI (``callpulse``) — never
+``flows`` — only where it must share the flow's code: the ingest append (``flows.ingest_writer``), the
+dataset marker (``flows.dataset``, in auth, webhook store, dataset guard) and the pub/sub message format the
+sink writes (``flows.live_channel``, in the live hub). The CLI (``callpulse``) — never
 (it imports ``api``); the lone exception is ``testing.py`` using ``callpulse.redis_local.free_port``.
 """

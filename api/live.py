@@ -29,6 +29,7 @@ import orjson
 
 from api.org_live import MinSample, OrgSummaries
 from engine.keys import ALERT_FIELD, ALERT_SERIES, LIVE_CHANNEL, alert_position, org_alerts_stream
+from flows.live_channel import split_frame
 
 log = logging.getLogger("callpulse.api.live")
 
@@ -265,6 +266,14 @@ class LiveHub:
     # ---------------------------------------------------------------- fan-out
     def dispatch(self, data: bytes) -> None:
         self.messages += 1
+        live = split_frame(data)  # the flow's frames: only the header is decoded, the frame is forwarded as is
+        if live is not None:
+            if self.summaries.subs.get(live.org_id):
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    self.summaries.on_frame(live.org_id, live.campaign_id, orjson.loads(live.frame))
+            for s in self.campaign_subs.get((live.org_id, live.campaign_id), ()):
+                s.push_frame(live.seq, live.frame)
+            return
         try:
             msg = orjson.loads(data)
             kind, org, camp = msg["kind"], msg["org_id"], msg["campaign_id"]

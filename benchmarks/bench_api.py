@@ -228,7 +228,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--rate", type=int, default=500, help="events/s for the event->frame part")
     ap.add_argument("--preload-contacts", type=int, default=0,
-                    help="first load campaign e2e with N dialed and ended contacts (issue #10: 100000 at 200/s)")
+                    help="first load campaign e2e with N dialed and ended contacts (e.g. 100000 at 200/s)")
     ap.add_argument("--recovery", action="store_true", help="run the flow with recovery on (default settings)")
     ap.add_argument("--no-fanout", action="store_true", help="skip the SSE fan-out part")
     args = ap.parse_args()

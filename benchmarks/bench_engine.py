@@ -1,4 +1,4 @@
-"""Engine update-path throughput and state size (issue #3).
+"""Engine update-path throughput and state size.
 
 Run: .venv/bin/python benchmarks/bench_engine.py [--campaigns 20 --contacts 2000]
 
@@ -26,7 +26,7 @@ from engine.events import validate_event
 from engine.fold import Fold
 from engine.gate import EventGate
 from engine.snapshot import build_snapshot
-from flows.simulator import SimConfig, generate
+from callpulse.simulator import SimConfig, generate
 
 
 def events_for(cfg: SimConfig) -> list[dict]:

@@ -25,12 +25,13 @@ from typing import Optional
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from flows.lifecycle import STOP
+from flows.messages import Routed
 from flows.routing import grouped, route_of_raw
 
 DEFAULT_COUNT = 1000
 
 
-class NdjsonPartition(StatefulSourcePartition[tuple, tuple]):
+class NdjsonPartition(StatefulSourcePartition[Routed, tuple]):
     def __init__(self, path: str, offset: int, line: int, count: int):
         self.path = path
         self.f = open(path, "rb")
@@ -63,7 +64,7 @@ class NdjsonPartition(StatefulSourcePartition[tuple, tuple]):
         self.f.close()
 
 
-class NdjsonFileSource(FixedPartitionedSource[tuple, tuple]):
+class NdjsonFileSource(FixedPartitionedSource[Routed, tuple]):
     def __init__(self, paths: list[str], *, count: int = DEFAULT_COUNT):
         self.paths = [os.path.abspath(p) for p in paths]
         self.count = count

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import orjson
 import redis
 
-from engine.keys import (DUPLICATE_FIELD, INGEST_FIELD, PREFIX, ROUTE_FIELD, ingest_stream, partition_count, partition_for,
+from engine.keys import (DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, partition_count, partition_for,
                          route_key, seen_key)
 
 SEEN_TTL_S = 3600  # SPEC: a repeat within (at least) the last hour is a duplicate
@@ -66,7 +66,7 @@ class StreamAppender:
         self.partitions = partitions or partition_count()
         self.streams = [ingest_stream(p).encode() for p in range(self.partitions)]
         self.chunk = max(1, chunk)
-        self.maxlen = maxlen  # None: never trim (the flow's consumer group owns retention)
+        self.maxlen = maxlen  # None: never trim here (with recovery on, the flow trims what it has read: --retain-ms)
         self.appended = [0] * self.partitions
         self._pending: list[tuple] = []
         self._parts: list[int] = []

@@ -11,7 +11,7 @@ change and nothing is done for them. For the others (docs/streams.md):
 - a key whose tag fits two known campaigns (they really shared it: mixed
   data) or none is deleted; the flow rewrites each campaign it holds in its
   state (body and every detail record) when it resumes from a layout-1
-  snapshot (`flows.dataflow.CampaignLogic`);
+  snapshot (`flows.campaign_step.CampaignLogic`);
 - org-tagged keys with ``:`` in the org id are renamed; transcript keys of
   attempt ids holding ``:`` are renamed;
 - ingest de-dup markers (``seen:``, one-hour expiry) are left to expire.

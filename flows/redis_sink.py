@@ -11,7 +11,8 @@ Per frame ``(seq, body)`` of campaign (org, c):
   fail with "equal or smaller than the target stream top item", which
   means "already written" and is ignored;
 - ``SADD org_campaigns_key c``;
-- ``PUBLISH callpulse:live {"kind":"frame","org_id","campaign_id","seq","frame"}``.
+- ``PUBLISH callpulse:live {"kind":"frame","org_id","campaign_id","seq","frame"}``
+  (`flows.live_channel`: the frame bytes last, so the API forwards them undecoded).
 
 Per alert: one Lua script per stream, each touching keys of one cluster slot
 only: ``SADD`` the alert_id to the stream's id set, and only if it was new
@@ -38,6 +39,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import NamedTuple
 
 import orjson
 import redis
@@ -52,9 +54,11 @@ from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHAN
                          frames_stream, org_alert_ids_key, org_alerts_stream, org_campaigns_key, replies_index_key,
                          replies_key, stats_key, transcript_key)
 from engine.events import CONTACT_STATUSES
-from flows.dataflow import FlowConfig
+from flows.config import FlowConfig
 from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
 from flows.ingest_writer import execute
+from flows.live_channel import alert_message, frame_message
+from flows.messages import Alert, CampaignOutput, DeadLetter, Details, Frame
 from flows.patience import Patience
 
 # KEYS: stream, id set. ARGV: alert_id, record JSON, maxlen[, channel, message]
@@ -88,7 +92,21 @@ def _b(value) -> bytes:
     return str(value).encode()
 
 
-class RedisSinkPartition(StatelessSinkPartition):
+class CampaignKeys(NamedTuple):
+    """A campaign's output keys and JSON-encoded ids, encoded once per campaign (cached by the sink)."""
+
+    stats: bytes
+    frames: bytes
+    org_campaigns: bytes
+    alerts: bytes
+    alert_ids: bytes
+    org_alerts: bytes
+    org_alert_ids: bytes
+    org_json: bytes
+    campaign_json: bytes
+
+
+class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
     def __init__(self, cfg: FlowConfig, worker_index: int):
         # every (re)connection is checked before its first command: a Redis that came back empty
         # after a restart never gets a write
@@ -103,56 +121,57 @@ class RedisSinkPartition(StatelessSinkPartition):
         self.live = LIVE_CHANNEL.encode()
         self.status_key = flow_status_key().encode()
         self.reported_at = 0.0
-        self.keys: dict[tuple[str, str], tuple] = {}
+        self.keys: dict[tuple[str, str], CampaignKeys] = {}
         self.patience = Patience(f"flow sink (worker {worker_index})")
         # the id `callpulse flow` adopted at start (flows.dataset); bare `bytewax.run`: whatever Redis holds first
         self.dataset = os.environ.get("CALLPULSE_DATASET_ID") or None
         self.checked_at = 0.0
 
-    def _campaign_keys(self, org: str, camp: str) -> tuple:
+    def _campaign_keys(self, org: str, camp: str) -> CampaignKeys:
         k = self.keys.get((org, camp))
         if k is None:
             if len(self.keys) > 100_000:
                 self.keys.clear()
-            k = self.keys[(org, camp)] = (
+            k = self.keys[(org, camp)] = CampaignKeys(
                 stats_key(org, camp).encode(), frames_stream(org, camp).encode(),
                 org_campaigns_key(org).encode(), alerts_stream(org, camp).encode(),
                 alert_ids_key(org, camp).encode(), org_alerts_stream(org).encode(),
                 org_alert_ids_key(org).encode(), orjson.dumps(org), orjson.dumps(camp))
         return k
 
-    def write_batch(self, items: list) -> None:
+    def write_batch(self, items: list[tuple[str, CampaignOutput]]) -> None:
         cmds: list[tuple] = []
         frame_xadds: set[int] = set()  # indexes of frame XADDs (their "already written" error is fine)
-        latest: dict[tuple, tuple] = {}  # campaign -> (stats key, body) of its last frame in this batch
-        for key, payload in items:
-            if payload[0] == "dead":
-                self._dead_letter(payload[1], cmds)
+        latest: dict[tuple, tuple] = {}  # campaign -> (its keys, body) of its last frame in this batch
+        for _route, msg in items:
+            if type(msg) is DeadLetter:
+                self._dead_letter(msg.record, cmds)
                 continue
-            kind, org, camp = payload[0], payload[1], payload[2]
-            ks = self._campaign_keys(org, camp)
-            if kind == "frame":
-                seq, body = payload[3], payload[4]
-                frame = body[:-1] + b',"seq":%d}' % seq
-                latest[(org, camp)] = (ks, body)
+            if type(msg) not in (Frame, Details, Alert):
+                raise TypeError(f"the flow's sink got an item it does not know: {msg!r}")
+            ks = self._campaign_keys(msg.org_id, msg.campaign_id)
+            if type(msg) is Frame:
+                seq = msg.seq
+                frame = msg.body[:-1] + b',"seq":%d}' % seq
+                latest[(msg.org_id, msg.campaign_id)] = (ks, msg.body)
                 frame_xadds.add(len(cmds))
-                cmds.append((b"XADD", ks[1], b"MAXLEN", b"~", self.frames_maxlen, b"%d-0" % seq, FRAME_FIELD, frame))
-                cmds.append((b"PUBLISH", self.live,
-                             b'{"kind":"frame","org_id":%b,"campaign_id":%b,"seq":%d,"frame":%b}'
-                             % (ks[7], ks[8], seq, frame)))
-            elif kind == "details":
-                self._details(org, camp, payload[3], cmds)
-            else:  # alert
-                rec = payload[3]
-                aid = rec["alert_id"].encode()
-                js = orjson.dumps(rec)
-                msg = b'{"kind":"alert","org_id":%b,"campaign_id":%b,"alert":%b}' % (ks[7], ks[8], js)
-                cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks[3], ks[4], aid, js, self.alerts_maxlen, self.live, msg))
-                cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks[5], ks[6], aid, js, self.alerts_maxlen))
+                cmds.append((b"XADD", ks.frames, b"MAXLEN", b"~", self.frames_maxlen, b"%d-0" % seq, FRAME_FIELD,
+                             frame))
+                cmds.append((b"PUBLISH", self.live, frame_message(ks.org_json, ks.campaign_json, seq, frame)))
+            elif type(msg) is Details:
+                self._details(msg.org_id, msg.campaign_id, msg.details, cmds)
+            else:  # Alert
+                aid = msg.record["alert_id"].encode()
+                js = orjson.dumps(msg.record)
+                pub = alert_message(ks.org_json, ks.campaign_json, js)
+                cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks.alerts, ks.alert_ids, aid, js, self.alerts_maxlen,
+                             self.live, pub))
+                cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks.org_alerts, ks.org_alert_ids, aid, js,
+                             self.alerts_maxlen))
         self._merge_attempt_patches(items, cmds)
         for (_org, camp), (ks, body) in latest.items():
-            cmds.append((b"SET", ks[0], body))
-            cmds.append((b"SADD", ks[2], camp.encode()))
+            cmds.append((b"SET", ks.stats, body))
+            cmds.append((b"SADD", ks.org_campaigns, camp.encode()))
         now = time.time()
         if now - self.reported_at >= STATUS_EVERY_S:
             self.reported_at = now
@@ -200,8 +219,7 @@ class RedisSinkPartition(StatelessSinkPartition):
         """Records of unsealed attempts (engine.sealed) lack the detail-only fields: lay each patch over
         the attempt's latest record — one written earlier in this batch, else the stored one (read in
         one round trip; rare) — and write it after every other detail of the batch (idempotent)."""
-        details = [(payload[1], payload[2], payload[3]) for key, payload in items
-                   if payload[0] == "details"]
+        details = [msg for _route, msg in items if type(msg) is Details]
         if not any(d.get("attempt_patches") for _o, _c, d in details):
             return
         latest: dict[tuple, dict] = {}
@@ -316,7 +334,7 @@ def _file_by_class(cmds: list, members: list[tuple[bytes, bytes, set]], keys: di
             cmds.append((b"ZADD", key, *adds))
 
 
-class RedisSink(DynamicSink):
+class RedisSink(DynamicSink[tuple[str, CampaignOutput]]):
     def __init__(self, cfg: FlowConfig):
         self.cfg = cfg
 

@@ -13,10 +13,10 @@ its last recovery snapshot was taken.
 Redis is unreachable it returns `[]` and polls again every second.
 
 Each read is grouped by campaign (`flows.routing.grouped`): items ``(route,
-(route, [(ref, raw), ...]))`` with the route from the entry's ``k`` field (or
+CampaignBatch(route, [(ref, raw), ...]))`` (`flows.messages`) with the route from the entry's ``k`` field (or
 a decode when it has none), ``ref`` = ``"<partition>:<stream entry id>"`` (a
 stream id alone is not unique across streams), ``raw`` = the entry's ``e``
-field (the event's JSON bytes), `flows.routing.DUPLICATE_MARK` for a duplicate
+field (the event's JSON bytes), `flows.messages.DUPLICATE_MARK` for a duplicate
 marker (no ``e``, ``d`` = ``1``: a repeat the ingest path dropped, counted by
 the campaign step), or ``None`` when the entry has neither (dead-lettered as
 malformed downstream).
@@ -38,7 +38,8 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, flow_status_key, ingest_stream, partition_count
 from flows.lifecycle import STOP
-from flows.routing import DUPLICATE_MARK, grouped, route_of_raw
+from flows.messages import DUPLICATE_MARK, Routed
+from flows.routing import grouped, route_of_raw
 
 DEFAULT_COUNT = 1000
 DEFAULT_IDLE_MS = 50
@@ -48,7 +49,7 @@ TRIM_EVERY_S = 60.0
 RETRY_AFTER = timedelta(seconds=1)
 
 
-class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
+class RedisStreamPartition(StatefulSourcePartition[Routed, str]):
     def __init__(self, client, partition: int, last_id: str, *, count: int, idle_ms: int,
                  until_drained: bool, retain_ms: int = 0):
         self.client = client
@@ -143,7 +144,7 @@ class RedisStreamPartition(StatefulSourcePartition[tuple, str]):
             pass
 
 
-class RedisStreamSource(FixedPartitionedSource[tuple, str]):
+class RedisStreamSource(FixedPartitionedSource[Routed, str]):
     """The ingest streams `callpulse:ingest:{0..N-1}` as N Bytewax partitions."""
 
     def __init__(self, redis_url: str, *, partitions: int | None = None, count: int = DEFAULT_COUNT,

@@ -2,7 +2,7 @@
 
 A campaign whose status is completed, stopped or cancelled and which has had
 no event for ``--retire-after-ms`` (wall clock) is *retired* by its step
-(`flows.dataflow.CampaignLogic`): its final body and detail are already in
+(`flows.campaign_step.CampaignLogic`): its final body and detail are already in
 Redis; its state (with its gate and frame sequence) is written to
 ``callpulse:archive:{org:campaign}`` — synchronously, before the step forgets
 the campaign — and the step then discards it, so it leaves memory, every later

@@ -11,25 +11,15 @@ campaign per read crosses workers, carrying its entries as raw bytes.
 
 from __future__ import annotations
 
-import enum
-
 import orjson
 
 from engine.keys import route_key
+from flows.messages import DUPLICATE_MARK, CampaignBatch, Entry, RawEvent, Routed
 
 UNROUTABLE = "!unroutable"  # never a campaign key ('!' is no id character)
 
 
-class Mark(enum.Enum):
-    """Raw values that are not event bytes (an enum member pickles by name, so identity survives the exchange)."""
-
-    DUPLICATE = "duplicate"  # an ingest duplicate marker (docs/streams.md): counted, nothing applied
-
-
-DUPLICATE_MARK = Mark.DUPLICATE
-
-
-def route_of_raw(raw: bytes | None) -> str:
+def route_of_raw(raw: RawEvent) -> str:
     """The route of an entry without a routing field: decode just enough to name the campaign."""
     if raw is None or raw is DUPLICATE_MARK:
         return UNROUTABLE
@@ -44,9 +34,9 @@ def route_of_raw(raw: bytes | None) -> str:
     return UNROUTABLE
 
 
-def grouped(entries: list[tuple[str, tuple]]) -> list[tuple[str, tuple[str, list]]]:
-    """``[(route, (ref, raw)), ...]`` -> ``[(route, (route, [(ref, raw), ...])), ...]``, one item per
-    route, entries in their read order (a campaign's order is its stream's order)."""
+def grouped(entries: list[tuple[str, Entry]]) -> list[Routed]:
+    """``[(route, (ref, raw)), ...]`` -> ``[(route, CampaignBatch(route, [(ref, raw), ...])), ...]``, one
+    item per route, entries in their read order (a campaign's order is its stream's order)."""
     by_route: dict[str, list] = {}
     for route, entry in entries:
         group = by_route.get(route)
@@ -54,4 +44,4 @@ def grouped(entries: list[tuple[str, tuple]]) -> list[tuple[str, tuple[str, list
             by_route[route] = [entry]
         else:
             group.append(entry)
-    return [(route, (route, group)) for route, group in by_route.items()]
+    return [(route, CampaignBatch(route, group)) for route, group in by_route.items()]

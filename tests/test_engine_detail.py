@@ -9,7 +9,7 @@ from engine.events import validate_event
 from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
-from flows.simulator import SimConfig, generate
+from callpulse.simulator import SimConfig, generate
 
 
 def test_sip_friendly_text():

@@ -154,7 +154,7 @@ def test_fold_state_pickles_and_resumes_identically():
     import pickle
 
     from engine.fold import Fold
-    from flows.simulator import SimConfig, generate
+    from callpulse.simulator import SimConfig, generate
 
     events = [e for e in generate(SimConfig(seed=3, contacts=40, jitter_ms=5000, duplicate_pct=5))
               if isinstance(e, dict)]

@@ -29,7 +29,7 @@ from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHAN
                          flow_status_key, frames_stream, ingest_stream, org_alerts_stream, org_campaigns_key,
                          stats_key)
 from flows.ingest_writer import StreamAppender, encode
-from flows.simulator import SimConfig, generate
+from callpulse.simulator import SimConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "callpulse")

@@ -9,7 +9,7 @@ import re
 import subprocess
 import time
 
-from flows.simulator import SimConfig, generate
+from callpulse.simulator import SimConfig, generate
 from tests.test_flow import CLI, env, write_ndjson
 
 

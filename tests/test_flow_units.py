@@ -11,14 +11,16 @@ from datetime import timezone
 import orjson
 import pytest
 
-import flows.dataflow as dataflow
+import flows.campaign_step as campaign_step
 from engine.events import format_time
 from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alerts_stream,
                          flow_status_key, frames_stream, ingest_stream, org_alerts_stream, org_campaigns_key,
                          stats_key)
 from engine.snapshot import build_snapshot
 from engine.keys import route_key
-from flows.dataflow import CampaignLogic, FlowConfig
+from flows.campaign_step import CampaignLogic
+from flows.config import FlowConfig
+from flows.messages import Alert, CampaignBatch, DeadLetter, Frame
 from flows.routing import UNROUTABLE, grouped, route_of_raw
 from flows.file_source import NdjsonFileSource
 from flows.lifecycle import STOP
@@ -50,7 +52,7 @@ def _session_redis(redis_server, monkeypatch):
 @pytest.fixture
 def clock(monkeypatch):
     c = Clock()
-    monkeypatch.setattr(dataflow.time, "time", c)
+    monkeypatch.setattr(campaign_step.time, "time", c)
     return c
 
 
@@ -69,15 +71,15 @@ def entries_of(items):
 
 
 def dead_of(out):
-    return [x[1] for x in out if x[0] == "dead"]
+    return [x.record for x in out if type(x) is DeadLetter]
 
 
 def frames_of(out):
-    return [x for x in out if x[0] == "frame"]
+    return [x for x in out if type(x) is Frame]
 
 
 def body(frame):
-    return orjson.loads(frame[4])
+    return orjson.loads(frame.body)
 
 
 # ---------------------------------------------------------------- CampaignLogic
@@ -88,7 +90,7 @@ def test_frames_are_coalesced_to_the_interval_and_sent_by_notify(clock):
     out, discard = logic.on_batch(batch(ev("e1", "campaign.status", T0, status="active")))
     assert discard is False
     (f1,) = frames_of(out)
-    assert f1[:4] == ("frame", "o1", "c1", 1) and body(f1)["status"] == "active"
+    assert f1[:3] == ("o1", "c1", 1) and body(f1)["status"] == "active"
 
     clock.t += 0.1  # inside the 250 ms interval: no frame, one is due at its end
     out, _ = logic.on_batch(batch(ev("e2", "contact.added", T0 + 1000, contact_id="k1")))
@@ -100,7 +102,7 @@ def test_frames_are_coalesced_to_the_interval_and_sent_by_notify(clock):
     assert logic.on_notify()[0] == []
     clock.t += 0.2
     (f2,) = frames_of(logic.on_notify()[0])
-    assert f2[3] == 2 and body(f2)["contacts"]["total"] == 1
+    assert f2.seq == 2 and body(f2)["contacts"]["total"] == 1
     # Nothing changed since: next is the heartbeat, 5 s after the last frame.
     assert logic.notify_at().timestamp() == pytest.approx(clock.t + 5.0)
 
@@ -122,7 +124,7 @@ def test_heartbeat_replay_keeps_the_watermark_live_advances_it(clock):
     wall_ms = int(clock.t * 1000)
     assert body(hb)["as_of"] == format_time(wall_ms)  # live: quiet -> watermark = wall clock
     assert body(hb)["live"]["banner"] == "idle"  # no dial in the last 30 s of (wall) time
-    assert hb[3] == 2
+    assert hb.seq == 2
 
 
 def test_live_heartbeat_does_not_advance_a_campaign_that_is_not_quiet(clock):
@@ -151,9 +153,9 @@ def test_alerts_are_emitted_at_once_frames_still_paced(clock):
              ev("an", "call.answered", T0 + 2, attempt_id="a"),
              ev("en", "call.ended", T0 + 9000, attempt_id="a")]  # answered, never bridged: abandoned
     out, _ = logic.on_batch(batch(*calls))
-    alerts = [x for x in out if x[0] == "alert"]
-    assert {a[3]["window"] for a in alerts} == {"lifetime", "today", "24h", "30d"}
-    assert all(a[3]["to"] == "breach" and a[1:3] == ("o1", "c1") for a in alerts)
+    alerts = [x for x in out if type(x) is Alert]
+    assert {a.record["window"] for a in alerts} == {"lifetime", "today", "24h", "30d"}
+    assert all(a.record["to"] == "breach" and a[:2] == ("o1", "c1") for a in alerts)
     assert frames_of(out) == []  # the previous frame was < 250 ms ago
     clock.t += 1
     (f,) = frames_of(logic.on_notify()[0])
@@ -166,7 +168,7 @@ def test_eof_flushes_a_pending_change_only(clock):
     assert logic.on_eof()[0] == []
     logic.on_batch(batch(ev("e9", "campaign.status", T0 - 60_000, status="paused")))  # late: diagnostics.late
     (f,) = logic.on_eof()[0]
-    assert f[3] == 2 and body(f)["diagnostics"]["late"] == 1
+    assert f.seq == 2 and body(f)["diagnostics"]["late"] == 1
 
 
 def test_snapshot_resumes_state_sequence_and_pacing(clock):
@@ -182,9 +184,27 @@ def test_snapshot_resumes_state_sequence_and_pacing(clock):
     resumed_at = int(clock.t * 1000)
     assert (again.seq, again.dirty) == (resumed_at, True)  # past any frame a crashed run sent after the snapshot
     clock.t += 1
-    assert frames_of(again.on_notify()[0])[0][3] == resumed_at + 1
+    assert frames_of(again.on_notify()[0])[0].seq == resumed_at + 1
     assert CampaignLogic(FlowConfig(recovery=False), None).snapshot() is None
 
+
+
+def test_a_snapshot_or_archive_of_a_newer_state_version_is_refused_with_what_to_do(redis_url, redis_client, clock):
+    from flows.campaign_step import STATE_VERSION, StateVersionError
+    from flows.retirement import Archive
+
+    newer = pickle.dumps((STATE_VERSION + 1, None, 3, False, 0.0, 0.0, None))
+    with pytest.raises(StateVersionError, match="recovery snapshot.*Run the callpulse release that wrote it"):
+        CampaignLogic(FlowConfig(replay=True), newer)
+    from engine.keys import archive_key
+
+    Archive(redis_url).save("o1", "c1", (STATE_VERSION + 1, None, 3, None))
+    try:
+        logic = CampaignLogic(FlowConfig(replay=True, redis_url=redis_url), None)
+        with pytest.raises(StateVersionError, match="archive of retired campaign o1/c1"):
+            logic.on_batch(batch(ev("e1", "campaign.status", T0, status="active")))
+    finally:
+        redis_client.delete(archive_key("o1", "c1"))
 
 # ---------------------------------------------------------------- parse, gate, route (in the campaign step)
 
@@ -230,8 +250,9 @@ def test_routing_groups_each_read_by_campaign_in_order():
     assert route_of_raw(raws[1]) == "o1\x1fc2"
     assert route_of_raw(b"{nope") == route_of_raw(None) == route_of_raw(b'{"org_id": 1}') == UNROUTABLE
     items = grouped([(route_of_raw(r), (f"r{i}", r)) for i, r in enumerate(raws)])
-    assert items == [("o1\x1fc1", ("o1\x1fc1", [("r0", raws[0]), ("r2", raws[2])])),
-                     ("o1\x1fc2", ("o1\x1fc2", [("r1", raws[1])]))]
+    assert items == [("o1\x1fc1", CampaignBatch("o1\x1fc1", [("r0", raws[0]), ("r2", raws[2])])),
+                     ("o1\x1fc2", CampaignBatch("o1\x1fc2", [("r1", raws[1])]))]
+    assert all(type(batch) is CampaignBatch for _route, batch in items)
 
 
 # ---------------------------------------------------------------- Redis source
@@ -292,9 +313,9 @@ def test_sink_writes_are_idempotent(redis_url, redis_client):
     sink = RedisSinkPartition(FlowConfig(redis_url=redis_url), 0)
     b1, b2 = orjson.dumps({"status": "active", "n": 1}), orjson.dumps({"status": "active", "n": 2})
     alert = {"alert_id": "o1:c1:30d:1", "window": "30d", "to": "breach"}
-    dead = dataflow.dead_letter("5:1-0", b"{bad", "malformed", None, "not JSON")
-    batch = [("k", ("frame", "o1", "c1", 1, b1)), ("k", ("alert", "o1", "c1", alert)),
-             ("k", ("frame", "o1", "c1", 2, b2)), ("k", ("dead", dead))]
+    dead = campaign_step.dead_letter("5:1-0", b"{bad", "malformed", None, "not JSON")
+    batch = [("k", Frame("o1", "c1", 1, b1)), ("k", Alert("o1", "c1", alert)),
+             ("k", Frame("o1", "c1", 2, b2)), ("k", DeadLetter(dead))]
     sink.write_batch(batch)
     sink.write_batch(batch)  # a replay after recovery: nothing is written twice
     assert orjson.loads(redis_client.get(stats_key("o1", "c1"))) == {"status": "active", "n": 2}
@@ -327,7 +348,7 @@ def test_sink_raises_other_errors(redis_url, redis_client):
     redis_client.set(frames_stream("o1", "c1"), "not a stream")
     sink = RedisSinkPartition(FlowConfig(redis_url=redis_url), 0)
     with pytest.raises(Exception, match="WRONGTYPE"):
-        sink.write_batch([("k", ("frame", "o1", "c1", 1, b"{}"))])
+        sink.write_batch([("k", Frame("o1", "c1", 1, b"{}"))])
 
 
 def test_stop_flag_is_set_by_the_first_signal_only(monkeypatch):

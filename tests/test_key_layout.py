@@ -162,7 +162,8 @@ def test_an_older_snapshot_resumes_with_every_detail_rewritten():
     import pickle
 
     from engine.state import CampaignState
-    from flows.dataflow import STATE_VERSION, CampaignLogic, FlowConfig
+    from flows.campaign_step import STATE_VERSION, CampaignLogic
+    from flows.config import FlowConfig
 
     def resumed(version):
         st = CampaignState("t1", "a:b", collect_details=True)

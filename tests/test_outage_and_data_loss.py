@@ -21,7 +21,7 @@ from api.app import create_app
 from api.auth import create_key
 from api.testing import ServerThread, wait_until
 from flows.dataset import DATASET_KEY, EXIT_DATASET_LOST
-from flows.simulator import SimConfig, generate
+from callpulse.simulator import SimConfig, generate
 from engine.keys import flow_status_key
 from tests.redis_faults import RedisProcess
 from tests.test_flow import (append, check_alerts, check_frames, fold_bodies, offline_replay, run_flow, start_flow,

@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from engine.events import EventRejected, FINAL_CONTACT_STATUSES, validate_event
-from flows.pacing import paced, parse_speed
+from callpulse.simulator.pacing import paced, parse_speed
 from engine.localtime import TimeWindow
-from flows.sim_window import CallWindow, parse_window
-from flows.simulator import SimConfig, Simulator, generate
+from callpulse.simulator.call_window import CallWindow, parse_window
+from callpulse.simulator import SimConfig, Simulator, generate
 
 SMALL = dict(orgs=2, campaigns=2, contacts=120)
 

@@ -18,7 +18,7 @@ from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from flows.dataflow import CampaignLogic, FlowConfig
-from flows.simulator import SimConfig, generate
+from callpulse.simulator import SimConfig, generate
 
 DATA = Path(__file__).parent / "data"
 SCENARIOS = {

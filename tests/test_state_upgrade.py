@@ -12,8 +12,9 @@ from engine.events import validate_event
 from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
-from flows.dataflow import CampaignLogic, FlowConfig
-from flows.simulator import SimConfig, generate
+from flows.campaign_step import CampaignLogic
+from flows.config import FlowConfig
+from callpulse.simulator import SimConfig, generate
 
 SNAPSHOT = Path(__file__).parent / "data" / "release1_campaign_snapshot.pickle"
 

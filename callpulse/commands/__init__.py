@@ -1,4 +1,8 @@
-"""One module per `callpulse` command."""
+"""One module per `callpulse` command (`add_arguments` + `run`), registered in `callpulse.cli`.
+
+May import `engine`, `flows`, `api` and `callpulse.simulator`, inside the command's `run` (not at module
+level): the CLI imports every command module to build `--help`.
+"""
 
 import os
 

@@ -79,7 +79,7 @@ def add_arguments(parser) -> None:
 
 def _flow_config(args):
     from callpulse.commands import redis_url
-    from flows.dataflow import FlowConfig
+    from flows.config import FlowConfig
 
     return FlowConfig(redis_url=redis_url(), replay=args.replay, partitions=args.partitions,
                       files=tuple(args.file), until_drained=args.until_drained,
@@ -211,7 +211,7 @@ def _run_here(args, cfg) -> int:
                   file=sys.stderr, flush=True)
             return EXIT_DATASET_LOST
         raise
-    from flows.dataflow import RETIREMENTS, SNAPSHOT_STATS
+    from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 
     print(f"callpulse flow: stopped ({SNAPSHOT_STATS.summary()}; {RETIREMENTS.summary()})", file=sys.stderr,
           flush=True)

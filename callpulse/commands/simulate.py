@@ -75,8 +75,8 @@ def _start_ms(text: str | None, paced: bool) -> int | None:
 
 
 def run(args) -> int:
-    from flows.pacing import parse_speed
-    from flows.simulator import SimConfig, Simulator
+    from callpulse.simulator.pacing import parse_speed
+    from callpulse.simulator import SimConfig, Simulator
 
     try:
         factor = parse_speed(args.speed)
@@ -140,7 +140,7 @@ def _to_file(args, sim, stream, factor, start_ms) -> int:
 
 
 def _paced(stream, factor, start_ms, flush):
-    from flows.pacing import paced
+    from callpulse.simulator.pacing import paced
 
     return paced(stream, factor, start_ms, before_sleep=flush)
 
@@ -157,7 +157,7 @@ def _to_redis(args, sim, stream, factor, start_ms) -> int:
     try:
         from flows.patience import Patience
 
-        # a Redis restart mid-run is waited out (issue #9), not the end of the simulation
+        # a Redis restart mid-run is waited out (flows/patience.py), not the end of the simulation
         writer = StreamAppender(client, partitions=args.partitions, maxlen=args.maxlen,
                                 patience=Patience("simulate"))
         if factor is not None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
-from flows.sim_window import CallWindow, parse_window
+from callpulse.simulator.call_window import CallWindow, parse_window
 
 INF = float("inf")
 

@@ -1,11 +1,11 @@
 """Seeded, deterministic dialer simulator: `generate(SimConfig) -> Iterator[event]`.
 
-Pure generation — no I/O, no wall clock (pacing lives in `flows/pacing.py`,
+Pure generation — no I/O, no wall clock (pacing lives in `pacing.py`,
 writing in `flows/ingest_writer.py`). The same config yields the same stream
-byte for byte. Each campaign is simulated on its own (`flows/sim_voice.py`,
-`flows/sim_email.py`) and the campaigns are merged by (ts, event_id), so
+byte for byte. Each campaign is simulated on its own (`voice_campaign.py`,
+`email_campaign.py`) and the campaigns are merged by (ts, event_id), so
 with no faults the stream is sorted by (ts, event_id) and every event is
-valid per SPEC §1. Faults (`flows/sim_faults.py`) then reorder, repeat and
+valid per SPEC §1. Faults (`faults.py`) then reorder, repeat and
 corrupt it; yielded items are dicts, except malformed ones of kind
 `broken_json` / `not_object`, which are raw `str` lines.
 
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Iterator
 
-from flows.sim_email import EmailCampaign
-from flows.sim_faults import inject_faults
-from flows.sim_voice import VoiceCampaign
-from flows.sim_window import parse_window
+from callpulse.simulator.email_campaign import EmailCampaign
+from callpulse.simulator.faults import inject_faults
+from callpulse.simulator.voice_campaign import VoiceCampaign
+from callpulse.simulator.call_window import parse_window
 
 DEFAULT_START_MS = 1_778_245_200_000  # 2026-05-08T13:00:00Z: 09:00 in New York, 14:00 in London
 CHANNELS = ("voice", "email", "mixed")

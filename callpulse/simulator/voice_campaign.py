@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 
-from flows.sim_base import INF, CampaignSim
+from callpulse.simulator.campaign_base import INF, CampaignSim
 
 # Per campaign kind: P(answer), P(machine | answer), P(busy), P(failed),
 # P(callback | connected), P(meeting | connected).

@@ -10,7 +10,7 @@ keeps arriving after the campaign is `completed`, as it does in real life.
 
 from __future__ import annotations
 
-from flows.sim_base import INF, CampaignSim
+from callpulse.simulator.campaign_base import INF, CampaignSim
 
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 KINDS = ["sales-outreach", "recruiting", "event-invite"]
