@@ -239,7 +239,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
         if now is None or ts > now:
             if now is not None and ts // MINUTE == self._minute:
                 self.now = ts  # same minute: only the 1 s trend window moves (the hot path)
-                if self.trend.advance(ts):
+                trend = self.trend
+                if ts // SECOND > trend.hi and trend.advance(ts):
                     self.forecast_stale = True
             else:
                 self._move_now(ts)

@@ -136,7 +136,9 @@ class RollingPair:
             # Large jump or a move backwards: recompute from the retained buckets.
             self.a = sum(c[0] for b, c in self.buckets.items() if lo <= b <= self.hi)
             self.h = sum(c[1] for b, c in self.buckets.items() if lo <= b <= self.hi)
+        crossed = (lo >> 6) != (self.lo >> 6)
         self.lo = lo
-        if self.buckets and min(self.buckets) < lo - self.retain - 64:
+        # Prune when lo enters a new block of 64 buckets, not on every move (min() is O(buckets))
+        if crossed and self.buckets and min(self.buckets) < lo - self.retain - 64:
             for b in [b for b in self.buckets if b < lo - self.retain]:
                 del self.buckets[b]
