@@ -78,6 +78,13 @@ class FrozenChunk:
         h.update(lo.tobytes())
         self.key = h.hexdigest()
 
+    @property
+    def chunk_key(self) -> str:
+        return self.key
+
+    def chunk_data(self) -> "FrozenChunk":
+        return self
+
     def __getstate__(self):
         return ([(c.typecode, c.tobytes()) for c in self.columns], self.hi.tobytes(), self.lo.tobytes(), self.key)
 

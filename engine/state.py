@@ -65,7 +65,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
 
         self.attempts: dict[str, Attempt] = {}  # open attempts (and every attempt without a lateness bound)
         self.sealed = SealedAttempts(seal_chunk_rows)
-        self.table = ContactTable()
+        self.table = ContactTable(seal_chunk_rows)  # tiny chunks in tests: tiny contact blocks too
         self.messages: dict[str, Message] = {}
         self.batches: dict[str, Batch] = {}
         self.batch_ids: list[str] = []  # batch number -> batch_id (the contact table stores numbers)

@@ -127,6 +127,7 @@ class AttemptFacts:
                 continue
             row = t.index[cid]
             self._contact_contrib(row, -1)
+            t.touch(row)
             t.dialed[row] += d
             self._contact_contrib(row, 1)
             if self.collect_details:

@@ -91,6 +91,7 @@ class ContactFacts:
             if key > current:
                 return
         self._contact_contrib(row, -1)
+        t.touch(row)
         t.added_ts[row] = key[0]
         t.added_eid[row] = key[1]
         t.batch[row] = self.batch_no[batch_id] if batch_id is not None else -1
@@ -105,6 +106,7 @@ class ContactFacts:
         if current is not None and key < current:
             return
         self._contact_contrib(row, -1)
+        t.touch(row)
         t.status_ts[row] = key[0]
         t.status_eid[row] = key[1]
         t.status[row] = STATUS_CODE[ev["status"]]
@@ -116,6 +118,7 @@ class ContactFacts:
         if self.table.meeting[row]:
             self.duplicates += 1
         else:
+            self.table.touch(row)
             self.table.meeting[row] = 1
             self.meetings += 1
 

@@ -24,7 +24,12 @@ import os
 import pickle
 from pathlib import Path
 
+from engine.contact_blocks import ColumnBlock, ColumnBlockRef
 from engine.sealed import FrozenChunk
+
+# Content-addressed pieces of a state written once and then only named: sealed attempt chunks and blocks
+# of the contact columns. Each has `chunk_key` and `chunk_data()` (what is written to its file).
+STORED_TYPES = (FrozenChunk, ColumnBlock, ColumnBlockRef)
 
 TAG = "callpulse-chunk"
 
@@ -49,19 +54,21 @@ class ChunkStore:
     def _path(self, key: str) -> Path:
         return self.dir / f"{key}.chunk"
 
-    def put(self, chunk: FrozenChunk) -> str:
-        if chunk.key not in self.known:
-            data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp = self.dir / f".{chunk.key}.{os.getpid()}.tmp"
+    def put(self, chunk) -> str:
+        """Write a stored piece (one of STORED_TYPES) unless its key is known; its key."""
+        key = chunk.chunk_key
+        if key not in self.known:
+            data = pickle.dumps(chunk.chunk_data(), protocol=pickle.HIGHEST_PROTOCOL)
+            tmp = self.dir / f".{key}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self._path(chunk.key))
-            self.known.add(chunk.key)
-        return chunk.key
+            os.replace(tmp, self._path(key))
+            self.known.add(key)
+        return key
 
-    def get(self, key: str) -> FrozenChunk:
+    def get(self, key: str):
         try:
             data = self._path(key).read_bytes()
         except FileNotFoundError:
@@ -87,7 +94,7 @@ class _Pickler(pickle.Pickler):
         self.store = store
 
     def persistent_id(self, obj):
-        if type(obj) is FrozenChunk:
+        if type(obj) in STORED_TYPES:
             return (TAG, self.store.put(obj))
         return None
 
