@@ -11,6 +11,7 @@ import time
 
 import orjson
 
+from api.late_notice import LateCheck
 from engine.events import EventRejected, parse_event, split_body, validate_event
 
 
@@ -44,8 +45,9 @@ def json_body_problem(body: bytes, content_type: str) -> str | None:
     return None
 
 
-def ingest_body(client, body: bytes, org_id: str) -> tuple[int, int, list[dict]]:
-    """Split, validate (live mode) and append a POST /v1/events body: (accepted, duplicates, rejections).
+def ingest_body(client, body: bytes, org_id: str) -> dict:
+    """Split, validate (live mode) and append a POST /v1/events body: the answer body
+    ``{accepted, duplicates, rejected, late}``.
 
     Raises EventRejected("too_large") for a body over the limits. The append is
     `flows.ingest_writer.accept_events`, the path `callpulse ingest` takes.
@@ -53,12 +55,12 @@ def ingest_body(client, body: bytes, org_id: str) -> tuple[int, int, list[dict]]
     return ingest_items(client, split_body(body), org_id)
 
 
-def ingest_items(client, items: list, org_id: str) -> tuple[int, int, list[dict]]:
+def ingest_items(client, items: list, org_id: str) -> dict:
     """Validate (live mode) and append the items of a split POST /v1/events body (see `ingest_body`)."""
     from flows.ingest_writer import accept_events  # one of the few flows imports (api/__init__.py)
 
     now_ms = int(time.time() * 1000)
-    valid, rejected = [], []
+    valid, positions, rejected = [], [], []
     for i, item in enumerate(items):
         try:
             ev = parse_event(item, now_ms=now_ms) if isinstance(item, bytes) else validate_event(item, now_ms=now_ms)
@@ -71,8 +73,12 @@ def ingest_items(client, items: list, org_id: str) -> tuple[int, int, list[dict]
                                        f"write to org {org_id!r}"})
             continue
         valid.append(ev)
+        positions.append(i)
     if not valid:
-        return 0, 0, rejected
+        return {"accepted": 0, "duplicates": 0, "rejected": rejected, "late": []}
+    check = LateCheck(client)
+    check.read(valid)  # before the append: the watermark as it stands without this body (api/late_notice.py)
     fresh = accept_events(client, valid)
+    late = [{"index": i, "reason": why} for i, why in check.late(valid, fresh, positions)]
     accepted = sum(1 for f in fresh if f)
-    return accepted, len(fresh) - accepted, rejected
+    return {"accepted": accepted, "duplicates": len(fresh) - accepted, "rejected": rejected, "late": late}

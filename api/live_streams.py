@@ -27,7 +27,42 @@ def sse(event: str, id_: str, data: bytes) -> bytes:
     return b"event: %b\r\nid: %b\r\ndata: %b\r\n\r\n" % (event.encode(), id_.encode(), data)
 
 
-RETRY = b"retry: 1000\r\n\r\n"
+RETRY_FIELD = b"retry: 1000\r\n"  # the client's reconnect delay (ms)
+KEEPALIVE = b": ping\r\n"
+
+
+class RetryOnce:
+    """Sends ``retry:`` once per connection, with whatever goes first: a real event or a keep-alive.
+
+    Never as a block of its own: httpx-sse (0.4) dispatches every block that ends in a blank line,
+    even one without data, as a ``message`` (a lone ``retry:`` block; a ``: ping`` block once an
+    ``id`` was seen), which breaks a consumer that parses every event's data as JSON. So keep-alives
+    are bare comment lines with no blank line after them (they keep proxies awake, every parser
+    ignores them), and ``retry:`` is a field line in front of the first of them or of the first
+    event: a browser applies it at once, httpx-sse hands it over with the next event."""
+
+    def __init__(self):
+        self.pending = True
+
+    def _take(self) -> bytes:
+        if self.pending:
+            self.pending = False
+            return RETRY_FIELD
+        return b""
+
+    async def body(self, gen):
+        """``gen`` (an SSE body of whole events) with ``retry:`` in front of its first event if still due."""
+        try:
+            async for chunk in gen:
+                yield self._take() + chunk if self.pending else chunk
+        finally:
+            await gen.aclose()
+
+    def ping(self) -> bytes:
+        """sse-starlette's ``ping_message_factory``: bytes pass through as they are."""
+        return self._take() + KEEPALIVE
+
+
 ALERT_HISTORY = 10_000  # the flow caps alert streams at ~10 000 entries
 
 
@@ -51,7 +86,6 @@ async def campaign_events(hub: LiveHub, redis, org: str, camp: str, last_event_i
     if metrics:
         metrics.subscribers.inc()
     try:
-        yield RETRY
         parsed = Cursor.parse(last_event_id)
         fkey, akey = frames_stream(org, camp), alerts_stream(org, camp)
         try:  # the response has started: a Redis error now must end the stream cleanly, not abort it
@@ -159,7 +193,6 @@ async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | N
     if metrics:
         metrics.subscribers.inc()
     try:
-        yield RETRY
         key = org_alerts_stream(org)
         try:  # as in campaign_events: a Redis error after the response started ends the stream cleanly
             if valid_stream_id(last_event_id):

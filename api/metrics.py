@@ -7,6 +7,8 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from api.campaign_metrics import CampaignGauges
+
 
 class ApiMetrics:
     def __init__(self):
@@ -30,6 +32,9 @@ class ApiMetrics:
         self.webhook_attempts = Counter("callpulse_api_webhook_attempts_total",
                                         "webhook delivery attempts by the state they left the delivery in",
                                         ["state"], registry=self.registry)
+        # per-campaign gauges from the stored stats bodies; refreshed (cached) by the /metrics route
+        self.campaigns = CampaignGauges.from_env()
+        self.registry.register(self.campaigns)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -212,7 +212,6 @@ async def org_summary_events(hub, redis, org: str, *, min_interval_s: float, met
         return "%d-%d" % (int(time.time() * 1000), n)
 
     try:
-        yield b"retry: 1000\r\n\r\n"
         try:
             min_sample = await hub.min_sample.get(redis)
             snapshot = await org_summaries(redis, org, min_sample)

@@ -420,7 +420,7 @@ def test_post_events_json_ndjson_duplicates_and_rejections(env):
     assert orjson.loads(r.stdout)["duplicate"] == 1
     # empty body
     assert http.post("/v1/events", headers=H(key), content=b"").json() == {"accepted": 0, "duplicates": 0,
-                                                                           "rejected": []}
+                                                                           "rejected": [], "late": []}
 
 
 def test_post_events_limits_413(env):

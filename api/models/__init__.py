@@ -11,7 +11,7 @@ from api.models.stats import (  # noqa: F401
     BreachForecast, Forecast, Pacing, Abandon, Performance, PassStats, RunStats, Callbacks, EmailRates,
     EmailStats, Costs, Diagnostics, StatsBody)
 from api.models.ingest import (  # noqa: F401
-    Rejection, IngestResult)
+    Rejection, LateNotice, IngestResult)
 from api.models.campaigns import (  # noqa: F401
     CampaignSummary, CampaignList, CampaignDetail, DailyRow, DailyStats, Reply, RepliesPage)
 from api.models.detail import (  # noqa: F401

@@ -24,7 +24,9 @@ def too_large() -> OrjsonResponse:
                  "application/json": {"schema": {"$ref": "#/components/schemas/IngestBody"}},  # api/event_schema.py
                  "application/x-ndjson": {"schema": {"type": "string"}}}}})
 async def post_events(request: Request, p: WritePrincipal, sync_redis: SyncRedisDep):
-    """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`."""
+    """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`.
+    `late` lists the accepted events the campaign's watermark already makes late: the flow will count
+    them in `diagnostics.late` instead of applying them (docs/api.md, *Late events*)."""
     limits, metrics = request.app.state.ingest_limits, request.app.state.metrics
     denied = await limits.check_request(p.key_id)
     if denied:
@@ -49,12 +51,12 @@ async def post_events(request: Request, p: WritePrincipal, sync_redis: SyncRedis
             denied = await limits.check_events(p.key_id, len(items))
             if denied:
                 return limited(denied)
-            accepted, duplicates, rejected = await run_in_threadpool(ingest_items, sync_redis, items, p.org_id)
+            result = await run_in_threadpool(ingest_items, sync_redis, items, p.org_id)
         else:
-            accepted, duplicates, rejected = await run_in_threadpool(ingest_body, sync_redis, body, p.org_id)
+            result = await run_in_threadpool(ingest_body, sync_redis, body, p.org_id)
     except EventRejected as err:
         return OrjsonResponse({"detail": err.reason}, status_code=413)
-    metrics.events_accepted.labels("accepted").inc(accepted)
-    metrics.events_accepted.labels("duplicate").inc(duplicates)
-    metrics.events_accepted.labels("rejected").inc(len(rejected))
-    return OrjsonResponse({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
+    metrics.events_accepted.labels("accepted").inc(result["accepted"])
+    metrics.events_accepted.labels("duplicate").inc(result["duplicates"])
+    metrics.events_accepted.labels("rejected").inc(len(result["rejected"]))
+    return OrjsonResponse(result)

@@ -14,7 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 from api import models, stream_tokens
 from api.deps import CampaignId, ReadPrincipal, RedisDep, SettingsDep, StreamPrincipal
 from api.live import LiveHub
-from api.live_streams import campaign_events, org_alert_events
+from api.live_streams import RetryOnce, campaign_events, org_alert_events
 from api.org_live import org_summary_events
 from api.read_model.campaigns import ensure_campaign
 from api.responses import OrjsonResponse
@@ -36,8 +36,12 @@ async def create_stream_token(r: RedisDep, p: ReadPrincipal, body: Optional[mode
 def sse_response(request: Request, make_gen, extra_headers: dict | None = None) -> EventSourceResponse:
     stop = anyio.Event()  # set by sse-starlette on server shutdown: the generator ends the stream cleanly
     # a client whose send stalls for sse_stall_s is cut off (api/sockets.py); send_timeout is the backstop
-    body = request.app.state.reaper.watch(make_gen(stop), request.client)
-    return EventSourceResponse(body, ping=request.app.state.settings.ping_s, send_timeout=30, shutdown_event=stop,
+    # `retry:` rides on the first event or keep-alive, never alone; keep-alives are bare comment lines
+    # (api/live_streams.RetryOnce: what httpx-sse would otherwise yield as empty messages)
+    retry = RetryOnce()
+    body = request.app.state.reaper.watch(retry.body(make_gen(stop)), request.client)
+    return EventSourceResponse(body, ping=request.app.state.settings.ping_s, ping_message_factory=retry.ping,
+                               send_timeout=30, shutdown_event=stop,
                                shutdown_grace_period=1.0,
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
                                         **(extra_headers or {})})

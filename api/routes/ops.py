@@ -51,8 +51,9 @@ async def readyz(request: Request, r: RedisDep, settings: SettingsDep):
 
 
 @router.get("/metrics", response_class=Response)
-async def prometheus_metrics(request: Request):
+async def prometheus_metrics(request: Request, r: RedisDep):
     metrics = request.app.state.metrics
     metrics.subscribers.set(request.app.state.hub.count())
+    await metrics.campaigns.refresh(r)  # per-campaign gauges, cached a few seconds (api/campaign_metrics.py)
     body, ctype = metrics.render()
     return Response(body, media_type=ctype)

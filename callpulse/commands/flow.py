@@ -128,7 +128,8 @@ def _record_start(cfg, args, total_workers: int) -> int:
         client.hset(flow_status_key(), mapping={
             "mode": "replay" if cfg.replay else "live", "workers": total_workers,
             "started_ms": int(time.time() * 1000), "pid": os.getpid(), "dataset": ds,
-            "min_sample": cfg.min_sample})  # the dashboard's "too few answers to judge" (api/org_live.py)
+            "min_sample": cfg.min_sample,  # the dashboard's "too few answers to judge" (api/org_live.py)
+            "lateness_ms": cfg.lateness_ms})  # ingest's late notice (api/late_notice.py)
         return 0
     except DatasetLost as exc:
         report_lost(client, str(exc))

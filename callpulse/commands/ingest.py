@@ -4,7 +4,10 @@ Validation and de-duplication are those of `POST /v1/events`: `parse_event`
 (live mode: events more than 5 min ahead of the wall clock are `future`,
 unless --replay), then `accept_events` (an event_id already accepted for the
 org in the last hour is a duplicate). Counts go to stdout as JSON, one line
-per rejection to stderr.
+per rejection to stderr. Accepted events that the campaign's watermark already
+makes late (`api.late_notice`, as POST /v1/events says) are listed in the
+counts as `late: [{line, reason}]` and on stderr: the flow will count them in
+`diagnostics.late` instead of applying them.
 """
 
 from __future__ import annotations
@@ -37,34 +40,44 @@ def run(args) -> int:
     except OSError as exc:
         print(f"callpulse ingest: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    from api.late_notice import LateCheck
+
     client = redis.Redis.from_url(redis_url())
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     by_code: dict[str, int] = {}
+    late: list[dict] = []
+    check = LateCheck(client)  # carries each campaign's watermark from chunk to chunk
     try:
         with src:
-            for batch, rejections in _validated_chunks(src, args.replay):
+            for batch, positions, rejections in _validated_chunks(src, args.replay):
                 for lineno, err in rejections:
                     by_code[err.code] = by_code.get(err.code, 0) + 1
                     if not args.quiet:
                         print(f"line {lineno}: {err.code} {err.field or '-'}: {err.reason}", file=sys.stderr)
                 counts["rejected"] += len(rejections)
-                _append(client, batch, args, counts)
+                for lineno, why in _append(client, batch, positions, check, args, counts):
+                    late.append({"line": lineno, "reason": why})
+                    if not args.quiet:
+                        print(f"line {lineno}: late ts: {why}", file=sys.stderr)
     except redis.RedisError as exc:
         print(f"callpulse ingest: Redis at {redis_url()}: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()
     counts["rejected_by_code"] = dict(sorted(by_code.items()))
+    counts["late"] = late
     sys.stdout.write(orjson.dumps(counts).decode() + "\n")
     return 0
 
 
 def _validated_chunks(src, replay: bool):
-    """Yield (valid events, [(position, EventRejected)]) per CHUNK items (NDJSON lines or array items)."""
+    """Yield (valid events, their positions, [(position, EventRejected)]) per CHUNK items (NDJSON lines
+    or array items; a position is the file line, or the 1-based array item)."""
     from callpulse.event_files import iter_events
     from engine.events import EventRejected
 
     valid: list[dict] = []
+    positions: list[int] = []
     rejected: list = []
     wall = None if replay else (lambda: int(time.time() * 1000))  # live mode: the future check
     for pos, ev in iter_events(src, now=wall):
@@ -72,15 +85,22 @@ def _validated_chunks(src, replay: bool):
             rejected.append((pos, ev))
         else:
             valid.append(ev)
+            positions.append(pos)
         if len(valid) + len(rejected) >= CHUNK:
-            yield valid, rejected
-            valid, rejected = [], []
+            yield valid, positions, rejected
+            valid, positions, rejected = [], [], []
     if valid or rejected:
-        yield valid, rejected
+        yield valid, positions, rejected
 
 
-def _append(client, events: list[dict], args, counts: dict) -> None:
+def _append(client, events: list[dict], positions: list[int], check, args, counts: dict) -> list[tuple[int, str]]:
+    """Append one chunk; the (position, reason) of its accepted events that the flow will find late."""
     from flows.ingest_writer import accept_events
 
-    for ok in accept_events(client, events, partitions=args.partitions, maxlen=args.maxlen):
+    if not events:
+        return []
+    check.read(events)  # before the append, as POST /v1/events does (api/late_notice.py)
+    fresh = accept_events(client, events, partitions=args.partitions, maxlen=args.maxlen)
+    for ok in fresh:
         counts["accepted" if ok else "duplicate"] += 1
+    return check.late(events, fresh, positions)

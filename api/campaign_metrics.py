@@ -1,0 +1,136 @@
+"""Per-campaign Prometheus gauges on ``GET /metrics``, from what the flow stored (docs/operations.md).
+
+Each scrape exports, for up to ``CALLPULSE_METRICS_MAX_CAMPAIGNS`` campaigns (default 200, in (org,
+campaign) order; 0 turns them off), gauges labelled ``org_id``, ``campaign_id`` (and ``window``) read
+from the stored ``/stats`` bodies, plus the flow's lag from its status hash. Reads are cached for
+``CALLPULSE_METRICS_CACHE_S`` seconds (default 2), so scrapes from several Prometheus servers cost one
+read; orgs are found by a SCAN bounded per refresh (``CALLPULSE_METRICS_SCAN_KEYS``, default 100 000
+keys; api/read_model/gauges.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from prometheus_client.core import GaugeMetricFamily
+from redis.exceptions import RedisError
+
+from api.read_model.gauges import OrgDirectory, read_campaigns, read_flow_marks
+from engine.events import EventRejected, parse_time
+
+log = logging.getLogger("callpulse.api.metrics")
+
+LEVELS = {"ok": 0, "warning": 1, "breach": 2}
+WINDOWS = ("lifetime", "today", "24h", "30d")
+FORECAST_WINDOWS = ("today", "30d")
+CAMPAIGN = ["org_id", "campaign_id"]
+WINDOWED = CAMPAIGN + ["window"]
+
+
+def _env_number(name: str, default, kind=int):
+    try:
+        return kind(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+class CampaignGauges:
+    """A prometheus_client collector: ``refresh`` (async, on scrape) reads, ``collect`` (sync) exports."""
+
+    def __init__(self, max_campaigns: int = 200, cache_s: float = 2.0, scan_keys: int = 100_000):
+        self.max_campaigns = max_campaigns
+        self.cache_s = cache_s
+        self.orgs = OrgDirectory(scan_keys)
+        self.read_at = float("-inf")
+        self.families: list = []
+        self.lock = asyncio.Lock()
+
+    @classmethod
+    def from_env(cls) -> "CampaignGauges":
+        return cls(max_campaigns=_env_number("CALLPULSE_METRICS_MAX_CAMPAIGNS", 200),
+                   cache_s=_env_number("CALLPULSE_METRICS_CACHE_S", 2.0, float),
+                   scan_keys=_env_number("CALLPULSE_METRICS_SCAN_KEYS", 100_000))
+
+    async def refresh(self, r) -> None:
+        """Re-read unless the cache is fresh; a Redis error keeps the last values (and logs)."""
+        async with self.lock:  # concurrent scrapes share one read
+            if time.monotonic() - self.read_at < self.cache_s:
+                return
+            try:
+                marks = await read_flow_marks(r)
+                known, bodies = 0, []
+                if self.max_campaigns > 0:
+                    known, bodies = await read_campaigns(r, await self.orgs.orgs(r), self.max_campaigns)
+            except RedisError as exc:
+                log.warning("campaign gauges: Redis read failed (%s); exporting the last values", exc)
+                return
+            self.families = build_families(bodies, known, marks, time.time())
+            self.read_at = time.monotonic()
+
+    def collect(self):
+        return list(self.families)
+
+
+def build_families(bodies: list[dict], known: int, flow_marks: list[int], now_s: float) -> list:
+    g = {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, labels in (
+        ("callpulse_campaign_abandon_rate", "abandoned / human_answered of the window (absent while undefined)",
+         WINDOWED),
+        ("callpulse_campaign_abandon_level", "abandon level of the window: 0 ok, 1 warning, 2 breach", WINDOWED),
+        ("callpulse_campaign_abandoned", "abandoned calls in the window", WINDOWED),
+        ("callpulse_campaign_human_answered", "human-answered calls in the window", WINDOWED),
+        ("callpulse_abandon_breach_in_seconds", "forecast seconds until the window's abandon rate breaches the "
+                                                "ceiling at the current trend (absent when no breach is expected)",
+         WINDOWED),
+        ("callpulse_campaign_abandon_ceiling", "the campaign's abandon-rate ceiling", CAMPAIGN),
+        ("callpulse_campaign_abandon_budget", "abandons still allowed under the ceiling (abandon.budget)", CAMPAIGN),
+        ("callpulse_campaign_active_calls", "calls in progress", CAMPAIGN),
+        ("callpulse_campaign_dials_per_second", "dial rate (live.dials_per_sec)", CAMPAIGN),
+        ("callpulse_campaign_watermark_timestamp_seconds", "the campaign's watermark (as_of), epoch seconds",
+         CAMPAIGN),
+    )}
+    for body in bodies:
+        camp = [str(body.get("org_id")), str(body.get("campaign_id"))]
+        abandon = body.get("abandon") or {}
+        for w in WINDOWS:
+            win = (abandon.get("windows") or {}).get(w)
+            if not win:
+                continue
+            if win.get("rate") is not None:
+                g["callpulse_campaign_abandon_rate"].add_metric(camp + [w], win["rate"])
+            if win.get("level") in LEVELS:
+                g["callpulse_campaign_abandon_level"].add_metric(camp + [w], LEVELS[win["level"]])
+            g["callpulse_campaign_abandoned"].add_metric(camp + [w], win.get("abandoned", 0))
+            g["callpulse_campaign_human_answered"].add_metric(camp + [w], win.get("human_answered", 0))
+        for w in FORECAST_WINDOWS:
+            breach_in = ((abandon.get("forecast") or {}).get(w) or {}).get("breach_in_s")
+            if breach_in is not None:
+                g["callpulse_abandon_breach_in_seconds"].add_metric(camp + [w], breach_in)
+        _add(g["callpulse_campaign_abandon_ceiling"], camp, abandon.get("ceiling"))
+        _add(g["callpulse_campaign_abandon_budget"], camp, abandon.get("budget"))
+        _add(g["callpulse_campaign_active_calls"], camp, body.get("active_calls"))
+        _add(g["callpulse_campaign_dials_per_second"], camp, (body.get("live") or {}).get("dials_per_sec"))
+        try:
+            as_of_s = parse_time(body.get("as_of"), "as_of") / 1000
+        except EventRejected:
+            as_of_s = None
+        _add(g["callpulse_campaign_watermark_timestamp_seconds"], camp, as_of_s)
+    out = list(g.values())
+    counts = GaugeMetricFamily("callpulse_campaigns", "campaigns the flow has stored, and those exported here "
+                                                     "(CALLPULSE_METRICS_MAX_CAMPAIGNS)", labels=["state"])
+    counts.add_metric(["known"], known)
+    counts.add_metric(["exported"], len(bodies))
+    out.append(counts)
+    if flow_marks:
+        lag = GaugeMetricFamily("callpulse_flow_lag_seconds", "wall time since the flow's last source poll or "
+                                                              "sink write (as /readyz's flow_lag_ms)")
+        lag.add_metric([], max(0.0, now_s - max(flow_marks) / 1000))
+        out.append(lag)
+    return out
+
+
+def _add(family, labels: list[str], value) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        family.add_metric(labels, value)
