@@ -1,7 +1,7 @@
 """Per-campaign Prometheus gauges on ``GET /metrics``, from what the flow stored (docs/operations.md).
 
-Each scrape exports, for up to ``CALLPULSE_METRICS_MAX_CAMPAIGNS`` campaigns (default 200, in (org,
-campaign) order; 0 turns them off), gauges labelled ``org_id``, ``campaign_id`` (and ``window``) read
+Each scrape exports, for up to ``CALLPULSE_METRICS_MAX_CAMPAIGNS`` campaigns (in (org, campaign)
+order; default 0 = off, since they name every org's campaigns on an unauthenticated endpoint), gauges labelled ``org_id``, ``campaign_id`` (and ``window``) read
 from the stored ``/stats`` bodies, plus the flow's lag from its status hash. Reads are cached for
 ``CALLPULSE_METRICS_CACHE_S`` seconds (default 2), so scrapes from several Prometheus servers cost one
 read; orgs are found by a SCAN bounded per refresh (``CALLPULSE_METRICS_SCAN_KEYS``, default 100 000
@@ -50,7 +50,7 @@ class CampaignGauges:
 
     @classmethod
     def from_env(cls) -> "CampaignGauges":
-        return cls(max_campaigns=_env_number("CALLPULSE_METRICS_MAX_CAMPAIGNS", 200),
+        return cls(max_campaigns=_env_number("CALLPULSE_METRICS_MAX_CAMPAIGNS", 0),
                    cache_s=_env_number("CALLPULSE_METRICS_CACHE_S", 2.0, float),
                    scan_keys=_env_number("CALLPULSE_METRICS_SCAN_KEYS", 100_000))
 

@@ -42,6 +42,7 @@ def prom_env(redis_server, tmp_path_factory):
     assert r.returncode == 0, r.stderr
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CALLPULSE_METRICS_CACHE_S", "1")
+        mp.setenv("CALLPULSE_METRICS_MAX_CAMPAIGNS", "200")  # off by default (tenancy): on for this test
         full = ServerThread(create_app(redis_server)).start()
         mp.setenv("CALLPULSE_METRICS_MAX_CAMPAIGNS", "3")
         capped = ServerThread(create_app(redis_server)).start()
