@@ -9,11 +9,11 @@ Where things live (a newcomer's map; docs/api.md is the user-facing reference):
 - ``models/``: request and response models by area (documentation; the contract test checks real bodies);
 - ``live.py`` (the one pub/sub fan-out hub), ``live_streams.py`` and ``org_live.py`` (the SSE bodies);
 - ``auth.py``, ``stream_tokens.py``, ``rate_limit.py``, ``dataset_guard.py``, ``plans.py``, ``webhook_*.py``,
-  ``metrics.py``, ``sockets.py``, ``event_schema.py``; ``testing.py``: helpers for the tests only.
+  ``metrics.py``, ``campaign_metrics.py``, ``sockets.py``, ``event_schema.py``, ``late_notice.py``. (Test
+  helpers live in ``tests/support.py``, not here.)
 
 What it may import: ``engine`` (key layout, events, domain rules: use them, never re-derive them) — yes.
 ``flows`` — only where it must share the flow's code: the ingest append (``flows.ingest_writer``), the
 dataset marker (``flows.dataset``, in auth, webhook store, dataset guard) and the pub/sub message format the
-sink writes (``flows.live_channel``, in the live hub). The CLI (``callpulse``) — never
-(it imports ``api``); the lone exception is ``testing.py`` using ``callpulse.redis_local.free_port``.
+sink writes (``flows.live_channel``, in the live hub). The CLI (``callpulse``) — never (it imports ``api``).
 """

@@ -49,7 +49,7 @@ class CampaignGauges:
         self.lock = asyncio.Lock()
 
     @classmethod
-    def from_env(cls) -> "CampaignGauges":
+    def from_env(cls) -> CampaignGauges:
         return cls(max_campaigns=_env_number("CALLPULSE_METRICS_MAX_CAMPAIGNS", 0),
                    cache_s=_env_number("CALLPULSE_METRICS_CACHE_S", 2.0, float),
                    scan_keys=_env_number("CALLPULSE_METRICS_SCAN_KEYS", 100_000))

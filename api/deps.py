@@ -12,7 +12,7 @@ Everything is read from ``request.app.state``, so routes hold no closures over t
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import redis as redis_sync
 import redis.asyncio as aioredis
@@ -50,7 +50,7 @@ CampaignId = Annotated[str, Path(pattern=ID_PATTERN, description="campaign id")]
 # ---------------------------------------------------------------- auth
 
 bearer = HTTPBearer(auto_error=False, description="org key `ak_…` or user token `pat_…` (with X-Org)")
-Credentials = Annotated[Optional[HTTPAuthorizationCredentials], Security(bearer)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
 async def _dataset_whole(request: Request) -> None:
@@ -77,7 +77,7 @@ async def _principal(request: Request, creds: HTTPAuthorizationCredentials | Non
 def require(scope: str):
     """The dependency of a caller holding ``scope``: an API key (or a user token with X-Org)."""
     async def principal(request: Request, creds: Credentials,
-                        x_org: Annotated[Optional[str], Header(pattern=ID_PATTERN,
+                        x_org: Annotated[str | None, Header(pattern=ID_PATTERN,
                                                                description="org id (user tokens: required)")] = None,
                         ) -> Principal:
         return await _principal(request, creds, x_org, scope)
@@ -86,8 +86,8 @@ def require(scope: str):
 
 async def stream_principal(
         request: Request, creds: Credentials,
-        x_org: Annotated[Optional[str], Header(pattern=ID_PATTERN, description="org id (user tokens)")] = None,
-        token: Annotated[Optional[str], Query(max_length=200, description=(
+        x_org: Annotated[str | None, Header(pattern=ID_PATTERN, description="org id (user tokens)")] = None,
+        token: Annotated[str | None, Query(max_length=200, description=(
             "a stream token from POST /v1/stream-tokens, for clients that cannot send "
             "headers (a browser EventSource); instead of Authorization"))] = None) -> Principal:
     """SSE routes: an API key (as ``ReadPrincipal``) or a stream token (api/stream_tokens.py)."""

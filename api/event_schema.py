@@ -16,7 +16,8 @@ as ``null`` counts as absent (optional fields also admit ``null``).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine import events as ev
 

@@ -21,7 +21,7 @@ event can be listed and still be applied). Used by POST /v1/events and ``callpul
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import orjson
 

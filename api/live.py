@@ -48,7 +48,7 @@ class Cursor:
         self.alerts = alerts if alerts is not None else [0] * len(ALERT_SERIES)
 
     @classmethod
-    def parse(cls, text: str | None) -> "Cursor | None":
+    def parse(cls, text: str | None) -> Cursor | None:
         """``"<seq>"`` or ``"<seq>.<l>.<t>.<h>.<d>.<ft>.<fd>"`` (the four-counter form of earlier
         releases too); None when absent or malformed (fresh start)."""
         if not text:
@@ -129,7 +129,7 @@ class OrgFeed:
     poked alert shows up); a slow poll covers anything missed.
     """
 
-    def __init__(self, hub: "LiveHub", org: str):
+    def __init__(self, hub: LiveHub, org: str):
         self.hub = hub
         self.org = org
         self.key = org_alerts_stream(org)
@@ -153,7 +153,7 @@ class OrgFeed:
         while True:
             try:
                 await asyncio.wait_for(self.poke.wait(), timeout=self.hub.org_poll_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self.poke.clear()
             try:

@@ -84,7 +84,7 @@ class IngestLimits:
         self._limiter = None
 
     @classmethod
-    def from_env(cls, redis_url: str, requests: str | None = None, events: str | None = None) -> "IngestLimits":
+    def from_env(cls, redis_url: str, requests: str | None = None, events: str | None = None) -> IngestLimits:
         if requests is None:
             requests = os.environ.get("CALLPULSE_INGEST_RATE")
         if events is None:

@@ -1,7 +1,7 @@
 """Bound what a client that never reads can pin: kernel send buffer, asyncio buffer, time.
 
 - `BoundedHTTPProtocol` (uvicorn's HTTP protocol, passed as ``uvicorn.Config(http=...)`` by
-  `callpulse api` and `api.testing.ServerThread`) caps ``SO_SNDBUF`` on every accepted socket
+  `callpulse api` and `tests.support.ServerThread`) caps ``SO_SNDBUF`` on every accepted socket
   (Linux otherwise autotunes it up to ``tcp_wmem`` max, ~4 MiB, per socket) and keeps the
   transports by peer address so that a stalled client can be cut off.
 - `StallReaper` watches the SSE streams: a stream whose pending send has not completed for

@@ -34,7 +34,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import orjson
@@ -42,7 +42,7 @@ import redis as redis_sync
 from standardwebhooks import Webhook
 
 from api.webhook_policy import check_destination
-from api.webhook_store import (GROUP, ORGS_KEY, due_key, endpoint_key, jobs_key, log_key, org_endpoints_key)
+from api.webhook_store import GROUP, ORGS_KEY, due_key, endpoint_key, jobs_key, log_key, org_endpoints_key
 from engine.keys import ALERT_FIELD, org_alerts_stream
 
 LOG_MAXLEN = 1000
@@ -86,7 +86,7 @@ class DeliverySettings:
     max_in_flight: int = 32
 
     @classmethod
-    def from_env(cls) -> "DeliverySettings":
+    def from_env(cls) -> DeliverySettings:
         d = cls()
         return cls(backoff_base_s=_env_float("CALLPULSE_WEBHOOK_BACKOFF_BASE_S", d.backoff_base_s),
                    backoff_cap_s=_env_float("CALLPULSE_WEBHOOK_BACKOFF_CAP_S", d.backoff_cap_s),
@@ -111,7 +111,7 @@ def enabled_from_env() -> bool:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _s(b) -> str:
@@ -162,7 +162,7 @@ class Deliverer:
                 self._report(None)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Redis away, dataset lost...: keep trying
+            except Exception as exc:
                 self._report(f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(self.settings.poll_s)
 
@@ -181,7 +181,7 @@ class Deliverer:
                 await self._start_due(org, endpoints)
             except redis_sync.ConnectionError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 problems.append(f"org {org}: {type(exc).__name__}: {exc}")
         if problems:
             raise RuntimeError("; ".join(problems))
@@ -203,7 +203,7 @@ class Deliverer:
             _next, claimed, *_ = await self.redis.xautoclaim(
                 stream, GROUP, self.consumer, int(self.settings.claim_idle_s * 1000), "0-0", count=100)
             batches = [claimed] if claimed else []
-            for _s_, entries in await self.redis.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=100) or []:
+            for _stream, entries in await self.redis.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=100) or []:
                 batches.append(entries)
         except redis_sync.ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -295,7 +295,7 @@ class Deliverer:
         """(status code, None) or (None, error text) of one signed POST."""
         try:
             await check_destination(ep["url"])
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             headers = {"content-type": "application/json", "webhook-id": msg_id,
                        "webhook-timestamp": str(int(now.timestamp())),
                        "webhook-signature": Webhook(ep["secret"]).sign(msg_id, now, body)}

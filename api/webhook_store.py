@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from datetime import UTC
 
 import orjson
 import redis
@@ -156,7 +157,7 @@ def delivery_log(client, org: str, webhook_id: str, *, limit: int = 100, alert_i
     out, last = [], "+"
     while len(out) < limit:
         entries = client.xrevrange(log_key(org, webhook_id), last, "-", count=500)
-        for sid, fields in entries:
+        for _sid, fields in entries:
             rec = orjson.loads(fields[b"e"])
             if alert_id is None or rec["alert_id"] == alert_id:
                 out.append(rec)
@@ -170,7 +171,7 @@ def delivery_log(client, org: str, webhook_id: str, *, limit: int = 100, alert_i
 
 def pending_deliveries(client, org: str, webhook_id: str) -> list[dict]:
     """Deliveries of this endpoint still scheduled (not yet delivered nor given up), soonest first."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     prefix = f"{webhook_id}:"
     due = [(j.decode(), int(score)) for j, score in client.zrange(due_key(org), 0, -1, withscores=True)
@@ -180,7 +181,7 @@ def pending_deliveries(client, org: str, webhook_id: str) -> list[dict]:
     for (job_id, due_ms), raw in zip(due, jobs):
         if raw is None:
             continue
-        at = datetime.fromtimestamp(due_ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+        at = datetime.fromtimestamp(due_ms / 1000, UTC).isoformat(timespec="milliseconds")
         out.append({"alert_id": job_id[len(prefix):], "attempts": orjson.loads(raw)["attempts"],
                     "due_at": at.replace("+00:00", "Z")})
     return out

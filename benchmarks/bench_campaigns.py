@@ -30,9 +30,9 @@ import re
 import subprocess
 
 import orjson
+from harness import CLI, ROOT, log, private_redis, run_measured
 
-from harness import CLI, ROOT, log, private_redis, run_measured  # noqa: E402 (benchmarks/harness.py)
-from engine.keys import frames_stream, stats_key  # noqa: E402
+from engine.keys import frames_stream, stats_key
 
 
 def main() -> int:

@@ -22,11 +22,11 @@ import time
 import tracemalloc
 from collections import Counter
 
+from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
 from engine.fold import Fold
 from engine.gate import EventGate
 from engine.snapshot import build_snapshot
-from callpulse.simulator import SimConfig, generate
 
 
 def events_for(cfg: SimConfig) -> list[dict]:

@@ -45,11 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from callpulse.redis_local import free_port, start_redis, stop_redis  # noqa: E402
+from callpulse.simulator import SimConfig, generate  # noqa: E402
 from engine.events import EventRejected, parse_event  # noqa: E402
 from engine.fold import Fold  # noqa: E402
 from engine.keys import INGEST_FIELD, flow_status_key, ingest_stream, stats_key  # noqa: E402
 from flows.ingest_writer import StreamAppender, encode  # noqa: E402
-from callpulse.simulator import SimConfig, generate  # noqa: E402
 
 PARTS = 8
 CLI = str(ROOT / ".venv" / "bin" / "callpulse")

@@ -29,9 +29,9 @@ import subprocess
 from pathlib import Path
 
 import orjson
+from harness import CLI, ROOT, log, private_redis, run_measured
 
-from harness import CLI, ROOT, log, private_redis, run_measured  # noqa: E402 (benchmarks/harness.py)
-from engine.keys import stats_key  # noqa: E402
+from engine.keys import stats_key
 
 
 def events_file(contacts: int, reuse: bool, env: dict) -> Path:

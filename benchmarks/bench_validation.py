@@ -27,7 +27,7 @@ import orjson
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from engine.events import clear_caches, decode_event, format_time, validate_event  # noqa: E402
+from engine.events import clear_caches, decode_event, format_time, validate_event
 
 # Share of each type in the mix (a voice dialer floor: many call events,
 # some contact/email/cost traffic).

@@ -8,7 +8,8 @@ skipped). A leading UTF-8 byte-order mark is ignored.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import orjson
 

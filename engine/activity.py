@@ -118,7 +118,7 @@ def alert_entry(rec: dict, position: int) -> tuple[tuple, dict]:
     """``(sort key, entry)`` of an abandon alert record; the key is (`at`, 1, stream position)."""
     try:
         at_ms = parse_time(rec.get("at"), "at")
-    except Exception:  # noqa: BLE001 - a record without a readable time sorts first
+    except Exception:
         at_ms = 0
     window = rec.get("window")
     if rec.get("kind") == "forecast":

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.limits import (MAX_ID_CHARS, MAX_INT, MAX_RESULT_KEY_CHARS, MAX_RESULT_VALUE_CHARS, MAX_RESULTS,
-                           MAX_TIME_MS, MAX_TZ_CHARS, MAX_USD, MAX_VARIABLE_KEY_CHARS, MAX_VARIABLE_VALUE_CHARS,
-                           MAX_VARIABLES, STRING_LIMITS)
+from engine.limits import (
+    MAX_ID_CHARS,
+    MAX_INT,
+    MAX_RESULT_KEY_CHARS,
+    MAX_RESULT_VALUE_CHARS,
+    MAX_RESULTS,
+    MAX_TIME_MS,
+    MAX_TZ_CHARS,
+    MAX_USD,
+    MAX_VARIABLE_KEY_CHARS,
+    MAX_VARIABLE_VALUE_CHARS,
+    MAX_VARIABLES,
+    STRING_LIMITS,
+)
 from engine.rejection import _bad_type, _bad_value, _missing, _show, _too_large
 from engine.timefmt import parse_time
 

@@ -47,7 +47,7 @@ class ColumnBlock:
     def chunk_key(self) -> str:
         return self.key
 
-    def chunk_data(self) -> "ColumnBlock":
+    def chunk_data(self) -> ColumnBlock:
         return self
 
     def __getstate__(self):

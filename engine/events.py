@@ -10,21 +10,70 @@ the rejection (`engine.rejection`), time parsing and formatting (`engine.timefmt
 from __future__ import annotations
 
 from engine.body import split_body
-from engine.checkers import (_HHMM, _ID_OK, _SEEN_IDS, _TZ_CACHE, _check_bool, _check_ceiling, _check_config,  # noqa: F401
-                             _check_email, _check_id, _check_id_cached, _check_number, _check_results, _check_time, _check_usd,
-                             _check_time_window, _check_variables, _enum_checker, _int_checker, _string_checker)
-from engine.limits import (FUTURE_TOLERANCE_MS, MAX_BATCH_EVENTS, MAX_BODY_BYTES, MAX_EVENT_BYTES,  # noqa: F401
-                           MAX_ID_CHARS, MAX_INT, MAX_RESULT_KEY_CHARS, MAX_RESULT_VALUE_CHARS, MAX_RESULTS,
-                           MAX_TIME_MS, MAX_TZ_CHARS, MAX_USD, MAX_VARIABLE_KEY_CHARS, MAX_VARIABLE_VALUE_CHARS,
-                           MAX_VARIABLES, STRING_LIMITS)
+from engine.checkers import (  # noqa: F401
+                             _HHMM,
+                             _ID_OK,
+                             _SEEN_IDS,
+                             _TZ_CACHE,
+                             _check_bool,
+                             _check_ceiling,
+                             _check_config,
+                             _check_email,
+                             _check_id,
+                             _check_id_cached,
+                             _check_number,
+                             _check_results,
+                             _check_time,
+                             _check_time_window,
+                             _check_usd,
+                             _check_variables,
+                             _enum_checker,
+                             _int_checker,
+                             _string_checker,
+)
+from engine.limits import (  # noqa: F401
+                             FUTURE_TOLERANCE_MS,
+                             MAX_BATCH_EVENTS,
+                             MAX_BODY_BYTES,
+                             MAX_EVENT_BYTES,
+                             MAX_ID_CHARS,
+                             MAX_INT,
+                             MAX_RESULT_KEY_CHARS,
+                             MAX_RESULT_VALUE_CHARS,
+                             MAX_RESULTS,
+                             MAX_TIME_MS,
+                             MAX_TZ_CHARS,
+                             MAX_USD,
+                             MAX_VARIABLE_KEY_CHARS,
+                             MAX_VARIABLE_VALUE_CHARS,
+                             MAX_VARIABLES,
+                             STRING_LIMITS,
+)
 from engine.money import usd_to_micros
 from engine.rejection import EventRejected
 from engine.timefmt import _MINUTE_CACHE, _RFC3339, _TAIL_CACHE, format_time, parse_time  # noqa: F401
-from engine.validation import (_TYPE_FIELDS, EVENT_FIELDS, EVENT_TYPES, _retry_number_required,  # noqa: F401
-                               clear_caches, decode_event, parse_event, validate_event)
-from engine.vocab import (ABANDON_FROM, AMD_RESULTS, BATCH_STATUSES, CAMPAIGN_STATUSES, CHANNELS,  # noqa: F401
-                          CONTACT_STATUSES, FINAL_CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES, SENTIMENTS,
-                          TRANSCRIPT_ROLES)
+from engine.validation import (  # noqa: F401
+                             _TYPE_FIELDS,
+                             EVENT_FIELDS,
+                             EVENT_TYPES,
+                             _retry_number_required,
+                             clear_caches,
+                             decode_event,
+                             parse_event,
+                             validate_event,
+)
+from engine.vocab import (  # noqa: F401
+                             ABANDON_FROM,
+                             AMD_RESULTS,
+                             BATCH_STATUSES,
+                             CAMPAIGN_STATUSES,
+                             CHANNELS,
+                             CONTACT_STATUSES,
+                             FINAL_CONTACT_STATUSES,
+                             NONFINAL_CONTACT_STATUSES,
+                             SENTIMENTS,
+                             TRANSCRIPT_ROLES,
+)
 
 __all__ = [
     "EventRejected",

@@ -8,7 +8,7 @@ directly, and the Bytewax flow runs the same two pieces (gate, then
 from __future__ import annotations
 
 from engine.alerts import DEFAULT_MIN_SAMPLE
-from engine.gate import DEFAULT_LATENESS_MS, DUPLICATE, LATE, OK, EventGate
+from engine.gate import DEFAULT_LATENESS_MS, DUPLICATE, OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 

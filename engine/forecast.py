@@ -41,7 +41,7 @@ def breach_time_ms(in_breach: bool, A: int, H: int, a: int, h: int, t_ms: int,
     p, q = ceiling.numerator, ceiling.denominator
     over_now = A * q - p * H  # > 0: the rate is above the ceiling now
     slope = a * q - p * h  # D: > 0 when the trend's own rate is above the ceiling
-    if H >= min_sample:
+    if min_sample <= H:
         if over_now > 0:
             return 0, 1
     else:

@@ -7,7 +7,7 @@ with ``zoneinfo`` so DST changes give 23- and 25-hour days.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ def day_bounds_of(ms: int, tz: str) -> tuple[int, int]:
 
 
 def utc_date(ms: int) -> date:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).date()
+    return datetime.fromtimestamp(ms / 1000, UTC).date()
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class TimeWindow:
     tz: str
 
     @classmethod
-    def from_event(cls, obj: dict) -> "TimeWindow":
+    def from_event(cls, obj: dict) -> TimeWindow:
         def minutes(hhmm: str) -> int:
             return int(hhmm[:2]) * 60 + int(hhmm[3:5])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+
 def usd_to_micros(usd: int | float) -> int:
     """Exact integer micro-dollars of ``usd`` as written, rounded half-even.
 

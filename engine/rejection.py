@@ -3,6 +3,7 @@ helpers that build one for each code."""
 
 from __future__ import annotations
 
+
 class EventRejected(ValueError):
     """An event that fails validation.
 

@@ -23,9 +23,9 @@ from bisect import bisect_right
 import numpy as np
 
 from engine.contact_table import NO_TS
-from engine.vocab import OUTCOMES
-from engine.timefmt import format_time
 from engine.sealed import DEAD, F_ANS, F_ANSWERED, F_DIAL, F_HUMAN
+from engine.timefmt import format_time
+from engine.vocab import OUTCOMES
 
 RUN_EVENTS = ("campaign.run_started", "campaign.run_cancelled")
 

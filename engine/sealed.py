@@ -82,7 +82,7 @@ class FrozenChunk:
     def chunk_key(self) -> str:
         return self.key
 
-    def chunk_data(self) -> "FrozenChunk":
+    def chunk_data(self) -> FrozenChunk:
         return self
 
     def __getstate__(self):

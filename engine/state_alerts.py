@@ -3,8 +3,7 @@ the breach times, and the alert records it queues (engine.state composes this mi
 
 from __future__ import annotations
 
-
-from engine.forecast import (TREND_WINDOW_MS, breach_at, breach_in_s, breach_time_ms, span_ms, within_horizon)
+from engine.forecast import TREND_WINDOW_MS, breach_at, breach_in_s, breach_time_ms, span_ms, within_horizon
 from engine.keys import alert_id
 from engine.state_grid import NEVER, SECOND
 from engine.timefmt import format_time
@@ -23,7 +22,7 @@ class AlertsAndForecast:
             if a.end is not None and a.human_at_end and a.end[0] >= lo:
                 self.trend.add(a.end[0], 1 if a.outcome == "abandoned" else 0, 1)
         if self.sealed.live:
-            from engine.sealed import F_HUMAN, _OUTCOME_CODE
+            from engine.sealed import _OUTCOME_CODE, F_HUMAN
 
             end, mask, outcome = self.sealed.column("end"), self.sealed.column("mask"), self.sealed.column("outcome")
             rows = self.sealed.live_rows() & (mask & F_HUMAN != 0) & (end >= lo)

@@ -3,7 +3,6 @@ by the flow (engine.state composes this mixin)."""
 
 from __future__ import annotations
 
-
 from engine.activity import activity_source
 from engine.detail import attempt_patch, attempt_record, batch_record, contact_record, reply_record
 from engine.state_grid import DAILY_FIELDS

@@ -3,7 +3,6 @@ email counts (engine.state composes this mixin)."""
 
 from __future__ import annotations
 
-
 from engine.entities import Message
 from engine.state_grid import D_COST, D_OPENED, D_REPLIED, D_SENT
 
@@ -42,7 +41,7 @@ class EmailFacts:
         keys = m.keys
         if not keys:
             return
-        for t, k in keys.items():
+        for t in keys:
             self.email_counts[t] += s
         sent = keys.get("email.sent")
         if sent is None:

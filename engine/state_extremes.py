@@ -3,7 +3,6 @@ open and sealed attempts before a snapshot reads them (engine.state composes thi
 
 from __future__ import annotations
 
-
 from engine.contact_table import NO_TS
 
 

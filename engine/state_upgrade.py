@@ -18,8 +18,8 @@ from array import array
 
 from engine.contact_table import STATUS_CODE, ContactTable
 from engine.measures import CallbackTotals, Latest, Mean
-from engine.timefmt import format_time
 from engine.sealed import SealedAttempts
+from engine.timefmt import format_time
 
 
 def upgrade(d: dict) -> dict:

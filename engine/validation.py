@@ -20,19 +20,44 @@ and the field order that decides which failure is reported are part of the contr
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
-from engine.checkers import (_ID_OK, _SEEN_IDS, _check_bool, _check_ceiling, _check_config, _check_email, _check_id,
-                             _check_id_cached, _check_results, _check_time, _check_time_window, _check_usd,
-                             _check_variables, _enum_checker, _int_checker, _string_checker, clear_checker_caches)
+from engine.checkers import (
+    _ID_OK,
+    _SEEN_IDS,
+    _check_bool,
+    _check_ceiling,
+    _check_config,
+    _check_email,
+    _check_id,
+    _check_id_cached,
+    _check_results,
+    _check_time,
+    _check_time_window,
+    _check_usd,
+    _check_variables,
+    _enum_checker,
+    _int_checker,
+    _string_checker,
+    clear_checker_caches,
+)
 from engine.limits import FUTURE_TOLERANCE_MS, MAX_EVENT_BYTES, MAX_TIME_MS, STRING_LIMITS
 from engine.money import usd_to_micros
 from engine.rejection import EventRejected, _bad_type, _jtype, _missing, _show
 from engine.timefmt import clear_time_caches, parse_time
-from engine.vocab import (ABANDON_FROM, AMD_RESULTS, BATCH_STATUSES, CAMPAIGN_STATUSES, CHANNELS, CONTACT_STATUSES,
-                          SENTIMENTS, TRANSCRIPT_ROLES)
+from engine.vocab import (
+    ABANDON_FROM,
+    AMD_RESULTS,
+    BATCH_STATUSES,
+    CAMPAIGN_STATUSES,
+    CHANNELS,
+    CONTACT_STATUSES,
+    SENTIMENTS,
+    TRANSCRIPT_ROLES,
+)
 
 # A field: (name, checker(value, name) -> normalised value, required), where
 # required is True, False, or a callable(out_so_far) -> bool.

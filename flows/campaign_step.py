@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 import orjson
 from bytewax.operators import StatefulBatchLogic
@@ -51,7 +50,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def dead_letter(ref: str, raw: Optional[bytes], code: str, field_: Optional[str], reason: str, **extra) -> dict:
+def dead_letter(ref: str, raw: bytes | None, code: str, field_: str | None, reason: str, **extra) -> dict:
     """A dead-letter record: reason code, field, reason text, the original payload and where it was read."""
     payload = raw if raw is not None else b""
     rec = {"code": code, "field": field_ or "", "reason": reason, "payload": payload[:MAX_EVENT_BYTES],
@@ -90,7 +89,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
     No frame before the campaign has a watermark (it only saw duplicates).
     """
 
-    def __init__(self, cfg: FlowConfig, resume: Optional[bytes]):
+    def __init__(self, cfg: FlowConfig, resume: bytes | None):
         self.live = not cfg.replay
         self.recovery = cfg.recovery
         self.store = store_for(cfg.recovery_dir) if cfg.recovery and cfg.recovery_dir else None
@@ -105,7 +104,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         self.heartbeat = cfg.heartbeat_ms / 1000
         self.quiet = cfg.quiet_ms / 1000
         if resume is None:
-            self.state: Optional[CampaignState] = None
+            self.state: CampaignState | None = None
             self.seq = 0
             self.dirty = False
             self.last_frame = 0.0  # wall time (s) of the last frame
@@ -270,7 +269,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
             self._frame(time.time(), out)
         return out, StatefulBatchLogic.RETAIN
 
-    def notify_at(self) -> Optional[datetime]:
+    def notify_at(self) -> datetime | None:
         st = self.state
         if st is None or st.now is None:
             return None
@@ -282,9 +281,9 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
             at = self.last_event + self.retire_after
         else:
             return None
-        return datetime.fromtimestamp(at, timezone.utc)
+        return datetime.fromtimestamp(at, UTC)
 
-    def snapshot(self) -> Optional[bytes]:
+    def snapshot(self) -> bytes | None:
         if not self.recovery:
             return None
         started = time.perf_counter()

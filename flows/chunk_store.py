@@ -34,10 +34,10 @@ STORED_TYPES = (FrozenChunk, ColumnBlock, ColumnBlockRef)
 TAG = "callpulse-chunk"
 
 
-_STORES: dict[str, "ChunkStore"] = {}
+_STORES: dict[str, ChunkStore] = {}
 
 
-def store_for(recovery_dir: str | os.PathLike) -> "ChunkStore":
+def store_for(recovery_dir: str | os.PathLike) -> ChunkStore:
     """One store per directory per process (the workers of a process share it)."""
     key = str(Path(recovery_dir).resolve())
     if key not in _STORES:

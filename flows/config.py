@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional
 
 from engine.alerts import DEFAULT_MIN_SAMPLE
 from engine.gate import DEFAULT_LATENESS_MS
@@ -15,11 +14,11 @@ class FlowConfig:
     redis_url: str = field(default_factory=lambda: os.environ.get("CALLPULSE_REDIS_URL",
                                                                   "redis://localhost:6379/0"))
     replay: bool = False  # watermark moves only with events; no future check
-    partitions: Optional[int] = None  # ingest partitions (default CALLPULSE_PARTITIONS or 8)
+    partitions: int | None = None  # ingest partitions (default CALLPULSE_PARTITIONS or 8)
     files: tuple = ()  # read these NDJSON files instead of the ingest streams
     until_drained: bool = False  # end the input once every stream has been read to its end
     recovery: bool = True  # False: snapshot() returns None (Bytewax asks for snapshots every epoch anyway)
-    recovery_dir: Optional[str] = None  # frozen state chunks are written here once (flows/chunk_store.py)
+    recovery_dir: str | None = None  # frozen state chunks are written here once (flows/chunk_store.py)
     lateness_ms: int = DEFAULT_LATENESS_MS
     seal_chunk_rows: int = 65_536  # sealed attempts frozen (and written to recovery once) this many at a time
     retire_after_ms: int = 3_600_000  # a finished campaign this long without an event leaves the flow (0: never)

@@ -29,8 +29,6 @@ Run it with ``callpulse flow`` (recovery, signals, workers), or directly:
 
 from __future__ import annotations
 
-from typing import Optional
-
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 
@@ -56,7 +54,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     return flow
 
 
-def build(redis_url: Optional[str] = None, **kwargs) -> Dataflow:
+def build(redis_url: str | None = None, **kwargs) -> Dataflow:
     """Factory for ``python -m bytewax.run "flows.dataflow:build(replay=True)"``; keywords = `FlowConfig` fields."""
     if redis_url is not None:
         kwargs["redis_url"] = redis_url

@@ -61,7 +61,7 @@ def report_lost(client, message: str) -> None:
     """Record the refusal in the flow status (what /readyz shows); best effort."""
     try:
         client.hset(flow_status_key(), mapping={"dataset_error": message, "dataset_error_ms": int(time.time() * 1000)})
-    except Exception:  # noqa: BLE001 - Redis may be down as well; the exit message still says it
+    except Exception:
         pass
 
 

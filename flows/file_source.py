@@ -20,7 +20,6 @@ small class.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
@@ -73,6 +72,6 @@ class NdjsonFileSource(FixedPartitionedSource[Routed, tuple]):
         # The partition key is the path, so a recovery directory never resumes one file at another's offset.
         return list(self.paths)
 
-    def build_part(self, step_id: str, for_part: str, resume_state: Optional[tuple]) -> NdjsonPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: tuple | None) -> NdjsonPartition:
         offset, line = resume_state if resume_state is not None else (0, 0)
         return NdjsonPartition(for_part, offset, line, self.count)

@@ -12,13 +12,21 @@ Two entry points, one job:
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import orjson
 import redis
 
-from engine.keys import (DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, partition_count, partition_for,
-                         route_key, seen_key)
+from engine.keys import (
+    DUPLICATE_FIELD,
+    INGEST_FIELD,
+    ROUTE_FIELD,
+    ingest_stream,
+    partition_count,
+    partition_for,
+    route_key,
+    seen_key,
+)
 
 SEEN_TTL_S = 3600  # SPEC: a repeat within (at least) the last hour is a duplicate
 DEFAULT_CHUNK = 1000

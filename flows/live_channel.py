@@ -16,7 +16,7 @@ Imports nothing of the flow (orjson only): `api.live` reads with it.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import orjson
 
@@ -41,7 +41,7 @@ class LiveFrame(NamedTuple):
     frame: bytes  # the frame JSON as published (the `/stats` body plus "seq")
 
 
-def split_frame(data: bytes) -> Optional[LiveFrame]:
+def split_frame(data: bytes) -> LiveFrame | None:
     """A frame message cut into its header fields and its frame bytes; None for anything else (an
     alert, a header without org, campaign or seq: decode those whole). It relies on the layout of
     `frame_message`: the frame must be the message's last member."""

@@ -14,7 +14,7 @@ four times slower, where one `CampaignBatch` per item adds ~2 µs and ~30 bytes.
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 
 class Mark(enum.Enum):
@@ -26,7 +26,7 @@ class Mark(enum.Enum):
 DUPLICATE_MARK = Mark.DUPLICATE
 
 # What an ingest entry carries: the event's bytes; `DUPLICATE_MARK`; or None (an entry without an event field).
-RawEvent = Union[bytes, Mark, None]
+RawEvent = bytes | Mark | None
 
 # ``(ref, raw)``: ref names where the entry was read, ``"<partition>:<stream entry id>"`` or
 # ``"file:<path>:<line>"`` (the dead-letter ``source``, and the key of its de-duplication).
@@ -77,4 +77,4 @@ class Frame(NamedTuple):
     body: bytes
 
 
-CampaignOutput = Union[DeadLetter, Alert, Details, Frame]
+CampaignOutput = DeadLetter | Alert | Details | Frame

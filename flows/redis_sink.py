@@ -46,14 +46,37 @@ import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from engine.activity import CALLBACK_FILTERS, OUTCOME_FILTERS, callback_states, outcome_class
-from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, activity_key, alert_ids_key,
-                         alerts_stream, attempt_details_key, attempt_index_key, attempt_outcome_index_key,
-                         batch_details_key, callback_index_key,
-                         contact_attempts_key, contact_details_key, contact_index_key, contact_profiles_key,
-                         trail_member, daily_key, dead_letter_ids_key, flow_status_key,
-                         frames_stream, org_alert_ids_key, org_alerts_stream, org_campaigns_key, replies_index_key,
-                         replies_key, stats_key, transcript_key)
 from engine.events import CONTACT_STATUSES
+from engine.keys import (
+    ALERT_FIELD,
+    DEAD_LETTER_STREAM,
+    FRAME_FIELD,
+    LIVE_CHANNEL,
+    activity_key,
+    alert_ids_key,
+    alerts_stream,
+    attempt_details_key,
+    attempt_index_key,
+    attempt_outcome_index_key,
+    batch_details_key,
+    callback_index_key,
+    contact_attempts_key,
+    contact_details_key,
+    contact_index_key,
+    contact_profiles_key,
+    daily_key,
+    dead_letter_ids_key,
+    flow_status_key,
+    frames_stream,
+    org_alert_ids_key,
+    org_alerts_stream,
+    org_campaigns_key,
+    replies_index_key,
+    replies_key,
+    stats_key,
+    trail_member,
+    transcript_key,
+)
 from flows.config import FlowConfig
 from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
 from flows.ingest_writer import execute

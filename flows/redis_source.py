@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Optional
+from datetime import UTC, datetime, timedelta
 
 import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -59,7 +58,7 @@ class RedisStreamPartition(StatefulSourcePartition[Routed, str]):
         self.count = count
         self.idle = timedelta(milliseconds=idle_ms)
         self.until_drained = until_drained
-        self.awake: Optional[datetime] = None
+        self.awake: datetime | None = None
         self.prefix = f"{partition}:"
         self.status_key = flow_status_key()
         self.reported_at = 0.0
@@ -79,14 +78,14 @@ class RedisStreamPartition(StatefulSourcePartition[Routed, str]):
                 self.down_since = time.time()
                 print(f"callpulse flow: partition {self.partition}: Redis unreachable ({exc}); retrying",
                       file=sys.stderr, flush=True)
-            self.awake = datetime.now(timezone.utc) + RETRY_AFTER
+            self.awake = datetime.now(UTC) + RETRY_AFTER
             return []
         self.down_since = 0.0
         if not reply:
             self._report()
             if self.until_drained:
                 raise StopIteration
-            self.awake = datetime.now(timezone.utc) + self.idle
+            self.awake = datetime.now(UTC) + self.idle
             return []
         entries = reply[0][1]
         self.awake = None
@@ -104,7 +103,7 @@ class RedisStreamPartition(StatefulSourcePartition[Routed, str]):
         self._trim()
         return grouped(items)
 
-    def next_awake(self) -> Optional[datetime]:
+    def next_awake(self) -> datetime | None:
         return self.awake
 
     def snapshot(self) -> str:
@@ -162,7 +161,7 @@ class RedisStreamSource(FixedPartitionedSource[Routed, str]):
         # Every worker can reach every stream; Bytewax assigns each partition to one worker.
         return [str(p) for p in range(self.partitions)]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: Optional[str]) -> RedisStreamPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: str | None) -> RedisStreamPartition:
         client = redis.Redis.from_url(self.redis_url)
         last_id = resume_state if resume_state is not None else self.start_id
         return RedisStreamPartition(client, int(for_part), last_id, count=self.count,

@@ -46,10 +46,12 @@ if [ "${CALLPULSE_TEST_EXTRAS:-0}" = 1 ]; then
 fi
 # Re-install only when pyproject.toml changed since the last install.
 stamp=.venv/.callpulse-installed
-want="$(sha256sum pyproject.toml | cut -c1-16)$extras"
+# constraints.txt pins every dependency to the versions CI tested (regenerate with
+# `.venv/bin/pip freeze --exclude-editable | grep -v '^callpulse' > constraints.txt` after a change)
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)$extras"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing callpulse$extras into .venv"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".$extras"
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".$extras"
   echo "$want" > "$stamp"
 fi

@@ -33,3 +33,27 @@ def redis_client(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+# ---------------------------------------------------------------- layers: `pytest -m unit` runs in seconds
+# A test module that starts real processes or servers (Redis, the flow, the API, Chromium) is `e2e`;
+# every other test is `unit` (pure engine, reference model, validators). CI runs both.
+_E2E_MARKERS = ("redis_server", "redis_url", "redis_client", "RedisProcess", "ServerThread", "subprocess",
+                "playwright", "run_cli", "start_flow")
+_module_layer: dict[str, str] = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "unit: a fast test with no process or server (pytest -m unit)")
+    config.addinivalue_line("markers", "e2e: a test on the real stack (Redis, flow, API, Chromium)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = str(item.fspath)
+        layer = _module_layer.get(path)
+        if layer is None:
+            with open(path, encoding="utf-8") as f:
+                source = f.read()
+            layer = _module_layer[path] = "e2e" if any(m in source for m in _E2E_MARKERS) else "unit"
+        item.add_marker(getattr(pytest.mark, layer))

@@ -22,7 +22,7 @@ class RedisProcess:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = None
 
-    def start(self) -> "RedisProcess":
+    def start(self) -> RedisProcess:
         self.proc = start_redis(self.port, self.workdir, persist=self.persist)
         return self
 

@@ -68,7 +68,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from urllib.parse import quote
@@ -135,7 +135,7 @@ CONTACT_NAMING_TYPES = {
     "callback.completed", "callback.cancelled", "email.sent", "meeting.booked",
 }
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
 
 
@@ -767,7 +767,7 @@ def breach_time_s(level: str, A: int, H: int, a: int, h: int, T: Fraction, ceili
         return Fraction(0)
     c = as_fraction(ceiling)
     alpha, eta = Fraction(a) / T, Fraction(h) / T
-    if H >= m:
+    if m <= H:
         t1 = Fraction(0)
     elif eta > 0:
         t1 = (m - H) / eta

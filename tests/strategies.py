@@ -54,7 +54,7 @@ def STR(limit, nonempty=False):
     return ("str", limit, nonempty)
 
 
-R, O, RETRYING = True, False, "retrying"  # required / optional / required when status=retrying
+R, O, RETRYING = True, False, "retrying"  # noqa: E741 - required / optional / required when status=retrying
 
 SCHEMA: dict[str, tuple[tuple[str, tuple, object], ...]] = {
     "campaign.created": (
@@ -146,7 +146,7 @@ ALL_FIELD_NAMES = sorted({name for spec in SCHEMA.values() for name, _, _ in spe
 # Reference helpers (independent of engine.events)
 # --------------------------------------------------------------------------
 
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 def reference_time_ms(value) -> int:
@@ -381,7 +381,7 @@ def _valid_event(draw, etype: str | None) -> dict:
     return ev
 
 
-def valid_event(type: str | None = None):  # noqa: A002 - the SPEC's word
+def valid_event(type: str | None = None):
     """Strategy: a raw, valid event dict of ``type`` (any type when None)."""
     return _valid_event(type)
 
@@ -530,6 +530,6 @@ def _mutated_event(draw, etype: str | None):
     return ev, code, field
 
 
-def mutated_event(type: str | None = None):  # noqa: A002
+def mutated_event(type: str | None = None):
     """Strategy: ``(event, expected_code, expected_field)`` with one defect."""
     return _mutated_event(type)

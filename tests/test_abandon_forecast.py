@@ -13,8 +13,8 @@ import random
 import pytest
 
 from engine.fold import Fold
-from tests.reference_model import reference_alerts, reference_stats
-from tests.test_reference_model import MIN, S, T0, Stream, fmt
+from tests.reference_model import reference_stats
+from tests.test_reference_model import MIN, T0, S, Stream
 
 H_MS = 60 * MIN
 

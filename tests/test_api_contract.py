@@ -23,8 +23,8 @@ import redis
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, read_sse, run_cli
 from engine.events import MAX_BODY_BYTES
+from tests.support import ServerThread, read_sse, run_cli
 
 SKIP_BODY = {"text/csv", "text/plain", "text/event-stream"}  # checked by media type, not schema
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.testing import ServerThread
+from tests.support import ServerThread
 
 
 class _Assets(HTMLParser):

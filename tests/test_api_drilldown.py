@@ -14,7 +14,7 @@ import io
 import json
 import random
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -22,8 +22,8 @@ import redis
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, run_cli
 from engine.events import parse_event
+from tests.support import ServerThread, run_cli
 
 T = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 ORG = "org-1"
@@ -333,7 +333,7 @@ def test_activity_of_the_simulated_campaign_pauses_resumes_and_alerts(env):
     assert ats == sorted(ats, reverse=True)
     created = [e for e in entries if e["kind"] == "created"]
     assert len(created) == 1 and created[0]["at"] == datetime.fromtimestamp(
-        env["events"][0]["ts"] / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        env["events"][0]["ts"] / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_reprocessing_every_event_again_changes_nothing(env):

@@ -22,10 +22,20 @@ from api.app import create_app
 from api.auth import DEV_KEY, create_key
 from api.live import Cursor, LiveHub
 from api.live_streams import campaign_events
-from api.testing import (CALLPULSE, ROOT, ServerThread, async_wait_until, env_for, read_sse, run_cli, start_flow,
-                         stop_process, wait_until)
 from engine.events import parse_event
 from engine.keys import ALERT_FIELD, alerts_stream, frames_stream, org_alerts_stream, stats_key
+from tests.support import (
+    CALLPULSE,
+    ROOT,
+    ServerThread,
+    async_wait_until,
+    env_for,
+    read_sse,
+    run_cli,
+    start_flow,
+    stop_process,
+    wait_until,
+)
 
 ORG = "org-1"
 
@@ -203,7 +213,7 @@ def test_resume_after_forced_disconnect_gets_every_frame_and_alert_once(live_env
     assert expected_ids, "the scenario must raise alerts"
     assert got == expected_ids, "alerts missed or duplicated"
     # every event id is a resumable cursor
-    for ev, eid, _d in live1.events + live2.events:
+    for _ev, eid, _d in live1.events + live2.events:
         assert Cursor.parse(eid) is not None
     org_got = [sid for sid, _a in org1.alerts()] + [sid for sid, _a in org2.alerts()]
     assert org_got == [sid.decode() for sid, _f in org_expected]
@@ -213,7 +223,7 @@ def test_resume_after_forced_disconnect_gets_every_frame_and_alert_once(live_env
 
 def test_200_concurrent_clients_all_receive_frames(live_env):
     env = live_env
-    client, camp = env["redis"], env["camp"]
+    camp = env["camp"]
     ensure_campaign(env)
     auth = {"Authorization": f"Bearer {env['key']}"}
     n = 200
@@ -449,7 +459,7 @@ async def _take(gen, n, timeout):
     try:
         for _ in range(n):
             yield await asyncio.wait_for(gen.__anext__(), timeout)
-    except (StopAsyncIteration, asyncio.TimeoutError):
+    except (TimeoutError, StopAsyncIteration):
         return
 
 

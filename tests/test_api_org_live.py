@@ -17,8 +17,8 @@ import redis
 from api.app import create_app
 from api.auth import create_key
 from api.org_live import comparable, open_alerts, summarize
-from api.testing import ServerThread, read_sse, start_flow, stop_process, wait_until
 from engine.keys import stats_key
+from tests.support import ServerThread, read_sse, start_flow, stop_process, wait_until
 
 ORG = "org-1"
 OTHER = "org-2"

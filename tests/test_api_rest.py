@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.auth import DEV_KEY, create_key
-from api.testing import ServerThread, run_cli
 from engine.events import CONTACT_STATUSES, MAX_BATCH_EVENTS, MAX_BODY_BYTES, parse_event, split_body
 from engine.keys import INGEST_FIELD, contact_details_key, flow_status_key, ingest_stream, partition_count
+from tests.support import ServerThread, run_cli
 
 STATS_KEYS = {
     "campaign_id", "org_id", "name", "channel", "kind", "status", "as_of", "config", "contacts",
@@ -91,7 +91,7 @@ def voice_camp(env, org="org-1"):
 
 
 def get(env, path, key="org1", **kw):
-    return env["http"].get(path, headers=H(env["keys"][key] if key in env["keys"] else key), **kw)
+    return env["http"].get(path, headers=H(env["keys"].get(key, key)), **kw)
 
 
 # ------------------------------------------------------------------------------ auth

@@ -14,7 +14,7 @@ import redis
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, run_cli
+from tests.support import ServerThread, run_cli
 
 
 @pytest.fixture(scope="module")

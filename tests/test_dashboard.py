@@ -23,9 +23,9 @@ import redis
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import CALLPULSE, ROOT, ServerThread, env_for, stop_process, wait_until
 from engine.keys import stats_key
 from flows.ingest_writer import StreamAppender
+from tests.support import CALLPULSE, ROOT, ServerThread, env_for, stop_process, wait_until
 
 try:
     from playwright.sync_api import expect

@@ -31,8 +31,7 @@ import redis
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, run_cli, start_flow, stop_process, wait_until
-
+from tests.support import ServerThread, run_cli, start_flow, stop_process, wait_until
 from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, ORG, T, wait_live
 
 try:

@@ -18,11 +18,25 @@ import copy
 import httpx
 import pytest
 
-from api.testing import wait_until
 from engine.keys import stats_key
-
-from tests.test_dashboard import (BREACH, EMAIL, LIVE, ORG, T, abandoned_calls, base, campaign, ev, now_ms,  # noqa: F401
-                                  page, save_screenshot, stack, wait_live, wait_text)
+from tests.support import wait_until
+from tests.test_dashboard import (  # noqa: F401
+    BREACH,
+    EMAIL,
+    LIVE,
+    ORG,
+    T,
+    abandoned_calls,
+    base,
+    campaign,
+    ev,
+    now_ms,
+    page,
+    save_screenshot,
+    stack,
+    wait_live,
+    wait_text,
+)
 
 try:
     from playwright.sync_api import expect

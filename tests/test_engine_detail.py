@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+from callpulse.simulator import SimConfig, generate
 from engine.detail import sip_text
 from engine.events import validate_event
 from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
-from callpulse.simulator import SimConfig, generate
 
 
 def test_sip_friendly_text():

@@ -12,11 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from callpulse.simulator import SimConfig, generate
 from engine.benchmarks import benchmarks
 from engine.daily import daily_rows
 from engine.events import EventRejected, validate_event
 from engine.fold import Fold
-from callpulse.simulator import SimConfig, generate
 from tests.reference_model import reference_alerts, reference_benchmarks, reference_daily, reference_stats
 from tests.test_engine_vs_reference import assert_same, diff
 

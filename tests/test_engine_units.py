@@ -9,7 +9,8 @@ import pytest
 from engine.alerts import BREACH, OK, WARNING, abandon_budget, next_level
 from engine.config import exact_decimal
 from engine.events import parse_time, validate_event
-from engine.gate import DUPLICATE, LATE, OK as GATE_OK, EventGate
+from engine.gate import DUPLICATE, LATE, EventGate
+from engine.gate import OK as GATE_OK
 from engine.localtime import TimeWindow, day_bounds_of
 from engine.windows import BucketSeries, RollingPair
 
@@ -153,8 +154,8 @@ def test_fold_state_pickles_and_resumes_identically():
     """Bytewax recovery pickles the state: a restored fold must continue exactly like the original."""
     import pickle
 
-    from engine.fold import Fold
     from callpulse.simulator import SimConfig, generate
+    from engine.fold import Fold
 
     events = [e for e in generate(SimConfig(seed=3, contacts=40, jitter_ms=5000, duplicate_pct=5))
               if isinstance(e, dict)]

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 import pickle
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
-
-from datetime import timedelta
 
 from engine.daily import daily_rows
 from engine.events import validate_event

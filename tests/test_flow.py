@@ -23,13 +23,23 @@ import orjson
 import pytest
 import redis
 
+from callpulse.simulator import SimConfig, generate
 from engine.events import EventRejected, parse_event
 from engine.fold import Fold
-from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alerts_stream,
-                         flow_status_key, frames_stream, ingest_stream, org_alerts_stream, org_campaigns_key,
-                         stats_key)
+from engine.keys import (
+    ALERT_FIELD,
+    DEAD_LETTER_STREAM,
+    FRAME_FIELD,
+    LIVE_CHANNEL,
+    alerts_stream,
+    flow_status_key,
+    frames_stream,
+    ingest_stream,
+    org_alerts_stream,
+    org_campaigns_key,
+    stats_key,
+)
 from flows.ingest_writer import StreamAppender, encode
-from callpulse.simulator import SimConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "callpulse")
@@ -299,8 +309,16 @@ def check_details(client, bodies):
     """Contact/attempt detail in Redis agrees with each final /stats body (engine.detail records)."""
     from collections import Counter
 
-    from engine.keys import (attempt_details_key, attempt_index_key, batch_details_key, contact_details_key,
-                             contact_index_key, daily_key, replies_key, transcript_key)
+    from engine.keys import (
+        attempt_details_key,
+        attempt_index_key,
+        batch_details_key,
+        contact_details_key,
+        contact_index_key,
+        daily_key,
+        replies_key,
+        transcript_key,
+    )
 
     transcripts = 0
     for (org, camp), body in bodies.items():

@@ -41,8 +41,8 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
 
     from engine.events import validate_event
     from engine.gate import OK, EventGate
-    from engine.state import CampaignState
     from engine.snapshot import build_snapshot
+    from engine.state import CampaignState
     from flows.chunk_store import ChunkStore
 
     events = [validate_event(e) for e in generate(SimConfig(seed=4, contacts=1500, channel="voice", window="none"))

@@ -6,26 +6,36 @@ from __future__ import annotations
 import pickle
 import threading
 import time
-from datetime import timezone
+from datetime import UTC
 
 import orjson
 import pytest
 
 import flows.campaign_step as campaign_step
 from engine.events import format_time
-from engine.keys import (ALERT_FIELD, DEAD_LETTER_STREAM, FRAME_FIELD, LIVE_CHANNEL, alerts_stream,
-                         flow_status_key, frames_stream, ingest_stream, org_alerts_stream, org_campaigns_key,
-                         stats_key)
+from engine.keys import (
+    ALERT_FIELD,
+    DEAD_LETTER_STREAM,
+    FRAME_FIELD,
+    LIVE_CHANNEL,
+    alerts_stream,
+    flow_status_key,
+    frames_stream,
+    ingest_stream,
+    org_alerts_stream,
+    org_campaigns_key,
+    route_key,
+    stats_key,
+)
 from engine.snapshot import build_snapshot
-from engine.keys import route_key
 from flows.campaign_step import CampaignLogic
 from flows.config import FlowConfig
-from flows.messages import Alert, CampaignBatch, DeadLetter, Frame
-from flows.routing import UNROUTABLE, grouped, route_of_raw
 from flows.file_source import NdjsonFileSource
 from flows.lifecycle import STOP
+from flows.messages import Alert, CampaignBatch, DeadLetter, Frame
 from flows.redis_sink import RedisSinkPartition
 from flows.redis_source import RedisStreamSource
+from flows.routing import UNROUTABLE, grouped, route_of_raw
 
 T0 = 1_778_245_200_000  # 2026-05-08T13:00:00Z
 
@@ -96,7 +106,7 @@ def test_frames_are_coalesced_to_the_interval_and_sent_by_notify(clock):
     out, _ = logic.on_batch(batch(ev("e2", "contact.added", T0 + 1000, contact_id="k1")))
     assert frames_of(out) == []
     assert logic.notify_at().timestamp() == pytest.approx(clock.t - 0.1 + 0.25)
-    assert logic.notify_at().tzinfo == timezone.utc
+    assert logic.notify_at().tzinfo == UTC
 
     clock.t += 0.05  # an early notify sends nothing
     assert logic.on_notify()[0] == []

@@ -7,7 +7,7 @@ import httpx
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread
+from tests.support import ServerThread
 
 
 def test_json_array_with_nan_or_bad_utf8_is_a_400_that_says_where(redis_url, redis_client):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import orjson
 
+from callpulse.simulator import SimConfig, generate
 from engine.events import EventRejected, parse_event
 from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, partition_for, route_key, seen_key
-from callpulse.simulator import SimConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "callpulse")

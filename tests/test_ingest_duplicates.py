@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 
-import orjson
-
+from callpulse.simulator import SimConfig, generate
 from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, route_key
 from flows.ingest_writer import encode
-from callpulse.simulator import SimConfig, generate
 from tests.test_flow import CLI, PARTS, env, offline_replay, run_flow, stored_bodies
 
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, run_cli
 from engine import keys
 from flows.key_layout import migrate
+from tests.support import ServerThread, run_cli
 
 ID = st.text(alphabet="AB:._-9", min_size=1, max_size=6)  # the id charset, ':' made frequent
 ANY = st.text(min_size=1, max_size=6)  # what a careless caller might pass: still injective

@@ -11,7 +11,7 @@ import pytest
 
 from api.app import create_app
 from api.auth import hash_secret, key_record_key, parse_duration
-from api.testing import ServerThread, run_cli
+from tests.support import ServerThread, run_cli
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ import redis
 from api.app import create_app
 from api.auth import create_key
 from api.late_notice import LateCheck
-from api.testing import ServerThread, run_cli, start_flow, stop_process, wait_until
 from engine.keys import DEAD_LETTER_STREAM, flow_status_key, stats_key
+from tests.support import ServerThread, run_cli, start_flow, stop_process, wait_until
 
 ORG = "org-late"
 BOUND = 10_000  # the flow's --lateness-ms here (the default is 30 000)

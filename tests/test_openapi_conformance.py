@@ -15,7 +15,7 @@ from pathlib import Path
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, run_cli, start_flow, stop_process, wait_until
+from tests.support import ServerThread, run_cli, start_flow, stop_process, wait_until
 
 
 def _schemathesis() -> str:

@@ -19,13 +19,23 @@ import httpx
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, wait_until
-from flows.dataset import DATASET_KEY, EXIT_DATASET_LOST
 from callpulse.simulator import SimConfig, generate
 from engine.keys import flow_status_key
+from flows.dataset import DATASET_KEY, EXIT_DATASET_LOST
 from tests.redis_faults import RedisProcess
-from tests.test_flow import (append, check_alerts, check_frames, fold_bodies, offline_replay, run_flow, start_flow,
-                             stored_bodies, wait_for_bodies, write_ndjson)
+from tests.support import ServerThread, wait_until
+from tests.test_flow import (
+    append,
+    check_alerts,
+    check_frames,
+    fold_bodies,
+    offline_replay,
+    run_flow,
+    start_flow,
+    stored_bodies,
+    wait_for_bodies,
+    write_ndjson,
+)
 
 FAST_RETRY = {"CALLPULSE_RETRY_MAX_DELAY_S": "0.5", "CALLPULSE_OUTAGE_NOTICE_S": "2"}
 

@@ -20,9 +20,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from api.testing import ServerThread, run_cli
 from engine.events import parse_time
 from engine.keys import flow_status_key, stats_key
+from tests.support import ServerThread, run_cli
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 LEVELS = {"ok": 0, "warning": 1, "breach": 2}

@@ -9,7 +9,7 @@ import orjson
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread
+from tests.support import ServerThread
 
 
 def events(n, tag):

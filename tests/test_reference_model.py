@@ -11,22 +11,34 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 try:
     from tests.reference_model import (
-        abandon_budget, fmt, in_grid_window, next_level,
-        reference_alerts, reference_benchmarks, reference_daily, reference_stats,
+        abandon_budget,
+        fmt,
+        in_grid_window,
+        next_level,
+        reference_alerts,
+        reference_benchmarks,
+        reference_daily,
+        reference_stats,
     )
 except ImportError:  # tests/ not importable as a package
     from reference_model import (  # type: ignore[no-redef]
-        abandon_budget, fmt, in_grid_window, next_level,
-        reference_alerts, reference_benchmarks, reference_daily, reference_stats,
+        abandon_budget,
+        fmt,
+        in_grid_window,
+        next_level,
+        reference_alerts,
+        reference_benchmarks,
+        reference_daily,
+        reference_stats,
     )
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 S = 1000
 MIN = 60 * S
 H = 60 * MIN

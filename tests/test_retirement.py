@@ -46,11 +46,11 @@ def test_a_finished_campaign_retires_and_a_later_event_brings_it_back_exactly(tm
         assert redis_client.exists(archive_key("o1", "done")), (tmp_path / "flow.log").read_text()[-2000:]
         assert not redis_client.exists(archive_key("o1", "running"))
         # Retired: no more heartbeat frames for it, while the running campaign keeps getting them.
-        frames = redis_client.xlen(f"callpulse:frames:{{o1:done}}")
-        running_frames = redis_client.xlen(f"callpulse:frames:{{o1:running}}")
+        frames = redis_client.xlen("callpulse:frames:{o1:done}")
+        running_frames = redis_client.xlen("callpulse:frames:{o1:running}")
         time.sleep(1.5)
-        assert redis_client.xlen(f"callpulse:frames:{{o1:done}}") == frames
-        assert redis_client.xlen(f"callpulse:frames:{{o1:running}}") > running_frames
+        assert redis_client.xlen("callpulse:frames:{o1:done}") == frames
+        assert redis_client.xlen("callpulse:frames:{o1:running}") > running_frames
         body_before = orjson.loads(redis_client.get(stats_key("o1", "done")))
         assert body_before["status"] == "completed" and body_before["outcomes"]["connected"] == 1
 

@@ -7,11 +7,11 @@ from collections import Counter, defaultdict
 import orjson
 import pytest
 
-from engine.events import EventRejected, FINAL_CONTACT_STATUSES, validate_event
-from callpulse.simulator.pacing import paced, parse_speed
-from engine.localtime import TimeWindow
-from callpulse.simulator.call_window import CallWindow, parse_window
 from callpulse.simulator import SimConfig, Simulator, generate
+from callpulse.simulator.call_window import CallWindow, parse_window
+from callpulse.simulator.pacing import paced, parse_speed
+from engine.events import FINAL_CONTACT_STATUSES, EventRejected, validate_event
+from engine.localtime import TimeWindow
 
 SMALL = dict(orgs=2, campaigns=2, contacts=120)
 

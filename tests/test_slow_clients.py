@@ -22,9 +22,9 @@ import httpx
 import orjson
 
 from api.auth import create_key
-from api.testing import CALLPULSE, ROOT, env_for, stop_process, wait_until
 from callpulse.redis_local import free_port
 from engine.keys import FRAME_FIELD, LIVE_CHANNEL, frames_stream, stats_key
+from tests.support import CALLPULSE, ROOT, env_for, stop_process, wait_until
 
 ORG, CAMP = "org-1", "c-slow"
 N_SLOW = 300

@@ -22,9 +22,9 @@ from httpx_sse import aconnect_sse
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, run_cli, start_flow, stop_process, wait_until
 from engine.events import parse_event
 from engine.keys import org_alerts_stream, stats_key
+from tests.support import ServerThread, run_cli, start_flow, stop_process, wait_until
 
 ORG = "org-1"
 PING_S = 0.3
@@ -87,7 +87,7 @@ async def read_events(http: httpx.AsyncClient, path: str, headers: dict, seconds
 
     try:
         await asyncio.wait_for(consume(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     return out
 

@@ -15,9 +15,9 @@ import orjson
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import ServerThread, read_sse
 from engine.keys import FRAME_FIELD, LIVE_CHANNEL, frames_stream, stats_key
 from tests.redis_faults import RedisProcess
+from tests.support import ServerThread, read_sse
 
 ORG, CAMP = "org-1", "c-restart"
 CLIENTS = 12

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
 from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from flows.dataflow import CampaignLogic, FlowConfig
-from callpulse.simulator import SimConfig, generate
 
 DATA = Path(__file__).parent / "data"
 SCENARIOS = {

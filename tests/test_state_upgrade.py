@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
 from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from flows.campaign_step import CampaignLogic
 from flows.config import FlowConfig
-from callpulse.simulator import SimConfig, generate
 
 SNAPSHOT = Path(__file__).parent / "data" / "release1_campaign_snapshot.pickle"
 

@@ -20,7 +20,7 @@ import redis
 from api.app import create_app
 from api.auth import create_key, revoke_key
 from api.stream_tokens import MAX_TTL_S, RedactTokens, token_record_key
-from api.testing import ServerThread, read_sse, run_cli
+from tests.support import ServerThread, read_sse, run_cli
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",

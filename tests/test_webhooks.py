@@ -16,17 +16,17 @@ import time
 import httpx
 import orjson
 import pytest
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
 from api.auth import create_key
-from api.testing import CALLPULSE, ROOT, ServerThread, env_for, run_cli, start_flow, stop_process, wait_until
 from api.webhook_delivery import DeliverySettings
 from api.webhook_policy import DestinationDenied, check_url
 from api.webhook_store import GROUP, due_key
 from callpulse.redis_local import free_port
 from engine.keys import alert_id, org_alert_ids_key, org_alerts_stream
 from flows.redis_sink import ALERT_SCRIPT
+from tests.support import CALLPULSE, ROOT, ServerThread, env_for, run_cli, start_flow, stop_process, wait_until
 from tests.webhook_receiver import Receiver
 
 ORG = "org-1"
@@ -141,7 +141,7 @@ def test_register_deliver_retry_give_up_and_log(redis_url, redis_client, receive
             envs = verified(receiver, "/a", a["secret"])
             assert len(envs) == 12  # 2 x 503 then 200, per alert
             verified(receiver, "/b", b["secret"])
-            with pytest.raises(Exception):
+            with pytest.raises(WebhookVerificationError):
                 verified(receiver, "/a", c["secret"])  # another endpoint's secret does not verify
             for aid in ids:  # backoff: the second attempt waits >= base/2, the third >= 2*base/2
                 times = [r.at for r in receiver.got("/a") if r.headers["webhook-id"] == aid]

@@ -5,22 +5,75 @@ responses (the stats body is stored serialised by the flow), so a model costs no
 request; tests/test_api_contract.py checks every real response against the document instead.
 """
 
-from api.models.stats import (  # noqa: F401
-    OUTCOMES, LiveBlock, ContactsByStatus, BatchCounts, Outcomes, RetryBreakdown, Level, TimeWindow,
-    StatsConfig, ContactBuckets, Contacts, Attempts, Rates, AbandonWindow, AbandonWindows, ForecastTrend,
-    BreachForecast, Forecast, Pacing, Abandon, Performance, PassStats, RunStats, Callbacks, EmailRates,
-    EmailStats, Costs, Diagnostics, StatsBody)
-from api.models.ingest import (  # noqa: F401
-    Rejection, LateNotice, IngestResult)
-from api.models.campaigns import (  # noqa: F401
-    CampaignSummary, CampaignList, CampaignDetail, DailyRow, DailyStats, Reply, RepliesPage)
+from api.models.campaigns import CampaignDetail, CampaignList, CampaignSummary, DailyRow, DailyStats, RepliesPage, Reply  # noqa: F401
 from api.models.detail import (  # noqa: F401
-    AttemptTrail, CallbackCounts, Contact, ContactsPage, TranscriptLine, Call, CallsPage, ConfigChange,
-    ActivityEntry, ActivityPage, Batch, BatchesPage)
-from api.models.org import (  # noqa: F401
-    RateBenchmark, Benchmarks, UsageFigures, UsageRow, Plan, Usage)
+    ActivityEntry,
+    ActivityPage,
+    AttemptTrail,
+    Batch,
+    BatchesPage,
+    Call,
+    CallbackCounts,
+    CallsPage,
+    ConfigChange,
+    Contact,
+    ContactsPage,
+    TranscriptLine,
+)
+from api.models.ingest import IngestResult, LateNotice, Rejection  # noqa: F401
 from api.models.live import (  # noqa: F401
-    LiveFrame, LevelAlert, ForecastAlert, AlertPayload, AlertsRecent, StreamTokenRequest, StreamToken,
-    WindowSummary, ForecastWindow, AbandonSummary, OpenAlert, OrgLiveSummary, OrgLiveSnapshot)
+    AbandonSummary,
+    AlertPayload,
+    AlertsRecent,
+    ForecastAlert,
+    ForecastWindow,
+    LevelAlert,
+    LiveFrame,
+    OpenAlert,
+    OrgLiveSnapshot,
+    OrgLiveSummary,
+    StreamToken,
+    StreamTokenRequest,
+    WindowSummary,
+)
+from api.models.org import Benchmarks, Plan, RateBenchmark, Usage, UsageFigures, UsageRow  # noqa: F401
+from api.models.stats import (  # noqa: F401
+    OUTCOMES,
+    Abandon,
+    AbandonWindow,
+    AbandonWindows,
+    Attempts,
+    BatchCounts,
+    BreachForecast,
+    Callbacks,
+    ContactBuckets,
+    Contacts,
+    ContactsByStatus,
+    Costs,
+    Diagnostics,
+    EmailRates,
+    EmailStats,
+    Forecast,
+    ForecastTrend,
+    Level,
+    LiveBlock,
+    Outcomes,
+    Pacing,
+    PassStats,
+    Performance,
+    Rates,
+    RetryBreakdown,
+    RunStats,
+    StatsBody,
+    StatsConfig,
+    TimeWindow,
+)
 from api.models.webhooks import (  # noqa: F401
-    WebhookCreate, WebhookEndpoint, WebhookCreated, WebhookList, DeliveryAttempt, PendingDelivery, DeliveryLog)
+    DeliveryAttempt,
+    DeliveryLog,
+    PendingDelivery,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookEndpoint,
+    WebhookList,
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,11 +11,11 @@ from api.models.stats import LiveBlock, _Open
 
 class CampaignSummary(BaseModel):
     campaign_id: str
-    name: Optional[str]
+    name: str | None
     channel: str
-    kind: Optional[str]
+    kind: str | None
     status: str
-    as_of: Optional[str]
+    as_of: str | None
     live: LiveBlock
 
 
@@ -46,17 +46,17 @@ class DailyStats(_Open):
     campaign_id: str
     tz: str
     days: list[DailyRow]
-    truncated_to_days: Optional[int] = Field(None, description="present when the range was cut to this many days")
+    truncated_to_days: int | None = Field(None, description="present when the range was cut to this many days")
 
 
 class Reply(_Open):
     message_id: str
-    contact_id: Optional[str]
+    contact_id: str | None
     sentiment: Literal["positive", "neutral", "negative"]
-    preview: Optional[str]
-    name: Optional[str]
-    company: Optional[str]
-    from_email: Optional[str]
+    preview: str | None
+    name: str | None
+    company: str | None
+    from_email: str | None
     replied_at: str
     replied_ms: int
 

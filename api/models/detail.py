@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,13 +11,13 @@ from api.models.stats import OUTCOMES, _Open
 
 class AttemptTrail(BaseModel):
     attempt_id: str
-    started_at: Optional[str]
-    ended_at: Optional[str]
-    outcome: Optional[str]
-    sip_code: Optional[int]
-    sip_text: Optional[str]
-    conversation_id: Optional[str]
-    result: Optional[dict[str, Any]] = Field(description="conversation evaluation results, null when none")
+    started_at: str | None
+    ended_at: str | None
+    outcome: str | None
+    sip_code: int | None
+    sip_text: str | None
+    conversation_id: str | None
+    result: dict[str, Any] | None = Field(description="conversation evaluation results, null when none")
 
 
 class CallbackCounts(BaseModel):
@@ -30,15 +30,15 @@ class CallbackCounts(BaseModel):
 class Contact(_Open):
     contact_id: str
     status: str
-    retry_number: Optional[int]
-    status_at: Optional[str] = Field(description="time of the contact's latest status event")
+    retry_number: int | None
+    status_at: str | None = Field(description="time of the contact's latest status event")
     attempts_dialed: int
-    batch_id: Optional[str]
+    batch_id: str | None
     callbacks: CallbackCounts
-    phone_number: Optional[str]
-    email: Optional[str]
-    variables: Optional[dict[str, Any]] = Field(description="CRM fields from contact.added")
-    added_at: Optional[str]
+    phone_number: str | None
+    email: str | None
+    variables: dict[str, Any] | None = Field(description="CRM fields from contact.added")
+    added_at: str | None
     attempts: list[AttemptTrail]
 
 
@@ -46,8 +46,8 @@ class ContactsPage(BaseModel):
     total: int
     limit: int
     offset: int
-    status: Optional[str]
-    contact_id: Optional[str] = Field(description="the contact_id filter; with it the page holds 0 or 1 contact")
+    status: str | None
+    contact_id: str | None = Field(description="the contact_id filter; with it the page holds 0 or 1 contact")
     contacts: list[Contact]
 
 
@@ -59,30 +59,30 @@ class TranscriptLine(BaseModel):
 
 class Call(_Open):
     attempt_id: str
-    contact_id: Optional[str]
+    contact_id: str | None
     direction: str
-    from_: Optional[str] = Field(alias="from", description="caller id: not part of the events, always null")
-    to: Optional[str]
-    run: Optional[int] = Field(None, description="the run the attempt belongs to (by its dial time); null "
+    from_: str | None = Field(alias="from", description="caller id: not part of the events, always null")
+    to: str | None
+    run: int | None = Field(None, description="the run the attempt belongs to (by its dial time); null "
                                                  "when never dialed")
-    pass_: Optional[int] = Field(alias="pass")
-    follow_up: Optional[bool]
-    started_at: Optional[str]
-    answered_at: Optional[str]
-    bridged_at: Optional[str]
-    ended_at: Optional[str]
-    amd_result: Optional[Literal["human", "machine", "unknown"]]
-    outcome: Optional[Literal[OUTCOMES]]  # type: ignore[valid-type]
-    result: Optional[str] = Field(description="the outcome once ended, else in_progress or ringing")
-    sip_code: Optional[int]
-    sip_text: Optional[str]
-    ring_ms: Optional[int]
-    call_length_ms: Optional[int]
-    handle_ms: Optional[int]
-    wrap_ms: Optional[int]
-    conversation_id: Optional[str]
-    recording_url: Optional[str]
-    evaluation: Optional[dict[str, Any]] = Field(description="conversation evaluation results, null when none")
+    pass_: int | None = Field(alias="pass")
+    follow_up: bool | None
+    started_at: str | None
+    answered_at: str | None
+    bridged_at: str | None
+    ended_at: str | None
+    amd_result: Literal["human", "machine", "unknown"] | None
+    outcome: Literal[OUTCOMES] | None  # type: ignore[valid-type]
+    result: str | None = Field(description="the outcome once ended, else in_progress or ringing")
+    sip_code: int | None
+    sip_text: str | None
+    ring_ms: int | None
+    call_length_ms: int | None
+    handle_ms: int | None
+    wrap_ms: int | None
+    conversation_id: str | None
+    recording_url: str | None
+    evaluation: dict[str, Any] | None = Field(description="conversation evaluation results, null when none")
     transcript: list[TranscriptLine]
 
 
@@ -91,8 +91,8 @@ class CallsPage(BaseModel):
     page: int
     limit: int
     callback: Literal["all", "requested", "pending", "completed", "cancelled"]
-    outcome: Optional[Literal["connected", "abandoned", "machine", "busy", "no_answer", "failed", "active"]]
-    run: Optional[int] = Field(None, description="the run filter (null: every run)")
+    outcome: Literal["connected", "abandoned", "machine", "busy", "no_answer", "failed", "active"] | None
+    run: int | None = Field(None, description="the run filter (null: every run)")
     calls: list[Call]
 
 
@@ -106,26 +106,26 @@ class ActivityEntry(BaseModel):
     at: str = Field(description="event time of the entry (an alert: the time of the event that raised it)")
     kind: Literal["created", "config", "status", "paused", "resumed", "batch_status", "alert"]
     summary: str
-    event_id: Optional[str] = Field(description="the event behind the entry (null for an alert)")
-    alert_id: Optional[str]
-    batch_id: Optional[str]
-    from_: Optional[str] = Field(alias="from", description="status or alert level before")
-    to: Optional[str] = Field(description="status or alert level after")
-    changes: Optional[list[ConfigChange]] = Field(description="created / config: the fields that changed")
-    alert: Optional[dict[str, Any]] = Field(description="the alert record (kind alert)")
+    event_id: str | None = Field(description="the event behind the entry (null for an alert)")
+    alert_id: str | None
+    batch_id: str | None
+    from_: str | None = Field(alias="from", description="status or alert level before")
+    to: str | None = Field(description="status or alert level after")
+    changes: list[ConfigChange] | None = Field(description="created / config: the fields that changed")
+    alert: dict[str, Any] | None = Field(description="the alert record (kind alert)")
 
 
 class ActivityPage(BaseModel):
     total: int
     page: int
     limit: int
-    kind: Optional[str]
+    kind: str | None
     entries: list[ActivityEntry]
 
 
 class Batch(BaseModel):
-    batch_id: Optional[str]
-    status: Optional[str]
+    batch_id: str | None
+    status: str | None
     contacts: dict[str, Any]
     retry_breakdown: dict[str, int]
 

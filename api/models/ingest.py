@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import BaseModel, Field
 
 
@@ -11,7 +9,7 @@ class Rejection(BaseModel):
     index: int = Field(description="0-based position of the event in the body")
     code: str = Field(description="malformed, missing_field, invalid_type, invalid_value, unknown_type, "
                                   "too_large, future, forbidden_org")
-    field: Optional[str]
+    field: str | None
     reason: str
 
 

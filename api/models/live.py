@@ -4,7 +4,7 @@ SSE routes return no JSON, so api/openapi_doc.py adds these models to the docume
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,7 @@ class LevelAlert(_Open):
     """An abandon-level change of one window (SPEC §3)."""
 
     alert_id: str
-    kind: Optional[Literal["level"]] = Field(None, description="absent on records written before forecasts")
+    kind: Literal["level"] | None = Field(None, description="absent on records written before forecasts")
     campaign_id: str
     org_id: str
     window: Literal["lifetime", "today", "24h", "30d"]
@@ -33,7 +33,7 @@ class LevelAlert(_Open):
     human_answered: int
     ceiling: float
     at: str
-    stream_id: Optional[str] = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+    stream_id: str | None = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
 
 
 class ForecastAlert(_Open):
@@ -51,7 +51,7 @@ class ForecastAlert(_Open):
     human_answered: int
     ceiling: float
     at: str
-    stream_id: Optional[str] = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+    stream_id: str | None = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
 
 
 AlertPayload = Annotated[LevelAlert | ForecastAlert, Field(description="an alert record: a level change or a forecast")]
@@ -67,7 +67,7 @@ class AlertsRecent(BaseModel):
 class StreamTokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+    campaign_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
                                        description="limit the token to this campaign's live stream; "
                                                    "omit for an org-wide token")
     ttl_s: int = Field(stream_tokens.DEFAULT_TTL_S, ge=stream_tokens.MIN_TTL_S, le=stream_tokens.MAX_TTL_S,
@@ -78,7 +78,7 @@ class StreamTokenRequest(BaseModel):
 class StreamToken(BaseModel):
     token: str = Field(description="pass as `?token=` to GET /v1/campaigns/{id}/live or GET /v1/alerts")
     org_id: str
-    campaign_id: Optional[str]
+    campaign_id: str | None
     expires_at: str
     ttl_s: int
 
@@ -86,48 +86,48 @@ class StreamToken(BaseModel):
 # ---- GET /v1/live (SSE; api/org_live.py): one compact summary per campaign of the org
 
 class WindowSummary(BaseModel):
-    abandoned: Optional[int]
-    human_answered: Optional[int]
-    rate: Optional[float]
-    level: Optional[str] = Field(description="ok, warning or breach")
+    abandoned: int | None
+    human_answered: int | None
+    rate: float | None
+    level: str | None = Field(description="ok, warning or breach")
 
 
 class ForecastWindow(_Open):
-    breach_in_s: Optional[float]
-    breach_at: Optional[str]
+    breach_in_s: float | None
+    breach_at: str | None
 
 
 class AbandonSummary(BaseModel):
-    ceiling: Optional[float]
-    budget: Optional[int] = Field(description="abandons still affordable in the 30-day window")
+    ceiling: float | None
+    budget: int | None = Field(description="abandons still affordable in the 30-day window")
     min_sample: int = Field(description="the flow's alert min_sample: below it a window's level stays ok "
                                         "(too few human answers to judge)")
-    windows: dict[str, Optional[WindowSummary]] = Field(description="the regulatory windows: today, 30d")
-    forecast: Optional[dict[str, Optional[ForecastWindow]]] = Field(
+    windows: dict[str, WindowSummary | None] = Field(description="the regulatory windows: today, 30d")
+    forecast: dict[str, ForecastWindow | None] | None = Field(
         None, description="present when the flow computes abandon.forecast: today and 30d")
 
 
 class OpenAlert(_Open):
     kind: str = Field(description="level (a window at warning/breach) or forecast (breach expected within 15 min)")
     window: str
-    level: Optional[str] = None
-    rate: Optional[float] = None
-    abandoned: Optional[int] = None
-    human_answered: Optional[int] = None
-    breach_in_s: Optional[float] = None
-    breach_at: Optional[str] = None
+    level: str | None = None
+    rate: float | None = None
+    abandoned: int | None = None
+    human_answered: int | None = None
+    breach_in_s: float | None = None
+    breach_at: str | None = None
 
 
 class OrgLiveSummary(BaseModel):
     """`event: campaign` of `GET /v1/live`: one campaign, sent when anything but as_of changed."""
 
     campaign_id: str
-    name: Optional[str]
-    channel: Optional[str]
-    kind: Optional[str]
-    status: Optional[str]
-    as_of: Optional[str]
-    first_dial_at: Optional[str] = Field(description="earliest dial known (passes/runs): what live rates rest on")
+    name: str | None
+    channel: str | None
+    kind: str | None
+    status: str | None
+    as_of: str | None
+    first_dial_at: str | None = Field(description="earliest dial known (passes/runs): what live rates rest on")
     live: dict[str, Any] = Field(description="banner, dials_per_sec, pending, retries_queued, eta_seconds, eta_at, "
                                              "last_dial_at (as in the live block)")
     abandon: AbandonSummary

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import BaseModel, Field
 
 
 class RateBenchmark(BaseModel):
-    average: Optional[float]
-    p25: Optional[float]
-    p50: Optional[float]
-    p75: Optional[float]
+    average: float | None
+    p25: float | None
+    p50: float | None
+    p75: float | None
     sample_size: int
 
 
@@ -22,16 +20,16 @@ class Benchmarks(BaseModel):
 
 
 class UsageFigures(BaseModel):
-    dials: Optional[int]
-    connected: Optional[int]
-    emails_sent: Optional[int]
-    cost_usd: Optional[float]
-    contacts: Optional[int] = Field(description="lifetime only: null for a month or a day")
+    dials: int | None
+    connected: int | None
+    emails_sent: int | None
+    cost_usd: float | None
+    contacts: int | None = Field(description="lifetime only: null for a month or a day")
 
 
 class UsageRow(UsageFigures):
     campaign_id: str
-    channel: Optional[str]
+    channel: str | None
 
 
 class Plan(BaseModel):
@@ -44,10 +42,10 @@ class Plan(BaseModel):
 class Usage(BaseModel):
     org_id: str
     period: str
-    from_: Optional[str] = Field(alias="from", description="start of the period (UTC), null for all")
-    to: Optional[str] = Field(description="end of the period (UTC, exclusive), null for all")
+    from_: str | None = Field(alias="from", description="start of the period (UTC), null for all")
+    to: str | None = Field(description="end of the period (UTC, exclusive), null for all")
     campaigns: int
     totals: UsageFigures
     by_campaign: list[UsageRow]
-    note: Optional[str] = None
-    plan: Optional[Plan] = Field(description="the org's plan (callpulse orgs set-plan), null without one")
+    note: str | None = None
+    plan: Plan | None = Field(description="the org's plan (callpulse orgs set-plan), null without one")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from engine.vocab import OUTCOMES
 from engine.events import BATCH_STATUSES, CONTACT_STATUSES
+from engine.vocab import OUTCOMES
 
 
 class _Open(BaseModel):
@@ -19,14 +19,14 @@ class LiveBlock(_Open):
     dials_per_sec: float
     connected_per_hour: float
     calls_per_min: float
-    avg_ring_ms: Optional[float]
+    avg_ring_ms: float | None
     ringing: int
     in_progress: int
-    last_dial_at: Optional[str]
+    last_dial_at: str | None
     pending: int
     retries_queued: int
-    eta_seconds: Optional[float]
-    eta_at: Optional[str]
+    eta_seconds: float | None
+    eta_at: str | None
 
 
 def _counts(name: str, keys, doc: str) -> type[BaseModel]:
@@ -53,8 +53,8 @@ class StatsConfig(_Open):
     abandon_ceiling: float
     abandon_threshold_ms: int
     abandon_from: Literal["answer", "greeting_end"]
-    time_window: Optional[TimeWindow]
-    config: Optional[dict[str, Any]] = Field(description="the campaign's opaque config, as sent")
+    time_window: TimeWindow | None
+    config: dict[str, Any] | None = Field(description="the campaign's opaque config, as sent")
 
 
 class ContactBuckets(_Open):
@@ -104,8 +104,8 @@ class ForecastTrend(_Open):
 
 
 class BreachForecast(_Open):
-    breach_in_s: Optional[float]
-    breach_at: Optional[str]
+    breach_in_s: float | None
+    breach_at: str | None
 
 
 class Forecast(_Open):
@@ -118,7 +118,7 @@ class Pacing(_Open):
     remaining_dials: int
     expected_human_answers: int
     allowed_abandons: int
-    max_abandon_rate: Optional[float]
+    max_abandon_rate: float | None
 
 
 class Abandon(_Open):
@@ -138,18 +138,18 @@ class Performance(_Open):
 
 class PassStats(_Open):
     pass_: int = Field(alias="pass")
-    eligible: Optional[int]
+    eligible: int | None
     attempted: int
     connected: int
     connect_rate: float
-    started_at: Optional[str]
-    ended_at: Optional[str]
-    duration_s: Optional[float]
+    started_at: str | None
+    ended_at: str | None
+    duration_s: float | None
 
 
 class RunStats(_Open):
     run: int
-    started_at: Optional[str]
+    started_at: str | None
     attempts: int
     outcomes: Outcomes
     answered: int
@@ -157,17 +157,17 @@ class RunStats(_Open):
     answer_rate: float
     connect_rate: float
     abandon_rate: float
-    aht_ms: Optional[float]
-    avg_ring_ms: Optional[float]
-    first_dial_at: Optional[str]
-    last_end_at: Optional[str]
+    aht_ms: float | None
+    avg_ring_ms: float | None
+    first_dial_at: str | None
+    last_end_at: str | None
 
 
 class Callbacks(_Open):
     requested: int
     pending: int
     completed: int
-    avg_delay_ms: Optional[float]
+    avg_delay_ms: float | None
 
 
 class EmailRates(_Open):
@@ -206,11 +206,11 @@ class StatsBody(_Open):
 
     campaign_id: str
     org_id: str
-    name: Optional[str]
+    name: str | None
     channel: str
-    kind: Optional[str]
+    kind: str | None
     status: str
-    as_of: Optional[str]
+    as_of: str | None
     config: StatsConfig
     contacts: Contacts
     retry_breakdown: RetryBreakdown
@@ -225,15 +225,15 @@ class StatsBody(_Open):
     in_progress: int
     concurrency_limit: int
     rates: Rates
-    aht_ms: Optional[float]
-    avg_ring_ms: Optional[float]
+    aht_ms: float | None
+    avg_ring_ms: float | None
     abandon: Abandon
     live: LiveBlock
-    performance: Optional[Performance]
+    performance: Performance | None
     passes: list[PassStats]
     run: int = Field(description="the current run: the last in run order")
     runs: list[RunStats] = Field(description="run 1 and every started (not withdrawn) restart, in run order")
-    previous_run_stats: Optional[RunStats] = Field(description="the run before the current one; null with one run")
+    previous_run_stats: RunStats | None = Field(description="the run before the current one; null with one run")
     callbacks: Callbacks
     email: EmailStats
     costs: Costs

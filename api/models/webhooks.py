@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,9 +14,9 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(pattern=URL_PATTERN, max_length=2200,
                      description="http(s) URL the alerts are POSTed to (no credentials, no fragment)")
-    secret: Optional[str] = Field(None, pattern=SECRET_PATTERN,
+    secret: str | None = Field(None, pattern=SECRET_PATTERN,
                                   description="signing secret `whsec_<base64>`; omit to have one generated")
-    kinds: Optional[list[Literal["level", "forecast"]]] = Field(
+    kinds: list[Literal["level", "forecast"]] | None = Field(
         None, max_length=2, description="alert kinds to send; omitted or empty: every kind")
 
 
@@ -41,11 +41,11 @@ class DeliveryAttempt(BaseModel):
     attempt: int = Field(description="1 for the first attempt of this alert to this endpoint")
     at: str
     at_ms: int
-    status_code: Optional[int] = Field(description="the endpoint's HTTP status; null when no response")
-    error: Optional[str] = Field(description="why there was no response (timeout, connection, policy)")
+    status_code: int | None = Field(description="the endpoint's HTTP status; null when no response")
+    error: str | None = Field(description="why there was no response (timeout, connection, policy)")
     latency_ms: int
     state: Literal["delivered", "retrying", "gave_up"]
-    next_retry_at: Optional[str]
+    next_retry_at: str | None
 
 
 class PendingDelivery(BaseModel):

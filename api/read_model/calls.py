@@ -19,8 +19,15 @@ from api.read_model import dec as _dec
 from api.read_model.contacts import fill_numbers
 from api.read_model.runs import RunRanges
 from engine.events import format_time, parse_time
-from engine.keys import (attempt_details_key, attempt_index_key, attempt_outcome_index_key, callback_index_key,
-                         contact_attempts_key, key_part, transcript_key)
+from engine.keys import (
+    attempt_details_key,
+    attempt_index_key,
+    attempt_outcome_index_key,
+    callback_index_key,
+    contact_attempts_key,
+    key_part,
+    transcript_key,
+)
 
 CHUNK = 500
 
@@ -99,7 +106,7 @@ async def call_page(r, org: str, camp: str, *, callback: str, outcome: str | Non
 def _ts_ms(ts) -> int:
     try:
         return parse_time(ts, "ts")
-    except Exception:  # noqa: BLE001 - unknown shape: sort first
+    except Exception:
         return -1
 
 

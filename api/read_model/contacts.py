@@ -13,10 +13,19 @@ from urllib.parse import unquote
 
 import orjson
 
-from engine.activity import activity_log, callback_summary
 from api.read_model import dec
-from engine.keys import (ALERT_FIELD, activity_key, alerts_stream, attempt_details_key, contact_attempts_key,
-                         contact_details_key, contact_index_key, contact_profiles_key, key_part)
+from engine.activity import activity_log, callback_summary
+from engine.keys import (
+    ALERT_FIELD,
+    activity_key,
+    alerts_stream,
+    attempt_details_key,
+    contact_attempts_key,
+    contact_details_key,
+    contact_index_key,
+    contact_profiles_key,
+    key_part,
+)
 
 CHUNK = 500
 PROFILE_FIELDS = ("batch_id", "phone_number", "email", "variables", "added_at")

@@ -40,7 +40,7 @@ async def iter_attempts(r, org: str, camp: str, outcome: str | None = None, lo: 
         ids = [dec(m) for m, _s in rows]
         recs = await r.hmget(details, ids)
         out = []
-        for (m, score), raw in zip(rows, recs):
+        for (_m, score), raw in zip(rows, recs):
             if score == current:
                 at_score += 1
             else:

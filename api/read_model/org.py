@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 from fastapi.exceptions import RequestValidationError
@@ -33,8 +33,8 @@ def period_bounds(period: str) -> tuple[int | None, int | None]:
     except ValueError:
         raise RequestValidationError([{"loc": ("query", "period"), "msg": "not a valid month or date",
                                        "type": "value_error"}]) from None
-    lo = int(datetime(d0.year, d0.month, d0.day, tzinfo=timezone.utc).timestamp() * 1000)
-    hi = int(datetime(d1.year, d1.month, d1.day, tzinfo=timezone.utc).timestamp() * 1000)
+    lo = int(datetime(d0.year, d0.month, d0.day, tzinfo=UTC).timestamp() * 1000)
+    hi = int(datetime(d1.year, d1.month, d1.day, tzinfo=UTC).timestamp() * 1000)
     return lo, hi
 
 
@@ -68,8 +68,8 @@ async def usage(r, org: str, period: str) -> dict:
     lo, hi = period_bounds(period)
     per = [await _usage_row(r, org, camp, b, lo, hi) for camp, b in rows]
     out = {"org_id": org, "period": period,
-           "from": None if lo is None else datetime.fromtimestamp(lo / 1000, timezone.utc).isoformat(),
-           "to": None if hi is None else datetime.fromtimestamp(hi / 1000, timezone.utc).isoformat(),
+           "from": None if lo is None else datetime.fromtimestamp(lo / 1000, UTC).isoformat(),
+           "to": None if hi is None else datetime.fromtimestamp(hi / 1000, UTC).isoformat(),
            "campaigns": len(per),
            "totals": {k: _total(per, k) for k in USAGE_FIGURES},
            "by_campaign": per}

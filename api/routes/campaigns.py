@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal, Optional
+from typing import Literal
 
 from fastapi import APIRouter, Query
 
@@ -45,7 +45,7 @@ async def stats_daily(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
 
 @router.get("/v1/campaigns/{campaign_id}/replies", response_model=models.RepliesPage)
 async def replies(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                  sentiment: Optional[Literal["positive", "neutral", "negative"]] = Query(None),
+                  sentiment: Literal["positive", "neutral", "negative"] | None = Query(None),
                   page: int = Query(1, ge=1, le=10**7), per_page: int = Query(50, ge=1, le=200)):
     """Email replies, newest first, optionally of one sentiment (the earliest reply of each message)."""
     await reads.ensure_campaign(r, p.org_id, campaign_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -32,8 +32,8 @@ RunQuery = Query(None, ge=1, le=2**63 - 1, description="only the attempts of thi
 
 @router.get("/v1/campaigns/{campaign_id}/contacts", response_model=models.ContactsPage)
 async def list_contacts(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                        status: Optional[ContactStatus] = Query(None, description="only contacts now in this status"),
-                        contact_id: Optional[str] = Query(None, pattern=ID_PATTERN,
+                        status: ContactStatus | None = Query(None, description="only contacts now in this status"),
+                        contact_id: str | None = Query(None, pattern=ID_PATTERN,
                                                           description="only this contact (a page of 0 or 1)"),
                         limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=10**9)):
     """Contacts ordered by id, each with its attempts trail (`contact_id`: one contact's whole trail)."""
@@ -47,8 +47,8 @@ async def list_calls(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
                      page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200),
                      order: Literal["desc", "asc"] = Query("desc", description="by dial time"),
                      callback: CallbackFilter = Query("all", description=CALLBACK_HELP),
-                     outcome: Optional[OutcomeFilter] = Query(None, description=OUTCOME_HELP),
-                     run: Optional[int] = RunQuery):
+                     outcome: OutcomeFilter | None = Query(None, description=OUTCOME_HELP),
+                     run: int | None = RunQuery):
     """Call attempts (newest dial first by default) with transcript and recording URL; `callback`,
     `outcome` and `run` filter them (an attempt must match each given), `total` counts what they keep."""
     await ensure_campaign(r, p.org_id, campaign_id)
@@ -61,8 +61,8 @@ async def list_calls(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
             responses={200: {"content": {"text/csv": {}}}})
 async def attempt_report(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
                          callback: CallbackFilter = Query("all", description=CALLBACK_HELP),
-                         outcome: Optional[OutcomeFilter] = Query(None, description=OUTCOME_HELP),
-                         run: Optional[int] = RunQuery):
+                         outcome: OutcomeFilter | None = Query(None, description=OUTCOME_HELP),
+                         run: int | None = RunQuery):
     """One CSV row per attempt in dial-time order, streamed, with the run it belongs to; the same
     filters as `/calls`."""
     runs = await run_ranges(r, p.org_id, campaign_id)  # 404 before the stream starts
@@ -86,14 +86,14 @@ async def export(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
 @router.get("/v1/campaigns/{campaign_id}/batches", response_model=models.BatchesPage)
 async def list_batches(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
                        skip: int = Query(0, ge=0, le=10**9), limit: int = Query(50, ge=1, le=200),
-                       status: Optional[BatchStatus] = Query(None)):
+                       status: BatchStatus | None = Query(None)):
     """Per-batch status, contact counters (by status, buckets) and retry breakdown, ordered by batch id."""
     return OrjsonResponse(await batches_page(r, p.org_id, campaign_id, status=status, skip=skip, limit=limit))
 
 
 @router.get("/v1/campaigns/{campaign_id}/activity", response_model=models.ActivityPage)
 async def activity(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                   kind: Optional[ActivityKind] = Query(None, description="only entries of this kind"),
+                   kind: ActivityKind | None = Query(None, description="only entries of this kind"),
                    page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200)):
     """What happened to the campaign, newest first: creation and config changes (field, from, to),
     status changes, pauses and resumes, batch status changes and abandon alerts (engine/activity.py)."""

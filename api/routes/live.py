@@ -4,7 +4,6 @@ api/org_live.py); these routes authenticate, check the campaign, and wrap the hu
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 import anyio
 from fastapi import APIRouter, Header, Request
@@ -23,7 +22,7 @@ router = APIRouter()
 
 
 @router.post("/v1/stream-tokens", tags=["live"], status_code=201, response_model=models.StreamToken)
-async def create_stream_token(r: RedisDep, p: ReadPrincipal, body: Optional[models.StreamTokenRequest] = None):
+async def create_stream_token(r: RedisDep, p: ReadPrincipal, body: models.StreamTokenRequest | None = None):
     """A short-lived read-only token that opens the SSE routes as `?token=` (for a browser `EventSource`):
     org-wide, or for one campaign (`campaign_id`). docs/api.md, *Stream tokens*."""
     body = body or models.StreamTokenRequest()
@@ -53,7 +52,7 @@ async def hub_ready(request: Request) -> LiveHub:
     if not hub.ready.is_set():
         try:
             await asyncio.wait_for(hub.ready.wait(), timeout=5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise HTTPException(503, "live feed unavailable (Redis pub/sub not connected)") from None
     return hub
 
@@ -61,7 +60,7 @@ async def hub_ready(request: Request) -> LiveHub:
 @router.get("/v1/campaigns/{campaign_id}/live", tags=["live"], response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def live(request: Request, r: RedisDep, settings: SettingsDep, campaign_id: CampaignId, p: StreamPrincipal,
-               last_event_id: Optional[str] = Header(None, max_length=200)):
+               last_event_id: str | None = Header(None, max_length=200)):
     """SSE: `event: frame` (data: LiveFrame, the /stats body + `seq`) and `event: alert` (data: LevelAlert or
     ForecastAlert); resume with `Last-Event-ID`. A browser `EventSource` authenticates with `?token=` (a stream
     token from POST /v1/stream-tokens)."""
@@ -81,7 +80,7 @@ async def live(request: Request, r: RedisDep, settings: SettingsDep, campaign_id
                              "content": {"text/event-stream": {"schema": {
                                  "$ref": "#/components/schemas/OrgLiveSnapshot"}}}}})
 async def org_live(request: Request, r: RedisDep, settings: SettingsDep, p: ReadPrincipal,
-                   last_event_id: Optional[str] = Header(None, max_length=200)):
+                   last_event_id: str | None = Header(None, max_length=200)):
     """SSE: every campaign of the org — a snapshot on (re)connect, then one summary per change (coalesced)."""
     hub = await hub_ready(request)
     return sse_response(request, lambda stop: org_summary_events(
@@ -92,7 +91,7 @@ async def org_live(request: Request, r: RedisDep, settings: SettingsDep, p: Read
 @router.get("/v1/alerts", tags=["alerts"], response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def alerts_live(request: Request, r: RedisDep, settings: SettingsDep, p: StreamPrincipal,
-                      last_event_id: Optional[str] = Header(None, max_length=200)):
+                      last_event_id: str | None = Header(None, max_length=200)):
     """SSE of every alert of the org (`event: alert`, data: LevelAlert or ForecastAlert, id = org alert stream
     id); resume with `Last-Event-ID`. Also opens with `?token=` (an org-wide stream token)."""
     hub = await hub_ready(request)

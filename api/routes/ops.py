@@ -30,7 +30,7 @@ async def readyz(request: Request, r: RedisDep, settings: SettingsDep):
         out["redis"] = True
         st = {dec(k): dec(v) for k, v in (await r.hgetall(flow_status_key())).items()}
         problem = await request.app.state.guard.problem(r)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+    except Exception as exc:
         out.update(status="not_ready", reason=f"Redis unreachable: {type(exc).__name__}")
         return OrjsonResponse(out, status_code=503)
     if problem:

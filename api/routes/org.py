@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from fastapi import APIRouter, Query
 
 from api import models
@@ -30,6 +28,6 @@ async def usage(r: RedisDep, p: ReadPrincipal,
 
 @router.get("/v1/alerts/recent", tags=["alerts"], response_model=models.AlertsRecent)
 async def alerts_recent(r: RedisDep, p: ReadPrincipal, limit: int = Query(50, ge=1, le=1000),
-                        campaign_id: Optional[str] = Query(None, pattern=ID_PATTERN)):
+                        campaign_id: str | None = Query(None, pattern=ID_PATTERN)):
     """The org's latest alerts, newest first."""
     return OrjsonResponse({"alerts": await reads.recent_alerts(r, p.org_id, limit=limit, campaign_id=campaign_id)})

@@ -6,14 +6,15 @@ in the thread pool. Another org's endpoint answers 404, exactly like a missing o
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api import models, webhook_store as store
+from api import models
+from api import webhook_store as store
 from api.deps import ManagePrincipal, SyncRedisDep
 
 router = APIRouter(tags=["webhooks"])
@@ -63,7 +64,7 @@ async def delete_webhook(webhook_id: WebhookId, p: ManagePrincipal, client: Sync
 @router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=models.DeliveryLog)
 async def webhook_deliveries(webhook_id: WebhookId, p: ManagePrincipal, client: SyncRedisDep,
                              limit: int = Query(100, ge=1, le=1000),
-                             alert_id: Optional[str] = Query(None, min_length=1, max_length=600)):
+                             alert_id: str | None = Query(None, min_length=1, max_length=600)):
     """Deliveries still scheduled, and the logged attempts (newest first): time, status code or
     error, latency, next retry, and the state each attempt left the delivery in."""
     await own_or_404(client, webhook_id, p.org_id)

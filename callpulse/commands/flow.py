@@ -204,7 +204,7 @@ def _run_here(args, cfg) -> int:
           f"recovery {'off' if recovery is None else args.recovery_dir}", file=sys.stderr, flush=True)
     try:
         cli_main(build_flow(cfg), **kwargs)
-    except Exception as exc:  # noqa: BLE001 - Bytewax wraps the sink's error; find ours in the chain
+    except Exception as exc:
         from flows.dataset import EXIT_DATASET_LOST
 
         if "Refusing to write a partial dataset" in _chain_text(exc):

@@ -47,7 +47,16 @@ def run(args) -> int:
     import orjson
     import redis
 
-    from api.auth import create_key, format_ms, key_info, list_keys, parse_duration, parse_scopes, revoke_key, rotate_key
+    from api.auth import (
+        create_key,
+        format_ms,
+        key_info,
+        list_keys,
+        parse_duration,
+        parse_scopes,
+        revoke_key,
+        rotate_key,
+    )
     from callpulse.commands import redis_url
 
     client = redis.Redis.from_url(redis_url())

@@ -75,8 +75,8 @@ def _start_ms(text: str | None, paced: bool) -> int | None:
 
 
 def run(args) -> int:
-    from callpulse.simulator.pacing import parse_speed
     from callpulse.simulator import SimConfig, Simulator
+    from callpulse.simulator.pacing import parse_speed
 
     try:
         factor = parse_speed(args.speed)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from callpulse.simulator.call_window import CallWindow, parse_window

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import orjson
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 import heapq
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Iterator
 
+from callpulse.simulator.call_window import parse_window
 from callpulse.simulator.email_campaign import EmailCampaign
 from callpulse.simulator.faults import inject_faults
 from callpulse.simulator.voice_campaign import VoiceCampaign
-from callpulse.simulator.call_window import parse_window
 
 DEFAULT_START_MS = 1_778_245_200_000  # 2026-05-08T13:00:00Z: 09:00 in New York, 14:00 in London
 CHANNELS = ("voice", "email", "mixed")

@@ -6,7 +6,7 @@ Kept out of the generator so the generator stays pure and deterministic.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 
 def parse_speed(text: str) -> float | None:
