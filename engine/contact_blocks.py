@@ -57,9 +57,53 @@ class ColumnBlock:
         self.key, self.columns, self.ids = state
 
 
+class BlockBook:
+    """Which blocks of rows changed since the last pickle, and the content key of each clean one. The
+    owner (a table of columns) calls `touch` on every write and `refs` when it is pickled; it provides
+    ``block_content(b) -> (column bytes, id bytes)``."""
+
+    __slots__ = ("rows", "dirty", "keys")
+
+    def __init__(self, rows: int = 0):
+        self.rows = rows or BLOCK_ROWS
+        self.dirty: set[int] = set()
+        self.keys: dict[int, str] = {}
+
+    def touch(self, row: int) -> None:
+        self.dirty.add(row // self.rows)
+
+    def touch_range(self, lo: int, hi: int) -> None:
+        """Rows lo..hi (inclusive) changed, e.g. a column grown to reach row hi."""
+        self.dirty.update(range(lo // self.rows, hi // self.rows + 1))
+
+    def refs(self, owner, n_blocks: int) -> list["ColumnBlockRef"]:
+        out = []
+        for b in range(n_blocks):
+            key = None if b in self.dirty else self.keys.get(b)
+            if key is None:
+                block = ColumnBlock(*owner.block_content(b))
+                self.keys[b] = block.key
+                out.append(ColumnBlockRef(block.key, owner, b, block))
+            else:
+                out.append(ColumnBlockRef(key, owner, b, None))
+        self.dirty = set()
+        return out
+
+    def loaded(self, blocks: list[ColumnBlock]) -> None:
+        """After a load: every block clean, with its key."""
+        self.dirty = set()
+        self.keys = {b: blk.key for b, blk in enumerate(blocks)}
+
+    def __getstate__(self):  # what changed is as of the last pickle of the owner: not carried
+        return self.rows
+
+    def __setstate__(self, rows):
+        self.rows, self.dirty, self.keys = rows, set(), {}
+
+
 class ColumnBlockRef:
     """A snapshot's reference to one block: the content itself when the block changed, else the key
-    and the table to read the (unchanged) content from should a plain pickle need it."""
+    and the owner to read the (unchanged) content from should a plain pickle need it."""
 
     __slots__ = ("key", "table", "index", "block")
 
@@ -80,9 +124,9 @@ class ColumnBlockRef:
             (self.block.columns, self.block.ids, self.block.key)
 
 
-def join_blocks(blocks: list[ColumnBlock]) -> tuple[list[array], bytes]:
-    """The columns and the id bytes of consecutive blocks."""
-    columns = [array(t) for _n, t in COLUMNS]
+def join_blocks(blocks: list[ColumnBlock], typecodes=None) -> tuple[list[array], bytes]:
+    """The columns (of the contact table, or of ``typecodes``) and the id bytes of consecutive blocks."""
+    columns = [array(t) for t in (typecodes or [t for _n, t in COLUMNS])]
     for blk in blocks:
         for col, raw in zip(columns, blk.columns):
             col.frombytes(raw)

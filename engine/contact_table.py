@@ -22,7 +22,7 @@ from array import array
 
 import orjson
 
-from engine.contact_blocks import BLOCK_ROWS, COLUMNS, ColumnBlock, ColumnBlockRef, join_blocks
+from engine.contact_blocks import COLUMNS, BlockBook, ColumnBlockRef, join_blocks
 from engine.vocab import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
 
 NO_TS = -(1 << 63)  # "no such fact" in a ts column
@@ -34,7 +34,7 @@ NONFINAL_CODES = frozenset(STATUS_CODE[s] for s in NONFINAL_CONTACT_STATUSES)
 class ContactTable:
     __slots__ = ("index", "names", "_ids", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
                  "status_eid", "added_eid", "callback_events", "callback_contrib",
-                 "block_rows", "dirty_blocks", "block_keys", "id_starts")
+                 "book", "id_starts")
 
     def __init__(self, block_rows: int = 0):
         self.index: dict[str, int] = {}  # contact_id -> row
@@ -52,9 +52,7 @@ class ContactTable:
         self.callback_events: dict[int, list] = {}  # row -> sorted [(key, kind, due_at)]: only rows with callbacks
         self.callback_contrib: dict[int, tuple] = {}
         # Recovery pickles the columns by blocks of rows, writing only changed blocks (engine.contact_blocks):
-        self.block_rows = block_rows or BLOCK_ROWS
-        self.dirty_blocks: set[int] = set()  # blocks written to since the last pickle
-        self.block_keys: dict[int, str] = {}  # content key of each clean block
+        self.book = BlockBook(block_rows)  # blocks written to since the last pickle, keys of the clean ones
         self.id_starts: list[int] = []  # offset in _ids of each block's first id
 
     def __len__(self) -> int:
@@ -68,9 +66,9 @@ class ContactTable:
         row = len(self.status)
         self.index[contact_id] = row
         self.names.append(contact_id)
-        if row % self.block_rows == 0:
+        if row % self.book.rows == 0:
             self.id_starts.append(len(self._ids))
-        self.dirty_blocks.add(row // self.block_rows)
+        self.book.touch(row)
         self._ids += contact_id.encode() + b"\n"
         self.status.append(PENDING)
         self.retry.append(0)
@@ -83,7 +81,7 @@ class ContactTable:
 
     def touch(self, row: int) -> None:
         """Mark the row's block changed (every write to a column calls it): the next pickle copies it."""
-        self.dirty_blocks.add(row // self.block_rows)
+        self.book.touch(row)
 
     def status_key(self, row: int):
         ts = self.status_ts[row]
@@ -107,36 +105,23 @@ class ContactTable:
     # million strings pickles slowly), and the callback histories (lists of small tuples) go as one
     # orjson document (several times faster).
     def block_content(self, b: int) -> tuple[tuple[bytes, ...], bytes]:
-        lo, hi = b * self.block_rows, min(len(self.status), (b + 1) * self.block_rows)
+        lo, hi = b * self.book.rows, min(len(self.status), (b + 1) * self.book.rows)
         cols = tuple(getattr(self, name)[lo:hi].tobytes() for name, _t in COLUMNS)
         end = self.id_starts[b + 1] if b + 1 < len(self.id_starts) else len(self._ids)
         return cols, bytes(self._ids[self.id_starts[b]:end])
 
-    def _block_refs(self) -> list[ColumnBlockRef]:
-        refs = []
-        for b in range(len(self.id_starts)):
-            key = None if b in self.dirty_blocks else self.block_keys.get(b)
-            if key is None:
-                block = ColumnBlock(*self.block_content(b))
-                self.block_keys[b] = block.key
-                refs.append(ColumnBlockRef(block.key, self, b, block))
-            else:
-                refs.append(ColumnBlockRef(key, self, b, None))
-        self.dirty_blocks = set()
-        return refs
-
     def __getstate__(self):
         callbacks = orjson.dumps([self.callback_events, self.callback_contrib], option=orjson.OPT_NON_STR_KEYS)
-        return ("blocks", self.block_rows, self._block_refs(), self.status_eid, self.added_eid, callbacks)
+        return ("blocks", self.book, self.book.refs(self, len(self.id_starts)), self.status_eid, self.added_eid,
+                callbacks)
 
     def __setstate__(self, s):
         if s[0] == "blocks":
-            _tag, self.block_rows, blocks, self.status_eid, self.added_eid, callbacks = s
+            _tag, self.book, blocks, self.status_eid, self.added_eid, callbacks = s
             columns, ids = join_blocks(blocks)
             for (name, _t), col in zip(COLUMNS, columns):
                 setattr(self, name, col)
-            self.block_keys = {b: blk.key for b, blk in enumerate(blocks)}
-            self.dirty_blocks = set()
+            self.book.loaded(blocks)
             starts, offset = [], 0
             for blk in blocks:
                 starts.append(offset)
@@ -145,8 +130,7 @@ class ContactTable:
         else:  # pickled whole, before the blocks: every block starts dirty
             (ids, self.status, self.retry, self.dialed, self.batch, self.status_ts, self.added_ts, self.meeting,
              self.status_eid, self.added_eid, callbacks) = s
-            self.block_rows = BLOCK_ROWS
-            self.block_keys = {}
+            self.book = BlockBook()
         events, contrib = orjson.loads(callbacks)
         self.callback_events = {int(r): [((k[0], k[1]), kind, due) for k, kind, due in evs]
                                 for r, evs in events.items()}
@@ -158,9 +142,9 @@ class ContactTable:
             self.id_starts = []
             offset = 0
             for row, line in enumerate(self._ids.split(b"\n")[:-1]):
-                if row % self.block_rows == 0:
+                if row % self.book.rows == 0:
                     self.id_starts.append(offset)
                 offset += len(line) + 1
-            self.dirty_blocks = set(range(len(self.id_starts)))
+            self.book.touch_range(0, max(0, len(self.status) - 1))  # nothing written as blocks yet
         self.names = self.ids()
         self.index = dict(zip(self.names, range(len(self.names))))

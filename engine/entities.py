@@ -11,6 +11,8 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 
+from engine.contact_blocks import BlockBook, join_blocks
+
 from engine.vocab import OUTCOMES  # noqa: F401  (re-exported: engine.entities.OUTCOMES)
 
 BUSY_SIP = frozenset({486, 600})
@@ -163,9 +165,9 @@ class Pass(Slotted):
     on demand: a few bytes a contact), with the counts of rows above zero kept as they change."""
 
     __slots__ = ("eligible_key", "eligible", "dials", "connects", "attempted", "connected", "started", "ended",
-                 "stale")
+                 "stale", "book")
 
-    def __init__(self):
+    def __init__(self, block_rows: int = 0):
         self.eligible_key = None
         self.eligible = None
         self.dials = array("i")  # contact row -> dialed attempts in this pass
@@ -175,25 +177,48 @@ class Pass(Slotted):
         self.started = None  # first dial ts
         self.ended = None  # last call.ended ts
         self.stale = False  # a retraction touched started/ended: recompute from attempts
+        self.book = BlockBook(block_rows)  # recovery pickles the counters by blocks of rows (changed ones only)
+
+    # Pickled with the counters as blocks of rows (engine.contact_blocks): a finished pass's blocks are
+    # written once, and a running pass rewrites only the blocks of the contacts it dialed since.
+    def block_content(self, b: int) -> tuple[tuple[bytes, bytes], bytes]:
+        lo, hi = b * self.book.rows, (b + 1) * self.book.rows
+        return (self.dials[lo:hi].tobytes(), self.connects[lo:hi].tobytes()), b""
+
+    def __getstate__(self):
+        n_blocks = -(-max(len(self.dials), len(self.connects)) // self.book.rows)
+        return ("blocks", self.eligible_key, self.eligible, self.book, self.book.refs(self, n_blocks),
+                self.attempted, self.connected, self.started, self.ended, self.stale)
 
     def __setstate__(self, state):
+        if state[0] == "blocks":
+            (_tag, self.eligible_key, self.eligible, self.book, blocks, self.attempted, self.connected,
+             self.started, self.ended, self.stale) = state
+            (self.dials, self.connects), _ids = join_blocks(blocks, ("i", "i"))
+            self.book.loaded(blocks)
+            return
+        self.book = BlockBook()
         if len(state) == 7:  # release 1: (eligible_key, eligible, contacts, connected, started, ended, stale)
             self.eligible_key, self.eligible, self.dials, self.connects, self.started, self.ended, self.stale = state
             self.attempted = self.connected = None  # engine.state_upgrade turns the Counters into arrays
             return
-        super().__setstate__(state)
+        for name, value in zip(self.__slots__, state):  # release 2: the slots' values, whole arrays
+            setattr(self, name, value)
 
     def add_dial(self, row: int, s: int) -> None:
-        self.attempted += _bump(self.dials, row, s)
+        self.attempted += _bump(self.dials, row, s, self.book)
 
     def add_connect(self, row: int, s: int) -> None:
-        self.connected += _bump(self.connects, row, s)
+        self.connected += _bump(self.connects, row, s, self.book)
 
 
-def _bump(col: array, row: int, s: int) -> int:
+def _bump(col: array, row: int, s: int, book: BlockBook) -> int:
     """Add ``s`` to ``col[row]`` (grown on demand); returns +1 / -1 / 0: how the count of rows above zero moved."""
     if row >= len(col):
+        book.touch_range(len(col), row)  # the grown rows change their blocks too
         col.extend(array("i", [0]) * (row + 1 - len(col)))
+    else:
+        book.touch(row)
     before = col[row]
     col[row] = before + s
     return (not before) - (not before + s)

@@ -35,7 +35,7 @@ class ContactFacts:
     def _pass(self, n: int) -> Pass:
         p = self.passes.get(n)
         if p is None:
-            p = self.passes[n] = Pass()
+            p = self.passes[n] = Pass(self.table.book.rows)  # its counter blocks align with the contacts'
         return p
 
     def _pass_started(self, ev, key):

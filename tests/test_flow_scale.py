@@ -59,8 +59,14 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
     first = store.dumps(st)
     chunk_files = list((tmp_path / "chunks").glob("*.chunk"))
     frozen = sum(f.stat().st_size for f in chunk_files)
-    contact_blocks = -(-len(st.table) // 256)  # the contact columns go by blocks of rows too (256 here)
-    assert len(chunk_files) == len(st.sealed.chunks) + contact_blocks and len(st.sealed.chunks) >= 8
+    # the contact columns and each pass's per-contact counters go by blocks of rows too (256 here), all
+    # content-addressed: one file per distinct content (equal blocks, e.g. all zeros, share one)
+    assert len(st.table.book.keys) == -(-len(st.table) // 256)
+    keys = {c.key for c in st.sealed.chunks} | set(st.table.book.keys.values())
+    for p in st.passes.values():
+        assert len(p.book.keys) == -(-max(len(p.dials), len(p.connects)) // 256)
+        keys |= set(p.book.keys.values())
+    assert {f.stem for f in chunk_files} == keys and len(st.sealed.chunks) >= 8
     inline = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
     assert len(first) < len(inline) - 0.9 * frozen  # the chunks are named, not copied
     again = store.dumps(st)  # the next epoch writes no chunk again
