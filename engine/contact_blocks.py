@@ -76,7 +76,7 @@ class BlockBook:
         """Rows lo..hi (inclusive) changed, e.g. a column grown to reach row hi."""
         self.dirty.update(range(lo // self.rows, hi // self.rows + 1))
 
-    def refs(self, owner, n_blocks: int) -> list["ColumnBlockRef"]:
+    def refs(self, owner, n_blocks: int) -> list[ColumnBlockRef]:
         out = []
         for b in range(n_blocks):
             key = None if b in self.dirty else self.keys.get(b)

@@ -22,7 +22,7 @@ from array import array
 
 import orjson
 
-from engine.contact_blocks import COLUMNS, BlockBook, ColumnBlockRef, join_blocks
+from engine.contact_blocks import COLUMNS, BlockBook, join_blocks
 from engine.vocab import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
 
 NO_TS = -(1 << 63)  # "no such fact" in a ts column

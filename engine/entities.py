@@ -12,7 +12,6 @@ from array import array
 from collections import Counter
 
 from engine.contact_blocks import BlockBook, join_blocks
-
 from engine.vocab import OUTCOMES  # noqa: F401  (re-exported: engine.entities.OUTCOMES)
 
 BUSY_SIP = frozenset({486, 600})
