@@ -2,9 +2,11 @@
 
 - ``campaign_events``: ``/v1/campaigns/{id}/live``: the history after the client's cursor
   (Last-Event-ID), then live frames and alerts from the hub, without gap or duplicate;
-- ``org_alert_events``: ``/v1/alerts``: every alert of the org, ids being org alert stream ids.
+- ``org_alert_events``: ``/v1/alerts``: every alert of the org, ids being org alert stream ids;
+- ``org_summary_events``: ``/v1/live``: a snapshot of the org's campaign summaries, then each change
+  (the summaries themselves: api/org_live.py).
 
-Both end cleanly on server shutdown (``stop``) and close when the hub drops a slow subscriber.
+All end cleanly on server shutdown (``stop``) and close when the hub drops a slow subscriber.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from api.live import Cursor, LiveHub, Subscriber, stream_id_tuple, valid_stream_id
+from api.org_live import OrgSummaries, comparable, org_summaries
 from engine.keys import ALERT_FIELD, FRAME_FIELD, alerts_stream, frames_stream, org_alerts_stream
 
 log = logging.getLogger("callpulse.api.live")
@@ -235,5 +238,62 @@ async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | N
         if watcher is not None:
             watcher.cancel()
         hub.remove_org(org, sub)
+        if metrics:
+            metrics.subscribers.dec()
+
+
+async def org_summary_events(hub, redis, org: str, *, min_interval_s: float, metrics=None, stop=None):
+    """The SSE body of ``/v1/live``: a snapshot of the org's campaigns, then each change (coalesced)."""
+    summaries: OrgSummaries = hub.summaries
+    sub = summaries.add(org)  # first: what is published from now on is buffered
+    watcher = _watch(stop, sub)
+    if metrics:
+        metrics.subscribers.inc()
+    n = 0
+
+    def next_id() -> str:
+        nonlocal n
+        n += 1
+        return "%d-%d" % (int(time.time() * 1000), n)
+
+    try:
+        try:
+            min_sample = await hub.min_sample.get(redis)
+            snapshot = await org_summaries(redis, org, min_sample)
+        except RedisError as exc:  # the client reconnects and gets a fresh snapshot
+            log.warning("org live stream %s: snapshot read failed (%s); closing the stream", org, exc)
+            return
+        sent = {s["campaign_id"]: comparable(s) for s in snapshot}
+        yield sse("snapshot", next_id(), orjson.dumps({"org_id": org, "min_sample": min_sample,
+                                                        "campaigns": snapshot}))
+        last_sent = time.monotonic()
+        while True:
+            if sub.closed:
+                return
+            if sub.pending:
+                gap = min_interval_s - (time.monotonic() - last_sent)
+                if gap > 0:
+                    await asyncio.sleep(gap)  # coalesce: later changes of a campaign replace earlier ones
+                    continue
+                pending, sub.pending = sub.pending, {}
+                for camp, data in sorted(pending.items()):
+                    key = comparable(orjson.loads(data))
+                    if sent.get(camp) == key:
+                        continue  # the snapshot already had it
+                    sent[camp] = key
+                    yield sse("campaign", next_id(), data)
+                    if metrics:
+                        metrics.frames_sent.inc()
+                last_sent = time.monotonic()
+                continue
+            sub.wake.clear()
+            if sub.pending or sub.closed:
+                continue
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(sub.wake.wait(), timeout=30)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        summaries.remove(org, sub)
         if metrics:
             metrics.subscribers.dec()

@@ -10,7 +10,8 @@ the latest pending summary per campaign (a slow client skips to the newest), lik
 Every (re)connect starts with ``event: snapshot`` (every campaign of the org, read from the stored
 ``/stats`` bodies), then ``event: campaign`` per changed campaign, at most one batch per
 ``min_interval_s``. Summaries are whole, so the snapshot is all a resuming client missed: ids are
-``<ms>-<n>`` (server time and a counter) and ``Last-Event-ID`` needs no cursor (docs/api.md).
+``<ms>-<n>`` (server time and a counter) and ``Last-Event-ID`` needs no cursor (docs/api.md). The SSE
+body itself is `api.live_streams.org_summary_events`, beside the other live streams.
 """
 
 from __future__ import annotations
@@ -186,69 +187,3 @@ async def org_summaries(redis, org: str, min_sample: int) -> list[dict]:
             if body is not None:
                 out.append(summarize(orjson.loads(body), min_sample))
     return out
-
-
-def _sse(event: str, id_: str, data: bytes) -> bytes:
-    return b"event: %b\r\nid: %b\r\ndata: %b\r\n\r\n" % (event.encode(), id_.encode(), data)
-
-
-async def org_summary_events(hub, redis, org: str, *, min_interval_s: float, metrics=None, stop=None):
-    """The SSE body of ``/v1/live``: a snapshot of the org's campaigns, then each change (coalesced)."""
-    summaries: OrgSummaries = hub.summaries
-    sub = summaries.add(org)  # first: what is published from now on is buffered
-    watcher = None
-    if stop is not None:
-        async def close_on_stop():
-            await stop.wait()
-            sub.close("shutdown")
-        watcher = asyncio.get_running_loop().create_task(close_on_stop())
-    if metrics:
-        metrics.subscribers.inc()
-    n = 0
-
-    def next_id() -> str:
-        nonlocal n
-        n += 1
-        return "%d-%d" % (int(time.time() * 1000), n)
-
-    try:
-        try:
-            min_sample = await hub.min_sample.get(redis)
-            snapshot = await org_summaries(redis, org, min_sample)
-        except RedisError as exc:  # the client reconnects and gets a fresh snapshot
-            log.warning("org live stream %s: snapshot read failed (%s); closing the stream", org, exc)
-            return
-        sent = {s["campaign_id"]: comparable(s) for s in snapshot}
-        yield _sse("snapshot", next_id(), orjson.dumps({"org_id": org, "min_sample": min_sample,
-                                                        "campaigns": snapshot}))
-        last_sent = time.monotonic()
-        while True:
-            if sub.closed:
-                return
-            if sub.pending:
-                gap = min_interval_s - (time.monotonic() - last_sent)
-                if gap > 0:
-                    await asyncio.sleep(gap)  # coalesce: later changes of a campaign replace earlier ones
-                    continue
-                pending, sub.pending = sub.pending, {}
-                for camp, data in sorted(pending.items()):
-                    key = comparable(orjson.loads(data))
-                    if sent.get(camp) == key:
-                        continue  # the snapshot already had it
-                    sent[camp] = key
-                    yield _sse("campaign", next_id(), data)
-                    if metrics:
-                        metrics.frames_sent.inc()
-                last_sent = time.monotonic()
-                continue
-            sub.wake.clear()
-            if sub.pending or sub.closed:
-                continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(sub.wake.wait(), timeout=30)
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-        summaries.remove(org, sub)
-        if metrics:
-            metrics.subscribers.dec()

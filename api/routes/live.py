@@ -13,8 +13,7 @@ from sse_starlette.sse import EventSourceResponse
 from api import models, stream_tokens
 from api.deps import CampaignId, ReadPrincipal, RedisDep, SettingsDep, StreamPrincipal
 from api.live import LiveHub
-from api.live_streams import RetryOnce, campaign_events, org_alert_events
-from api.org_live import org_summary_events
+from api.live_streams import RetryOnce, campaign_events, org_alert_events, org_summary_events
 from api.read_model.campaigns import ensure_campaign
 from api.responses import OrjsonResponse
 
