@@ -14,7 +14,7 @@ one ending with `campaign.status completed`; then runs `callpulse flow --replay
 
 The file is read at full speed, so a campaign finishes within a fraction of a
 second of wall clock and "quiet for 2 s" stands for the production default of
-an hour. For each run: wall time, peak RSS (wait4), the campaign snapshots
+an hour. For each run: wall time, peak RSS (VmHWM, benchmarks/harness.py), the campaign snapshots
 written (count, bytes), campaigns retired, frames written (heartbeats included).
 Then one late event per campaign for a sample of retired campaigns is appended
 and a third run (resuming the second's recovery directory) must bring each back

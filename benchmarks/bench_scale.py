@@ -13,7 +13,7 @@ the same file, one after the other:
                  setting at its default (snapshot interval, backup interval, chunk size).
 
 Each run's wall time, minus the idle run's (interpreter and Bytewax start-up),
-gives its events/s; its peak RSS comes from the kernel (wait4). The flow prints
+gives its events/s; its peak RSS is the process's VmHWM (benchmarks/harness.py). The flow prints
 its snapshot statistics when it stops (count, bytes, slowest). Both runs'
 final `/stats` bodies must be equal. Prints a markdown table; results go to
 benchmarks/RESULTS.md by hand with the command.

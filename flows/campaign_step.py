@@ -24,7 +24,7 @@ from engine.state import CampaignState
 from flows.chunk_store import store_for
 from flows.config import FlowConfig
 from flows.messages import DUPLICATE_MARK, Alert, CampaignBatch, CampaignOutput, DeadLetter, Details, Frame
-from flows.retirement import RETIRING_STATUSES, Archive
+from flows.retirement import RETIRING_STATUSES, archive_for
 from flows.routing import UNROUTABLE
 from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 
@@ -95,7 +95,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         self.store = store_for(cfg.recovery_dir) if cfg.recovery and cfg.recovery_dir else None
         self.gate = EventGate(lateness_ms=cfg.lateness_ms)
         self.retire_after = cfg.retire_after_ms / 1000
-        self.archive = Archive(cfg.redis_url, self.store) if cfg.retire_after_ms else None
+        self.archive = archive_for(cfg.redis_url, self.store) if cfg.retire_after_ms else None
         self.looked_for_archive = resume is not None
         self.min_sample = cfg.min_sample
         self.lateness_ms = cfg.lateness_ms

@@ -109,6 +109,15 @@ DEAD_LETTER_REFS_KEPT = 200_000
 DATASET_CHECK_S = 1.0  # at least this often, and after every reconnect
 
 
+CAMPAIGN_KEYS_CACHED = 8192  # the encoded keys of this many campaigns are kept (cleared when full)
+
+
+def _json_id(value: str) -> bytes:
+    """An id as a JSON string, copied: orjson hands back short results in a ~4 KB buffer, which a cache
+    of thousands of campaigns would keep."""
+    return bytes(memoryview(orjson.dumps(value)))
+
+
 def _b(value) -> bytes:
     if isinstance(value, bytes):
         return value
@@ -153,13 +162,13 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
     def _campaign_keys(self, org: str, camp: str) -> CampaignKeys:
         k = self.keys.get((org, camp))
         if k is None:
-            if len(self.keys) > 100_000:
+            if len(self.keys) >= CAMPAIGN_KEYS_CACHED:
                 self.keys.clear()
             k = self.keys[(org, camp)] = CampaignKeys(
                 stats_key(org, camp).encode(), frames_stream(org, camp).encode(),
                 org_campaigns_key(org).encode(), alerts_stream(org, camp).encode(),
                 alert_ids_key(org, camp).encode(), org_alerts_stream(org).encode(),
-                org_alert_ids_key(org).encode(), orjson.dumps(org), orjson.dumps(camp))
+                org_alert_ids_key(org).encode(), _json_id(org), _json_id(camp))
         return k
 
     def write_batch(self, items: list[tuple[str, CampaignOutput]]) -> None:

@@ -29,6 +29,19 @@ from flows.patience import Patience
 RETIRING_STATUSES = frozenset({"completed", "stopped", "cancelled"})
 
 
+_ARCHIVES: dict[tuple[str, object], Archive] = {}
+
+
+def archive_for(redis_url: str, store=None) -> Archive:
+    """One archive (and so one Redis connection pool) per Redis URL and chunk store per process: every
+    campaign step shares it (a client per campaign would open a connection per campaign ever retired
+    or revived)."""
+    key = (redis_url, store)
+    if key not in _ARCHIVES:
+        _ARCHIVES[key] = Archive(redis_url, store)
+    return _ARCHIVES[key]
+
+
 class Archive:
     def __init__(self, redis_url: str, store=None):
         self.redis_url = redis_url

@@ -66,3 +66,23 @@ def test_a_finished_campaign_retires_and_a_later_event_brings_it_back_exactly(tm
     assert "campaigns retired, 1 revived" in log and "0 campaigns retired" not in log, log[-1500:]
     got = orjson.loads(redis_client.get(stats_key("o1", "done")))
     assert got["costs"]["total_usd"] == 1.25 and got["diagnostics"]["duplicates"] == 1
+
+
+def test_retiring_many_campaigns_shares_one_redis_connection_pool(tmp_path, redis_url, redis_client):
+    """Each retirement writes an archive; the campaign steps share one client (flows.retirement.archive_for),
+    so the connections the flow opens do not grow with the campaigns it retires."""
+    camps = [f"c{i:02d}" for i in range(40)]
+    append(redis_client, [e for c in camps for e in campaign(c, T0)])
+    before = redis_client.info("stats")["total_connections_received"]
+    proc = start_flow(redis_url, tmp_path, "--replay", "--recovery-dir", str(tmp_path / "rec"),
+                      "--retire-after-ms", "500", "--heartbeat-ms", "300")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(redis_client.exists(archive_key("o1", c)) for c in camps):
+            time.sleep(0.1)
+        assert all(redis_client.exists(archive_key("o1", c)) for c in camps), (tmp_path / "flow.log").read_text()[-2000:]
+        opened = redis_client.info("stats")["total_connections_received"] - before
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert opened < 10, f"the flow opened {opened} Redis connections to retire {len(camps)} campaigns"
