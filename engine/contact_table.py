@@ -23,6 +23,7 @@ from array import array
 import orjson
 
 from engine.contact_blocks import COLUMNS, BlockBook, join_blocks
+from engine.id_rows import IdRows
 from engine.vocab import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
 
 NO_TS = -(1 << 63)  # "no such fact" in a ts column
@@ -32,14 +33,12 @@ NONFINAL_CODES = frozenset(STATUS_CODE[s] for s in NONFINAL_CONTACT_STATUSES)
 
 
 class ContactTable:
-    __slots__ = ("index", "names", "_ids", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
+    __slots__ = ("ids_", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
                  "status_eid", "added_eid", "callback_events", "callback_contrib",
                  "book", "id_starts")
 
     def __init__(self, block_rows: int = 0):
-        self.index: dict[str, int] = {}  # contact_id -> row
-        self.names: list[str] = []  # row -> contact_id (the same string objects as the index keys)
-        self._ids = bytearray()  # every contact_id + "\n", in row order (ids hold no "\n")
+        self.ids_ = IdRows()  # contact_id <-> row (engine.id_rows: ~30 B a contact, not a dict of strings)
         self.status = array("b")  # index into CONTACT_STATUSES
         self.retry = array("i")  # retry_number of the latest status, 0 = none
         self.dialed = array("i")  # attempts with a call.dialed for this contact
@@ -59,17 +58,27 @@ class ContactTable:
         return len(self.status)
 
     def row(self, contact_id: str) -> int | None:
-        return self.index.get(contact_id)
+        """The contact's row, or None."""
+        return self.ids_.row(contact_id)
+
+    def row_of(self, contact_id: str) -> int:
+        """The row of a contact the table holds (KeyError otherwise)."""
+        row = self.ids_.row(contact_id)
+        if row is None:
+            raise KeyError(contact_id)
+        return row
+
+    def name(self, row: int) -> str:
+        """The contact_id of a row."""
+        return self.ids_.name(row)
 
     def add(self, contact_id: str) -> int:
         """Row of a new contact (status pending, no facts)."""
         row = len(self.status)
-        self.index[contact_id] = row
-        self.names.append(contact_id)
         if row % self.book.rows == 0:
-            self.id_starts.append(len(self._ids))
+            self.id_starts.append(len(self.ids_.data))
         self.book.touch(row)
-        self._ids += contact_id.encode() + b"\n"
+        self.ids_.add(contact_id)
         self.status.append(PENDING)
         self.retry.append(0)
         self.dialed.append(0)
@@ -92,7 +101,7 @@ class ContactTable:
         return None if ts == NO_TS else (ts, self.added_eid.get(row, ""))
 
     def ids(self) -> list[str]:
-        return self._ids.decode().split("\n")[:-1]
+        return list(self.ids_)
 
     def forget_event_ids(self, horizon: int) -> None:
         """Drop tie-breaking event ids of facts older than ``horizon`` (they can no longer tie)."""
@@ -107,8 +116,9 @@ class ContactTable:
     def block_content(self, b: int) -> tuple[tuple[bytes, ...], bytes]:
         lo, hi = b * self.book.rows, min(len(self.status), (b + 1) * self.book.rows)
         cols = tuple(getattr(self, name)[lo:hi].tobytes() for name, _t in COLUMNS)
-        end = self.id_starts[b + 1] if b + 1 < len(self.id_starts) else len(self._ids)
-        return cols, bytes(self._ids[self.id_starts[b]:end])
+        data = self.ids_.data
+        end = self.id_starts[b + 1] if b + 1 < len(self.id_starts) else len(data)
+        return cols, bytes(data[self.id_starts[b]:end])
 
     def __getstate__(self):
         callbacks = orjson.dumps([self.callback_events, self.callback_contrib], option=orjson.OPT_NON_STR_KEYS)
@@ -135,16 +145,10 @@ class ContactTable:
         self.callback_events = {int(r): [((k[0], k[1]), kind, due) for k, kind, due in evs]
                                 for r, evs in events.items()}
         self.callback_contrib = {int(r): tuple(c) for r, c in contrib.items()}
-        if s[0] == "blocks":
-            self._ids = bytearray(ids)
-        else:
-            self._ids = bytearray(s[0])
+        self.ids_ = IdRows.from_bytes(ids)
+        if s[0] != "blocks":
             self.id_starts = []
-            offset = 0
-            for row, line in enumerate(self._ids.split(b"\n")[:-1]):
-                if row % self.book.rows == 0:
-                    self.id_starts.append(offset)
-                offset += len(line) + 1
+            ends = self.ids_.ends
+            for row in range(0, len(ends), self.book.rows):
+                self.id_starts.append(ends[row - 1] + 1 if row else 0)
             self.book.touch_range(0, max(0, len(self.status) - 1))  # nothing written as blocks yet
-        self.names = self.ids()
-        self.index = dict(zip(self.names, range(len(self.names))))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 
+import orjson
+
 from engine.contact_blocks import BlockBook, join_blocks
 from engine.vocab import OUTCOMES  # noqa: F401  (re-exported: engine.entities.OUTCOMES)
 
@@ -157,6 +159,24 @@ class Batch(Slotted):
         self.exists, self.status_key, self.status, by_status, retry = state
         self.by_status = Counter(dict(by_status))
         self.retry = Counter(dict(retry))
+
+
+def pack_batches(batches: dict[str, Batch]) -> bytes:
+    """A campaign's batches as one orjson document: a big campaign has thousands, and pickling each
+    (object, tuples, Counters) costs ~8 µs, most of a recovery snapshot's time (CampaignState pickles this)."""
+    return orjson.dumps([[bid, b.exists, b.status_key, b.status, list(b.by_status.items()), list(b.retry.items())]
+                         for bid, b in batches.items()])
+
+
+def unpack_batches(data: bytes) -> dict[str, Batch]:
+    out = {}
+    for bid, exists, status_key, status, by_status, retry in orjson.loads(data):
+        b = out[bid] = Batch()
+        b.exists, b.status = exists, status
+        b.status_key = tuple(status_key) if status_key is not None else None
+        b.by_status = Counter(dict(map(tuple, by_status)))
+        b.retry = Counter(dict(map(tuple, retry)))
+    return out
 
 
 class Pass(Slotted):

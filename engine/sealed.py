@@ -18,8 +18,9 @@ once (flows/chunk_store.py) and its snapshots only name it. The per-row mask
 (which facts it has, and whether it was unsealed) stays hot: one byte a row.
 
 Lookup by attempt id: hot rows by a dict of their ids; frozen rows by the
-digest arrays sorted by their first half (24 bytes a row with the row
-number, rebuilt from the chunks on load). Two
+first halves of their digests, sorted, beside the row numbers (12 bytes a
+row, rebuilt from the chunks on load); a candidate is confirmed by the
+second half, read from its chunk. Two
 different ids share a digest with probability about n²/2¹²⁹ — for a billion
 attempts, below 10⁻²⁰.
 """
@@ -99,8 +100,16 @@ class FrozenChunk:
         self.lo = np.frombuffer(lo, dtype=np.uint64)
 
 
+def _row_numbers(start: int, count: int) -> np.ndarray:
+    """Rows ``start`` .. ``start + count - 1`` as the index stores them (int32: 2³¹ sealed attempts would
+    be over 100 GB of columns, far beyond one campaign's memory)."""
+    if start + count > np.iinfo(np.int32).max:
+        raise OverflowError("more than 2**31 sealed attempts in one campaign")
+    return np.arange(start, start + count, dtype=np.int32)
+
+
 class SealedAttempts:
-    __slots__ = ("chunk_rows", "mask", "chunks", "hot", "hot_ids", "recent", "hi", "lo", "rows", "live")
+    __slots__ = ("chunk_rows", "mask", "chunks", "hot", "hot_ids", "recent", "hi", "rows", "live")
 
     def __init__(self, chunk_rows: int = 0):
         self.chunk_rows = chunk_rows or CHUNK_ROWS  # fixed for the state's life: rows are addressed by it
@@ -109,8 +118,8 @@ class SealedAttempts:
         self.hot = _empty_columns()  # rows after the last frozen chunk
         self.hot_ids: list[str] = []  # attempt_id of each hot row (an id sealed twice has two rows)
         self.recent: dict[str, int] = {}  # attempt_id -> its latest hot row
-        self.hi = self.lo = np.zeros(0, dtype=np.uint64)  # digests of the frozen rows, sorted by hi
-        self.rows = np.zeros(0, dtype=np.int64)
+        self.hi = np.zeros(0, dtype=np.uint64)  # first halves of the frozen rows' digests, sorted
+        self.rows = np.zeros(0, dtype=np.int32)  # the row of each (its chunk holds the second half)
         self.live = 0
 
     def __len__(self) -> int:
@@ -133,10 +142,10 @@ class SealedAttempts:
         i = int(np.searchsorted(hi, np.uint64(h)))
         n = len(hi)
         while i < n and int(hi[i]) == h:
-            if int(self.lo[i]) == l_:
-                row = int(self.rows[i])
-                if self.mask[row] != DEAD:
-                    return row
+            row = int(self.rows[i])
+            k, j = divmod(row, self.chunk_rows)
+            if int(self.chunks[k].lo[j]) == l_ and self.mask[row] != DEAD:
+                return row
             i += 1
         return None
 
@@ -161,7 +170,7 @@ class SealedAttempts:
     def has_fact(self, row: int, slot: str) -> bool:
         return bool(self.mask[row] & SLOT_FLAG[slot])
 
-    def unseal(self, row: int, contact_ids: list[str]) -> Attempt:
+    def unseal(self, row: int, contact_name) -> Attempt:
         """The attempt back as an `Attempt`, marked ``partial``: its facts are keyed ``(ts, "")`` (every
         event still accepted is later than all of them, so no comparison needs the event ids), its
         outcome is the one decided at its end and is never re-decided (nothing accepted now can
@@ -184,7 +193,7 @@ class SealedAttempts:
         if m & F_END:
             a.end = (v("end", row), "")
         c = v("contact", row)
-        a.contact = contact_ids[c] if c >= 0 else None
+        a.contact = contact_name(c) if c >= 0 else None
         a.pass_no = v("pass_no", row)
         a.follow_up = bool(m & F_FOLLOW_UP)
         sip = v("sip", row)
@@ -208,16 +217,16 @@ class SealedAttempts:
         self.chunks.append(FrozenChunk(self.hot, hi, lo))
         self.hot = _empty_columns()
         self.hot_ids, self.recent = [], {}
-        self._index_add(hi, lo, np.arange(base, base + len(ids), dtype=np.int64))
+        self._index_add(hi, _row_numbers(base, len(ids)))
 
-    def _index_add(self, hi, lo, rows) -> None:
-        """Merge new digests into the index, sorted by ``hi`` (equal ``hi`` stay adjacent; `find` checks
-        ``lo``). One array at a time, so the transient memory is one column's old and new copy."""
+    def _index_add(self, hi, rows) -> None:
+        """Merge new digests' first halves into the index, sorted (equal ``hi`` stay adjacent; `find`
+        checks the second half in the row's chunk). One array at a time, so the transient memory is one
+        column's old and new copy."""
         order = np.argsort(hi, kind="stable")
-        hi, lo, rows = hi[order], lo[order], rows[order]
+        hi, rows = hi[order], rows[order]
         at = np.searchsorted(self.hi, hi)
         self.hi = np.insert(self.hi, at, hi)
-        self.lo = np.insert(self.lo, at, lo)
         self.rows = np.insert(self.rows, at, rows)
 
     # numpy copies for the rare full scans (a retraction lowered a maximum)
@@ -235,15 +244,18 @@ class SealedAttempts:
         return self.column("mask") != DEAD
 
     # Pickled without the digest index: it is rebuilt from the chunks (each chunk carries its digests).
+    # The hot ids go as one string (up to a chunk's worth of ids: one object, not 65,536).
     def __getstate__(self):
-        return self.chunk_rows, self.mask, self.chunks, self.hot, self.hot_ids, self.live
+        return self.chunk_rows, self.mask, self.chunks, self.hot, "\n".join(self.hot_ids), self.live
 
     def __setstate__(self, state):
-        self.chunk_rows, self.mask, self.chunks, self.hot, self.hot_ids, self.live = state
+        self.chunk_rows, self.mask, self.chunks, self.hot, hot_ids, self.live = state
+        if isinstance(hot_ids, str):  # else a list: pickled before the ids went as one string
+            hot_ids = hot_ids.split("\n") if len(self.hot[0]) else []
+        self.hot_ids = hot_ids
         base = len(self.chunks) * self.chunk_rows
         self.recent = {aid: base + i for i, aid in enumerate(self.hot_ids)}  # later rows win
-        self.hi = self.lo = np.zeros(0, dtype=np.uint64)
-        self.rows = np.zeros(0, dtype=np.int64)
+        self.hi = np.zeros(0, dtype=np.uint64)
+        self.rows = np.zeros(0, dtype=np.int32)
         if self.chunks:
-            self._index_add(np.concatenate([c.hi for c in self.chunks]), np.concatenate([c.lo for c in self.chunks]),
-                            np.arange(len(self.chunks) * self.chunk_rows, dtype=np.int64))
+            self._index_add(np.concatenate([c.hi for c in self.chunks]), _row_numbers(0, len(self.chunks) * self.chunk_rows))

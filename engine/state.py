@@ -27,7 +27,7 @@ from engine.alerts import DEFAULT_MIN_SAMPLE, AlertTracker
 from engine.config import ConfigHistory
 from engine.contact_table import ContactTable
 from engine.detail import attempt_patch, attempt_record
-from engine.entities import Attempt, Batch, Message, Pass
+from engine.entities import Attempt, Batch, Message, Pass, pack_batches, unpack_batches
 from engine.forecast import TREND_WINDOW_MS, ForecastAlarm
 from engine.localtime import day_bounds_of
 from engine.measures import CallbackTotals, Latest, Mean
@@ -149,7 +149,14 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
         self.sealed_records: list[tuple[bool, dict]] = []  # (is patch, record) of attempts sealed unsent
         self.activity_out: list[dict] = []  # applied campaign/batch events for the activity log (engine.activity)
 
+    def __getstate__(self) -> dict:
+        d = self.__dict__.copy()
+        d["batches"] = pack_batches(self.batches)
+        return d
+
     def __setstate__(self, d: dict) -> None:
+        if isinstance(d.get("batches"), bytes):
+            d["batches"] = unpack_batches(d["batches"])
         if "contacts" in d:  # pickled by release 1 (a recovery snapshot from before the contact table)
             from engine.state_upgrade import upgrade
 
@@ -207,7 +214,6 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
             return
         self.sealed_below = horizon
         dirty = self.dirty_attempts
-        index = self.table.index
         queue = self.seal_queue
         while queue and queue[0][0] < horizon:
             ts, aid = heapq.heappop(queue)
@@ -218,7 +224,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
                 dirty.discard(aid)
                 self.sealed_records.append((a.partial, attempt_patch(aid, a) if a.partial else attempt_record(aid, a)))
             del self.attempts[aid]
-            self.sealed.seal(aid, a, index[a.contact] if a.contact is not None else -1)
+            self.sealed.seal(aid, a, self.table.row_of(a.contact) if a.contact is not None else -1)
         self.table.forget_event_ids(horizon)
 
     def _reset_today(self, tz: str) -> None:

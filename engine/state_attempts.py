@@ -50,7 +50,7 @@ class AttemptFacts:
                         self.transcript_lines.append({"attempt_id": aid, "event_id": ev["event_id"],
                                                       "ts": ev["ts"], "role": ev["role"], "content": ev["content"]})
                     return
-                a = self.attempts[aid] = self.sealed.unseal(row, self.table.names)
+                a = self.attempts[aid] = self.sealed.unseal(row, self.table.name)
                 fresh = False
             else:
                 a = self.attempts[aid] = Attempt()
@@ -125,7 +125,7 @@ class AttemptFacts:
         for cid, d in ((old_contact, -1), (new_contact, 1)):
             if cid is None:
                 continue
-            row = t.index[cid]
+            row = t.row_of(cid)
             self._contact_contrib(row, -1)
             t.touch(row)
             t.dialed[row] += d
@@ -165,7 +165,7 @@ class AttemptFacts:
                         self.forecast_stale = True  # the trend's span starts at the first dial
                 self.last_dial.count(dts, s)
                 p = self._pass(a.pass_no)
-                p.add_dial(self.table.index[a.contact], s)
+                p.add_dial(self.table.row_of(a.contact), s)
                 if s > 0:
                     if p.started is None or dts < p.started:
                         p.started = dts
@@ -218,7 +218,7 @@ class AttemptFacts:
         if dial is not None:
             p = self.passes[a.pass_no]
             if o == "connected":
-                p.add_connect(self.table.index[a.contact], s)
+                p.add_connect(self.table.row_of(a.contact), s)
             if s > 0:
                 if p.ended is None or ets > p.ended:
                     p.ended = ets

@@ -50,7 +50,7 @@ class ContactFacts:
 
     def _contact(self, cid: str) -> int:
         """The contact's row in the table (a new contact is added, status pending)."""
-        row = self.table.index.get(cid)
+        row = self.table.row(cid)
         if row is None:
             row = self.table.add(cid)
             self._contact_contrib(row, 1)

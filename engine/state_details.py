@@ -14,7 +14,7 @@ class DetailRecords:
         batches, replies, daily quarter-hour cells ``{q: [9 counters]}``, and new transcript lines."""
         t = self.table
         out = {
-            "contacts": [contact_record(cid, t, t.index[cid]) for cid in sorted(self.dirty_contacts)],
+            "contacts": [contact_record(cid, t, t.row_of(cid)) for cid in sorted(self.dirty_contacts)],
             "profiles": [self.profiles[cid] for cid in sorted(self.profiles)],
             "trail": self.trail_changes,
             "attempts": [],
@@ -47,7 +47,7 @@ class DetailRecords:
         """Make the next `take_details` return every detail record (a rewrite of the derived keys)."""
         if not self.collect_details:
             return
-        self.dirty_contacts = set(self.table.index)
+        self.dirty_contacts = set(self.table.ids())
         self.dirty_attempts = set(self.attempts)
         self.dirty_batches = set(self.batches)
         self.dirty_messages = {mid for mid, m in self.messages.items() if m.reply is not None}

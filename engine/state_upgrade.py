@@ -53,10 +53,10 @@ def upgrade(d: dict) -> dict:
         p.attempted = p.connected = 0
         for cid, n in dials.items():
             for _ in range(n):
-                p.add_dial(table.index[cid], 1)
+                p.add_dial(table.row_of(cid), 1)
         for cid, n in connects.items():
             for _ in range(n):
-                p.add_connect(table.index[cid], 1)
+                p.add_connect(table.row_of(cid), 1)
     d["table"] = table
     d["sealed"] = SealedAttempts()
     d.setdefault("lateness_ms", None)  # the flow sets its bound when it resumes the campaign

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import threading
 from pathlib import Path
 
 from engine.contact_blocks import ColumnBlock, ColumnBlockRef
@@ -88,15 +89,29 @@ class ChunkStore:
         return _Unpickler(io.BytesIO(data), self).load()
 
 
+_LOADING = threading.local()  # the store a `loads` in this thread resolves stored pieces from
+
+
+def _stored_piece(key: str):
+    """Unpickling a stored piece: read it from the store of the `ChunkStore.loads` running in this thread."""
+    store = getattr(_LOADING, "store", None)
+    if store is None:
+        raise pickle.UnpicklingError(f"stored piece {key} outside ChunkStore.loads")
+    return store.get(key)
+
+
 class _Pickler(pickle.Pickler):
+    """Stored pieces go through a dispatch table (looked up in C only for objects pickle has no fast path
+    for), not `persistent_id`, which the pickler would call in Python for every object of the state."""
+
     def __init__(self, file, store: ChunkStore):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.store = store
+        reduce = self._reduce_stored
+        self.dispatch_table = {t: reduce for t in STORED_TYPES}
 
-    def persistent_id(self, obj):
-        if type(obj) in STORED_TYPES:
-            return (TAG, self.store.put(obj))
-        return None
+    def _reduce_stored(self, obj):
+        return _stored_piece, (self.store.put(obj),)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -105,7 +120,15 @@ class _Unpickler(pickle.Unpickler):
         self.store = store
 
     def persistent_load(self, pid):
+        """Snapshots written before the dispatch table named stored pieces by persistent id."""
         tag, key = pid
         if tag != TAG:
             raise pickle.UnpicklingError(f"unknown persistent id {tag!r}")
         return self.store.get(key)
+
+    def load(self):
+        _LOADING.store, previous = self.store, getattr(_LOADING, "store", None)
+        try:
+            return super().load()
+        finally:
+            _LOADING.store = previous

@@ -78,9 +78,30 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
     assert back.sealed.find(first_attempt) == row  # ... and found again through the rebuilt digest index
     assert build_snapshot(back) == build_snapshot(st)
     # a contact's new status: the next epoch writes that contact's block of rows only
-    last = st.table.names[-1]
+    last = st.table.name(len(st.table) - 1)
     st.apply(validate_event({"event_id": "late-status", "type": "contact.status", "ts": st.now, "org_id": st.org_id,
                              "campaign_id": st.campaign_id, "contact_id": last, "status": "completed"}))
     third = store.dumps(st)
     assert len(list((tmp_path / "chunks").glob("*.chunk"))) == len(chunk_files) + 1
     assert build_snapshot(store.loads(third)) == build_snapshot(st)
+    # A snapshot written before the dispatch table (stored pieces named by persistent id) still loads.
+    import io
+
+    from flows.chunk_store import STORED_TYPES, TAG
+
+    class OldPickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return (TAG, store.put(obj)) if type(obj) in STORED_TYPES else None
+
+    buf = io.BytesIO()
+    OldPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(st)
+    assert build_snapshot(store.loads(buf.getvalue())) == build_snapshot(st)
+    # and a state whose batches were pickled as objects (before they went as one orjson document)
+    old = st.__dict__.copy()
+    back = CampaignState.__new__(CampaignState)
+    back.__setstate__(pickle.loads(pickle.dumps(old)))
+    assert build_snapshot(back) == build_snapshot(st) and back.batches.keys() == st.batches.keys()
+    assert all(back.batches[b].__getstate__() == st.batches[b].__getstate__() for b in st.batches)
+    loaded = store.loads(third)
+    assert len(st.batches) > 1 and {b: x.__getstate__() for b, x in loaded.batches.items()} == \
+        {b: x.__getstate__() for b, x in st.batches.items()}

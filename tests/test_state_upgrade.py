@@ -43,8 +43,8 @@ def test_release_1_snapshot_resumes_exactly_and_rewrites_its_detail():
     assert build_snapshot(old) == build_snapshot(fresh)
     assert logic.dirty and logic.seq >= 7 and old.lateness_ms == FlowConfig().lateness_ms
     details = old.take_details()  # everything it knows, for the new detail keys
-    assert {c["contact_id"] for c in details["contacts"]} == set(fresh.table.index)
-    assert {p["contact_id"] for p in details["profiles"]} == set(fresh.table.index)
+    assert {c["contact_id"] for c in details["contacts"]} == set(fresh.table.ids())
+    assert {p["contact_id"] for p in details["profiles"]} == set(fresh.table.ids())
     assert sum(1 for _c, _a, d in details["trail"] if d > 0) == build_snapshot(fresh)["attempts"]["total"]
     # ... and it goes on from there like a state that never left memory
     for ev in events[cut:]:
