@@ -43,6 +43,12 @@ class DetailRecords:
         self.dirty_messages, self.dirty_quarters = set(), set()
         return out
 
+    def pending_details(self) -> int:
+        """About how many detail records the next `take_details` returns (the flow flushes them early
+        when they pile up between two frames, to bound the memory a burst of events takes)."""
+        return (len(self.dirty_contacts) + len(self.profiles) + len(self.dirty_attempts) + len(self.sealed_records)
+                + len(self.trail_changes))
+
     def mark_all_details_dirty(self) -> None:
         """Make the next `take_details` return every detail record (a rewrite of the derived keys)."""
         if not self.collect_details:

@@ -117,6 +117,32 @@ def test_frames_are_coalesced_to_the_interval_and_sent_by_notify(clock):
     assert logic.notify_at().timestamp() == pytest.approx(clock.t + 5.0)
 
 
+def test_detail_records_piling_up_between_frames_are_sent_ahead_in_slices(clock):
+    """A burst inside one frame interval (a list upload): its detail records leave in slices of about
+    DETAIL_FLUSH_ROWS, each contact once, and the frame still follows its details."""
+    from flows.messages import Details
+
+    logic = CampaignLogic(FlowConfig(replay=True), None)
+    logic.on_batch(batch(ev("e1", "campaign.status", T0, status="active")))  # first frame: the interval starts
+    n = 3 * campaign_step.DETAIL_FLUSH_ROWS + 7
+    sent, outs = [], []
+    for lo in range(0, n, 500):  # inside the interval: the clock does not move
+        out, _ = logic.on_batch(batch(*[ev(f"a{i}", "contact.added", T0 + 1 + i, contact_id=f"k{i}")
+                                        for i in range(lo, min(n, lo + 500))]))
+        assert frames_of(out) == []
+        outs += out
+    for d in (x for x in outs if type(x) is Details):
+        assert len(d.details["contacts"]) <= campaign_step.DETAIL_FLUSH_ROWS + 500
+        sent += [c["contact_id"] for c in d.details["contacts"]]
+    assert len(sent) >= 3 * campaign_step.DETAIL_FLUSH_ROWS  # three slices went ahead of the frame
+    clock.t += 0.3
+    out = logic.on_notify()[0]
+    assert [type(x) for x in out] == [Details, Frame]
+    sent += [c["contact_id"] for c in out[0].details["contacts"]]
+    assert sorted(sent) == sorted(f"k{i}" for i in range(n))  # every contact once
+    assert body(out[1])["contacts"]["total"] == n
+
+
 def test_heartbeat_replay_keeps_the_watermark_live_advances_it(clock):
     events = batch(ev("e1", "campaign.status", T0, status="active"),
                    ev("e2", "call.dialed", T0 + 500, contact_id="k1", attempt_id="a1"))
