@@ -27,19 +27,24 @@ COLUMNS = (("status", "b"), ("retry", "i"), ("dialed", "i"), ("batch", "i"), ("s
 
 
 class ColumnBlock:
-    """One block's column bytes and id bytes (each id followed by a newline), immutable."""
+    """One block's column bytes and id bytes (each id followed by a newline), and whatever else its
+    owner keeps per row in encoded form (``extra``: the contact table's callback histories), immutable."""
 
-    __slots__ = ("key", "columns", "ids")
+    __slots__ = ("key", "columns", "ids", "extra")
 
-    def __init__(self, columns: tuple[bytes, ...], ids: bytes, key: str | None = None):
+    def __init__(self, columns: tuple[bytes, ...], ids: bytes, extra: bytes = b"", key: str | None = None):
         self.columns = columns
         self.ids = ids
+        self.extra = extra
         if key is None:
             h = blake2b(digest_size=16)
             for col in columns:
                 h.update(len(col).to_bytes(8, "little"))
                 h.update(col)
             h.update(ids)
+            if extra:  # (a block without any keeps the key it had before blocks carried extras)
+                h.update(b"\0extra")
+                h.update(extra)
             key = "cb" + h.hexdigest()
         self.key = key
 
@@ -51,16 +56,17 @@ class ColumnBlock:
         return self
 
     def __getstate__(self):
-        return self.key, self.columns, self.ids
+        return self.key, self.columns, self.ids, self.extra
 
     def __setstate__(self, state):
-        self.key, self.columns, self.ids = state
+        self.key, self.columns, self.ids, *extra = state  # 3 items: written before blocks had extras
+        self.extra = extra[0] if extra else b""
 
 
 class BlockBook:
     """Which blocks of rows changed since the last pickle, and the content key of each clean one. The
     owner (a table of columns) calls `touch` on every write and `refs` when it is pickled; it provides
-    ``block_content(b) -> (column bytes, id bytes)``."""
+    ``block_content(b) -> (column bytes, id bytes[, extra bytes])``."""
 
     __slots__ = ("rows", "dirty", "keys")
 
@@ -121,7 +127,7 @@ class ColumnBlockRef:
 
     def __reduce__(self):  # a plain pickle: the content
         return ColumnBlock, (*self.table.block_content(self.index),) if self.block is None else \
-            (self.block.columns, self.block.ids, self.block.key)
+            (self.block.columns, self.block.ids, self.block.extra, self.block.key)
 
 
 def join_blocks(blocks: list[ColumnBlock], typecodes=None) -> tuple[list[array], bytes]:

@@ -34,7 +34,7 @@ NONFINAL_CODES = frozenset(STATUS_CODE[s] for s in NONFINAL_CONTACT_STATUSES)
 
 class ContactTable:
     __slots__ = ("ids_", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
-                 "status_eid", "added_eid", "callback_events", "callback_contrib",
+                 "status_eid", "added_eid", "callback_events", "callback_contrib", "callback_blocks",
                  "book", "id_starts")
 
     def __init__(self, block_rows: int = 0):
@@ -50,6 +50,7 @@ class ContactTable:
         self.added_eid: dict[int, str] = {}
         self.callback_events: dict[int, list] = {}  # row -> sorted [(key, kind, due_at)]: only rows with callbacks
         self.callback_contrib: dict[int, tuple] = {}
+        self.callback_blocks: dict[int, set[int]] = {}  # block -> its rows with callbacks (what it pickles)
         # Recovery pickles the columns by blocks of rows, writing only changed blocks (engine.contact_blocks):
         self.book = BlockBook(block_rows)  # blocks written to since the last pickle, keys of the clean ones
         self.id_starts: list[int] = []  # offset in _ids of each block's first id
@@ -88,6 +89,14 @@ class ContactTable:
         self.meeting.append(0)
         return row
 
+    def callbacks_of(self, row: int) -> list:
+        """The row's callback history (sorted [(key, kind, due_at)]), created empty on first use."""
+        events = self.callback_events.get(row)
+        if events is None:
+            events = self.callback_events[row] = []
+            self.callback_blocks.setdefault(row // self.book.rows, set()).add(row)
+        return events
+
     def touch(self, row: int) -> None:
         """Mark the row's block changed (every write to a column calls it): the next pickle copies it."""
         self.book.touch(row)
@@ -110,24 +119,31 @@ class ContactTable:
             for r in old:
                 del eids[r]
 
-    # Pickled as blocks of rows (engine.contact_blocks): the id index is rebuilt on load (a dict of a
-    # million strings pickles slowly), and the callback histories (lists of small tuples) go as one
-    # orjson document (several times faster).
-    def block_content(self, b: int) -> tuple[tuple[bytes, ...], bytes]:
+    # Pickled as blocks of rows (engine.contact_blocks): the id index is rebuilt on load, and each block
+    # carries the callback histories of its rows as one orjson document (lists of small tuples: several
+    # times faster than pickle), so a snapshot re-encodes only the callbacks of the blocks that changed.
+    def block_content(self, b: int) -> tuple[tuple[bytes, ...], bytes, bytes]:
         lo, hi = b * self.book.rows, min(len(self.status), (b + 1) * self.book.rows)
         cols = tuple(getattr(self, name)[lo:hi].tobytes() for name, _t in COLUMNS)
         data = self.ids_.data
         end = self.id_starts[b + 1] if b + 1 < len(self.id_starts) else len(data)
-        return cols, bytes(data[self.id_starts[b]:end])
+        rows = sorted(self.callback_blocks.get(b, ()))
+        extra = orjson.dumps([{r: self.callback_events[r] for r in rows},
+                              {r: self.callback_contrib[r] for r in rows if r in self.callback_contrib}],
+                             option=orjson.OPT_NON_STR_KEYS) if rows else b""
+        return cols, bytes(data[self.id_starts[b]:end]), extra
 
     def __getstate__(self):
-        callbacks = orjson.dumps([self.callback_events, self.callback_contrib], option=orjson.OPT_NON_STR_KEYS)
-        return ("blocks", self.book, self.book.refs(self, len(self.id_starts)), self.status_eid, self.added_eid,
-                callbacks)
+        return ("blocks2", self.book, self.book.refs(self, len(self.id_starts)), self.status_eid, self.added_eid)
 
     def __setstate__(self, s):
-        if s[0] == "blocks":
-            _tag, self.book, blocks, self.status_eid, self.added_eid, callbacks = s
+        if s[0] in ("blocks", "blocks2"):
+            if s[0] == "blocks2":
+                _tag, self.book, blocks, self.status_eid, self.added_eid = s
+                callbacks = [blk.extra for blk in blocks if blk.extra]
+            else:  # before each block carried its rows' callbacks: one document for the table
+                _tag, self.book, blocks, self.status_eid, self.added_eid, callbacks = s
+                callbacks = [callbacks]
             columns, ids = join_blocks(blocks)
             for (name, _t), col in zip(COLUMNS, columns):
                 setattr(self, name, col)
@@ -140,13 +156,19 @@ class ContactTable:
         else:  # pickled whole, before the blocks: every block starts dirty
             (ids, self.status, self.retry, self.dialed, self.batch, self.status_ts, self.added_ts, self.meeting,
              self.status_eid, self.added_eid, callbacks) = s
+            callbacks = [callbacks]
             self.book = BlockBook()
-        events, contrib = orjson.loads(callbacks)
-        self.callback_events = {int(r): [((k[0], k[1]), kind, due) for k, kind, due in evs]
-                                for r, evs in events.items()}
-        self.callback_contrib = {int(r): tuple(c) for r, c in contrib.items()}
+        self.callback_events, self.callback_contrib = {}, {}
+        for doc in callbacks:
+            events, contrib = orjson.loads(doc)
+            self.callback_events.update({int(r): [((k[0], k[1]), kind, due) for k, kind, due in evs]
+                                         for r, evs in events.items()})
+            self.callback_contrib.update({int(r): tuple(c) for r, c in contrib.items()})
         self.ids_ = IdRows.from_bytes(ids)
-        if s[0] != "blocks":
+        self.callback_blocks = {}
+        for r in self.callback_events:
+            self.callback_blocks.setdefault(r // self.book.rows, set()).add(r)
+        if s[0] not in ("blocks", "blocks2"):
             self.id_starts = []
             ends = self.ids_.ends
             for row in range(0, len(ends), self.book.rows):

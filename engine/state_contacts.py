@@ -128,9 +128,8 @@ class ContactFacts:
         row = self._contact(ev["contact_id"])
         t = self.table
         kind = ev["type"][9:]  # callback.<kind>
-        events = t.callback_events.get(row)
-        if events is None:
-            events = t.callback_events[row] = []
+        t.touch(row)  # its block carries its callbacks (engine.contact_table)
+        events = t.callbacks_of(row)
         due = ev.get("due_at")
         if kind == "requested":
             for i, (k, kd, d) in enumerate(events):

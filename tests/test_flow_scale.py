@@ -105,3 +105,17 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
     loaded = store.loads(third)
     assert len(st.batches) > 1 and {b: x.__getstate__() for b, x in loaded.batches.items()} == \
         {b: x.__getstate__() for b, x in st.batches.items()}
+    # A callback for the first contact: its block (which carries its rows' callback histories) is the one
+    # new file, and the callbacks come back exactly.
+    files_before = len(list((tmp_path / "chunks").glob("*.chunk")))
+    first_contact = st.table.name(0)
+    st.apply(validate_event({"event_id": "cb-new", "type": "callback.requested", "ts": st.now, "org_id": st.org_id,
+                             "campaign_id": st.campaign_id, "contact_id": first_contact, "due_at": st.now + 3_600_000}))
+    fourth = store.dumps(st)
+    assert len(list((tmp_path / "chunks").glob("*.chunk"))) == files_before + 1
+    loaded = store.loads(fourth)
+    assert loaded.table.callback_events == st.table.callback_events and 0 in loaded.table.callback_events
+    assert loaded.table.callback_contrib == st.table.callback_contrib
+    assert build_snapshot(loaded) == build_snapshot(st)
+    plain = pickle.loads(pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL))
+    assert plain.table.callback_events == st.table.callback_events and build_snapshot(plain) == build_snapshot(st)
