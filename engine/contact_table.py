@@ -26,6 +26,7 @@ from engine.contact_blocks import COLUMNS, BlockBook, join_blocks
 from engine.id_rows import IdRows
 from engine.vocab import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
 
+RECENT_CONTACTS = 8192  # contact rows cached in front of the id table (~1 MB)
 NO_TS = -(1 << 63)  # "no such fact" in a ts column
 STATUS_CODE = {s: i for i, s in enumerate(CONTACT_STATUSES)}
 PENDING = STATUS_CODE["pending"]
@@ -33,12 +34,13 @@ NONFINAL_CODES = frozenset(STATUS_CODE[s] for s in NONFINAL_CONTACT_STATUSES)
 
 
 class ContactTable:
-    __slots__ = ("ids_", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
+    __slots__ = ("ids_", "recent", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
                  "status_eid", "added_eid", "callback_events", "callback_contrib", "callback_blocks",
                  "book", "id_starts")
 
     def __init__(self, block_rows: int = 0):
         self.ids_ = IdRows()  # contact_id <-> row (engine.id_rows: ~30 B a contact, not a dict of strings)
+        self.recent: dict[str, int] = {}  # rows of the contacts looked up last (a cache, not pickled)
         self.status = array("b")  # index into CONTACT_STATUSES
         self.retry = array("i")  # retry_number of the latest status, 0 = none
         self.dialed = array("i")  # attempts with a call.dialed for this contact
@@ -59,15 +61,26 @@ class ContactTable:
         return len(self.status)
 
     def row(self, contact_id: str) -> int | None:
-        """The contact's row, or None."""
-        return self.ids_.row(contact_id)
+        """The contact's row, or None. A contact's events come in bursts (added, dialed, ended, its
+        status), so the rows of the last few thousand contacts looked up are kept in a small dict."""
+        row = self.recent.get(contact_id)
+        if row is None:
+            row = self.ids_.row(contact_id)
+            if row is not None:
+                self._remember(contact_id, row)
+        return row
 
     def row_of(self, contact_id: str) -> int:
         """The row of a contact the table holds (KeyError otherwise)."""
-        row = self.ids_.row(contact_id)
+        row = self.row(contact_id)
         if row is None:
             raise KeyError(contact_id)
         return row
+
+    def _remember(self, contact_id: str, row: int) -> None:
+        if len(self.recent) >= RECENT_CONTACTS:
+            self.recent.clear()
+        self.recent[contact_id] = row
 
     def name(self, row: int) -> str:
         """The contact_id of a row."""
@@ -80,6 +93,7 @@ class ContactTable:
             self.id_starts.append(len(self.ids_.data))
         self.book.touch(row)
         self.ids_.add(contact_id)
+        self._remember(contact_id, row)
         self.status.append(PENDING)
         self.retry.append(0)
         self.dialed.append(0)
@@ -165,6 +179,7 @@ class ContactTable:
                                          for r, evs in events.items()})
             self.callback_contrib.update({int(r): tuple(c) for r, c in contrib.items()})
         self.ids_ = IdRows.from_bytes(ids)
+        self.recent = {}
         self.callback_blocks = {}
         for r in self.callback_events:
             self.callback_blocks.setdefault(r // self.book.rows, set()).add(r)
