@@ -55,7 +55,7 @@ class ContactTable:
         self.callback_blocks: dict[int, set[int]] = {}  # block -> its rows with callbacks (what it pickles)
         # Recovery pickles the columns by blocks of rows, writing only changed blocks (engine.contact_blocks):
         self.book = BlockBook(block_rows)  # blocks written to since the last pickle, keys of the clean ones
-        self.id_starts: list[int] = []  # offset in _ids of each block's first id
+        self.id_starts: list[int] = []  # offset in ids_.data of each block's first id
 
     def __len__(self) -> int:
         return len(self.status)

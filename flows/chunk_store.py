@@ -4,11 +4,13 @@ Bytewax snapshots a key's whole state every epoch in which it changed. A
 million-contact campaign seals millions of attempts into immutable
 `engine.sealed.FrozenChunk`s; pickling them every epoch would make the cost of
 an epoch grow with the campaign's history. Here the state is pickled with a
-`persistent_id` hook: a frozen chunk is written once to
+dispatch table for the stored types (`STORED_TYPES`): a frozen chunk or a
+block of contact columns is written once to
 ``<recovery dir>/chunks/<key>.chunk`` (content-addressed: the same chunk is
 the same file) and the snapshot holds only its key. So what an epoch writes is
-the campaign's hot state (contact columns, open attempts, aggregates) plus
-the chunks frozen since the last epoch.
+the campaign's hot state (changed blocks, open attempts, aggregates) plus the
+chunks frozen since the last epoch. Snapshots from before the dispatch table
+named the pieces by persistent id; `_Unpickler.persistent_load` still reads them.
 
 Chunk files are written to a temporary name, fsynced and renamed before the
 snapshot that names them is handed to Bytewax, so a committed snapshot never

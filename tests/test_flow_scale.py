@@ -76,6 +76,10 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
     row = st.sealed.find(first_attempt)
     assert row is not None and row < 256  # sealed in the first frozen chunk ...
     assert back.sealed.find(first_attempt) == row  # ... and found again through the rebuilt digest index
+    assert st.sealed.hot_ids  # hot sealed rows pickle their ids as one string: found again after the load
+    hot_id = st.sealed.hot_ids[-1]
+    assert back.sealed.find(hot_id) == st.sealed.find(hot_id) is not None
+    assert back.sealed.hot_ids == st.sealed.hot_ids
     assert build_snapshot(back) == build_snapshot(st)
     # a contact's new status: the next epoch writes that contact's block of rows only
     last = st.table.name(len(st.table) - 1)
