@@ -41,13 +41,12 @@ F_DIAL, F_ANS, F_AMD, F_BRIDGE, F_END, F_FOLLOW_UP, F_ANSWERED, F_HUMAN = 1, 2, 
 DEAD = 0  # mask of a row whose attempt was unsealed again (a live row always has F_END)
 SLOT_FLAG = {"dial": F_DIAL, "ans": F_ANS, "amd": F_AMD, "bridge": F_BRIDGE, "end": F_END}
 CHUNK_ROWS = 65_536  # default: hot rows frozen into a chunk this many at a time
-COLUMNS = (("dial", "q"), ("ans", "q"), ("amd", "q"), ("bridge", "q"), ("end", "q"), ("amd_result", "b"),
-           ("contact", "i"), ("pass_no", "i"), ("sip", "q"), ("wrap", "q"), ("outcome", "b"))
-_COL_INDEX = {name: i for i, (name, _t) in enumerate(COLUMNS)}
 TS_COLUMNS = ("dial", "ans", "amd", "bridge", "end")
+COLUMN_NAMES = TS_COLUMNS + ("amd_result", "contact", "pass_no", "sip", "wrap", "outcome")
 
 _OUTCOME_CODE = {o: i for i, o in enumerate(OUTCOMES)}
 _AMD_CODE = {r: i for i, r in enumerate(AMD_RESULTS)}
+_I32 = 1 << 31
 
 
 def _digest(attempt_id: str) -> tuple[int, int]:
@@ -59,20 +58,109 @@ def _ts(key) -> int:
     return NO_TS if key is None else key[0]
 
 
-def _empty_columns() -> list[array]:
-    return [array(t) for _n, t in COLUMNS]
+class WideLayout:
+    """Release 3's row layout, one 64-bit column per timestamp: still read from snapshots written by it
+    (chunks are immutable), never written by new code."""
+
+    version = 1
+    COLUMNS = (("dial", "q"), ("ans", "q"), ("amd", "q"), ("bridge", "q"), ("end", "q"), ("amd_result", "b"),
+               ("contact", "i"), ("pass_no", "i"), ("sip", "q"), ("wrap", "q"), ("outcome", "b"))
+    _INDEX = {name: i for i, (name, _t) in enumerate(COLUMNS)}
+
+    @classmethod
+    def empty(cls) -> list[array]:
+        return [array(t) for _n, t in cls.COLUMNS]
+
+    @staticmethod
+    def encode(a: Attempt, contact_row: int) -> tuple | None:
+        if not (-_I32 <= a.pass_no < _I32):
+            return None
+        return (_ts(a.dial), _ts(a.ans), _ts(a.amd), _ts(a.bridge), _ts(a.end),
+                _AMD_CODE.get(a.amd_result, -1), contact_row, a.pass_no, NO_TS if a.sip is None else a.sip,
+                a.wrap, _OUTCOME_CODE.get(a.outcome, -1))
+
+    @classmethod
+    def value(cls, cols: list[array], name: str, i: int) -> int:
+        return cols[cls._INDEX[name]][i]
+
+    @classmethod
+    def column(cls, cols: list[array], name: str, mask: np.ndarray) -> np.ndarray:
+        return np.array(cols[cls._INDEX[name]], dtype=np.dtype(cls.COLUMNS[cls._INDEX[name]][1]))
+
+
+class CompactLayout:
+    """40 bytes a row (the wide layout takes 66): the end's ts in full and every other fact as a signed
+    32-bit distance back from it, wrap in 32 bits, the SIP code in 16 (0 = none). An attempt whose
+    values do not fit (facts more than ~24 days from its end, a wrap over ~24 days) is not sealed:
+    `encode` says so and it stays an ordinary open attempt, exact as ever."""
+
+    version = 2
+    COLUMNS = (("end", "q"), ("dial", "i"), ("ans", "i"), ("amd", "i"), ("bridge", "i"), ("wrap", "i"),
+               ("contact", "i"), ("pass_no", "i"), ("sip", "h"), ("amd_result", "b"), ("outcome", "b"))
+    _INDEX = {name: i for i, (name, _t) in enumerate(COLUMNS)}
+    _FLAG = {"dial": F_DIAL, "ans": F_ANS, "amd": F_AMD, "bridge": F_BRIDGE}
+
+    @classmethod
+    def empty(cls) -> list[array]:
+        return [array(t) for _n, t in cls.COLUMNS]
+
+    @staticmethod
+    def encode(a: Attempt, contact_row: int) -> tuple | None:
+        end = a.end[0]
+        offsets = []
+        for key in (a.dial, a.ans, a.amd, a.bridge):
+            back = 0 if key is None else end - key[0]
+            if not -_I32 <= back < _I32:
+                return None
+            offsets.append(back)
+        sip = 0 if a.sip is None else a.sip
+        if not (0 <= a.wrap < _I32 and -_I32 <= a.pass_no < _I32 and (a.sip is None or 0 < sip < 1 << 15)):
+            return None
+        return (end, *offsets, a.wrap, contact_row, a.pass_no, sip,
+                _AMD_CODE.get(a.amd_result, -1), _OUTCOME_CODE.get(a.outcome, -1))
+
+    @classmethod
+    def value(cls, cols: list[array], name: str, i: int) -> int:
+        """The wide layout's value (callers read a ts only where the mask has the fact)."""
+        v = cols[cls._INDEX[name]][i]
+        if name in cls._FLAG:
+            return cols[0][i] - v
+        if name == "sip":
+            return NO_TS if v == 0 else v
+        return v
+
+    @classmethod
+    def column(cls, cols: list[array], name: str, mask: np.ndarray) -> np.ndarray:
+        """As the wide layout holds it: int64 timestamps with NO_TS where the fact is missing, sip NO_TS
+        when none, wrap int64 (sums of it must not overflow)."""
+        i = cls._INDEX[name]
+        raw = np.array(cols[i], dtype=np.dtype(cls.COLUMNS[i][1]))
+        if name in cls._FLAG:
+            end = np.array(cols[0], dtype=np.int64)
+            return np.where((mask & cls._FLAG[name]) != 0, end - raw.astype(np.int64), NO_TS)
+        if name == "sip":
+            return np.where(raw == 0, NO_TS, raw.astype(np.int64))
+        if name == "wrap":
+            return raw.astype(np.int64)
+        return raw
+
+
+LAYOUTS = {layout.version: layout for layout in (WideLayout, CompactLayout)}
+LAYOUT = CompactLayout  # what new rows are written in
 
 
 class FrozenChunk:
-    """CHUNK_ROWS sealed rows that never change: their columns and the digests of their attempt ids.
-    ``key`` names the content (a digest of it), so a store can write it once and refer to it."""
+    """CHUNK_ROWS sealed rows that never change: their columns (in ``layout``) and the digests of their
+    attempt ids. ``key`` names the content (a digest of it), so a store can write it once and refer to it."""
 
-    __slots__ = ("columns", "hi", "lo", "key")
+    __slots__ = ("columns", "hi", "lo", "key", "layout")
 
-    def __init__(self, columns: list[array], hi: np.ndarray, lo: np.ndarray):
+    def __init__(self, columns: list[array], hi: np.ndarray, lo: np.ndarray, layout=LAYOUT):
         self.columns = columns
         self.hi, self.lo = hi, lo
+        self.layout = layout
         h = blake2b(digest_size=16)
+        h.update(b"layout%d" % layout.version)
         for col in columns:
             h.update(col.tobytes())
         h.update(hi.tobytes())
@@ -87,10 +175,12 @@ class FrozenChunk:
         return self
 
     def __getstate__(self):
-        return ([(c.typecode, c.tobytes()) for c in self.columns], self.hi.tobytes(), self.lo.tobytes(), self.key)
+        return ([(c.typecode, c.tobytes()) for c in self.columns], self.hi.tobytes(), self.lo.tobytes(), self.key,
+                self.layout.version)
 
     def __setstate__(self, state):
-        cols, hi, lo, self.key = state
+        cols, hi, lo, self.key = state[:4]
+        self.layout = LAYOUTS[state[4] if len(state) > 4 else WideLayout.version]  # 4 items: written by release 3
         self.columns = []
         for typecode, raw in cols:
             col = array(typecode)
@@ -108,18 +198,24 @@ def _row_numbers(start: int, count: int) -> np.ndarray:
     return np.arange(start, start + count, dtype=np.int32)
 
 
+def _prefixes(hi: np.ndarray) -> np.ndarray:
+    """The index's key: the top 32 bits of a digest's first half (the chunk holds the full 128 bits)."""
+    return (hi >> np.uint64(32)).astype(np.uint32)
+
+
 class SealedAttempts:
-    __slots__ = ("chunk_rows", "mask", "chunks", "hot", "hot_ids", "recent", "hi", "rows", "live")
+    __slots__ = ("chunk_rows", "mask", "chunks", "hot", "hot_layout", "hot_ids", "recent", "keys", "rows", "live")
 
     def __init__(self, chunk_rows: int = 0):
         self.chunk_rows = chunk_rows or CHUNK_ROWS  # fixed for the state's life: rows are addressed by it
         self.mask = array("B")  # every row, frozen or hot
         self.chunks: list[FrozenChunk] = []
-        self.hot = _empty_columns()  # rows after the last frozen chunk
+        self.hot_layout = LAYOUT
+        self.hot = LAYOUT.empty()  # rows after the last frozen chunk
         self.hot_ids: list[str] = []  # attempt_id of each hot row (an id sealed twice has two rows)
         self.recent: dict[str, int] = {}  # attempt_id -> its latest hot row
-        self.hi = np.zeros(0, dtype=np.uint64)  # first halves of the frozen rows' digests, sorted
-        self.rows = np.zeros(0, dtype=np.int32)  # the row of each (its chunk holds the second half)
+        self.keys = np.zeros(0, dtype=np.uint32)  # top 32 bits of the frozen rows' digests, sorted
+        self.rows = np.zeros(0, dtype=np.int32)  # the row of each (its chunk holds the full digest)
         self.live = 0
 
     def __len__(self) -> int:
@@ -127,38 +223,44 @@ class SealedAttempts:
 
     def _value(self, name: str, row: int) -> int:
         k, i = divmod(row, self.chunk_rows)
-        cols = self.chunks[k].columns if k < len(self.chunks) else self.hot
-        return cols[_COL_INDEX[name]][i]
+        if k < len(self.chunks):
+            chunk = self.chunks[k]
+            return chunk.layout.value(chunk.columns, name, i)
+        return self.hot_layout.value(self.hot, name, i)
 
     def find(self, attempt_id: str) -> int | None:
         """Row of a sealed (not unsealed) attempt, or None."""
         row = self.recent.get(attempt_id)
         if row is not None:
             return row if self.mask[row] != DEAD else None
-        if not len(self.hi):
+        keys = self.keys
+        n = len(keys)
+        if not n:
             return None
         h, l_ = _digest(attempt_id)
-        hi = self.hi
-        i = int(np.searchsorted(hi, np.uint64(h)))
-        n = len(hi)
-        while i < n and int(hi[i]) == h:
+        prefix = h >> 32
+        i = int(np.searchsorted(keys, np.uint32(prefix)))
+        while i < n and int(keys[i]) == prefix:
             row = int(self.rows[i])
             k, j = divmod(row, self.chunk_rows)
-            if int(self.chunks[k].lo[j]) == l_ and self.mask[row] != DEAD:
+            chunk = self.chunks[k]
+            if int(chunk.hi[j]) == h and int(chunk.lo[j]) == l_ and self.mask[row] != DEAD:
                 return row
             i += 1
         return None
 
-    def seal(self, attempt_id: str, a: Attempt, contact_row: int) -> None:
+    def seal(self, attempt_id: str, a: Attempt, contact_row: int) -> bool:
+        """Keep an ended attempt as a row; False (nothing kept) when its values do not fit the row
+        layout: the caller then keeps the attempt open."""
+        assert a.end is not None, "only ended attempts are sealed"
+        values = self.hot_layout.encode(a, contact_row)
+        if values is None:
+            return False
         mask = ((F_DIAL if a.dial else 0) | (F_ANS if a.ans else 0) | (F_AMD if a.amd else 0)
-                | (F_BRIDGE if a.bridge else 0) | (F_END if a.end else 0) | (F_FOLLOW_UP if a.follow_up else 0)
+                | (F_BRIDGE if a.bridge else 0) | F_END | (F_FOLLOW_UP if a.follow_up else 0)
                 | (F_ANSWERED if a.answered_at_end else 0) | (F_HUMAN if a.human_at_end else 0))
-        assert mask & F_END, "only ended attempts are sealed"
         row = len(self.mask)
         self.mask.append(mask)
-        values = (_ts(a.dial), _ts(a.ans), _ts(a.amd), _ts(a.bridge), _ts(a.end),
-                  _AMD_CODE.get(a.amd_result, -1), contact_row, a.pass_no, NO_TS if a.sip is None else a.sip,
-                  a.wrap, _OUTCOME_CODE.get(a.outcome, -1))
         for col, v in zip(self.hot, values):
             col.append(v)
         self.recent[attempt_id] = row
@@ -166,6 +268,7 @@ class SealedAttempts:
         self.live += 1
         if len(self.hot[0]) >= self.chunk_rows:
             self._freeze()
+        return True
 
     def has_fact(self, row: int, slot: str) -> bool:
         return bool(self.mask[row] & SLOT_FLAG[slot])
@@ -214,31 +317,36 @@ class SealedAttempts:
         hi = np.fromiter((p[0] for p in pairs), dtype=np.uint64, count=len(pairs))
         lo = np.fromiter((p[1] for p in pairs), dtype=np.uint64, count=len(pairs))
         base = len(self.chunks) * self.chunk_rows
-        self.chunks.append(FrozenChunk(self.hot, hi, lo))
-        self.hot = _empty_columns()
+        self.chunks.append(FrozenChunk(self.hot, hi, lo, self.hot_layout))
+        self.hot_layout = LAYOUT
+        self.hot = LAYOUT.empty()
         self.hot_ids, self.recent = [], {}
-        self._index_add(hi, _row_numbers(base, len(ids)))
+        self._index_add(_prefixes(hi), _row_numbers(base, len(ids)))
 
-    def _index_add(self, hi, rows) -> None:
-        """Merge new digests' first halves into the index, sorted (equal ``hi`` stay adjacent; `find`
-        checks the second half in the row's chunk). One array at a time, so the transient memory is one
-        column's old and new copy."""
-        order = np.argsort(hi, kind="stable")
-        hi, rows = hi[order], rows[order]
-        at = np.searchsorted(self.hi, hi)
-        self.hi = np.insert(self.hi, at, hi)
+    def _index_add(self, keys, rows) -> None:
+        """Merge new keys into the index, sorted (equal keys stay adjacent; `find` checks the full
+        digest in the row's chunk). One array at a time, so the transient memory is one column's old
+        and new copy."""
+        order = np.argsort(keys, kind="stable")
+        keys, rows = keys[order], rows[order]
+        at = np.searchsorted(self.keys, keys)
+        self.keys = np.insert(self.keys, at, keys)
         self.rows = np.insert(self.rows, at, rows)
 
     # numpy copies for the rare full scans (a retraction lowered a maximum)
     def column(self, name: str) -> np.ndarray:
-        i = _COL_INDEX[name] if name != "mask" else None
-        if i is None:
-            parts = [self.mask]
-        else:
-            parts = [c.columns[i] for c in self.chunks] + [self.hot[i]]
-        typecode = parts[0].typecode
-        return np.concatenate([np.array(p, dtype=np.dtype(typecode)) for p in parts]) if any(parts) \
-            else np.zeros(0, np.dtype(typecode))
+        """One column over every row, as int64 timestamps with NO_TS for a missing fact (the same
+        whatever layout each chunk was written in); "mask" gives the masks."""
+        mask = np.array(self.mask, dtype=np.uint8)  # a copy: a view would pin the array's size
+        if name == "mask":
+            return mask
+        parts = [(c.layout, c.columns) for c in self.chunks] + [(self.hot_layout, self.hot)]
+        cr = self.chunk_rows
+        decoded = [layout.column(cols, name, mask[k * cr:k * cr + len(cols[0])])
+                   for k, (layout, cols) in enumerate(parts)]
+        if len({d.dtype for d in decoded}) > 1:  # a wide chunk beside compact ones: widen to one type
+            decoded = [d.astype(np.int64) for d in decoded]
+        return np.concatenate(decoded)
 
     def live_rows(self) -> np.ndarray:
         return self.column("mask") != DEAD
@@ -246,16 +354,19 @@ class SealedAttempts:
     # Pickled without the digest index: it is rebuilt from the chunks (each chunk carries its digests).
     # The hot ids go as one string (up to a chunk's worth of ids: one object, not 65,536).
     def __getstate__(self):
-        return self.chunk_rows, self.mask, self.chunks, self.hot, "\n".join(self.hot_ids), self.live
+        return (self.chunk_rows, self.mask, self.chunks, self.hot, "\n".join(self.hot_ids), self.live,
+                self.hot_layout.version)
 
     def __setstate__(self, state):
-        self.chunk_rows, self.mask, self.chunks, self.hot, hot_ids, self.live = state
+        self.chunk_rows, self.mask, self.chunks, self.hot, hot_ids, self.live = state[:6]
+        self.hot_layout = LAYOUTS[state[6] if len(state) > 6 else WideLayout.version]  # 6 items: release 3
         if isinstance(hot_ids, str):  # else a list: pickled before the ids went as one string
             hot_ids = hot_ids.split("\n") if len(self.hot[0]) else []
         self.hot_ids = hot_ids
         base = len(self.chunks) * self.chunk_rows
         self.recent = {aid: base + i for i, aid in enumerate(self.hot_ids)}  # later rows win
-        self.hi = np.zeros(0, dtype=np.uint64)
+        self.keys = np.zeros(0, dtype=np.uint32)
         self.rows = np.zeros(0, dtype=np.int32)
         if self.chunks:
-            self._index_add(np.concatenate([c.hi for c in self.chunks]), _row_numbers(0, len(self.chunks) * self.chunk_rows))
+            self._index_add(_prefixes(np.concatenate([c.hi for c in self.chunks])),
+                            _row_numbers(0, len(self.chunks) * self.chunk_rows))

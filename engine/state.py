@@ -220,11 +220,12 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
             a = self.attempts.get(aid)
             if a is None or a.end is None or a.latest_fact_ts() != ts:
                 continue  # sealed already, or a later fact pushed a newer entry
+            if not self.sealed.seal(aid, a, self.table.row_of(a.contact) if a.contact is not None else -1):
+                continue  # too wide for a sealed row (engine.sealed.CompactLayout): stays open
             if aid in dirty:  # its changed record is still owed to the detail sink: build it now
                 dirty.discard(aid)
                 self.sealed_records.append((a.partial, attempt_patch(aid, a) if a.partial else attempt_record(aid, a)))
             del self.attempts[aid]
-            self.sealed.seal(aid, a, self.table.row_of(a.contact) if a.contact is not None else -1)
         self.table.forget_event_ids(horizon)
 
     def _reset_today(self, tz: str) -> None:
