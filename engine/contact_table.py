@@ -23,6 +23,7 @@ from array import array
 import orjson
 
 from engine.contact_blocks import COLUMNS, BlockBook, join_blocks
+from engine.entities import fold_callbacks
 from engine.id_rows import IdRows
 from engine.vocab import CONTACT_STATUSES, NONFINAL_CONTACT_STATUSES
 
@@ -35,7 +36,7 @@ NONFINAL_CODES = frozenset(STATUS_CODE[s] for s in NONFINAL_CONTACT_STATUSES)
 
 class ContactTable:
     __slots__ = ("ids_", "recent", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
-                 "status_eid", "added_eid", "callback_events", "callback_contrib", "callback_blocks",
+                 "status_eid", "added_eid", "callback_events", "callback_blocks",
                  "book", "id_starts")
 
     def __init__(self, block_rows: int = 0):
@@ -50,8 +51,9 @@ class ContactTable:
         self.meeting = array("b")  # 1 once a meeting.booked names the contact
         self.status_eid: dict[int, str] = {}  # row -> event_id of its status fact, while inside the horizon
         self.added_eid: dict[int, str] = {}
-        self.callback_events: dict[int, list] = {}  # row -> sorted [(key, kind, due_at)]: only rows with callbacks
-        self.callback_contrib: dict[int, tuple] = {}
+        # row -> its sorted [(key, kind, due_at)] as JSON bytes (~100 B, not ~400 B of tuples and strings):
+        # only rows with callbacks, which are rarely touched once requested
+        self.callback_events: dict[int, bytes] = {}
         self.callback_blocks: dict[int, set[int]] = {}  # block -> its rows with callbacks (what it pickles)
         # Recovery pickles the columns by blocks of rows, writing only changed blocks (engine.contact_blocks):
         self.book = BlockBook(block_rows)  # blocks written to since the last pickle, keys of the clean ones
@@ -104,12 +106,18 @@ class ContactTable:
         return row
 
     def callbacks_of(self, row: int) -> list:
-        """The row's callback history (sorted [(key, kind, due_at)]), created empty on first use."""
-        events = self.callback_events.get(row)
-        if events is None:
-            events = self.callback_events[row] = []
+        """The row's callback history, sorted [(key, kind, due_at)] (a new list: `set_callbacks` stores it)."""
+        doc = self.callback_events.get(row)
+        return [] if doc is None else [((k[0], k[1]), kind, due) for k, kind, due in orjson.loads(doc)]
+
+    def set_callbacks(self, row: int, events: list) -> None:
+        if row not in self.callback_events:
             self.callback_blocks.setdefault(row // self.book.rows, set()).add(row)
-        return events
+        self.callback_events[row] = orjson.dumps(events)
+
+    def callback_fold(self, row: int) -> tuple | None:
+        """`fold_callbacks` of the row's history; None when it has none."""
+        return fold_callbacks(self.callbacks_of(row)) if row in self.callback_events else None
 
     def touch(self, row: int) -> None:
         """Mark the row's block changed (every write to a column calls it): the next pickle copies it."""
@@ -142,8 +150,8 @@ class ContactTable:
         data = self.ids_.data
         end = self.id_starts[b + 1] if b + 1 < len(self.id_starts) else len(data)
         rows = sorted(self.callback_blocks.get(b, ()))
-        extra = orjson.dumps([{r: self.callback_events[r] for r in rows},
-                              {r: self.callback_contrib[r] for r in rows if r in self.callback_contrib}],
+        # [histories by row, {}]: the second item held the folds before they were recomputed on demand
+        extra = orjson.dumps([{r: orjson.Fragment(self.callback_events[r]) for r in rows}, {}],
                              option=orjson.OPT_NON_STR_KEYS) if rows else b""
         return cols, bytes(data[self.id_starts[b]:end]), extra
 
@@ -172,12 +180,10 @@ class ContactTable:
              self.status_eid, self.added_eid, callbacks) = s
             callbacks = [callbacks]
             self.book = BlockBook()
-        self.callback_events, self.callback_contrib = {}, {}
+        self.callback_events = {}
         for doc in callbacks:
-            events, contrib = orjson.loads(doc)
-            self.callback_events.update({int(r): [((k[0], k[1]), kind, due) for k, kind, due in evs]
-                                         for r, evs in events.items()})
-            self.callback_contrib.update({int(r): tuple(c) for r, c in contrib.items()})
+            events, _folds = orjson.loads(doc)
+            self.callback_events.update({int(r): orjson.dumps(evs) for r, evs in events.items()})
         self.ids_ = IdRows.from_bytes(ids)
         self.recent = {}
         self.callback_blocks = {}

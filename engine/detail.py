@@ -94,7 +94,7 @@ def contact_record(contact_id: str, t: ContactTable, row: int) -> dict:
         "retry_number": t.retry[row] or None,
         "status_at": format_time(status_ts) if status_ts != NO_TS else None,
         "attempts_dialed": t.dialed[row],
-        "callbacks": callback_summary(t.callback_contrib.get(row)),
+        "callbacks": callback_summary(t.callback_fold(row)),
     }
 
 

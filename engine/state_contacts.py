@@ -130,6 +130,7 @@ class ContactFacts:
         kind = ev["type"][9:]  # callback.<kind>
         t.touch(row)  # its block carries its callbacks (engine.contact_table)
         events = t.callbacks_of(row)
+        old = fold_callbacks(events)
         due = ev.get("due_at")
         if kind == "requested":
             for i, (k, kd, d) in enumerate(events):
@@ -140,7 +141,5 @@ class ContactFacts:
                     del events[i]
                     break
         bisect.insort(events, (key, kind, due))
-        new = fold_callbacks(events)
-        old = t.callback_contrib.get(row, (0, 0, 0, 0, 0, 0))
-        t.callback_contrib[row] = new
-        self.callbacks.replace(old, new)
+        t.set_callbacks(row, events)
+        self.callbacks.replace(old, fold_callbacks(events))

@@ -44,8 +44,7 @@ def upgrade(d: dict) -> dict:
                              "email": c.email, "variables": c.variables, "added_at": format_time(c.added_key[0])}
         table.meeting[row] = 1 if c.meeting_key is not None else 0
         if c.callback_events:
-            table.callbacks_of(row).extend(c.callback_events)
-            table.callback_contrib[row] = tuple(c.callback_contrib)
+            table.set_callbacks(row, list(c.callback_events))
         trail += [(cid, aid, 1) for aid in c.attempt_ids]
     for p in d["passes"].values():
         dials, connects = p.dials, p.connects  # release 1: Counters by contact id (entities.Pass.__setstate__)
