@@ -182,7 +182,8 @@ def unpack_batches(data: bytes) -> dict[str, Batch]:
 
 class Pass(Slotted):
     """One pass. Per contact row: its dialed and connected attempts in the pass (typed arrays, grown
-    on demand: a few bytes a contact), with the counts of rows above zero kept as they change."""
+    on demand), with the counts of rows above zero kept as they change. The arrays hold a byte a row
+    and are widened to 32 bits the first time a count leaves 0..255 (`_bump`)."""
 
     __slots__ = ("eligible_key", "eligible", "dials", "connects", "attempted", "connected", "started", "ended",
                  "stale", "book")
@@ -190,8 +191,8 @@ class Pass(Slotted):
     def __init__(self, block_rows: int = 0):
         self.eligible_key = None
         self.eligible = None
-        self.dials = array("i")  # contact row -> dialed attempts in this pass
-        self.connects = array("i")  # contact row -> connected attempts in this pass
+        self.dials = array("B")  # contact row -> dialed attempts in this pass
+        self.connects = array("B")  # contact row -> connected attempts in this pass
         self.attempted = 0  # rows with dials > 0 (distinct contacts dialed)
         self.connected = 0  # rows with connects > 0
         self.started = None  # first dial ts
@@ -207,14 +208,16 @@ class Pass(Slotted):
 
     def __getstate__(self):
         n_blocks = -(-max(len(self.dials), len(self.connects)) // self.book.rows)
-        return ("blocks", self.eligible_key, self.eligible, self.book, self.book.refs(self, n_blocks),
-                self.attempted, self.connected, self.started, self.ended, self.stale)
+        return ("blocks2", self.eligible_key, self.eligible, self.book, self.book.refs(self, n_blocks),
+                self.attempted, self.connected, self.started, self.ended, self.stale,
+                (self.dials.typecode, self.connects.typecode))
 
     def __setstate__(self, state):
-        if state[0] == "blocks":
+        if state[0] in ("blocks", "blocks2"):
             (_tag, self.eligible_key, self.eligible, self.book, blocks, self.attempted, self.connected,
-             self.started, self.ended, self.stale) = state
-            (self.dials, self.connects), _ids = join_blocks(blocks, ("i", "i"))
+             self.started, self.ended, self.stale) = state[:10]
+            typecodes = state[10] if state[0] == "blocks2" else ("i", "i")  # "blocks": 32-bit counts
+            (self.dials, self.connects), _ids = join_blocks(blocks, typecodes)
             self.book.loaded(blocks)
             return
         self.book = BlockBook()
@@ -226,22 +229,30 @@ class Pass(Slotted):
             setattr(self, name, value)
 
     def add_dial(self, row: int, s: int) -> None:
-        self.attempted += _bump(self.dials, row, s, self.book)
+        moved, self.dials = _bump(self.dials, row, s, self.book)
+        self.attempted += moved
 
     def add_connect(self, row: int, s: int) -> None:
-        self.connected += _bump(self.connects, row, s, self.book)
+        moved, self.connects = _bump(self.connects, row, s, self.book)
+        self.connected += moved
 
 
-def _bump(col: array, row: int, s: int, book: BlockBook) -> int:
-    """Add ``s`` to ``col[row]`` (grown on demand); returns +1 / -1 / 0: how the count of rows above zero moved."""
+def _bump(col: array, row: int, s: int, book: BlockBook) -> tuple[int, array]:
+    """Add ``s`` to ``col[row]`` (grown on demand). Returns how the count of rows above zero moved
+    (+1 / -1 / 0) and the column: a byte column whose value leaves 0..255 comes back as a new
+    32-bit copy, with every block marked changed (the next snapshot rewrites them in that width)."""
     if row >= len(col):
         book.touch_range(len(col), row)  # the grown rows change their blocks too
-        col.extend(array("i", [0]) * (row + 1 - len(col)))
+        col.extend(array(col.typecode, [0]) * (row + 1 - len(col)))
     else:
         book.touch(row)
     before = col[row]
-    col[row] = before + s
-    return (not before) - (not before + s)
+    after = before + s
+    if col.typecode == "B" and not 0 <= after <= 255:
+        col = array("i", col)
+        book.touch_range(0, len(col) - 1)
+    col[row] = after
+    return (not before) - (not after), col
 
 
 def fold_callbacks(events: list) -> tuple:
