@@ -34,6 +34,12 @@ PENDING = STATUS_CODE["pending"]
 NONFINAL_CODES = frozenset(STATUS_CODE[s] for s in NONFINAL_CONTACT_STATUSES)
 
 
+def _kept(doc: bytes) -> bytes:
+    """A copy of an orjson result to keep: orjson returns short results in a ~4 KB allocation, so
+    80,000 kept as they are held ~300 MB (measured at 1M contacts)."""
+    return bytes(memoryview(doc))
+
+
 class ContactTable:
     __slots__ = ("ids_", "recent", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
                  "status_eid", "added_eid", "callback_events", "callback_blocks",
@@ -113,7 +119,7 @@ class ContactTable:
     def set_callbacks(self, row: int, events: list) -> None:
         if row not in self.callback_events:
             self.callback_blocks.setdefault(row // self.book.rows, set()).add(row)
-        self.callback_events[row] = orjson.dumps(events)
+        self.callback_events[row] = _kept(orjson.dumps(events))
 
     def callback_fold(self, row: int) -> tuple | None:
         """`fold_callbacks` of the row's history; None when it has none."""
@@ -183,7 +189,7 @@ class ContactTable:
         self.callback_events = {}
         for doc in callbacks:
             events, _folds = orjson.loads(doc)
-            self.callback_events.update({int(r): orjson.dumps(evs) for r, evs in events.items()})
+            self.callback_events.update({int(r): _kept(orjson.dumps(evs)) for r, evs in events.items()})
         self.ids_ = IdRows.from_bytes(ids)
         self.recent = {}
         self.callback_blocks = {}

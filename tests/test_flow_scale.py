@@ -124,3 +124,24 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
     assert build_snapshot(loaded) == build_snapshot(st)
     plain = pickle.loads(pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL))
     assert plain.table.callback_events == st.table.callback_events and build_snapshot(plain) == build_snapshot(st)
+
+
+def test_kept_callback_histories_cost_their_size_not_orjsons_buffer():
+    """orjson returns short results in a ~4 KB allocation; the table keeps copies (engine.contact_table._kept),
+    else 80,000 contacts with callbacks held ~300 MB at 1M contacts."""
+    import tracemalloc
+
+    from engine.contact_table import ContactTable
+
+    t = ContactTable()
+    rows = [t.add(f"c{i}") for i in range(2000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for r in rows:
+            t.set_callbacks(r, [((1_700_000_000_000 + r, f"evt-{r}"), "requested", 1_700_000_360_000)])
+        per_row = (tracemalloc.get_traced_memory()[0] - before) / len(rows)
+    finally:
+        tracemalloc.stop()
+    assert per_row < 400, per_row
+    assert t.callbacks_of(rows[5]) == [((1_700_000_000_005, "evt-5"), "requested", 1_700_000_360_000)]

@@ -185,8 +185,11 @@ def _run_here(args, cfg) -> int:
     from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
+    from flows.allocator import keep_big_blocks_mapped
     from flows.dataflow import build_flow
     from flows.lifecycle import install_signal_handlers
+
+    keep_big_blocks_mapped()  # before the state grows (flows/allocator.py)
 
     recovery = None
     if not args.no_recovery:
