@@ -1,8 +1,9 @@
 """End-to-end throughput of `callpulse flow`: ingest streams -> folded metrics -> snapshots in Redis.
 
 Starts a private redis-server, pre-loads a seeded simulated event log into
-the partitioned ingest streams (not timed), then runs, one after the other
-on the same streams:
+the partitioned ingest streams as `callpulse simulate --redis` does (each
+event in its campaign's partition, with its route field; not timed), then
+runs, one after the other on the same streams:
 
   raw ceiling    one process: XREAD COUNT 1000 over every partition + orjson.loads
                  of each event, nothing else (the floor cost of reading);
@@ -201,8 +202,10 @@ def main() -> int:
     rows = []
     try:
         client = redis.Redis.from_url(url)
+        # appended as `callpulse simulate --redis` appends: each event in its campaign's partition with
+        # its route field (pre-encoded bytes would all land in partition 0, to be decoded for routing)
         with StreamAppender(client, partitions=PARTS) as app:
-            app.add_many(raws)
+            app.add_many(items)
 
         def row(name, workers, seconds):
             rows.append((name, workers, seconds, n / seconds))

@@ -17,10 +17,15 @@ ids), which never changes again: the flow's recovery writes each frozen chunk
 once (flows/chunk_store.py) and its snapshots only name it. The per-row mask
 (which facts it has, and whether it was unsealed) stays hot: one byte a row.
 
+Rows are kept in `CompactLayout` (40 bytes; an attempt whose values do not
+fit it is not sealed and stays open); chunks written by release 3 in
+`WideLayout` are still read. Snapshots written now cannot be read by
+release 3 (no downgrade).
+
 Lookup by attempt id: hot rows by a dict of their ids; frozen rows by the
-first halves of their digests, sorted, beside the row numbers (12 bytes a
+top 32 bits of their digests, sorted, beside the row numbers (8 bytes a
 row, rebuilt from the chunks on load); a candidate is confirmed by the
-second half, read from its chunk. Two
+full digest, read from its chunk. Two
 different ids share a digest with probability about n²/2¹²⁹ — for a billion
 attempts, below 10⁻²⁰.
 """

@@ -33,8 +33,9 @@ from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 # and pipelining all of their records at once is the flow's biggest transient allocation.
 DETAIL_FLUSH_ROWS = 2000
 
-# 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded on resume
-STATE_VERSION = 2
+# 3: compact sealed rows, byte pass counters, callbacks as JSON (2 is read as is: its pieces carry their
+# own layouts); 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded
+STATE_VERSION = 3
 
 
 class StateVersionError(RuntimeError):
@@ -42,7 +43,8 @@ class StateVersionError(RuntimeError):
 
 
 def check_state_version(version, what: str) -> int:
-    """The version of a state this callpulse reads (1 or 2); else a `StateVersionError` saying what to do."""
+    """The version of a state this callpulse reads (1 to STATE_VERSION); else a `StateVersionError` saying
+    what to do."""
     if type(version) is not int or not 1 <= version <= STATE_VERSION:
         raise StateVersionError(
             f"{what} has state version {version!r}; this callpulse reads versions 1 to {STATE_VERSION}. "

@@ -48,7 +48,8 @@ def test_release_3_wide_rows_resume_exactly_and_new_chunks_are_compact():
     fresh.take_alerts()
     assert {c.layout for c in fresh.sealed.chunks} == {CompactLayout}
     assert build_snapshot(old) == build_snapshot(fresh)
-    for name in ("dial", "ans", "bridge", "end", "wrap", "outcome", "pass_no", "sip", "mask"):
+    for name in ("dial", "ans", "amd", "bridge", "end", "wrap", "outcome", "amd_result", "contact", "pass_no", "sip",
+                 "mask"):
         assert np.array_equal(old.sealed.column(name), fresh.sealed.column(name)), name
     for ev in events[cut:]:
         verdict = gate.check(ev)
@@ -98,28 +99,40 @@ def test_compact_rows_round_trip_and_wide_values_are_refused():
             (want.sip, want.wrap, want.pass_no, want.outcome, want.amd_result)
     assert back.live == 3 and back.find("a1") is None  # unsealed
     # values a compact row cannot hold: not sealed (the state keeps such an attempt open)
-    month = 31 * 24 * 3600 * 1000
-    for wide in (_ended_attempt(0, month), _ended_attempt(0, 1, wrap=month), _ended_attempt(0, 1, pass_no=1 << 40)):
+    lim = 1 << 31
+    for wide in (_ended_attempt(0, lim), _ended_attempt(lim, -1), _ended_attempt(0, 1, wrap=lim),
+                 _ended_attempt(0, 1, pass_no=1 << 40)):
         assert not s.seal("w", wide, 1)
     assert s.find("w") is None and s.live == 5
+    # ... and the edges it can: distances of 2³¹ - 1 back and 2³¹ forward (a fact stamped after the end),
+    # the largest wrap, SIP 699
+    edge = SealedAttempts(4)
+    e1 = _ended_attempt(0, lim - 1, wrap=lim - 1, sip=699)
+    e2 = _ended_attempt(lim, 0, bridge=(5, "b"))
+    assert edge.seal("e1", e1, 0) and edge.seal("e2", e2, 1)
+    assert edge.column("dial").tolist() == [0, lim] and edge.column("wrap").tolist() == [lim - 1, 0]
+    assert edge.column("bridge").tolist() == [NO_TS, 5] and edge.column("sip").tolist() == [699, NO_TS]
+    back_e2 = edge.unseal(edge.find("e2"), lambda r: "c1")
+    assert (back_e2.dial[0], back_e2.end[0], back_e2.bridge[0]) == (lim, 0, 5)
 
 
-def test_an_attempt_too_long_for_a_sealed_row_stays_open_and_exact():
-    """An attempt whose end is a month after its dial cannot be a compact row; it stays open."""
-    events = [e for e in _events()]
-    month = 31 * 24 * 3600 * 1000
-    first_dial = next(e for e in events if e["type"] == "call.dialed")
-    late_end = dict(next(e for e in events if e["type"] == "call.ended" and e["attempt_id"] == first_dial["attempt_id"]))
-    events = [e for e in events if not (e["type"] == "call.ended" and e["attempt_id"] == first_dial["attempt_id"])]
-    late_end["ts"] = first_dial["ts"] + month
-    late_end["event_id"] = "late-end"
-    events.append(late_end)
+def test_an_attempt_too_wide_for_a_sealed_row_stays_open_and_exact():
+    """An early attempt whose wrap time is over 2³¹ ms cannot be a compact row: when the horizon passes
+    it, it is refused (engine.state._seal) and stays an ordinary open attempt, exact."""
+    events = _events()
+    first_end = next(i for i, e in enumerate(events) if e["type"] == "call.ended")
+    wide_id = events[first_end]["attempt_id"]
+    events[first_end] = dict(events[first_end], wrap_ms=1 << 31)
     _gate, st = _fold(events)
-    assert first_dial["attempt_id"] in st.attempts and st.sealed.find(first_dial["attempt_id"]) is None
-    assert st.sealed.live > 100  # the others sealed as usual
+    assert wide_id in st.attempts and st.sealed.find(wide_id) is None
+    assert st.sealed.live > 100 and st.sealed_below > events[first_end]["ts"] + 60_000  # long behind the horizon
     ref = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True)  # never seals
     g = EventGate()
     for ev in events:
         if g.check(ev) == OK:
             ref.apply(ev)
     assert build_snapshot(st) == build_snapshot(ref)
+    ours = {a["attempt_id"]: a for a in st.take_details()["attempts"]}
+    assert ours[wide_id] == {a["attempt_id"]: a for a in ref.take_details()["attempts"]}[wide_id]
+    back = pickle.loads(pickle.dumps(st))
+    assert wide_id in back.attempts and build_snapshot(back) == build_snapshot(ref)
