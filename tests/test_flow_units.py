@@ -468,3 +468,27 @@ def test_frames_and_recovery_snapshots_carry_the_runs(clock):
     resumed.on_batch(batch(ev("e4", "campaign.run_cancelled", T0 + 3000, run=2)))
     st = build_snapshot(resumed.state)
     assert st["run"] == 1 and [(r["run"], r["attempts"]) for r in st["runs"]] == [(1, 2)]
+
+
+def test_source_reads_entries_as_hiredis_parsed_them_in_either_protocol():
+    """flows.redis_source reads XREAD replies without redis-py's per-entry dicts: the ingest path's
+    (e, k) entries, duplicate markers, entries with fields in another order, and neither."""
+    from flows.messages import DUPLICATE_MARK
+    from flows.redis_source import _entries, _fields
+
+    entries = [[b"1-0", [b"e", b'{"a":1}', b"k", b"o\x1fc"]],
+               [b"1-1", [b"k", b"o\x1fc", b"d", b"1"]],
+               [b"1-2", [b"k", b"o\x1fc", b"e", b'{"b":2}']],
+               [b"1-3", [b"x", b"y"]]]
+    assert _entries({b"callpulse:ingest:0": entries}) is entries  # RESP3: a map by stream
+    assert _entries([[b"callpulse:ingest:0", entries]]) is entries  # RESP2
+    assert [_fields(flat) for _id, flat in entries] == [
+        (b'{"a":1}', b"o\x1fc"), (DUPLICATE_MARK, b"o\x1fc"), (b'{"b":2}', b"o\x1fc"), (None, None)]
+
+
+def test_hiredis_packs_commands_as_the_python_packer_did():
+    from flows.ingest_writer import _pack_in_python, pack
+
+    for args in [(b"SET", b"k", b"v"), (b"XADD", b"s", b"*", b"e", b'{"x":"a\r\nb"}', b"k", b""),
+                 (b"HSET", b"h", *[b"f%d" % i for i in range(50)])]:
+        assert pack(args) == _pack_in_python(args)
