@@ -175,8 +175,16 @@ def format_time(ms: int) -> str:
     if not 0 <= ms <= MAX_TIME_MS:
         raise ValueError(f"epoch-ms {ms} outside 0..{MAX_TIME_MS}")
     days, rem = divmod(ms, 86_400_000)
-    y, m, d = _civil_from_days(days)
+    day = _DAY_PREFIX.get(days)
+    if day is None:  # detail records format a few days' times over and over: their dates are cached
+        if len(_DAY_PREFIX) >= 4096:
+            _DAY_PREFIX.clear()
+        y, m, d = _civil_from_days(days)
+        day = _DAY_PREFIX[days] = f"{y:04d}-{m:02d}-{d:02d}T"
     secs, milli = divmod(rem, 1000)
     hh, secs = divmod(secs, 3600)
     mm, ss = divmod(secs, 60)
-    return f"{y:04d}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{milli:03d}Z"
+    return f"{day}{hh:02d}:{mm:02d}:{ss:02d}.{milli:03d}Z"
+
+
+_DAY_PREFIX: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DDT"
