@@ -6,7 +6,9 @@ event in its campaign's partition, with its route field; not timed), then
 runs, one after the other on the same streams:
 
   raw ceiling    one process: XREAD COUNT 1000 over every partition + orjson.loads
-                 of each event, nothing else (the floor cost of reading);
+                 of each event, nothing else (the floor cost of reading; replies
+                 read as hiredis parsed them, as the flow's source reads them;
+                 the best of 3 reads);
   engine only    one process: parse_event + gate + CampaignState.apply from
                  memory, no Redis, no Bytewax (what the fold itself costs);
   naive peer     one process: XREAD, INSERT every event into SQLite
@@ -51,6 +53,7 @@ from engine.events import EventRejected, parse_event  # noqa: E402
 from engine.fold import Fold  # noqa: E402
 from engine.keys import INGEST_FIELD, flow_status_key, ingest_stream, stats_key  # noqa: E402
 from flows.ingest_writer import StreamAppender, encode  # noqa: E402
+from flows.redis_source import _fields  # noqa: E402
 
 PARTS = 8
 CLI = str(ROOT / ".venv" / "bin" / "callpulse")
@@ -66,30 +69,37 @@ def clear_outputs(client) -> None:
 
 
 def read_all(client, count: int = 1000):
-    """Yield XREAD batches over every partition until all are drained."""
+    """Yield XREAD batches over every partition until all are drained: ``[id, [field, value, ...]]``
+    entries as hiredis parsed them, as the flow's source reads them (flows/redis_source.py)."""
     last = {ingest_stream(p): "0-0" for p in range(PARTS)}
     while last:
         reply = client.xread(last, count=count)
         if not reply:
             return
-        for stream, entries in reply:
+        for stream, entries in (reply.items() if isinstance(reply, dict) else reply):
             last[stream.decode()] = entries[-1][0].decode()
             yield entries
 
 
-def bench_raw(client, n: int) -> float:
-    t = time.perf_counter()
-    seen = 0
-    for entries in read_all(client):
-        for _id, fields in entries:
-            try:
-                orjson.loads(fields[INGEST_FIELD])
-            except orjson.JSONDecodeError:  # the simulated malformed lines
-                pass
-            seen += 1
-    dt = time.perf_counter() - t
-    assert seen == n, (seen, n)
-    return dt
+def bench_raw(url: str, n: int, repeat: int = 3) -> float:
+    """The best of ``repeat`` reads (one is under half a second: the best is the steadiest ceiling)."""
+    client = redis.Redis.from_url(url)
+    client.set_response_callback("XREAD", lambda reply, **_: reply)
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        seen = 0
+        for entries in read_all(client):
+            for _id, flat in entries:
+                try:
+                    orjson.loads(_fields(flat)[0])
+                except orjson.JSONDecodeError:  # the simulated malformed lines
+                    pass
+                seen += 1
+        best = min(best, time.perf_counter() - t)
+        assert seen == n, (seen, n)
+    client.close()
+    return best
 
 
 def bench_engine(raws: list[bytes]) -> tuple[float, dict]:
@@ -211,7 +221,7 @@ def main() -> int:
             rows.append((name, workers, seconds, n / seconds))
             print(f"{name:<48} {workers}  {seconds:7.2f} s  {n / seconds:10,.0f} events/s", file=sys.stderr)
 
-        row("raw ceiling: XREAD + orjson.loads", 1, bench_raw(client, n))
+        row("raw ceiling: XREAD + orjson.loads (best of 3)", 1, bench_raw(url, n))
         dt, want = bench_engine(raws)
         row("engine only: parse + gate + apply, in memory", 1, dt)
         if not args.no_naive:
