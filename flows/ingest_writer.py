@@ -179,9 +179,17 @@ def _pack_in_python(args: tuple) -> bytes:
 
 
 try:  # redis[hiredis] is a dependency; the Python packer is for an install without it
-    from hiredis import pack_command as pack
+    from hiredis import pack_command as _pack_in_c
 except ImportError:  # pragma: no cover
-    pack = _pack_in_python
+    _pack_in_c = _pack_in_python
+
+
+def pack(args: tuple) -> bytes:
+    """One command in RESP. hiredis takes bytes, str, int and float (and memoryview), not bytearray."""
+    try:
+        return _pack_in_c(args)
+    except TypeError:
+        return _pack_in_python(args)
 
 
 def execute(client, commands: list[tuple]) -> list:
