@@ -33,6 +33,7 @@ attempts, below 10⁻²⁰.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from hashlib import blake2b
 
 import numpy as np
@@ -209,14 +210,18 @@ def _prefixes(hi: np.ndarray) -> np.ndarray:
 
 
 class SealedAttempts:
+    """Sealed attempts by id (`engine.sealed_messages.SealedMessages` keeps email messages the same way,
+    in its own row layout: ``NEW_LAYOUT``, and its own mask bits)."""
+
     __slots__ = ("chunk_rows", "mask", "chunks", "hot", "hot_layout", "hot_ids", "recent", "keys", "rows", "live")
+    NEW_LAYOUT = LAYOUT  # what rows are written in (a hot part loaded from an older release keeps its own)
 
     def __init__(self, chunk_rows: int = 0):
         self.chunk_rows = chunk_rows or CHUNK_ROWS  # fixed for the state's life: rows are addressed by it
         self.mask = array("B")  # every row, frozen or hot
         self.chunks: list[FrozenChunk] = []
-        self.hot_layout = LAYOUT
-        self.hot = LAYOUT.empty()  # rows after the last frozen chunk
+        self.hot_layout = self.NEW_LAYOUT
+        self.hot = self.NEW_LAYOUT.empty()  # rows after the last frozen chunk
         self.hot_ids: list[str] = []  # attempt_id of each hot row (an id sealed twice has two rows)
         self.recent: dict[str, int] = {}  # attempt_id -> its latest hot row
         self.keys = np.zeros(0, dtype=np.uint32)  # top 32 bits of the frozen rows' digests, sorted
@@ -244,8 +249,9 @@ class SealedAttempts:
             return None
         h, l_ = _digest(attempt_id)
         prefix = h >> 32
-        i = int(np.searchsorted(keys, np.uint32(prefix)))
-        while i < n and int(keys[i]) == prefix:
+        view = memoryview(keys)  # bisect over it: a third of np.searchsorted's call cost for one key
+        i = bisect_left(view, prefix)
+        while i < n and view[i] == prefix:
             row = int(self.rows[i])
             k, j = divmod(row, self.chunk_rows)
             chunk = self.chunks[k]
@@ -264,16 +270,20 @@ class SealedAttempts:
         mask = ((F_DIAL if a.dial else 0) | (F_ANS if a.ans else 0) | (F_AMD if a.amd else 0)
                 | (F_BRIDGE if a.bridge else 0) | F_END | (F_FOLLOW_UP if a.follow_up else 0)
                 | (F_ANSWERED if a.answered_at_end else 0) | (F_HUMAN if a.human_at_end else 0))
+        self._append(attempt_id, mask, values)
+        return True
+
+    def _append(self, key: str, mask: int, values: tuple) -> None:
+        """A new hot row (``mask`` != DEAD) for ``key``; the hot rows freeze into a chunk when full."""
         row = len(self.mask)
         self.mask.append(mask)
         for col, v in zip(self.hot, values):
             col.append(v)
-        self.recent[attempt_id] = row
-        self.hot_ids.append(attempt_id)
+        self.recent[key] = row
+        self.hot_ids.append(key)
         self.live += 1
         if len(self.hot[0]) >= self.chunk_rows:
             self._freeze()
-        return True
 
     def has_fact(self, row: int, slot: str) -> bool:
         return bool(self.mask[row] & SLOT_FLAG[slot])
@@ -323,8 +333,8 @@ class SealedAttempts:
         lo = np.fromiter((p[1] for p in pairs), dtype=np.uint64, count=len(pairs))
         base = len(self.chunks) * self.chunk_rows
         self.chunks.append(FrozenChunk(self.hot, hi, lo, self.hot_layout))
-        self.hot_layout = LAYOUT
-        self.hot = LAYOUT.empty()
+        self.hot_layout = self.NEW_LAYOUT
+        self.hot = self.NEW_LAYOUT.empty()
         self.hot_ids, self.recent = [], {}
         self._index_add(_prefixes(hi), _row_numbers(base, len(ids)))
 

@@ -33,6 +33,7 @@ from engine.localtime import day_bounds_of
 from engine.measures import CallbackTotals, Latest, Mean
 from engine.runs import Runs, runs_of
 from engine.sealed import SealedAttempts
+from engine.sealed_messages import SealedMessages, latest_fact_ts
 from engine.state_alerts import AlertsAndForecast
 from engine.state_attempts import AttemptFacts
 from engine.state_contacts import ContactFacts
@@ -59,6 +60,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
         self.max_event_ts: int | None = None  # the gate's watermark (wall-clock ticks move `now` only)
         self.sealed_below = None  # horizon of the last sealing sweep
         self.seal_queue: list[tuple[int, str]] = []  # heap (latest fact ts, attempt_id) of ended attempts
+        self.message_seal_queue: list[tuple[int, str]] = []  # heap (latest fact ts, message_id)
         self.config = ConfigHistory()
         self.status_key = None
         self.status = "draft"
@@ -66,7 +68,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
         self.attempts: dict[str, Attempt] = {}  # open attempts (and every attempt without a lateness bound)
         self.sealed = SealedAttempts(seal_chunk_rows)
         self.table = ContactTable(seal_chunk_rows)  # tiny chunks in tests: tiny contact blocks too
-        self.messages: dict[str, Message] = {}
+        self.messages: dict[str, Message] = {}  # open messages (and every message without a lateness bound)
+        self.sealed_messages = SealedMessages(seal_chunk_rows)
         self.batches: dict[str, Batch] = {}
         self.batch_ids: list[str] = []  # batch number -> batch_id (the contact table stores numbers)
         self.batch_no: dict[str, int] = {}
@@ -166,6 +169,9 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
 
             d = adopt_value_objects(d)
         self.__dict__.update(d)
+        if "sealed_messages" not in d:  # pickled before messages were sealed: they all stay objects
+            self.sealed_messages = SealedMessages(self.sealed.chunk_rows)
+            self.message_seal_queue = []
         if "runs" not in d:  # pickled before runs existed
             runs_of(self)
         if "trend" not in d:  # pickled before the forecast existed
@@ -226,7 +232,21 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
                 dirty.discard(aid)
                 self.sealed_records.append((a.partial, attempt_patch(aid, a) if a.partial else attempt_record(aid, a)))
             del self.attempts[aid]
+        self._seal_messages(horizon)
         self.table.forget_event_ids(horizon)
+
+    def _seal_messages(self, horizon: int) -> None:
+        """Messages whose facts are all behind the horizon become rows (engine.sealed_messages)."""
+        queue = self.message_seal_queue
+        messages, table = self.messages, self.table
+        while queue and queue[0][0] < horizon:
+            ts, mid = heapq.heappop(queue)
+            m = messages.get(mid)
+            if m is None or latest_fact_ts(m) != ts:
+                continue  # sealed already, or a later fact pushed a newer entry
+            row = table.row_of(m.contact) if m.contact is not None else -1
+            if self.sealed_messages.seal(mid, m, row):  # (not one with a reply, or too wide: stays open)
+                del messages[mid]
 
     def _reset_today(self, tz: str) -> None:
         self.alerts_dirty = True

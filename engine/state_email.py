@@ -3,6 +3,8 @@ email counts (engine.state composes this mixin)."""
 
 from __future__ import annotations
 
+import heapq
+
 from engine.entities import Message
 from engine.state_grid import D_COST, D_OPENED, D_REPLIED, D_SENT
 
@@ -15,10 +17,19 @@ class EmailFacts:
 
     def _email_event(self, ev, key):
         mid = ev["message_id"]
+        t = ev["type"]
         m = self.messages.get(mid)
         if m is None:
-            m = self.messages[mid] = Message()
-        t = ev["type"]
+            row = self.sealed_messages.find(mid) if self.sealed_messages.live else None
+            if row is None:
+                m = self.messages[mid] = Message()
+            elif self.sealed_messages.has_type(row, t):  # later than its sealed fact: the fact stays
+                if t == "email.sent":
+                    self._contact(ev["contact_id"])  # as for any email.sent, a repeat included
+                self.duplicates += 1
+                return
+            else:
+                m = self.messages[mid] = self.sealed_messages.unseal(row, self.table.name)
         if t == "email.sent":
             self._contact(ev["contact_id"])
         current = m.keys.get(t)
@@ -36,6 +47,8 @@ class EmailFacts:
         self._message_contrib(m, 1)
         if self.collect_details and m.reply is not None:
             self.dirty_messages.add(mid)
+        if self.lateness_ms is not None:  # sealed once all its facts are behind the horizon (engine.state)
+            heapq.heappush(self.message_seal_queue, (max(k[0] for k in m.keys.values()), mid))
 
     def _message_contrib(self, m: Message, s: int) -> None:
         keys = m.keys

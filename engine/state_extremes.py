@@ -16,7 +16,8 @@ class StaleExtremes:
             self.last_dial.recomputed(_max_with(max(dials, default=None), self._sealed_max("dial")))
         if self.last_send.stale:
             sends = [m.keys["email.sent"][0] for m in self.messages.values() if "email.sent" in m.keys]
-            self.last_send.recomputed(max(sends, default=None))
+            self.last_send.recomputed(_max_with(max(sends, default=None), self._sealed_max("email.sent",
+                                                                                           self.sealed_messages)))
         if self.last_end.stale:
             ends = [a.end[0] for a in self.attempts.values() if a.end is not None]
             self.last_end.recomputed(_max_with(max(ends, default=None), self._sealed_max("end")))
@@ -37,11 +38,13 @@ class StaleExtremes:
             if self.sealed.live:
                 self._refresh_passes_from_sealed(stale)
 
-    def _sealed_max(self, column: str):
-        """Largest ts in a column of the live sealed attempts (None when none has that fact)."""
-        if not self.sealed.live:
+    def _sealed_max(self, column: str, sealed=None):
+        """Largest ts in a column of the live sealed attempts (or of ``sealed``: the sealed messages);
+        None when none has that fact."""
+        sealed = self.sealed if sealed is None else sealed
+        if not sealed.live:
             return None
-        col = self.sealed.column(column)[self.sealed.live_rows()]
+        col = sealed.column(column)[sealed.live_rows()]
         col = col[col != NO_TS]
         return int(col.max()) if len(col) else None
 
