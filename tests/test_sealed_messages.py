@@ -82,3 +82,31 @@ def test_late_events_for_sealed_messages_are_applied_exactly():
         plain.apply(ev)
     _same(sealing, plain)
     assert any(mid in sealing.messages for mid in sealed_ids)  # unsealed by a new type
+
+
+def test_a_state_pickled_before_sealed_messages_seals_them_after_the_load():
+    events = _events()
+    cut = len(events) // 2
+    gate = EventGate()
+    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True,
+                       lateness_ms=gate.lateness_ms, seal_chunk_rows=16)
+    plain = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True)
+    for ev in events[:cut]:
+        if gate.check(ev) == OK:
+            st.apply(ev)
+            plain.apply(ev)
+    # what a release-3 snapshot holds: every message an object (the never-sealing state's), no sealed
+    # messages and no message queue
+    assert st.sealed_messages.live > 0
+    old = dict(st.__getstate__())
+    del old["sealed_messages"], old["message_seal_queue"]
+    old["messages"] = plain.messages
+    back = CampaignState.__new__(CampaignState)
+    back.__setstate__(pickle.loads(pickle.dumps(old)))
+    assert back.sealed_messages.live == 0 and back.message_seal_queue
+    for ev in events[cut:]:
+        if gate.check(ev) == OK:
+            back.apply(ev)
+            plain.apply(ev)
+    assert back.sealed_messages.live > 100
+    _same(back, plain)
