@@ -1,8 +1,8 @@
-"""One big voice campaign through `callpulse flow`: recovery off vs on (default settings), memory, snapshots.
+"""One big campaign through `callpulse flow`: recovery off vs on (default settings), memory, snapshots.
 
-    callpulse bench scale [--contacts N] [--reuse]
+    callpulse bench scale [--contacts N] [--channel voice|email] [--reuse]
 
-Generates one seeded voice campaign of N contacts with no calling window
+Generates one seeded voice (or email) campaign of N contacts with no calling window
 (`callpulse simulate --contacts N --channel voice --window none`, not timed;
 kept in var/bench/ with --reuse), starts a private redis-server, then runs on
 the same file, one after the other:
@@ -34,13 +34,13 @@ from harness import CLI, ROOT, log, private_redis, run_measured
 from engine.keys import stats_key
 
 
-def events_file(contacts: int, reuse: bool, env: dict) -> Path:
-    out = ROOT / "var" / "bench" / f"voice-{contacts}.ndjson"
+def events_file(contacts: int, reuse: bool, env: dict, channel: str = "voice") -> Path:
+    out = ROOT / "var" / "bench" / f"{channel}-{contacts}.ndjson"
     if reuse and out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    log(f"simulating one voice campaign of {contacts} contacts -> {out}")
-    subprocess.run([CLI, "simulate", "--contacts", str(contacts), "--channel", "voice", "--window", "none",
+    log(f"simulating one {channel} campaign of {contacts} contacts -> {out}")
+    subprocess.run([CLI, "simulate", "--contacts", str(contacts), "--channel", channel, "--window", "none",
                     "--out", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
     return out
 
@@ -48,11 +48,12 @@ def events_file(contacts: int, reuse: bool, env: dict) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--contacts", type=int, default=30_000)
-    ap.add_argument("--reuse", action="store_true", help="reuse var/bench/voice-N.ndjson if it exists")
+    ap.add_argument("--channel", choices=("voice", "email"), default="voice")
+    ap.add_argument("--reuse", action="store_true", help="reuse var/bench/<channel>-N.ndjson if it exists")
     args = ap.parse_args()
 
     with private_redis("callpulse-bench-scale-") as (work, client, env):
-        path = events_file(args.contacts, args.reuse, env)
+        path = events_file(args.contacts, args.reuse, env, args.channel)
         with open(path, "rb") as f:
             n_events = sum(1 for _ in f)
         first = path.open("rb").readline()
@@ -79,7 +80,7 @@ def main() -> int:
         same = len(set(bodies.values())) == 1 and None not in bodies.values()
 
     off, on = rows[0], rows[1]
-    print(f"### Scale: one voice campaign of {args.contacts:,} contacts ({n_events:,} events), "
+    print(f"### Scale: one {args.channel} campaign of {args.contacts:,} contacts ({n_events:,} events), "
           f"`callpulse flow --replay --file`\n")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"idle flow process: {idle_rss / 1e6:.0f} MB peak RSS, {idle_wall:.1f} s start-up (subtracted)\n")
