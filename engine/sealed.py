@@ -186,7 +186,10 @@ class FrozenChunk:
 
     def __setstate__(self, state):
         cols, hi, lo, self.key = state[:4]
-        self.layout = LAYOUTS[state[4] if len(state) > 4 else WideLayout.version]  # 4 items: written by release 3
+        version = state[4] if len(state) > 4 else WideLayout.version  # 4 items: written by release 3
+        if version not in LAYOUTS:  # a message chunk read before engine.sealed_messages was imported
+            import engine.sealed_messages  # noqa: F401  (registers MessageLayout)
+        self.layout = LAYOUTS[version]
         self.columns = []
         for typecode, raw in cols:
             col = array(typecode)

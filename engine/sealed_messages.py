@@ -6,7 +6,7 @@ same argument applies to a message: once its latest fact is older than the water
 bound, every event the gate still accepts for it is later than all its facts, so an event of a type it
 has is a duplicate (the earlier fact stays: nothing changes but the duplicate count), and an event of a
 type it lacks is added to it as to any message. So only what its contribution needs is kept: the ts of
-each of its facts and its contact row, in 36 bytes (`MessageLayout`), by id through the same frozen
+each of its facts and its contact row, in 40 bytes (`MessageLayout`), by id through the same frozen
 chunks and digest index as sealed attempts. A fact of a new type *unseals* it back into a `Message`.
 
 A message with a reply is never sealed: its reply record (`GET /replies`) is rebuilt whenever the

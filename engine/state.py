@@ -171,8 +171,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
         self.__dict__.update(d)
         if "sealed_messages" not in d:  # pickled before messages were sealed: queue them all for sealing
             self.sealed_messages = SealedMessages(self.sealed.chunk_rows)
-            self.message_seal_queue = sorted((latest_fact_ts(m), mid) for mid, m in self.messages.items()
-                                             if m.keys) if self.lateness_ms is not None else []
+            # (whatever the lateness bound: a release-1 state gets it from the flow after the load)
+            self.message_seal_queue = sorted((latest_fact_ts(m), mid) for mid, m in self.messages.items() if m.keys)
         if "runs" not in d:  # pickled before runs existed
             runs_of(self)
         if "trend" not in d:  # pickled before the forecast existed

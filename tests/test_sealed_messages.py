@@ -110,3 +110,21 @@ def test_a_state_pickled_before_sealed_messages_seals_them_after_the_load():
             plain.apply(ev)
     assert back.sealed_messages.live > 100
     _same(back, plain)
+
+
+def test_a_message_chunk_loads_with_only_engine_sealed_imported(tmp_path):
+    """A frozen chunk of messages names layout 3, which engine.sealed_messages registers: reading the chunk
+    file alone (as a tool might) still finds it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sealing, _plain = _states(_events())
+    chunk = sealing.sealed_messages.chunks[0]
+    path = tmp_path / "chunk.pickle"
+    path.write_bytes(pickle.dumps(chunk))
+    root = str(Path(__file__).resolve().parent.parent)
+    code = (f"import sys, pickle; sys.path.insert(0, {root!r}); import engine.sealed; "
+            f"c = pickle.loads(open({str(path)!r}, 'rb').read()); print(c.layout.__name__, c.key)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["MessageLayout", chunk.key]
