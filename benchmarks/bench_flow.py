@@ -53,7 +53,7 @@ from engine.events import EventRejected, parse_event  # noqa: E402
 from engine.fold import Fold  # noqa: E402
 from engine.keys import INGEST_FIELD, flow_status_key, ingest_stream, stats_key  # noqa: E402
 from flows.ingest_writer import StreamAppender, encode  # noqa: E402
-from flows.redis_source import _fields  # noqa: E402
+from flows.redis_source import as_parsed, entry_fields  # noqa: E402
 
 PARTS = 8
 CLI = str(ROOT / ".venv" / "bin" / "callpulse")
@@ -84,7 +84,7 @@ def read_all(client, count: int = 1000):
 def bench_raw(url: str, n: int, repeat: int = 3) -> float:
     """The best of ``repeat`` reads (one is under half a second: the best is the steadiest ceiling)."""
     client = redis.Redis.from_url(url)
-    client.set_response_callback("XREAD", lambda reply, **_: reply)
+    client.set_response_callback("XREAD", as_parsed)
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -92,7 +92,7 @@ def bench_raw(url: str, n: int, repeat: int = 3) -> float:
         for entries in read_all(client):
             for _id, flat in entries:
                 try:
-                    orjson.loads(_fields(flat)[0])
+                    orjson.loads(entry_fields(flat)[0])
                 except orjson.JSONDecodeError:  # the simulated malformed lines
                     pass
                 seen += 1

@@ -64,18 +64,30 @@ def _ts(key) -> int:
     return NO_TS if key is None else key[0]
 
 
-class WideLayout:
+class RowLayout:
+    """A sealed row layout: its ``version`` (named by the chunks written in it) and its typed ``COLUMNS``;
+    a subclass adds ``encode`` (a row's values, or None when they do not fit), ``value`` and ``column``."""
+
+    version: int
+    COLUMNS: tuple = ()
+    _INDEX: dict[str, int] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._INDEX = {name: i for i, (name, _t) in enumerate(cls.COLUMNS)}
+
+    @classmethod
+    def empty(cls) -> list[array]:
+        return [array(t) for _n, t in cls.COLUMNS]
+
+
+class WideLayout(RowLayout):
     """Release 3's row layout, one 64-bit column per timestamp: still read from snapshots written by it
     (chunks are immutable), never written by new code."""
 
     version = 1
     COLUMNS = (("dial", "q"), ("ans", "q"), ("amd", "q"), ("bridge", "q"), ("end", "q"), ("amd_result", "b"),
                ("contact", "i"), ("pass_no", "i"), ("sip", "q"), ("wrap", "q"), ("outcome", "b"))
-    _INDEX = {name: i for i, (name, _t) in enumerate(COLUMNS)}
-
-    @classmethod
-    def empty(cls) -> list[array]:
-        return [array(t) for _n, t in cls.COLUMNS]
 
     @staticmethod
     def encode(a: Attempt, contact_row: int) -> tuple | None:
@@ -94,7 +106,7 @@ class WideLayout:
         return np.array(cols[cls._INDEX[name]], dtype=np.dtype(cls.COLUMNS[cls._INDEX[name]][1]))
 
 
-class CompactLayout:
+class CompactLayout(RowLayout):
     """40 bytes a row (the wide layout takes 66): the end's ts in full and every other fact as a signed
     32-bit distance back from it, wrap in 32 bits, the SIP code in 16 (0 = none). An attempt whose
     values do not fit (facts more than ~24 days from its end, a wrap over ~24 days) is not sealed:
@@ -103,12 +115,7 @@ class CompactLayout:
     version = 2
     COLUMNS = (("end", "q"), ("dial", "i"), ("ans", "i"), ("amd", "i"), ("bridge", "i"), ("wrap", "i"),
                ("contact", "i"), ("pass_no", "i"), ("sip", "h"), ("amd_result", "b"), ("outcome", "b"))
-    _INDEX = {name: i for i, (name, _t) in enumerate(COLUMNS)}
     _FLAG = {"dial": F_DIAL, "ans": F_ANS, "amd": F_AMD, "bridge": F_BRIDGE}
-
-    @classmethod
-    def empty(cls) -> list[array]:
-        return [array(t) for _n, t in cls.COLUMNS]
 
     @staticmethod
     def encode(a: Attempt, contact_row: int) -> tuple | None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.contact_table import NO_TS
 from engine.entities import Message
-from engine.sealed import _I32, LAYOUTS, SealedAttempts
+from engine.sealed import _I32, LAYOUTS, RowLayout, SealedAttempts
 from engine.state_email import EMAIL_TYPES as HANDLED_TYPES
 
 # The column order and mask bits of stored rows: a file format, so spelled out here, not taken from the
@@ -39,18 +39,13 @@ def latest_fact_ts(m: Message) -> int:
     return max(k[0] for k in m.keys.values())
 
 
-class MessageLayout:
+class MessageLayout(RowLayout):
     """The latest fact's ts in full, every fact as a signed 32-bit distance back from it (0 where the
     mask says it has none), the contact row. A message whose facts lie more than ~24 days apart does not
     fit: `encode` says so and it stays an ordinary message."""
 
     version = 3
     COLUMNS = (("latest", "q"), *((t, "i") for t in EMAIL_TYPES), ("contact", "i"))
-    _INDEX = {name: i for i, (name, _t) in enumerate(COLUMNS)}
-
-    @classmethod
-    def empty(cls) -> list[array]:
-        return [array(t) for _n, t in cls.COLUMNS]
 
     @staticmethod
     def encode(m: Message, contact_row: int) -> tuple | None:

@@ -48,19 +48,19 @@ TRIM_EVERY_S = 60.0
 RETRY_AFTER = timedelta(seconds=1)
 
 
-def _as_parsed(response, **_options):
+def as_parsed(response, **_options):
     """XREAD's reply as hiredis parsed it. redis-py's own reply callback rebuilds every entry's field list
-    as a dict in Python, ~5 % of the flow's time; `_entries` reads the lists directly."""
+    as a dict in Python, ~5 % of the flow's time; `reply_entries` reads the lists directly."""
     return response
 
 
-def _entries(reply) -> list:
+def reply_entries(reply) -> list:
     """The ``[id, [field, value, ...]]`` entries of a one-stream XREAD reply (RESP3: a map by stream name;
     RESP2: a list of [name, entries] pairs)."""
     return next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
 
 
-def _fields(flat: list) -> tuple:
+def entry_fields(flat: list) -> tuple:
     """(raw event, route) of an entry's field list: ``e`` and ``k`` as the ingest path writes them, or a
     duplicate marker (``d`` = 1), or (None, None) when it has neither."""
     if len(flat) == 4 and flat[0] == INGEST_FIELD and flat[2] == ROUTE_FIELD:  # what the ingest path writes
@@ -75,7 +75,7 @@ def _fields(flat: list) -> tuple:
 class RedisStreamPartition(StatefulSourcePartition[Routed, str]):
     def __init__(self, client, partition: int, last_id: str, *, count: int, idle_ms: int,
                  until_drained: bool, retain_ms: int = 0):
-        client.set_response_callback("XREAD", _as_parsed)  # the partition's own client: read as hiredis parsed
+        client.set_response_callback("XREAD", as_parsed)  # the partition's own client: read as hiredis parsed
         self.client = client
         self.partition = partition
         self.stream = ingest_stream(partition)
@@ -112,12 +112,12 @@ class RedisStreamPartition(StatefulSourcePartition[Routed, str]):
                 raise StopIteration
             self.awake = datetime.now(UTC) + self.idle
             return []
-        entries = _entries(reply)
+        entries = reply_entries(reply)
         self.awake = None
         prefix = self.prefix
         items = []
         for eid, flat in entries:
-            raw, route = _fields(flat)
+            raw, route = entry_fields(flat)
             route = route.decode(errors="replace") if route is not None else route_of_raw(raw)
             items.append((route, (prefix + eid.decode(), raw)))
         self.last_id = entries[-1][0].decode()

@@ -474,15 +474,15 @@ def test_source_reads_entries_as_hiredis_parsed_them_in_either_protocol():
     """flows.redis_source reads XREAD replies without redis-py's per-entry dicts: the ingest path's
     (e, k) entries, duplicate markers, entries with fields in another order, and neither."""
     from flows.messages import DUPLICATE_MARK
-    from flows.redis_source import _entries, _fields
+    from flows.redis_source import entry_fields, reply_entries
 
     entries = [[b"1-0", [b"e", b'{"a":1}', b"k", b"o\x1fc"]],
                [b"1-1", [b"k", b"o\x1fc", b"d", b"1"]],
                [b"1-2", [b"k", b"o\x1fc", b"e", b'{"b":2}']],
                [b"1-3", [b"x", b"y"]]]
-    assert _entries({b"callpulse:ingest:0": entries}) is entries  # RESP3: a map by stream
-    assert _entries([[b"callpulse:ingest:0", entries]]) is entries  # RESP2
-    assert [_fields(flat) for _id, flat in entries] == [
+    assert reply_entries({b"callpulse:ingest:0": entries}) is entries  # RESP3: a map by stream
+    assert reply_entries([[b"callpulse:ingest:0", entries]]) is entries  # RESP2
+    assert [entry_fields(flat) for _id, flat in entries] == [
         (b'{"a":1}', b"o\x1fc"), (DUPLICATE_MARK, b"o\x1fc"), (b'{"b":2}', b"o\x1fc"), (None, None)]
 
 

@@ -19,6 +19,7 @@ from engine.gate import OK, EventGate
 from engine.sealed import NO_TS, CompactLayout, SealedAttempts, WideLayout
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
+from tests.state_folds import fold, go_on_side_by_side
 
 DATA = Path(__file__).parent / "data"
 SCENARIO = SimConfig(seed=23, contacts=150, jitter_ms=5000, duplicate_pct=3, abandon_prob=0.08, restart=True)
@@ -29,13 +30,7 @@ def _events():
 
 
 def _fold(events):
-    gate = EventGate()
-    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True,
-                       lateness_ms=gate.lateness_ms, seal_chunk_rows=32)
-    for ev in events:
-        if gate.check(ev) == OK:
-            st.apply(ev)
-    return gate, st
+    return fold(events, seal_chunk_rows=32)
 
 
 def test_release_3_wide_rows_resume_exactly_and_new_chunks_are_compact():
@@ -51,13 +46,7 @@ def test_release_3_wide_rows_resume_exactly_and_new_chunks_are_compact():
     for name in ("dial", "ans", "amd", "bridge", "end", "wrap", "outcome", "amd_result", "contact", "pass_no", "sip",
                  "mask"):
         assert np.array_equal(old.sealed.column(name), fresh.sealed.column(name)), name
-    for ev in events[cut:]:
-        verdict = gate.check(ev)
-        assert old_gate.check(ev) == verdict
-        if verdict == OK:
-            old.apply(ev)
-            fresh.apply(ev)
-        assert old.take_alerts() == fresh.take_alerts()
+    go_on_side_by_side(events[cut:], old_gate, old, gate, fresh)
     assert build_snapshot(old) == build_snapshot(fresh)
     assert old.take_details() == fresh.take_details()
     layouts = [c.layout for c in old.sealed.chunks]

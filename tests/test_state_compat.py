@@ -15,10 +15,9 @@ import pytest
 
 from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
-from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
-from engine.state import CampaignState
 from flows.dataflow import CampaignLogic, FlowConfig
+from tests.state_folds import fold, go_on_side_by_side
 
 DATA = Path(__file__).parent / "data"
 SCENARIOS = {
@@ -28,12 +27,7 @@ SCENARIOS = {
 
 
 def _fold(events, upto):
-    gate = EventGate()
-    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True,
-                       lateness_ms=gate.lateness_ms)
-    for ev in events[:upto]:
-        if gate.check(ev) == OK:
-            st.apply(ev)
+    gate, st = fold(events[:upto])
     st.take_details()
     st.take_alerts()
     return gate, st
@@ -50,13 +44,7 @@ def test_release_2_snapshot_resumes_exactly(name):
     assert build_snapshot(old) == build_snapshot(fresh)
     assert old.take_details() == fresh.take_details()
     # ... and it goes on from there like a state that never left memory, alerts and details included
-    for ev in events[cut:]:
-        verdict = gate.check(ev)
-        assert old_gate.check(ev) == verdict
-        if verdict == OK:
-            old.apply(ev)
-            fresh.apply(ev)
-        assert old.take_alerts() == fresh.take_alerts()
+    go_on_side_by_side(events[cut:], old_gate, old, gate, fresh)
     assert build_snapshot(old) == build_snapshot(fresh)
     assert old.take_details() == fresh.take_details()
     # ... and pickles again in the current layout

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
-from engine.gate import OK, EventGate
+from engine.gate import OK
 from engine.snapshot import build_snapshot
-from engine.state import CampaignState
 from flows.campaign_step import CampaignLogic
 from flows.config import FlowConfig
+from tests.state_folds import fold
 
 SNAPSHOT = Path(__file__).parent / "data" / "release1_campaign_snapshot.pickle"
 
@@ -25,13 +25,7 @@ def _events():
 
 
 def _fresh(events, upto):
-    gate = EventGate()
-    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True,
-                       lateness_ms=gate.lateness_ms)
-    for ev in events[:upto]:
-        if gate.check(ev) == OK:
-            st.apply(ev)
-    return gate, st
+    return fold(events[:upto])
 
 
 def test_release_1_snapshot_resumes_exactly_and_rewrites_its_detail():

@@ -1,0 +1,30 @@
+"""Folding a campaign's events through the gate into a `CampaignState`, as the flow's campaign step does,
+and carrying two states on side by side (a resumed one beside one that never left memory)."""
+
+from __future__ import annotations
+
+from engine.gate import OK, EventGate
+from engine.state import CampaignState
+
+
+def fold(events: list[dict], **state_options) -> tuple[EventGate, CampaignState]:
+    """A fresh gate and state after ``events`` (collecting details, the gate's lateness bound)."""
+    gate = EventGate()
+    st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True,
+                       lateness_ms=gate.lateness_ms, **state_options)
+    for ev in events:
+        if gate.check(ev) == OK:
+            st.apply(ev)
+    return gate, st
+
+
+def go_on_side_by_side(events: list[dict], old_gate: EventGate, old: CampaignState, gate: EventGate,
+                       fresh: CampaignState) -> None:
+    """Apply ``events`` to both: the gates give the same verdicts, the states the same alerts."""
+    for ev in events:
+        verdict = gate.check(ev)
+        assert old_gate.check(ev) == verdict
+        if verdict == OK:
+            old.apply(ev)
+            fresh.apply(ev)
+        assert old.take_alerts() == fresh.take_alerts()
