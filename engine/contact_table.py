@@ -36,7 +36,7 @@ NONFINAL_CODES = frozenset(STATUS_CODE[s] for s in NONFINAL_CONTACT_STATUSES)
 
 def _kept(doc: bytes) -> bytes:
     """A copy of an orjson result to keep: orjson returns short results in a ~4 KB allocation, so
-    80,000 kept as they are held ~300 MB (measured at 1M contacts)."""
+    the ~80,000 callback histories of a 1M-contact campaign held ~140 MB kept as they were."""
     return bytes(memoryview(doc))
 
 
