@@ -29,6 +29,10 @@ from api.settings import ApiSettings
 from api.sockets import StallReaper
 
 
+REDIS_RETRY_AFTER_S = 1  # a blip or a failover: try again soon
+OOM_RETRY_AFTER_S = 10  # an operator has to free memory or raise maxmemory
+
+
 def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: float = 5.0,
                min_frame_interval_s: float = 0.25, ping_s: float = 15.0, max_replay: int = 1000,
                max_alert_queue: int = 1000, flow_lag_bound_ms: int = 30_000,
@@ -133,7 +137,13 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(redis_sync.RedisError)
     async def _redis_error(request, exc):
-        return OrjsonResponse({"detail": f"Redis unavailable: {type(exc).__name__}"}, status_code=503)
+        # Always retryable: the ingest path stores a retried body exactly once (flows/ingest_claims.py).
+        if isinstance(exc, redis_sync.exceptions.OutOfMemoryError):
+            detail, wait = ("Redis is out of memory (maxmemory reached); nothing of what failed was stored "
+                            "twice: retry the same body later"), OOM_RETRY_AFTER_S
+        else:
+            detail, wait = f"Redis unavailable: {type(exc).__name__}; retry the same body", REDIS_RETRY_AFTER_S
+        return OrjsonResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(wait)})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request, exc: RequestValidationError):

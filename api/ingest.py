@@ -1,7 +1,7 @@
 """The ingest path of POST /v1/events (SPEC §1): body checks, validation and the append.
 
 Everything here is sync and runs in the thread pool (api/routes/ingest.py), so a 10 000-event body
-does not stall the SSE fan-out. The append is `flows.ingest_writer.accept_events`, the very path
+does not stall the SSE fan-out. The append is `flows.ingest_claims.accept_events`, the very path
 `callpulse ingest` takes, so both agree on validation and de-dup.
 """
 
@@ -50,14 +50,14 @@ def ingest_body(client, body: bytes, org_id: str) -> dict:
     ``{accepted, duplicates, rejected, late}``.
 
     Raises EventRejected("too_large") for a body over the limits. The append is
-    `flows.ingest_writer.accept_events`, the path `callpulse ingest` takes.
+    `flows.ingest_claims.accept_events`, the path `callpulse ingest` takes.
     """
     return ingest_items(client, split_body(body), org_id)
 
 
 def ingest_items(client, items: list, org_id: str) -> dict:
     """Validate (live mode) and append the items of a split POST /v1/events body (see `ingest_body`)."""
-    from flows.ingest_writer import accept_events  # one of the few flows imports (api/__init__.py)
+    from flows.ingest_claims import accept_events  # one of the few flows imports (api/__init__.py)
 
     now_ms = int(time.time() * 1000)
     valid, positions, rejected = [], [], []

@@ -96,8 +96,15 @@ DEAD_LETTER_STREAM = f"{PREFIX}:deadletter"
 
 
 def seen_key(org_id: str, event_id: str) -> str:
-    """Ingest-side marker of an accepted event_id (`SET NX EX 3600`): ids are unique per org."""
+    """Ingest-side claim of an event_id for an hour (flows/ingest_claims.py): ids are unique per org."""
     return f"{PREFIX}:seen:{{{key_part(org_id)}}}:{key_part(event_id)}"
+
+
+def stored_key(partition: int, minute: int) -> str:
+    """Hash ``org \x1f event_id`` -> 1: the events appended to partition ``partition`` under claims made
+    in wall-clock minute ``minute`` (flows/ingest_claims.py). Same hash tag as `ingest_stream`, so one
+    Lua script appends an event and records it atomically, on a Redis Cluster too."""
+    return f"{PREFIX}:stored:{{{partition}}}:{minute}"
 
 
 # ---------------------------------------------------------------- flow output

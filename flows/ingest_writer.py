@@ -1,34 +1,28 @@
 """Append events to the partitioned Redis ingest streams (see docs/streams.md).
 
-Two entry points, one job:
-- `StreamAppender`: raw append, pipelined (`callpulse simulate --redis`):
-  whatever it is given — valid, duplicate or malformed — goes to the stream,
-  and the flow sorts it out.
-- `accept_events`: the ingest path (`callpulse ingest`, `POST /v1/events`):
-  events already validated are de-duplicated by (org, event_id) for an hour,
-  and only the new ones are appended; each repeat leaves a duplicate marker
-  (no payload) on its campaign's stream, so the flow still counts it.
+`StreamAppender`: raw append, pipelined (`callpulse simulate --redis`):
+whatever it is given — valid, duplicate or malformed — goes to the stream,
+and the flow sorts it out. The ingest path (`callpulse ingest`,
+`POST /v1/events`) appends exactly once through `flows.ingest_claims`, with
+the pipelining helpers below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import orjson
 import redis
 
 from engine.keys import (
-    DUPLICATE_FIELD,
     INGEST_FIELD,
     ROUTE_FIELD,
     ingest_stream,
     partition_count,
     partition_for,
     route_key,
-    seen_key,
 )
 
-SEEN_TTL_S = 3600  # SPEC: a repeat within (at least) the last hour is a duplicate
 DEFAULT_CHUNK = 1000
 
 
@@ -114,54 +108,6 @@ class StreamAppender:
 def xadd_args(stream: bytes, payload: bytes, maxlen: int | None, route: bytes | None = None) -> tuple:
     head = (b"XADD", stream, b"MAXLEN", b"~", str(maxlen).encode(), b"*") if maxlen else (b"XADD", stream, b"*")
     return (*head, INGEST_FIELD, payload, *((ROUTE_FIELD, route) if route is not None else ()))
-
-
-def marker_args(stream: bytes, maxlen: int | None, route: bytes) -> tuple:
-    """XADD of a duplicate marker: the campaign's route and the duplicate flag, no event (docs/streams.md)."""
-    head = (b"XADD", stream, b"MAXLEN", b"~", str(maxlen).encode(), b"*") if maxlen else (b"XADD", stream, b"*")
-    return (*head, ROUTE_FIELD, route, DUPLICATE_FIELD, b"1")
-
-
-def accept_events(client, events: Sequence[dict], *, partitions: int | None = None,
-                  maxlen: int | None = None) -> list[bool]:
-    """Append the not-yet-seen validated `events`; per event True (accepted) or False (duplicate).
-
-    `SET seen_key 1 NX EX 3600` claims each event_id (a repeat inside the same
-    call loses too), then the winners are XADDed in a second round trip; the
-    normalised event is what goes on the stream. Each loser gets a duplicate
-    marker on its campaign's stream in the same round trip (in event order), so
-    the flow's `diagnostics.duplicates` counts what was sent, as `callpulse
-    replay` of the same events does. If the append fails, the claims are
-    released so that the sender's retry is not taken for a duplicate.
-    """
-    if not events:
-        return []
-    n = partitions or partition_count()
-    ttl = str(SEEN_TTL_S).encode()
-    keys = [seen_key(ev["org_id"], ev["event_id"]).encode() for ev in events]
-    replies = execute(client, [(b"SET", k, b"1", b"NX", b"EX", ttl) for k in keys])
-    if any(isinstance(r, Exception) for r in replies):
-        claimed = [k for k, r in zip(keys, replies) if r is not None and not isinstance(r, Exception)]
-        if claimed:
-            client.delete(*claimed)
-        raise_first_error(replies)
-    fresh = [r is not None for r in replies]
-    winners = [i for i, ok in enumerate(fresh) if ok]
-    streams = [ingest_stream(p).encode() for p in range(n)]
-    cmds = []
-    for ev, ok in zip(events, fresh):
-        stream = streams[partition_of(ev, n)]
-        if ok:
-            cmds.append(xadd_args(stream, orjson.dumps(ev), maxlen, route_of(ev)))
-        else:
-            cmds.append(marker_args(stream, maxlen, route_of(ev)))
-    try:
-        raise_first_error(execute(client, cmds))
-    except Exception:
-        if winners:
-            client.delete(*(keys[i] for i in winners))
-        raise
-    return fresh
 
 
 # -- pipelining ----------------------------------------------------------------------

@@ -415,7 +415,7 @@ def test_redis_source_trims_only_entries_older_than_the_retention_behind_the_rea
 
 def test_redis_source_routes_by_the_ingest_key_without_decoding(redis_url, redis_client):
     """The ingest path writes the campaign's route beside each event; the source groups by it."""
-    from flows.ingest_writer import accept_events
+    from flows.ingest_claims import accept_events
 
     evs = [ev(f"r{i}", "campaign.status", T0 + i, camp=c, status="active") for i, c in enumerate(["a", "b", "a"])]
     accept_events(redis_client, evs, partitions=1)
@@ -430,7 +430,7 @@ def test_redis_source_routes_by_the_ingest_key_without_decoding(redis_url, redis
 
 def test_duplicate_markers_are_read_as_such_and_counted_by_the_campaign_step(redis_url, redis_client, clock):
     """A repeat the ingest path dropped reaches the flow as a marker: counted, nothing applied, no dead letter."""
-    from flows.ingest_writer import accept_events
+    from flows.ingest_claims import accept_events
     from flows.routing import DUPLICATE_MARK
 
     first = ev("m1", "campaign.status", T0, camp="a", status="active")

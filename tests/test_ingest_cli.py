@@ -166,7 +166,8 @@ def test_usage_errors_exit_2(tmp_path, redis_url):
 
 
 def test_accept_events_and_appender_in_process(redis_client):
-    from flows.ingest_writer import StreamAppender, accept_events
+    from flows.ingest_claims import accept_events
+    from flows.ingest_writer import StreamAppender
 
     base = {"type": "campaign.status", "ts": 1, "org_id": "o1", "campaign_id": "c1", "status": "active"}
     evs = [{**base, "event_id": "a"}, {**base, "event_id": "a"}, {**base, "event_id": "b"},

@@ -95,7 +95,7 @@ def _validated_chunks(src, replay: bool):
 
 def _append(client, events: list[dict], positions: list[int], check, args, counts: dict) -> list[tuple[int, str]]:
     """Append one chunk; the (position, reason) of its accepted events that the flow will find late."""
-    from flows.ingest_writer import accept_events
+    from flows.ingest_claims import accept_events
 
     if not events:
         return []
