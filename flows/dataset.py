@@ -17,7 +17,9 @@ What an operator does then: docs/operations.md ("After data loss").
 
 from __future__ import annotations
 
+import os
 import secrets
+import sqlite3
 import time
 from pathlib import Path
 
@@ -66,11 +68,16 @@ def report_lost(client, message: str) -> None:
 
 
 def adopt_at_start(client, recovery_dir: Path | None) -> str:
-    """The dataset id the flow will work on; raises DatasetLost if its recovery state is from another one.
+    """The dataset id the flow will work on; raises DatasetLost unless its recovery state provably belongs
+    to the dataset in Redis.
 
     - recovery state from dataset D and Redis holds D: go on;
     - recovery state from D, Redis holds nothing or E: DatasetLost;
-    - no recorded id (new recovery dir, or ``--no-recovery``): adopt Redis's id (created if none).
+    - recovery state without an identity (``dataset-id`` missing or empty, yet the directory holds
+      snapshots or chunks): DatasetLost. Nothing proves it belongs to this Redis, and adopting it
+      would mix two datasets for good (the file would be written with the wrong id);
+    - no recorded id and no state (a new recovery dir, or ``--no-recovery``): adopt Redis's id
+      (created if none) and record it.
     """
     path = recovery_dir / RECOVERY_FILE if recovery_dir is not None else None
     recorded = path.read_text().strip() if path is not None and path.is_file() else None
@@ -79,8 +86,50 @@ def adopt_at_start(client, recovery_dir: Path | None) -> str:
         if found != recorded:
             raise DatasetLost(lost_message(recorded, found, f"the recovery state in {recovery_dir}"))
         return recorded
+    if recovery_dir is not None and holds_state(recovery_dir):
+        why = "is empty" if path.is_file() else "is missing"
+        raise DatasetLost(
+            f"the recovery directory {recovery_dir} holds recovery state but its {RECOVERY_FILE} file {why}, so "
+            f"nothing proves that state belongs to the dataset in this Redis "
+            f"({found or 'none yet'}). Refusing to resume it (a partial dataset would be written); restore "
+            f"{RECOVERY_FILE} from the backup of that directory, or move the directory aside to start "
+            f"afresh from the ingest streams; see docs/operations.md, 'Dataset identity'.")
     ds = found or ensure(client)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(ds + "\n")
+        write_durably(path, ds + "\n")
     return ds
+
+
+def holds_state(recovery_dir: Path) -> bool:
+    """Whether a recovery directory holds anything to resume: a Bytewax partition with an execution,
+    a frontier, a commit or a snapshot recorded, or a stored chunk (flows/chunk_store.py)."""
+    if any((recovery_dir / "chunks").glob("*.chunk")):
+        return True
+    for part in recovery_dir.glob("part-*.sqlite3"):
+        conn = sqlite3.connect(f"file:{part}?mode=ro", uri=True)
+        try:
+            for table in ("exs", "fronts", "commits", "snaps"):
+                if conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+                    return True
+        except sqlite3.DatabaseError:
+            return True  # unreadable: not provably empty
+        finally:
+            conn.close()
+    return False
+
+
+def write_durably(path: Path, text: str) -> None:
+    """Write a small file so that a crash leaves the old content or the new, never a torn or empty one:
+    a temporary file, fsynced, renamed over, and the directory fsynced (the rename itself is durable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

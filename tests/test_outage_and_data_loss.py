@@ -167,3 +167,36 @@ def test_wiped_redis_is_refused_by_flow_and_api_and_the_documented_recovery_work
         api.stop()
         client.close()
         rp.stop()
+
+
+def test_recovery_state_without_its_identity_is_refused_never_adopted(tmp_path, redis_url, redis_client):
+    """Reliability #2: a recovery directory whose `dataset-id` is missing or empty is not adopted by
+    another dataset (before the fix the flow took over a fresh Redis's id and rewrote the file, so every
+    campaign came out wrong for good). A fresh directory still adopts; the right file resumes."""
+    items, path = _events(tmp_path, seed=13)
+    rec = tmp_path / "rec"
+    append(redis_client, items)
+    run_flow(redis_url, tmp_path, "--replay", "--recovery-dir", str(rec))
+    ident = rec / "dataset-id"
+    ds = ident.read_text().strip()
+    assert ds and redis_client.get(DATASET_KEY).decode() == ds
+
+    redis_client.flushall()  # another dataset: a fresh Redis, with its own id and its own events
+    other = create_key(redis_client, org="org-9")  # creates that dataset's id
+    assert other and redis_client.get(DATASET_KEY).decode() != ds
+    for content in (None, "", "\n"):  # missing, empty, blank
+        if content is None:
+            ident.unlink(missing_ok=True)
+        else:
+            ident.write_text(content)
+        proc = _flow(redis_url, tmp_path, "--recovery-dir", str(rec))
+        assert proc.wait(timeout=60) == EXIT_DATASET_LOST, (tmp_path / "flow.log").read_text()[-2000:]
+        reason = redis_client.hget(flow_status_key(), "dataset_error").decode()
+        assert "dataset-id file is" in reason and str(rec) in reason
+        assert (ident.read_text() if ident.exists() else None) == content  # not rewritten with the wrong id
+    assert [k for k in redis_client.keys("*") if b"stats" in k] == []  # nothing of the old state written
+
+    fresh = tmp_path / "fresh"  # a new directory is adopted, and records the id durably
+    run_flow(redis_url, tmp_path, "--replay", "--recovery-dir", str(fresh))
+    assert (fresh / "dataset-id").read_text().strip() == redis_client.get(DATASET_KEY).decode()
+    assert not list(fresh.glob("*.tmp"))
