@@ -15,15 +15,21 @@ from api.late_notice import LateCheck
 from engine.events import EventRejected, parse_event, split_body, validate_event
 
 
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
+
+
 def json_body_problem(body: bytes, content_type: str) -> str | None:
     """Why a JSON-array body (or any body sent as application/json) cannot be split, or None.
 
     NDJSON goes line by line (a bad line is one rejection); but a JSON array with one bad element
     (NaN, invalid UTF-8, ...) would otherwise be taken for one NDJSON line and reported as a single
     ``malformed`` at index 0, so it is refused whole, saying where it breaks."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type in NDJSON_TYPES:
+        return None  # the sender says NDJSON: line by line, a bad line (even a first line "[...") is one rejection
     text = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
     stripped = text.lstrip(b" \t\r\n")
-    is_json = content_type.split(";")[0].strip().lower() == "application/json"
+    is_json = media_type == "application/json"
     if not stripped or not (is_json or stripped[:1] == b"["):
         return None
     try:

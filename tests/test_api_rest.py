@@ -423,6 +423,21 @@ def test_post_events_json_ndjson_duplicates_and_rejections(env):
                                                                            "rejected": [], "late": []}
 
 
+def test_ndjson_body_with_a_json_array_first_line_rejects_that_line_only(env):
+    """Reliability #6: with Content-Type application/x-ndjson a first line that is a JSON array is one
+    rejected line (index 0), not a 400 for the whole body."""
+    http, key = env["http"], env["keys"]["org1"]
+    now = int(time.time() * 1000)
+    good = [{"type": "contact.added", "org_id": "org-1", "campaign_id": "nd-first", "ts": now,
+             "event_id": f"nd-first-{i}", "contact_id": f"c{i}"} for i in range(3)]
+    body = b'[{"type": "contact.added"}, 1\n' + b"\n".join(orjson.dumps(e) for e in good) + b"\n"
+    r = http.post("/v1/events", headers=H(key, **{"Content-Type": "application/x-ndjson"}), content=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 3 and [(x["index"], x["code"]) for x in r.json()["rejected"]] == [(0, "malformed")]
+    r = http.post("/v1/events", headers=H(key, **{"Content-Type": "application/json"}), content=body)
+    assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]  # sent as JSON it is one broken document
+
+
 def test_post_events_limits_413(env):
     http, key = env["http"], env["keys"]["org1"]
     too_many = b"\n".join(b'{"x":%d}' % i for i in range(MAX_BATCH_EVENTS + 1))
