@@ -28,7 +28,6 @@ from api.routes import ROUTERS
 from api.settings import ApiSettings
 from api.sockets import StallReaper
 
-
 REDIS_RETRY_AFTER_S = 1  # a blip or a failover: try again soon
 OOM_RETRY_AFTER_S = 10  # an operator has to free memory or raise maxmemory
 

@@ -14,7 +14,6 @@ import orjson
 from api.late_notice import LateCheck
 from engine.events import EventRejected, parse_event, split_body, validate_event
 
-
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
 
 
