@@ -76,6 +76,18 @@ class EventGate:
                 self._expire(seen, clock)
         return OK
 
+    def check_repeat(self, ev: dict) -> str:
+        """Verdict for a repeat the ingest path already refused as a duplicate (its event_id was claimed):
+        a duplicate when this gate saw the id applied; late when the gate would find it late (the first
+        copy was late too, so it was never "seen": `callpulse replay` judges the repeat late again);
+        otherwise a duplicate (the first copy was applied in another campaign of the org). Never applied."""
+        if ev["event_id"] in self.seen.get(ev["org_id"], ()):
+            return DUPLICATE
+        wm = self.watermark((ev["org_id"], ev["campaign_id"]))
+        if wm is not None and ev["ts"] < wm - self.lateness_ms:
+            return LATE
+        return DUPLICATE
+
     def is_seen(self, org_id: str, event_id: str) -> bool:
         return event_id in self.seen.get(org_id, ())
 

@@ -87,6 +87,9 @@ ROUTE_FIELD = b"k"  # stream entry field holding `route_key(org, campaign)`: the
 # A duplicate marker: an ingest entry with `k` and this field = b"1" and no `e`. The ingest path drops a repeated
 # event_id before it reaches a stream and appends this instead, so the flow counts it (diagnostics.duplicates).
 DUPLICATE_FIELD = b"d"
+# Beside `d`, the ingest path writes the repeat itself (its normalised JSON), so that the flow can tell a repeat
+# of an event it found late (not "seen": judged again, late again) from a repeat of an applied one (a duplicate).
+REPEAT_FIELD = b"r"
 
 
 def route_key(org_id: str, campaign_id: str) -> str:
@@ -122,6 +125,14 @@ def org_tag(org_id: str) -> str:
 def stats_key(org_id: str, campaign_id: str) -> str:
     """String: the latest `/stats` body (JSON), overwritten on every frame (idempotent on replay)."""
     return f"{PREFIX}:stats:{campaign_tag(org_id, campaign_id)}"
+
+
+def watermark_key(org_id: str, campaign_id: str) -> str:
+    """String: the campaign's event-time watermark (ms, decimal), the one the flow's lateness gate judges
+    by (the largest applied event ts), written with every frame, in the same pipeline as `stats_key`.
+    Unlike the body's ``as_of`` it never follows the wall clock; the ingest late notice reads it
+    (api/late_notice.py). Never deleted: a retired campaign keeps it."""
+    return f"{PREFIX}:watermark:{campaign_tag(org_id, campaign_id)}"
 
 
 def frames_stream(org_id: str, campaign_id: str) -> str:

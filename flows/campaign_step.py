@@ -23,7 +23,16 @@ from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from flows.chunk_store import store_for
 from flows.config import FlowConfig
-from flows.messages import DUPLICATE_MARK, Alert, CampaignBatch, CampaignOutput, DeadLetter, Details, Frame
+from flows.messages import (
+    DUPLICATE_MARK,
+    Alert,
+    CampaignBatch,
+    CampaignOutput,
+    DeadLetter,
+    Details,
+    Frame,
+    Repeat,
+)
 from flows.retirement import RETIRING_STATUSES, archive_for
 from flows.routing import UNROUTABLE
 from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
@@ -159,7 +168,8 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         self.seq += 1
         self.dirty = False
         self.last_frame = wall
-        out.append(Frame(st.org_id, st.campaign_id, self.seq, orjson.dumps(build_snapshot(st))))
+        out.append(Frame(st.org_id, st.campaign_id, self.seq, orjson.dumps(build_snapshot(st)),
+                         self.gate.watermark((st.org_id, st.campaign_id))))
 
     def _revive(self, route: str) -> None:
         """A campaign this step does not hold may have been retired: carry on from its archive."""
@@ -200,8 +210,13 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         wall_ms = None if not self.live else now_ms()
         for route, entries in values:
             for ref, raw in entries:
+                if type(raw) is Repeat:
+                    # A repeat the ingest path refused, with its payload (docs/streams.md): a duplicate, or
+                    # late again when its first copy was late (as `callpulse replay` judges it). Never applied.
+                    st = self._repeat(ref, raw.raw, route, st, out)
+                    continue
                 if raw is DUPLICATE_MARK:
-                    # A repeat the ingest path dropped (docs/streams.md): counted like the gate's duplicates,
+                    # A marker without its repeat (written before markers carried it): a duplicate,
                     # creating the campaign's state if needed, as `callpulse replay` does.
                     if route == UNROUTABLE:
                         out.append(DeadLetter(dead_letter(ref, None, "malformed", None,
@@ -234,12 +249,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
                     st.note_duplicate()
                 else:
                     st.note_late()
-                    wm = gate.watermark((org, camp))
-                    out.append(DeadLetter(dead_letter(
-                        ref, raw, "late", "ts",
-                        f"event ts {ev['ts']} is {wm - ev['ts']} ms behind the campaign's watermark {wm} "
-                        f"(lateness bound {gate.lateness_ms} ms)",
-                        org_id=org, campaign_id=camp, event_id=ev["event_id"])))
+                    out.append(self._late_letter(ref, raw, ev))
         if st is None:  # nothing but rejected entries so far
             return out, StatefulBatchLogic.RETAIN
         wall = time.time()
@@ -252,6 +262,35 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         elif st.collect_details and st.pending_details() >= DETAIL_FLUSH_ROWS:
             self._details(out)  # a burst between two frames (e.g. a list upload): written in slices
         return out, StatefulBatchLogic.RETAIN
+
+    def _repeat(self, ref: str, raw: bytes, route: str, st, out: list):
+        """Count a repeat the ingest path refused: duplicate or late (`EventGate.check_repeat`); the state."""
+        try:
+            ev = parse_event(raw)  # ingest validated it; a marker written by hand may still be bad
+        except EventRejected as err:
+            out.append(DeadLetter(dead_letter(ref, raw, err.code, err.field, err.reason)))
+            return st
+        org, camp = ev["org_id"], ev["campaign_id"]
+        if route_key(org, camp) != route:
+            out.append(DeadLetter(dead_letter(ref, raw, "misrouted", "campaign_id",
+                                              "the entry's routing key names another campaign")))
+            return st
+        if st is None:
+            st = self._new_state(org, camp)
+        if self.gate.check_repeat(ev) == DUPLICATE:
+            st.note_duplicate()
+            return st
+        st.note_late()
+        out.append(self._late_letter(ref, raw, ev))
+        return st
+
+    def _late_letter(self, ref: str, raw: bytes, ev: dict) -> DeadLetter:
+        org, camp = ev["org_id"], ev["campaign_id"]
+        wm = self.gate.watermark((org, camp))
+        return DeadLetter(dead_letter(
+            ref, raw, "late", "ts", f"event ts {ev['ts']} is {wm - ev['ts']} ms behind the campaign's watermark "
+                                    f"{wm} (lateness bound {self.gate.lateness_ms} ms)",
+            org_id=org, campaign_id=camp, event_id=ev["event_id"]))
 
     def on_notify(self):
         st = self.state

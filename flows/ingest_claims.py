@@ -65,7 +65,7 @@ for i = 3, #ARGV, 5 do
       out[n] = 0
     end
   else
-    xadd('k', ARGV[i + 4], 'd', '1')
+    xadd('k', ARGV[i + 4], 'd', '1', 'r', ARGV[i + 3])
   end
 end
 for k = 2, #KEYS do redis.call('EXPIRE', KEYS[k], ARGV[2], 'NX') end
@@ -146,7 +146,7 @@ def _append(client, events, payloads, verdicts, mine, n: int, maxlen: int | None
         route = route_key(org, camp).encode()
         items = by_part.setdefault(p, [])
         if v == DUPLICATE:
-            items += [b"d", b"0", b"", b"", route]
+            items += [b"d", b"0", b"", payload, route]  # the repeat rides along (engine.gate.check_repeat)
             continue
         minute = int(claim[1:claim.index(b":")])
         index = buckets.setdefault(p, {})

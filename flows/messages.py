@@ -25,8 +25,16 @@ class Mark(enum.Enum):
 
 DUPLICATE_MARK = Mark.DUPLICATE
 
-# What an ingest entry carries: the event's bytes; `DUPLICATE_MARK`; or None (an entry without an event field).
-RawEvent = bytes | Mark | None
+
+class Repeat(NamedTuple):
+    """A duplicate marker that carries the repeat (docs/streams.md): judged by `EventGate.check_repeat`."""
+
+    raw: bytes
+
+
+# What an ingest entry carries: the event's bytes; `DUPLICATE_MARK` (a marker written before markers carried
+# the repeat); a `Repeat`; or None (an entry without an event field).
+RawEvent = bytes | Mark | Repeat | None
 
 # ``(ref, raw)``: ref names where the entry was read, ``"<partition>:<stream entry id>"`` or
 # ``"file:<path>:<line>"`` (the dead-letter ``source``, and the key of its de-duplication).
@@ -69,12 +77,15 @@ class Details(NamedTuple):
 
 
 class Frame(NamedTuple):
-    """The campaign's next frame: its ``seq`` and the `/stats` body as JSON bytes (without ``seq``)."""
+    """The campaign's next frame: its ``seq``, the `/stats` body as JSON bytes (without ``seq``) and the
+    event-time watermark of the campaign's gate (ms; None when the gate has none), which the sink
+    stores beside the body for the ingest late notice (`engine.keys.watermark_key`)."""
 
     org_id: str
     campaign_id: str
     seq: int
     body: bytes
+    watermark: int | None = None
 
 
 CampaignOutput = DeadLetter | Alert | Details | Frame

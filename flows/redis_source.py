@@ -35,9 +35,17 @@ from datetime import UTC, datetime, timedelta
 import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, flow_status_key, ingest_stream, partition_count
+from engine.keys import (
+    DUPLICATE_FIELD,
+    INGEST_FIELD,
+    REPEAT_FIELD,
+    ROUTE_FIELD,
+    flow_status_key,
+    ingest_stream,
+    partition_count,
+)
 from flows.lifecycle import STOP
-from flows.messages import DUPLICATE_MARK, Routed
+from flows.messages import DUPLICATE_MARK, Repeat, Routed
 from flows.routing import grouped, route_of_raw
 
 DEFAULT_COUNT = 1000
@@ -68,7 +76,8 @@ def entry_fields(flat: list) -> tuple:
     fields = dict(zip(flat[0::2], flat[1::2]))
     raw = fields.get(INGEST_FIELD)
     if raw is None and fields.get(DUPLICATE_FIELD) == b"1":
-        raw = DUPLICATE_MARK
+        repeat = fields.get(REPEAT_FIELD)
+        raw = DUPLICATE_MARK if repeat is None else Repeat(repeat)
     return raw, fields.get(ROUTE_FIELD)
 
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 import orjson
 
 from engine.keys import route_key
-from flows.messages import DUPLICATE_MARK, CampaignBatch, Entry, RawEvent, Routed
+from flows.messages import CampaignBatch, Entry, RawEvent, Routed
 
 UNROUTABLE = "!unroutable"  # never a campaign key ('!' is no id character)
 
 
 def route_of_raw(raw: RawEvent) -> str:
     """The route of an entry without a routing field: decode just enough to name the campaign."""
-    if raw is None or raw is DUPLICATE_MARK:
+    if not isinstance(raw, bytes):  # None, a duplicate marker: a marker always has its route field
         return UNROUTABLE
     try:
         obj = orjson.loads(raw)

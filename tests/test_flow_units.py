@@ -431,29 +431,60 @@ def test_redis_source_routes_by_the_ingest_key_without_decoding(redis_url, redis
 def test_duplicate_markers_are_read_as_such_and_counted_by_the_campaign_step(redis_url, redis_client, clock):
     """A repeat the ingest path dropped reaches the flow as a marker: counted, nothing applied, no dead letter."""
     from flows.ingest_claims import accept_events
-    from flows.routing import DUPLICATE_MARK
+    from flows.messages import DUPLICATE_MARK, Repeat
 
     first = ev("m1", "campaign.status", T0, camp="a", status="active")
-    assert accept_events(redis_client, [first, first, {**first, "campaign_id": "b"}], partitions=1) == \
-        [True, False, False]
+    other = {**first, "campaign_id": "b"}
+    assert accept_events(redis_client, [first, first, other], partitions=1) == [True, False, False]
     redis_client.xadd(ingest_stream(0), {"d": "1"})  # a marker without a route: nothing to count it on
+    redis_client.xadd(ingest_stream(0), {"k": "o1\x1fb", "d": "1"})  # a marker of an older release: no repeat
     items = RedisStreamSource(redis_url, partitions=1).build_part("read", "0", None).next_batch()
     groups = {route: [raw for _ref, raw in group] for route, (_r, group) in items}
-    assert groups == {"o1\x1fa": [orjson.dumps(first), DUPLICATE_MARK], "o1\x1fb": [DUPLICATE_MARK],
-                      UNROUTABLE: [DUPLICATE_MARK]}
+    assert groups == {"o1\x1fa": [orjson.dumps(first), Repeat(orjson.dumps(first))],
+                      "o1\x1fb": [Repeat(orjson.dumps(other)), DUPLICATE_MARK], UNROUTABLE: [DUPLICATE_MARK]}
     assert pickle.loads(pickle.dumps(DUPLICATE_MARK)) is DUPLICATE_MARK  # survives the exchange between workers
+    assert pickle.loads(pickle.dumps(groups["o1\x1fb"][0])) == Repeat(orjson.dumps(other))
 
     a = CampaignLogic(FlowConfig(replay=True), None)
     out, _ = a.on_batch([("o1\x1fa", [(f"0:{i}", raw) for i, raw in enumerate(groups["o1\x1fa"])])])
     assert dead_of(out) == [] and body(frames_of(out)[0])["diagnostics"]["duplicates"] == 1
     b = CampaignLogic(FlowConfig(replay=True), None)  # only a marker so far: a state, no frame (no watermark)
-    out, _ = b.on_batch([("o1\x1fb", [("0:9", DUPLICATE_MARK)])])
+    out, _ = b.on_batch([("o1\x1fb", [("0:9", groups["o1\x1fb"][0])])])  # its first copy is campaign a's
     assert out == [] and (b.state.org_id, b.state.campaign_id, b.state.duplicates) == ("o1", "b", 1)
     out, _ = b.on_batch(batch(ev("m2", "campaign.status", T0, camp="b", status="active")))
     assert body(frames_of(out)[0])["diagnostics"]["duplicates"] == 1
     bad = CampaignLogic(FlowConfig(replay=True), None)
     out, _ = bad.on_batch([(UNROUTABLE, [("0:10", DUPLICATE_MARK)])])
     assert [d["code"] for d in dead_of(out)] == ["malformed"] and bad.state is None
+
+
+def test_a_resent_late_event_is_late_again_as_in_replay_not_a_duplicate(redis_url, redis_client, clock):
+    """Reliability #9: one definition on both paths. The first copy was late (never "seen"), so its resend,
+    refused by ingest as a duplicate, is late again for the flow, as `callpulse replay` counts it:
+    {"late": 2}, not {"late": 1, "duplicates": 1}. A resend of an applied event stays a duplicate."""
+    from flows.ingest_claims import accept_events
+
+    head = ev("w1", "campaign.status", T0 + 120_000, camp="a", status="active")
+    late = ev("w2", "campaign.status", T0, camp="a", status="paused")  # 120 s behind: past the 30 s bound
+    assert accept_events(redis_client, [head, late], partitions=1) == [True, True]
+    assert accept_events(redis_client, [late, head], partitions=1) == [False, False]  # both resent
+    items = RedisStreamSource(redis_url, partitions=1).build_part("read", "0", None).next_batch()
+    logic = CampaignLogic(FlowConfig(replay=True), None)
+    out, _ = logic.on_batch([item for _route, item in items])
+    got = body(frames_of(out)[-1])["diagnostics"]
+    want = replay_diagnostics([head, late, late, head])
+    assert (got["late"], got["duplicates"]) == (want["late"], want["duplicates"]) == (2, 1)
+    assert [d["code"] for d in dead_of(out)] == ["late", "late"]
+
+
+def replay_diagnostics(events: list[dict]) -> dict:
+    from engine.fold import Fold
+
+    fold = Fold()
+    for e in events:
+        fold.apply(e)
+    (only,) = fold.snapshots()
+    return only["diagnostics"]
 
 
 def test_frames_and_recovery_snapshots_carry_the_runs(clock):
