@@ -19,7 +19,10 @@ import time
 
 import redis
 
-TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+# Redis out of memory (`maxmemory` reached, writes refused) is waited out too: an operator frees memory or
+# raises the limit, and the writes (idempotent) go through then. Crashing would only restart into the same wall.
+OUT_OF_MEMORY = redis.exceptions.OutOfMemoryError
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError, OUT_OF_MEMORY)
 
 
 def _env_float(name: str, default: float) -> float:
@@ -52,7 +55,11 @@ class Patience:
                 now = time.monotonic()
                 if not start:
                     start = now
-                    self._log(f"Redis unreachable ({exc}); retrying")
+                    if isinstance(exc, OUT_OF_MEMORY):
+                        self._log(f"Redis is out of memory ({exc}); waiting, writes are retried: free memory "
+                                  f"or raise maxmemory (docs/operations.md)")
+                    else:
+                        self._log(f"Redis unreachable ({exc}); retrying")
                 waited = now - start
                 if self.give_up_s and waited >= self.give_up_s:
                     self._log(f"Redis unreachable for {waited:.0f} s; giving up (CALLPULSE_GIVE_UP_S)")
