@@ -5,18 +5,22 @@ Ingest does not refuse a late event: it is appended like any other, so the flow 
 alone would leave the sender believing it counts, so the answer also lists the events that the
 campaign's watermark already makes late, as the flow sees it:
 
-- the watermark is the ``as_of`` of the campaign's stored ``/stats`` body (the flow's last frame),
-  read *before* the append (after it, the flow may already have folded this very body in, and an
-  early event of the body would look late behind a later one);
+- the watermark is the one the flow's lateness gate judges by (``engine.gate.EventGate``: the largest
+  event ts the campaign applied), which the flow stores with each frame under
+  ``engine.keys.watermark_key`` (kept when the campaign retires), read *before* the append (after
+  it, the flow may already have folded this very body in, and an early event of the body would look
+  late behind a later one). Not the ``as_of`` of the stored ``/stats`` body: in live mode that also
+  follows the wall clock while the campaign is quiet, which the gate does not (events two days old
+  were listed late after a quiet spell, and the flow applied them all). Only when the key is absent
+  (data written by a flow older than the key) is ``as_of`` read instead;
 - then the body's own accepted events move it, in order, as the flow's gate will (a rejected or
   duplicate event moves nothing);
 - the bound is the flow's ``lateness_ms``, recorded in the flow status hash at its start (30 000
   when the flow has not recorded it).
 
 It is advice, not the verdict (docs/api.md *Late events*): the flow may not have written its latest
-watermark yet (an event can be late and not listed), and in live mode ``as_of`` also advances with
-the wall clock while the campaign is quiet, which the flow's lateness gate does not follow (an
-event can be listed and still be applied). Used by POST /v1/events and ``callpulse ingest``.
+watermark yet (events still in the streams, or folded but not yet framed), so an event can be late
+and not listed. Used by POST /v1/events and ``callpulse ingest``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import orjson
 
 from engine.events import EventRejected, parse_time
 from engine.gate import DEFAULT_LATENESS_MS
-from engine.keys import flow_status_key, stats_key
+from engine.keys import flow_status_key, stats_key, watermark_key
 
 
 class LateCheck:
@@ -39,18 +43,22 @@ class LateCheck:
         self.watermarks: dict[tuple[str, str], int] = {}
 
     def read(self, events: Iterable[dict]) -> None:
-        """One round trip: the flow's lateness bound and the stored watermark of each campaign named.
+        """One round trip: the flow's lateness bound and the stored watermark of each campaign named
+        (its gate's, else, written by an older flow, its body's ``as_of``).
 
         A stored watermark only ever raises the one carried from earlier chunks."""
         camps = sorted({(ev["org_id"], ev["campaign_id"]) for ev in events})
         pipe = self.client.pipeline(transaction=False)
         pipe.hget(flow_status_key(), "lateness_ms")
         for org, camp in camps:
+            pipe.get(watermark_key(org, camp))
             pipe.get(stats_key(org, camp))
-        bound, *bodies = pipe.execute()
+        bound, *stored = pipe.execute()
         self.lateness_ms = _int_or(bound, DEFAULT_LATENESS_MS)
-        for camp, body in zip(camps, bodies):
-            wm = _as_of_ms(body)
+        for camp, gate_wm, body in zip(camps, stored[::2], stored[1::2]):
+            wm = _int_or(gate_wm, None)
+            if wm is None:
+                wm = _as_of_ms(body)
             if wm is not None and (camp not in self.watermarks or wm > self.watermarks[camp]):
                 self.watermarks[camp] = wm
 
@@ -74,7 +82,7 @@ class LateCheck:
         return out
 
 
-def _int_or(raw, default: int) -> int:
+def _int_or(raw, default: int | None) -> int | None:
     try:
         return int(raw)
     except (TypeError, ValueError):

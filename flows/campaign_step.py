@@ -95,7 +95,8 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
     - `Details`: the detail records changed since the
       previous frame (`take_details()`: contacts, attempts, batches, replies, daily
       cells, transcript lines), just before a frame;
-    - `Frame` ``(org, campaign, seq, body_json)``: the `/stats` body after a change,
+    - `Frame` ``(org, campaign, seq, body_json, watermark)``: the `/stats` body after a change
+      (with the gate's event-time watermark, stored beside it for the ingest late notice),
       at most one per ``frame_interval_ms`` (a change inside the interval is
       sent by `on_notify` at its end), and a heartbeat frame after
       ``heartbeat_ms`` without one. In live mode a heartbeat first moves the

@@ -5,7 +5,9 @@ campaign's frames and alerts all come from the one worker that owns the
 campaign, in order. One `write_batch` = one pipelined round trip.
 
 Per frame ``(seq, body)`` of campaign (org, c):
-- ``SET stats_key`` = the `/stats` body (an overwrite: replaying it is harmless);
+- ``SET watermark_key`` = the gate's event-time watermark the frame carries (ms; the ingest late
+  notice judges by it, api/late_notice.py), then ``SET stats_key`` = the `/stats` body (overwrites:
+  replaying them is harmless);
 - ``XADD frames_stream MAXLEN ~ 1000 <seq>-0 f <body + seq>``: the explicit
   id makes a replayed frame (after a recovery rewinds to the last snapshot)
   fail with "equal or smaller than the target stream top item", which
@@ -24,7 +26,7 @@ Per dead letter: a Lua script adds its source ref (stream + entry id, or
 file + line) to a capped sorted set and only if new ``XADD``s the record to
 ``callpulse:deadletter`` (``MAXLEN ~``).
 
-While Redis is unreachable a write is retried for as long as it takes
+While Redis is unreachable, or out of memory, a write is retried for as long as it takes
 (`flows.patience`, capped back-off); any other Redis error raises: the flow
 stops, and a restart with recovery rewinds to the last snapshot and writes
 again (at-least-once delivery made effectively-once by the idempotence above).
@@ -76,13 +78,14 @@ from engine.keys import (
     stats_key,
     trail_member,
     transcript_key,
+    watermark_key,
 )
 from flows.config import FlowConfig
 from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
 from flows.ingest_writer import execute
 from flows.live_channel import alert_message, frame_message
 from flows.messages import Alert, CampaignOutput, DeadLetter, Details, Frame
-from flows.patience import Patience
+from flows.patience import OUT_OF_MEMORY, Patience
 
 # KEYS: stream, id set. ARGV: alert_id, record JSON, maxlen[, channel, message]
 ALERT_SCRIPT = b"""
@@ -136,6 +139,7 @@ class CampaignKeys(NamedTuple):
     org_alert_ids: bytes
     org_json: bytes
     campaign_json: bytes
+    watermark: bytes
 
 
 class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
@@ -168,13 +172,14 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                 stats_key(org, camp).encode(), frames_stream(org, camp).encode(),
                 org_campaigns_key(org).encode(), alerts_stream(org, camp).encode(),
                 alert_ids_key(org, camp).encode(), org_alerts_stream(org).encode(),
-                org_alert_ids_key(org).encode(), _json_id(org), _json_id(camp))
+                org_alert_ids_key(org).encode(), _json_id(org), _json_id(camp),
+                watermark_key(org, camp).encode())
         return k
 
     def write_batch(self, items: list[tuple[str, CampaignOutput]]) -> None:
         cmds: list[tuple] = []
         frame_xadds: set[int] = set()  # indexes of frame XADDs (their "already written" error is fine)
-        latest: dict[tuple, tuple] = {}  # campaign -> (its keys, body) of its last frame in this batch
+        latest: dict[tuple, tuple] = {}  # campaign -> (its keys, its last frame in this batch)
         for _route, msg in items:
             if type(msg) is DeadLetter:
                 self._dead_letter(msg.record, cmds)
@@ -185,7 +190,7 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
             if type(msg) is Frame:
                 seq = msg.seq
                 frame = msg.body[:-1] + b',"seq":%d}' % seq
-                latest[(msg.org_id, msg.campaign_id)] = (ks, msg.body)
+                latest[(msg.org_id, msg.campaign_id)] = (ks, msg)
                 frame_xadds.add(len(cmds))
                 cmds.append((b"XADD", ks.frames, b"MAXLEN", b"~", self.frames_maxlen, b"%d-0" % seq, FRAME_FIELD,
                              frame))
@@ -201,8 +206,12 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                 cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks.org_alerts, ks.org_alert_ids, aid, js,
                              self.alerts_maxlen))
         self._merge_attempt_patches(items, cmds)
-        for (_org, camp), (ks, body) in latest.items():
-            cmds.append((b"SET", ks.stats, body))
+        for (_org, camp), (ks, msg) in latest.items():
+            # The gate's watermark, not the body's as_of (which follows the wall clock live); before the body,
+            # so a reader that sees a body sees a watermark at least as new (the pipeline is no MULTI).
+            if msg.watermark is not None:
+                cmds.append((b"SET", ks.watermark, b"%d" % msg.watermark))
+            cmds.append((b"SET", ks.stats, msg.body))
             cmds.append((b"SADD", ks.org_campaigns, camp.encode()))
         now = time.time()
         if now - self.reported_at >= STATUS_EVERY_S:
@@ -229,7 +238,11 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
         now = time.monotonic()
         if now - self.checked_at >= DATASET_CHECK_S:  # catches a FLUSHALL without a reconnect (within 1 s)
             self._check_dataset(current(self.client))
-        return execute(self.client, cmds)
+        replies = execute(self.client, cmds)
+        for r in replies:
+            if isinstance(r, OUT_OF_MEMORY):
+                raise r  # for the patience around it: wait until Redis takes writes again, then write it all again
+        return replies
 
     def _on_connect(self, conn) -> None:
         conn.on_connect()

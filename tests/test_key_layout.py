@@ -25,7 +25,7 @@ CAMPAIGN_BUILDERS = [keys.stats_key, keys.frames_stream, keys.alerts_stream, key
                      keys.contact_details_key, keys.attempt_details_key, keys.attempt_index_key,
                      keys.batch_details_key, keys.daily_key, keys.replies_key, keys.replies_index_key,
                      keys.contact_index_key, keys.contact_profiles_key, keys.contact_attempts_key,
-                     keys.archive_key]
+                     keys.archive_key, keys.watermark_key]
 ORG_BUILDERS = [keys.org_alerts_stream, keys.org_campaigns_key, keys.org_alert_ids_key]
 
 
