@@ -142,9 +142,9 @@ def execute(client, commands: list[tuple]) -> list:
     """Send `commands` (tuples of bytes) in one round trip; replies in order (errors as values)."""
     pool = getattr(client, "connection_pool", None)
     if pool is None or not hasattr(pool, "get_connection"):
-        pipe = client.pipeline(transaction=False)
-        for args in commands:
-            pipe.execute_command(*args)
+        pipe = client.pipeline(transaction=False)  # a cluster's pipeline: grouped by node, one round trip each
+        for name, *args in commands:
+            pipe.execute_command(name.decode() if isinstance(name, bytes) else name, *args)
         return pipe.execute(raise_on_error=False)
     try:
         conn = pool.get_connection()

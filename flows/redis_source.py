@@ -46,6 +46,7 @@ from engine.keys import (
 )
 from flows.lifecycle import STOP
 from flows.messages import DUPLICATE_MARK, Repeat, Routed
+from flows.redis_connect import connect
 from flows.routing import grouped, route_of_raw
 
 DEFAULT_COUNT = 1000
@@ -193,7 +194,7 @@ class RedisStreamSource(FixedPartitionedSource[Routed, str]):
         return [str(p) for p in range(self.partitions)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: str | None) -> RedisStreamPartition:
-        client = redis.Redis.from_url(self.redis_url)
+        client = connect(self.redis_url)
         last_id = resume_state if resume_state is not None else self.start_id
         return RedisStreamPartition(client, int(for_part), last_id, count=self.count,
                                     idle_ms=self.idle_ms, until_drained=self.until_drained,

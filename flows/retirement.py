@@ -25,6 +25,7 @@ import redis
 
 from engine.keys import archive_key
 from flows.patience import Patience
+from flows.redis_connect import connect
 
 RETIRING_STATUSES = frozenset({"completed", "stopped", "cancelled"})
 
@@ -52,7 +53,7 @@ class Archive:
     @property
     def client(self):
         if self._client is None:
-            self._client = redis.Redis.from_url(self.redis_url)
+            self._client = connect(self.redis_url)
         return self._client
 
     def save(self, org: str, camp: str, value: tuple) -> bool:

@@ -38,7 +38,8 @@ def redis_client(redis_url):
 # ---------------------------------------------------------------- layers: `pytest -m unit` runs in seconds
 # A test module that starts real processes or servers (Redis, the flow, the API, Chromium) is `e2e`;
 # every other test is `unit` (pure engine, reference model, validators). CI runs both.
-_E2E_MARKERS = ("redis_server", "redis_url", "redis_client", "RedisProcess", "ServerThread", "subprocess",
+_E2E_MARKERS = ("redis_server", "redis_url", "redis_client", "redis_cluster", "cluster_url", "RedisProcess",
+                "ServerThread", "subprocess",
                 "playwright", "run_cli", "start_flow")
 _module_layer: dict[str, str] = {}
 
@@ -57,3 +58,26 @@ def pytest_collection_modifyitems(config, items):
                 source = f.read()
             layer = _module_layer[path] = "e2e" if any(m in source for m in _E2E_MARKERS) else "unit"
         item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A real local Redis Cluster (3 masters, 3 replicas, Debian's redis-server) for the session."""
+    from callpulse.redis_local import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster):
+    """The session's cluster, emptied before each test that asks for it."""
+    import redis as _redis
+
+    client = _redis.RedisCluster.from_url(redis_cluster.url)
+    client.flushall(target_nodes=_redis.RedisCluster.PRIMARIES)
+    client.close()
+    return redis_cluster.url

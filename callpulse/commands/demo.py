@@ -139,7 +139,9 @@ def run(args) -> int:
     os.environ["CALLPULSE_REDIS_URL"] = url  # the children read it
     data_dir = Path(args.data_dir)
     ensure_redis(url, data_dir, keep=args.keep)
-    client = redis.Redis.from_url(url)
+    from flows.redis_connect import connect
+
+    client = connect(url)
     tag = f"demo{int(time.time()) % 100_000}"  # fresh campaign ids per run: a reused Redis keeps old ones apart
 
     children = Children(data_dir / "logs")

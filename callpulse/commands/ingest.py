@@ -41,8 +41,9 @@ def run(args) -> int:
         print(f"callpulse ingest: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     from api.late_notice import LateCheck
+    from flows.redis_connect import connect
 
-    client = redis.Redis.from_url(redis_url())
+    client = connect(redis_url())
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     by_code: dict[str, int] = {}
     late: list[dict] = []

@@ -58,8 +58,9 @@ def run(args) -> int:
         rotate_key,
     )
     from callpulse.commands import redis_url
+    from flows.redis_connect import connect
 
-    client = redis.Redis.from_url(redis_url())
+    client = connect(redis_url())
     try:
         if args.keys_command == "create":
             try:

@@ -46,8 +46,9 @@ def run(args) -> int:
 
     from api.plans import clear_plan, get_plan, set_plan
     from callpulse.commands import redis_url
+    from flows.redis_connect import connect
 
-    client = redis.Redis.from_url(redis_url())
+    client = connect(redis_url())
     try:
         if args.orgs_command == "set-plan":
             try:

@@ -151,8 +151,9 @@ def _to_redis(args, sim, stream, factor, start_ms) -> int:
     from callpulse.commands import redis_url
     from engine.events import EVENT_TYPES
     from flows.ingest_writer import StreamAppender
+    from flows.redis_connect import connect
 
-    client = redis.Redis.from_url(redis_url())
+    client = connect(redis_url())
     types: Counter = Counter()
     try:
         from flows.patience import Patience

@@ -40,8 +40,9 @@ def run(args) -> int:
 
     from api import webhook_store as store
     from callpulse.commands import redis_url
+    from flows.redis_connect import connect
 
-    client = redis.Redis.from_url(redis_url())
+    client = connect(redis_url())
     try:
         cmd = args.webhooks_command
         if cmd == "add":
