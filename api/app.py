@@ -20,6 +20,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from api import openapi_doc, stream_tokens, webhook_delivery
 from api.auth import AuthError, dev_mode_from_env
 from api.dataset_guard import DatasetGuard
+from api.dot_segments import DotSegments
 from api.live import LiveHub
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.rate_limit import IngestLimits
@@ -109,6 +110,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     stream_tokens.keep_tokens_out_of_logs()
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _add_cors(app, cors_origins)
+    app.add_middleware(DotSegments)  # outermost: ids "." and ".." sent as %252E / %252E%252E (docs/api.md)
     _add_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

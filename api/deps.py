@@ -21,7 +21,7 @@ from fastapi.exceptions import HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import stream_tokens
-from api.auth import AuthError, Principal, authenticate
+from api.auth import AuthError, Principal, authenticate, valid_org
 from api.settings import ApiSettings
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
@@ -74,23 +74,34 @@ async def _principal(request: Request, creds: HTTPAuthorizationCredentials | Non
     return p
 
 
+def _x_org_header(description: str):
+    # the pattern is documented, not enforced by FastAPI (that would be its 422): `_check_x_org` answers 400
+    return Header(description=description, json_schema_extra={"pattern": ID_PATTERN})
+
+
+def _check_x_org(x_org: str | None) -> None:
+    if x_org is not None and not valid_org(x_org):
+        raise AuthError(400, "X-Org must be an org id: 1 to 128 characters of A-Z a-z 0-9 _ . : -")
+
+
 def require(scope: str):
     """The dependency of a caller holding ``scope``: an API key (or a user token with X-Org)."""
     async def principal(request: Request, creds: Credentials,
-                        x_org: Annotated[str | None, Header(pattern=ID_PATTERN,
-                                                               description="org id (user tokens: required)")] = None,
+                        x_org: Annotated[str | None, _x_org_header("org id (user tokens: required)")] = None,
                         ) -> Principal:
+        _check_x_org(x_org)
         return await _principal(request, creds, x_org, scope)
     return principal
 
 
 async def stream_principal(
         request: Request, creds: Credentials,
-        x_org: Annotated[str | None, Header(pattern=ID_PATTERN, description="org id (user tokens)")] = None,
+        x_org: Annotated[str | None, _x_org_header("org id (user tokens)")] = None,
         token: Annotated[str | None, Query(max_length=200, description=(
             "a stream token from POST /v1/stream-tokens, for clients that cannot send "
             "headers (a browser EventSource); instead of Authorization"))] = None) -> Principal:
     """SSE routes: an API key (as ``ReadPrincipal``) or a stream token (api/stream_tokens.py)."""
+    _check_x_org(x_org)
     if token is None:
         return await _principal(request, creds, x_org, "campaigns:read")
     if creds is not None:

@@ -38,7 +38,7 @@ HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"c
 
 _REF = {"$ref": "#/components/schemas/ErrorBody"}
 _WHY = {
-    "400": "X-Org is missing for a user token",
+    "400": "X-Org is malformed, or missing for a user token",
     "401": "no key, or an invalid, unknown or revoked key",
     "403": "the key lacks the scope, or X-Org names an org the key may not act for",
     "404": "no such campaign in the caller's org",
@@ -121,7 +121,7 @@ def patch(schema: dict) -> dict:
                     for code in ("413", "429"):
                         responses[code] = _err(code)
                     responses["400"] = {"description": "the body is not valid JSON (the detail says where), "
-                                                       "or X-Org is missing for a user token",
+                                                       "or X-Org is malformed or missing for a user token",
                                         "content": {"application/json": {"schema": _REF}}}
             for param in op.get("parameters", []):
                 if path == "/v1/usage" and param.get("name") == "period":

@@ -160,3 +160,87 @@ def _metric(text: str, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def _server_sockets_of(port: int, peer_port: int) -> list[tuple[str, int]]:
+    """(state, tx_queue) of the server-side sockets (local port ``port``) talking to ``peer_port``."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            local, remote, state, queues = parts[1], parts[2], parts[3], parts[4]
+            if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) == peer_port:
+                out.append((state, int(queues.split(":")[0], 16)))
+    return out
+
+
+def test_a_cut_off_sse_client_gets_a_reset_and_its_queue_is_freed_at_once(redis_url, redis_client):
+    """Reliability report item 4: the stall cut-off sends an RST (SO_LINGER 0 before the abort), so the
+    kernel drops the unsent queue at once and the client learns it was cut off (ECONNRESET), instead of
+    a FIN queued behind ~200 KB the client never reads, held in FIN_WAIT1 for minutes."""
+    from api.app import create_app
+    from tests.support import ServerThread
+
+    camp = "c-reset"
+    key = create_key(redis_client, org=ORG)[1]
+    seq = 1
+
+    def pub(c, n):
+        body = orjson.dumps({"org_id": ORG, "campaign_id": camp, "t": time.time(), "pad": PAD})
+        frame = body[:-1] + b',"seq":%d}' % n
+        pipe = c.pipeline(transaction=False)
+        pipe.set(stats_key(ORG, camp), body)
+        pipe.xadd(frames_stream(ORG, camp), {FRAME_FIELD: frame}, id=f"{n}-0", maxlen=100, approximate=True)
+        pipe.publish(LIVE_CHANNEL, b'{"kind":"frame","org_id":"%b","campaign_id":"%b","seq":%d,"frame":%b}'
+                     % (ORG.encode(), camp.encode(), n, frame))
+        pipe.execute()
+
+    pub(redis_client, seq)
+    app = create_app(redis_url, sse_stall_s=1.0, heartbeat_s=60, min_frame_interval_s=0.05)
+    reaper = app.state.reaper
+    api = ServerThread(app).start()
+    stop = threading.Event()
+
+    def publisher():
+        n = seq
+        c = redis_client.__class__.from_url(redis_url)
+        while not stop.is_set():
+            n += 1
+            pub(c, n)
+            time.sleep(0.05)
+        c.close()
+
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        s.connect(("127.0.0.1", api.port))
+        peer_port = s.getsockname()[1]
+        s.sendall((f"GET /v1/campaigns/{camp}/live HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                   f"Accept: text/event-stream\r\n\r\n").encode())
+        threading.Thread(target=publisher, daemon=True).start()
+        wait_until(lambda: reaper.dropped >= 1, timeout=30, what="the stalled client to be cut off")
+        stop.set()
+        # the server's side of the connection is gone at once (an RST closes it: no FIN_WAIT1 holding the
+        # unsent queue; without the reset it would linger there with its tx_queue for minutes)
+        wait_until(lambda: not _server_sockets_of(api.port, peer_port), timeout=3,
+                   what=f"the server socket to go (just after the cut-off: {_server_sockets_of(api.port, peer_port)})")
+        # the client reads what its small receive buffer held, then learns of the reset
+        s.settimeout(5)
+        received, outcome = 0, None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                outcome = "reset"
+                break
+            if not chunk:
+                outcome = "eof"
+                break
+            received += len(chunk)
+        assert outcome == "reset", f"the client saw {outcome!r} after {received} bytes, not a connection reset"
+    finally:
+        stop.set()
+        s.close()
+        api.stop()

@@ -24,6 +24,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sse-stall-s", type=float, default=10.0,
                         help="cut off an SSE client whose pending send has not completed for this long "
                              "(a client that does not read; default 10)")
+    parser.add_argument("--header-timeout-s", type=float, default=None,
+                        help="close a connection that has not sent a request's complete headers within this "
+                             "many seconds of opening or of its previous response (slow loris; 0 = never; "
+                             "default env CALLPULSE_HEADER_TIMEOUT_S, else 10)")
     parser.add_argument("--no-webhooks", action="store_true",
                         help="do not deliver webhooks from this process (env CALLPULSE_WEBHOOKS=0 does the same); "
                              "the /v1/webhooks routes still work")
@@ -47,9 +51,11 @@ def run(args) -> int:
         print(f"callpulse api: DEV MODE — the demo key {DEV_KEY} is accepted (X-Org picks the org)",
               file=sys.stderr)
     print(f"callpulse api: http://{args.host}:{args.port}  (docs at /docs, Redis {redis_url()})", file=sys.stderr)
+    protocol = BoundedHTTPProtocol if args.header_timeout_s is None \
+        else BoundedHTTPProtocol.with_header_timeout(args.header_timeout_s)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=args.graceful_timeout, lifespan="on",
-                            http=BoundedHTTPProtocol)  # capped SO_SNDBUF per socket (api/sockets.py)
+                            http=protocol)  # capped SO_SNDBUF, header timeout per socket (api/sockets.py)
     _server_class()(config).run()
     return 0
 
