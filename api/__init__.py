@@ -13,7 +13,7 @@ Where things live (a newcomer's map; docs/api.md is the user-facing reference):
   helpers live in ``tests/support.py``, not here.)
 
 What it may import: ``engine`` (key layout, events, domain rules: use them, never re-derive them) — yes.
-``flows`` — only where it must share the flow's code: the ingest append (``flows.ingest_claims``), the
+``flows`` — only where it must share the flow's code: the Redis clients (``flows.redis_connect``), the ingest append (``flows.ingest_claims``), the
 dataset marker (``flows.dataset``, in auth, webhook store, dataset guard) and the pub/sub message format the
 sink writes (``flows.live_channel``, in the live hub). The CLI (``callpulse``) — never (it imports ``api``).
 """

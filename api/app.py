@@ -28,6 +28,7 @@ from api.responses import OrjsonResponse
 from api.routes import ROUTERS
 from api.settings import ApiSettings
 from api.sockets import StallReaper
+from flows.redis_connect import is_cluster_or_guess
 
 REDIS_RETRY_AFTER_S = 1  # a blip or a failover: try again soon
 OOM_RETRY_AFTER_S = 10  # an operator has to free memory or raise maxmemory
@@ -62,14 +63,23 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         # a pooled connection made before a Redis restart is stale: its first command fails. Retry such
         # commands on a fresh connection (a few times, quickly) instead of failing a request, or worse an
         # SSE stream whose response has already started
-        pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url, max_connections=redis_max_connections, timeout=10, health_check_interval=30,
-            retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.02), 3),
-            retry_on_error=[redis_sync.ConnectionError, redis_sync.TimeoutError])
-        state.redis = aioredis.Redis(connection_pool=pool)
-        ingest_limits.bind(pool)
+        state.cluster = is_cluster_or_guess(redis_url)  # a Redis Cluster node: redis-py's cluster clients
+        if state.cluster:
+            # one pool per node, each capped; the client follows MOVED/ASK and failovers by itself
+            pool = None
+            state.redis = aioredis.RedisCluster.from_url(
+                redis_url, max_connections=redis_max_connections, health_check_interval=30,
+                retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.02), 6))
+            state.pubsub_redis = aioredis.RedisCluster.from_url(redis_url)
+        else:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                redis_url, max_connections=redis_max_connections, timeout=10, health_check_interval=30,
+                retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+                retry_on_error=[redis_sync.ConnectionError, redis_sync.TimeoutError])
+            state.redis = aioredis.Redis(connection_pool=pool)
+            state.pubsub_redis = aioredis.Redis.from_url(redis_url, retry=AsyncRetry(NoBackoff(), 0))
+        ingest_limits.bind(pool, cluster=state.cluster)
         state.sync_redis = None  # made on first use (api/deps.py)
-        state.pubsub_redis = aioredis.Redis.from_url(redis_url, retry=AsyncRetry(NoBackoff(), 0))
         state.hub = LiveHub(state.redis, max_alert_queue=max_alert_queue, pubsub_redis=state.pubsub_redis)
         state.hub.start()
         reaper.start()
@@ -85,7 +95,8 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             await state.hub.stop()
             await state.redis.aclose()
             await state.pubsub_redis.aclose()
-            await pool.disconnect()
+            if pool is not None:
+                await pool.disconnect()
             if state.sync_redis is not None:
                 state.sync_redis.close()
 

@@ -34,7 +34,9 @@ def get_redis(request: Request) -> aioredis.Redis:
 async def get_sync_redis(request: Request) -> redis_sync.Redis:
     """The sync client of the thread-pool work (ingest, webhook store); made on first use, closed by the lifespan."""
     if request.app.state.sync_redis is None:
-        request.app.state.sync_redis = redis_sync.Redis.from_url(request.app.state.settings.redis_url)
+        from flows.redis_connect import connect
+
+        request.app.state.sync_redis = connect(request.app.state.settings.redis_url)
     return request.app.state.sync_redis
 
 

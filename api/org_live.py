@@ -24,6 +24,7 @@ import time
 import orjson
 from redis.exceptions import RedisError
 
+from api.read_model.multi_key import mget
 from engine.keys import flow_status_key, org_campaigns_key, stats_key
 
 log = logging.getLogger("callpulse.api.org_live")
@@ -183,7 +184,7 @@ async def org_summaries(redis, org: str, min_sample: int) -> list[dict]:
     out = []
     for i in range(0, len(ids), CHUNK):
         part = ids[i:i + CHUNK]
-        for body in await redis.mget([stats_key(org, c) for c in part]):
+        for body in await mget(redis, [stats_key(org, c) for c in part]):
             if body is not None:
                 out.append(summarize(orjson.loads(body), min_sample))
     return out

@@ -91,15 +91,20 @@ class IngestLimits:
             events = os.environ.get("CALLPULSE_INGEST_EVENT_RATE")
         return cls(redis_url, requests=requests, events=events)
 
-    def bind(self, pool) -> None:
-        """Use the app's Redis connection pool (made in its lifespan, inside the server's event loop)."""
+    def bind(self, pool, *, cluster: bool = False) -> None:
+        """Use the app's Redis connection pool (made in its lifespan, inside the server's event loop); on a
+        Redis Cluster, the `limits` library's own cluster storage (its keys carry hash tags)."""
         if not self.enabled:
             return
-        from limits.aio.storage import RedisStorage
+        from limits.aio.storage import RedisClusterStorage, RedisStorage
         from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-        storage = RedisStorage(self._uri, implementation="redispy", key_prefix=f"{PREFIX}:ratelimit",
-                               connection_pool=pool)
+        if cluster:
+            uri = "async+redis+cluster://" + self._uri.split("://", 1)[1].rsplit("/", 1)[0]
+            storage = RedisClusterStorage(uri, implementation="redispy", key_prefix=f"{PREFIX}:ratelimit")
+        else:
+            storage = RedisStorage(self._uri, implementation="redispy", key_prefix=f"{PREFIX}:ratelimit",
+                                   connection_pool=pool)
         self._limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def _hit(self, scope: str, items: list[RateLimitItem], key_id: str, cost: int) -> Denied | None:

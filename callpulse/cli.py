@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from flows.redis_connect import RedisUrlError
+
 COMMANDS = ["demo", "simulate", "ingest", "flow", "api", "replay", "keys", "orgs", "webhooks", "bench"]
 
 REDIS_HELP = "Every command honours CALLPULSE_REDIS_URL (default redis://localhost:6379/0)."
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `callpulse simulate | head`
         return 0
+    except RedisUrlError as exc:  # e.g. a database other than 0 on a Redis Cluster: one line, not a traceback
+        print(f"callpulse {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

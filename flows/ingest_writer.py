@@ -144,7 +144,10 @@ def execute(client, commands: list[tuple]) -> list:
     if pool is None or not hasattr(pool, "get_connection"):
         pipe = client.pipeline(transaction=False)  # a cluster's pipeline: grouped by node, one round trip each
         for name, *args in commands:
-            pipe.execute_command(name.decode() if isinstance(name, bytes) else name, *args)
+            name = name.decode() if isinstance(name, bytes) else name
+            # redis-py's reply callbacks run here: SET ... GET must say so, or its old value becomes a bool
+            options = {"get": True} if name.upper() == "SET" and (b"GET" in args or "GET" in args) else {}
+            pipe.execute_command(name, *args, **options)
         return pipe.execute(raise_on_error=False)
     try:
         conn = pool.get_connection()

@@ -22,7 +22,10 @@ import redis
 # Redis out of memory (`maxmemory` reached, writes refused) is waited out too: an operator frees memory or
 # raises the limit, and the writes (idempotent) go through then. Crashing would only restart into the same wall.
 OUT_OF_MEMORY = redis.exceptions.OutOfMemoryError
-TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError, OUT_OF_MEMORY)
+# A Redis Cluster failing over: slots without a master for a few seconds (CLUSTERDOWN, TRYAGAIN, MASTERDOWN).
+FAILOVER = (redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError, redis.exceptions.MasterDownError,
+            redis.exceptions.ClusterError)
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError, OUT_OF_MEMORY, *FAILOVER)
 
 
 def _env_float(name: str, default: float) -> float:

@@ -31,12 +31,23 @@ def is_cluster(url: str) -> bool:
         return setting == "1"
     known = _KNOWN.get(url)
     if known is None:
-        probe = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        # asked on database 0: a cluster refuses SELECT, and a wrong database is refused below with its reason
+        probe = redis.Redis.from_url(urlparse(url)._replace(path="/0").geturl(), socket_connect_timeout=5,
+                                     socket_timeout=5)
         try:
             known = _KNOWN[url] = str(probe.info("cluster").get("cluster_enabled", 0)) == "1"
         finally:
             probe.close()
     return known
+
+
+def is_cluster_or_guess(url: str) -> bool:
+    """`is_cluster`, for a process that must start even while Redis is down (the API): an unreachable Redis
+    is taken for a standalone one, not remembered (set ``CALLPULSE_REDIS_CLUSTER=1`` where that guess is wrong)."""
+    try:
+        return is_cluster(url)
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
 
 
 def _check_db(url: str) -> None:

@@ -44,7 +44,6 @@ import time
 from typing import NamedTuple
 
 import orjson
-import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from engine.activity import CALLBACK_FILTERS, OUTCOME_FILTERS, callback_states, outcome_class
@@ -86,6 +85,7 @@ from flows.ingest_writer import execute
 from flows.live_channel import alert_message, frame_message
 from flows.messages import Alert, CampaignOutput, DeadLetter, Details, Frame
 from flows.patience import OUT_OF_MEMORY, Patience
+from flows.redis_connect import connect
 
 # KEYS: stream, id set. ARGV: alert_id, record JSON, maxlen[, channel, message]
 ALERT_SCRIPT = b"""
@@ -146,7 +146,8 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
     def __init__(self, cfg: FlowConfig, worker_index: int):
         # every (re)connection is checked before its first command: a Redis that came back empty
         # after a restart never gets a write
-        self.client = redis.Redis.from_url(cfg.redis_url, redis_connect_func=self._on_connect)
+        # a dataset check on every new connection (standalone; a cluster client checks at least once a second)
+        self.client = connect(cfg.redis_url, redis_connect_func=self._on_connect)
         self.worker = worker_index
         self.cfg_url = cfg.redis_url
         self.frames_maxlen = _b(cfg.frames_maxlen)
@@ -252,11 +253,11 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
     def _check_dataset(self, found) -> None:
         found = found.decode() if isinstance(found, bytes) else found
         if self.dataset is None:  # not started by `callpulse flow` (bare bytewax.run): adopt, or create
-            self.dataset = found = found or ensure(redis.Redis.from_url(self.cfg_url))
+            self.dataset = found = found or ensure(connect(self.cfg_url))
         if found is None or found != self.dataset:
             msg = lost_message(self.dataset or "?", found, "the running flow")
             print(f"callpulse flow: {msg}", file=sys.stderr, flush=True)
-            report_lost(redis.Redis.from_url(self.cfg_url), msg)
+            report_lost(connect(self.cfg_url), msg)
             raise DatasetLost(msg)
         self.checked_at = time.monotonic()
 

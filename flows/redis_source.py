@@ -46,6 +46,7 @@ from engine.keys import (
 )
 from flows.lifecycle import STOP
 from flows.messages import DUPLICATE_MARK, Repeat, Routed
+from flows.patience import TRANSIENT
 from flows.redis_connect import connect
 from flows.routing import grouped, route_of_raw
 
@@ -72,9 +73,12 @@ def reply_entries(reply) -> list:
 def entry_fields(flat: list) -> tuple:
     """(raw event, route) of an entry's field list: ``e`` and ``k`` as the ingest path writes them, or a
     duplicate marker (``d`` = 1), or (None, None) when it has neither."""
-    if len(flat) == 4 and flat[0] == INGEST_FIELD and flat[2] == ROUTE_FIELD:  # what the ingest path writes
+    if isinstance(flat, dict):  # a cluster client's reply, parsed by redis-py's own callback
+        fields = flat
+    elif len(flat) == 4 and flat[0] == INGEST_FIELD and flat[2] == ROUTE_FIELD:  # what the ingest path writes
         return flat[1], flat[3]
-    fields = dict(zip(flat[0::2], flat[1::2]))
+    else:
+        fields = dict(zip(flat[0::2], flat[1::2]))
     raw = fields.get(INGEST_FIELD)
     if raw is None and fields.get(DUPLICATE_FIELD) == b"1":
         repeat = fields.get(REPEAT_FIELD)
@@ -107,8 +111,8 @@ class RedisStreamPartition(StatefulSourcePartition[Routed, str]):
             raise StopIteration
         try:
             reply = self.client.xread({self.stream: self.last_id}, count=self.count)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            # Redis restarting or unreachable: wait and poll again (nothing was read, nothing is lost).
+        except TRANSIENT as exc:
+            # Redis restarting or unreachable, a cluster failing over: wait and poll again (nothing was read).
             if not self.down_since:
                 self.down_since = time.time()
                 print(f"callpulse flow: partition {self.partition}: Redis unreachable ({exc}); retrying",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 API = Path(__file__).resolve().parent.parent / "api"
 MAX_LINES = 400
-FLOWS_ALLOWED = {"flows.ingest_claims", "flows.ingest_writer", "flows.dataset", "flows.live_channel"}  # ingest append, dataset marker, pub/sub format
+FLOWS_ALLOWED = {"flows.ingest_claims", "flows.ingest_writer", "flows.dataset", "flows.live_channel",
+                 "flows.redis_connect"}  # ingest append, Redis clients (cluster or not), dataset marker, pub/sub format
 
 
 def _modules():

@@ -9,6 +9,7 @@ import orjson
 from fastapi.exceptions import HTTPException
 
 from api.read_model import dec, hscan
+from api.read_model.multi_key import mget
 from engine.daily import MAX_DAYS, rows_from_quarters
 from engine.keys import batch_details_key, daily_key, org_campaigns_key, replies_index_key, replies_key, stats_key
 from engine.vocab import EXHAUSTED_CONTACT_STATUSES as EXHAUSTED
@@ -44,7 +45,7 @@ async def org_stats(r, org: str) -> list[tuple[str, dict]]:
     out = []
     for i in range(0, len(ids), CHUNK):
         part = ids[i:i + CHUNK]
-        bodies = await r.mget([stats_key(org, c) for c in part])
+        bodies = await mget(r, [stats_key(org, c) for c in part])
         for c, b in zip(part, bodies):
             if b is not None:
                 out.append((c, orjson.loads(b)))
