@@ -21,6 +21,7 @@ import sys
 import threading
 
 STOP = threading.Event()
+STOPPED_BY: list[str] = []  # the name of the signal that set STOP (for the stop record, flows/liveness.py)
 
 
 def request_stop() -> None:
@@ -32,6 +33,7 @@ def _handler(signum, _frame) -> None:
         raise KeyboardInterrupt  # second signal: abort now
     print(f"callpulse flow: {signal.Signals(signum).name} received, finishing the current epoch "
           "(send again to abort)", file=sys.stderr, flush=True)
+    STOPPED_BY.append(signal.Signals(signum).name)
     STOP.set()
 
 

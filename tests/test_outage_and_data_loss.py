@@ -94,6 +94,7 @@ def test_flow_rides_out_an_outage_past_the_old_give_up_horizon(tmp_path):
         append(client, items[cut:])
         want, want_alerts = offline_replay(rp.url, path, tmp_path)
         wait_for_bodies(client, want, timeout=60)
+        wait_until(lambda: httpx.get(api.url + "/readyz").status_code == 200, what="ready after the outage")
         assert _stop(proc) == 0
         assert stored_bodies(client, want) == want  # exact: nothing lost, nothing counted twice
         check_alerts(client, want_alerts)
@@ -104,7 +105,8 @@ def test_flow_rides_out_an_outage_past_the_old_give_up_horizon(tmp_path):
         status = {k.decode(): v.decode() for k, v in client.hgetall(flow_status_key()).items()}
         assert int(status["outages"]) >= 1 and int(status["last_outage_ms"]) >= 2000
         assert int(status["last_outage_ms"]) <= outage * 1000 + 5000
-        wait_until(lambda: httpx.get(api.url + "/readyz").status_code == 200, what="ready after the outage")
+        r = httpx.get(api.url + "/readyz")  # stopped (SIGTERM): not ready, and said at once (reliability #11)
+        assert r.status_code == 503 and r.json()["reason"].startswith("flow stopped at "), r.json()
     finally:
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

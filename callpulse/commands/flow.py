@@ -15,6 +15,7 @@ you start yourself (as ``python -m bytewax.run -i -a``). See docs/flow.md.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 HELP = "Run the Bytewax dataflow (ingest streams -> metrics, frames, alerts in Redis) until SIGTERM/SIGINT."
 
 DEFAULT_RECOVERY_DIR = "var/recovery"
+EXIT_DISK_FULL = 4  # the recovery directory's disk is full (docs/operations.md, "Exit codes of callpulse flow")
 
 
 def add_arguments(parser) -> None:
@@ -54,6 +56,14 @@ def add_arguments(parser) -> None:
                           "recovery dir once (default 65536; fixed for a campaign once it has frozen chunks)")
     rec.add_argument("--recovery-parts", type=int, default=None,
                      help="partitions to create in a new recovery dir (default: total workers)")
+    rec.add_argument("--accept-new-dataset", action="store_true",
+                     help="acknowledge a lost Redis dataset: adopt the dataset Redis holds now although the flow "
+                          "worked on another one (--no-recovery after a recorded loss, --dataset-file, or a recovery "
+                          "dir without state). Use once, after docs/operations.md 'After data loss'")
+    rec.add_argument("--dataset-file", default=None, metavar="FILE",
+                     help="with --no-recovery: keep the dataset id in FILE across restarts, so a Redis that comes "
+                          "back without its data is refused even when the flow restarted too (with recovery the "
+                          "id is kept in the recovery dir)")
     src = parser.add_argument_group("input")
     src.add_argument("--file", action="append", default=[], metavar="NDJSON",
                      help="read this NDJSON file instead of the ingest streams (repeatable; ends at EOF)")
@@ -113,18 +123,23 @@ def _record_start(cfg, args, total_workers: int) -> int:
     import redis
 
     from engine.keys import flow_status_key
-    from flows.dataset import EXIT_DATASET_LOST, DatasetLost, adopt_at_start, report_lost
+    from flows.dataset import EXIT_DATASET_LOST, DatasetLost, LossNotAcknowledged, adopt_at_start, report_lost
     from flows.key_layout import migrate
+    from flows.liveness import mark_start
     from flows.patience import Patience
+    from flows.redis_connect import connect
 
-    client = redis.Redis.from_url(cfg.redis_url)
+    client = connect(cfg.redis_url)
     recovery_dir = None if args.no_recovery else Path(args.recovery_dir)
+    id_file = Path(args.dataset_file) if args.dataset_file else None
     try:
         # Redis may still be starting (or restarting): wait for it rather than exit
-        ds = Patience("flow start").call(adopt_at_start, client, recovery_dir)
+        ds = Patience("flow start").call(lambda: adopt_at_start(client, recovery_dir, id_file=id_file,
+                                                                accept_new=args.accept_new_dataset))
         os.environ["CALLPULSE_DATASET_ID"] = ds  # for the sinks, here and in child processes
         migrate(client)
         client.hdel(flow_status_key(), "dataset_error", "dataset_error_ms")
+        mark_start(client)  # the last run's stop record and marks no longer hold (flows/liveness.py)
         client.hset(flow_status_key(), mapping={
             "mode": "replay" if cfg.replay else "live", "workers": total_workers,
             "started_ms": int(time.time() * 1000), "pid": os.getpid(), "dataset": ds,
@@ -132,7 +147,8 @@ def _record_start(cfg, args, total_workers: int) -> int:
             "lateness_ms": cfg.lateness_ms})  # ingest's late notice (api/late_notice.py)
         return 0
     except DatasetLost as exc:
-        report_lost(client, str(exc))
+        if not isinstance(exc, LossNotAcknowledged):  # else the recorded loss stays what /readyz shows
+            report_lost(client, str(exc))
         print(f"callpulse flow: {exc}", file=sys.stderr, flush=True)
         return EXIT_DATASET_LOST
     except redis.RedisError as exc:
@@ -158,21 +174,37 @@ def run(args) -> int:
         if not os.path.isfile(f):
             print(f"callpulse flow: no such file: {f}", file=sys.stderr)
             return 2
+    if args.dataset_file and not args.no_recovery:
+        print(f"callpulse flow: --dataset-file is for --no-recovery (with recovery the dataset id is kept in "
+              f"{args.recovery_dir}/dataset-id)", file=sys.stderr)
+        return 2
 
     cfg = _flow_config(args)
     n_procs = len(args.addresses.split(";")) if args.addresses else args.processes
     total = n_procs * args.workers
-    if not args.no_recovery:
+    try:
+        if not args.no_recovery:
+            if args.process_id in (None, 0):
+                _ensure_recovery_dir(Path(args.recovery_dir), args.recovery_parts or total)
+            elif not _wait_recovery_dir(Path(args.recovery_dir)):
+                print(f"callpulse flow: no recovery partitions in {args.recovery_dir} (process 0 creates them)",
+                      file=sys.stderr)
+                return 2
         if args.process_id in (None, 0):
-            _ensure_recovery_dir(Path(args.recovery_dir), args.recovery_parts or total)
-        elif not _wait_recovery_dir(Path(args.recovery_dir)):
-            print(f"callpulse flow: no recovery partitions in {args.recovery_dir} (process 0 creates them)",
-                  file=sys.stderr)
-            return 2
-    if args.process_id in (None, 0):
-        rc = _record_start(cfg, args, total)
-        if rc:
-            return rc
+            rc = _record_start(cfg, args, total)
+            if rc:
+                return rc
+    except BaseException as exc:  # Bytewax's Rust panics (pyo3 PanicException) are BaseExceptions
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        line = disk_full_line(_chain_text(exc), _state_dir(args))
+        if line is None:
+            raise
+        from flows.liveness import record_stop
+
+        record_stop(cfg.redis_url, "error", line.removeprefix("callpulse flow: stopped: "), first=False)
+        print(line, file=sys.stderr, flush=True)
+        return EXIT_DISK_FULL
 
     if args.processes > 1:
         return _supervise(args)
@@ -205,21 +237,95 @@ def _run_here(args, cfg) -> int:
     where = ", ".join(cfg.files) if cfg.files else f"ingest streams at {cfg.redis_url}"
     print(f"callpulse flow: {mode} mode, {args.workers} worker(s), reading {where}, "
           f"recovery {'off' if recovery is None else args.recovery_dir}", file=sys.stderr, flush=True)
+    from flows.lifecycle import STOP, STOPPED_BY
+    from flows.liveness import Beat, record_stop
+
+    beat = Beat(cfg.redis_url).start()  # /readyz: "flow not running" soon after a SIGKILL
     try:
         cli_main(build_flow(cfg), **kwargs)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        beat.stop()
+        record_stop(cfg.redis_url, "aborted", "aborted by a second stop signal (the last epoch was not closed)")
+        raise
+    except BaseException as exc:  # Exception, or a Rust panic (pyo3 PanicException)
         from flows.dataset import EXIT_DATASET_LOST
 
-        if "Refusing to write a partial dataset" in _chain_text(exc):
+        beat.stop()
+        if isinstance(exc, SystemExit):
+            raise
+        text = _chain_text(exc)
+        if "Refusing to write a partial dataset" in text:
+            record_stop(cfg.redis_url, "error", "Redis lost its data (exit 3)")
             print("callpulse flow: stopped: Redis lost its data (see above and docs/operations.md)",
                   file=sys.stderr, flush=True)
             return EXIT_DATASET_LOST
+        line = disk_full_line(text, _state_dir(args))
+        if line is not None:
+            record_stop(cfg.redis_url, "error", line.removeprefix("callpulse flow: stopped: "))
+            print(line, file=sys.stderr, flush=True)
+            return EXIT_DISK_FULL
+        record_stop(cfg.redis_url, "error", f"crashed: {_last_line(text)}")
         raise
+    beat.stop()
+    if STOP.is_set():
+        record_stop(cfg.redis_url, "signal", f"stopped by {'/'.join(STOPPED_BY) or 'a stop request'}")
+    else:
+        record_stop(cfg.redis_url, "finished", "its input ended (--until-drained or --file)")
     from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 
     print(f"callpulse flow: stopped ({SNAPSHOT_STATS.summary()}; {RETIREMENTS.summary()})", file=sys.stderr,
           flush=True)
     return 0
+
+
+_DISK_FULL = ("database or disk is full", "No space left on device", "Disk quota exceeded", "[Errno 28]",
+              "[Errno 122]")
+
+
+_IO_ERROR = ("disk I/O error", "[Errno 5]")  # what a full disk can also look like (SQLite's WAL index)
+FULL_BELOW_BYTES = 1 << 20
+
+
+def disk_full_line(text: str, state_dir: str | None) -> str | None:
+    """One line for an operator when ``text`` (an exception chain, `_chain_text`) says the disk is full:
+    Bytewax's SQLite ("database or disk is full") or a chunk or dataset-id write (ENOSPC, EDQUOT); or an
+    I/O error while the directory's filesystem has less than 1 MiB free."""
+    if any(marker in text for marker in _DISK_FULL):
+        why = _last_line(text, _DISK_FULL)
+    elif state_dir and any(marker in text for marker in _IO_ERROR) and _free_bytes(state_dir) < FULL_BELOW_BYTES:
+        why = f"an I/O error with {_free_bytes(state_dir)} bytes free"
+    else:
+        return None
+    where = f"the disk of the recovery directory {os.path.abspath(state_dir)}" if state_dir else "the disk"
+    return (f"callpulse flow: stopped: {where} is full ({why}). Free space there, or move "
+            f"the recovery directory whole to a bigger disk, then restart: the flow resumes from its last "
+            f"snapshot (exit {EXIT_DISK_FULL}; docs/operations.md)")
+
+
+def _free_bytes(path: str) -> int:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return FULL_BELOW_BYTES  # unknown: not judged full
+
+
+def _state_dir(args) -> str | None:
+    """Where the flow writes files: the recovery dir, or with --no-recovery the --dataset-file's directory."""
+    if not args.no_recovery:
+        return args.recovery_dir
+    return (os.path.dirname(args.dataset_file) or ".") if args.dataset_file else None
+
+
+def _last_line(text: str, prefer: tuple[str, ...] = ()) -> str:
+    """The line of an exception chain that says what happened: the first with a ``prefer`` marker, else
+    the last non-empty one; short."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    hit = next((ln for ln in lines if any(m in ln for m in prefer)), None)
+    line = hit or (lines[-1] if lines else "unknown error")
+    for marker in prefer:  # the marker, not the Rust unwrap around it
+        if marker in line and marker.startswith(("database", "No space", "Disk quota")):
+            return marker
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def _chain_text(exc: BaseException) -> str:
@@ -249,6 +355,10 @@ def _supervise(args) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    from callpulse.commands import redis_url
+    from flows.liveness import record_stop
+
+    index = {id(c): i for i, c in enumerate(children)}
     rc = 0
     while children:
         for c in list(children):
@@ -257,6 +367,9 @@ def _supervise(args) -> int:
                 continue
             children.remove(c)
             if code != 0:
+                if rc == 0:  # before the others are stopped: their "stopped by SIGTERM" is not why
+                    how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+                    record_stop(redis_url(), "error", f"flow process {index[id(c)]} {how}")
                 rc = rc or code
                 for other in children:  # a cluster cannot go on without one of its processes
                     if other.poll() is None:
@@ -272,13 +385,15 @@ def _child_argv(args) -> list[str]:
            "--lateness-ms", str(args.lateness_ms), "--min-sample", str(args.min_sample),
            "--seal-chunk-rows", str(args.seal_chunk_rows), "--retire-after-ms", str(args.retire_after_ms),
            "--frame-interval-ms", str(args.frame_interval_ms), "--heartbeat-ms", str(args.heartbeat_ms)]
-    for flag in ("replay", "no_recovery", "until_drained"):
+    for flag in ("replay", "no_recovery", "until_drained", "accept_new_dataset"):
         if getattr(args, flag):
             out.append("--" + flag.replace("_", "-"))
     if args.partitions is not None:
         out += ["--partitions", str(args.partitions)]
     if args.recovery_parts is not None:
         out += ["--recovery-parts", str(args.recovery_parts)]
+    if args.dataset_file is not None:
+        out += ["--dataset-file", args.dataset_file]
     for f in args.file:
         out += ["--file", f]
     return out
