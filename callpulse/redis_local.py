@@ -117,7 +117,10 @@ class LocalCluster:
         d.mkdir(parents=True, exist_ok=True)
         args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "",
                 "--daemonize", "no", "--loglevel", "warning", "--cluster-enabled", "yes",
-                "--cluster-config-file", str(d / "nodes.conf"), "--cluster-node-timeout", str(self.node_timeout_ms)]
+                "--cluster-config-file", str(d / "nodes.conf"), "--cluster-node-timeout", str(self.node_timeout_ms),
+                # replicas sync at once (the default waits 5 s for more replicas): until its first sync a replica
+                # cannot take over from a dead master
+                "--repl-diskless-sync-delay", "0"]
         args += ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persist else ["--appendonly", "no"]
         self.procs[port] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                             start_new_session=True)
@@ -129,7 +132,7 @@ class LocalCluster:
             time.sleep(0.05)
 
     def wait_ok(self, timeout: float = 30) -> None:
-        """Until every live node says ``cluster_state:ok`` (all slots served)."""
+        """Until every live node says ``cluster_state:ok`` (all slots served) and every live replica is in sync."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             states = []
@@ -137,9 +140,12 @@ class LocalCluster:
                 if proc.poll() is not None:
                     continue
                 try:
-                    info = redis.Redis(port=port, socket_timeout=1).execute_command("CLUSTER", "INFO")
+                    node = redis.Redis(port=port, socket_timeout=1)
+                    info = node.execute_command("CLUSTER", "INFO")
                     info = info.decode() if isinstance(info, bytes) else str(info)
-                    states.append("cluster_state:ok" in info)
+                    repl = node.info("replication")
+                    states.append("cluster_state:ok" in info
+                                  and (repl.get("role") != "slave" or repl.get("master_link_status") == "up"))
                 except (redis.RedisError, OSError):
                     states.append(False)
             if states and all(states):

@@ -17,9 +17,11 @@ So a claim is final only once its append is confirmed:
    duplicates get their marker (docs/streams.md). The record and the append are one atomic step, so a
    taken-over event that the dead writer did append is not appended twice. Redis refuses a script
    that may write as a whole when it is out of memory, so a partition is all appended or not at all.
-3. **finalize** (org slots, one pipeline): ``SET seen 1 XX EX 3600``; then the caller answers.
+3. **replicas** (flows/replica_ack.py): on a Redis Cluster, ``WAIT`` until a replica of every master
+   written to holds the writes, so a master's death right after cannot take an acknowledged event;
+4. **finalize** (org slots, one pipeline): ``SET seen 1 XX EX 3600``; then the caller answers.
 
-A crash or a Redis error anywhere before 3 leaves pending claims that the sender's retry takes over:
+A crash or a Redis error anywhere before 4 leaves pending claims that the sender's retry takes over:
 what was appended is not appended again, what was not is appended now, and neither is counted as a
 duplicate. What is not covered (docs/operations.md): a retry whose event differs from the first try
 (another digest) is a duplicate of it; two copies of one event sent at the same moment, both before
@@ -37,6 +39,7 @@ import redis
 
 from engine.keys import ingest_stream, partition_count, partition_for, route_key, seen_key, stored_key
 from flows.ingest_writer import execute, raise_first_error
+from flows.replica_ack import replica_ack
 
 SEEN_TTL_S = 3600  # SPEC: a repeat within (at least) the last hour is a duplicate
 STORED_TTL_S = SEEN_TTL_S + 120  # a minute's bucket outlives every claim made in that minute
@@ -104,7 +107,8 @@ def accept_events(client, events: Sequence[dict], *, partitions: int | None = No
     keys = [seen_key(ev["org_id"], ev["event_id"]).encode() for ev in events]
     mine = [pending_value(minute, orjson.dumps(ev, option=orjson.OPT_SORT_KEYS)) for ev in events]
     verdicts = _claim(client, keys, mine)
-    _append(client, events, payloads, verdicts, mine, n, maxlen)
+    streams = _append(client, events, payloads, verdicts, mine, n, maxlen)
+    replica_ack(client).confirm(streams + keys)  # a replica holds it all before it is confirmed and answered
     accepted = [k for k, v in zip(keys, verdicts) if v != DUPLICATE]
     if accepted:
         ttl = str(SEEN_TTL_S).encode()
@@ -136,8 +140,8 @@ def _claim(client, keys: list[bytes], mine: list[bytes]) -> list[str]:
     return verdicts
 
 
-def _append(client, events, payloads, verdicts, mine, n: int, maxlen: int | None) -> None:
-    """One script per partition that the call touches, all in one round trip."""
+def _append(client, events, payloads, verdicts, mine, n: int, maxlen: int | None) -> list[bytes]:
+    """One script per partition that the call touches, all in one round trip; the streams written."""
     by_part: dict[int, list] = {}
     buckets: dict[int, dict[bytes, int]] = {}
     for ev, payload, v, claim in zip(events, payloads, verdicts, mine):
@@ -166,4 +170,5 @@ def _append(client, events, payloads, verdicts, mine, n: int, maxlen: int | None
         for i, r in zip(missing, execute(client, [cmds[i] for i in missing])):
             replies[i] = r
     raise_first_error(replies)
+    return [cmd[3] for cmd in cmds]
 

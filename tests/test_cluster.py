@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import httpx
 import orjson
+import pytest
 import redis
 
 from api.app import create_app
@@ -87,3 +88,88 @@ def test_the_client_follows_the_slot_map(cluster_url, redis_cluster):
         client.set(stats_key("o", f"c{port}"), b"x")
         assert client.get(stats_key("o", f"c{port}")) == b"x"
         client.close()
+
+
+def test_a_master_killed_mid_ingest_loses_nothing_acknowledged_and_no_process_dies(tmp_path, monkeypatch):
+    """A master SIGKILLed while a sender posts (retrying until 200) and the flow runs: its replica takes over,
+    the API and the flow ride it out, every acknowledged event is stored once, bodies equal replay."""
+    from callpulse.redis_local import LocalCluster
+    from callpulse.simulator import SimConfig, generate
+    from tests.test_chaos import Sender, _kill
+    from tests.test_flow import offline_replay, start_flow, write_ndjson
+    from tests.test_ingest_claims import stream_contents
+
+    monkeypatch.setenv("CALLPULSE_PARTITIONS", "4")  # as the flow of tests.test_flow reads them
+    cluster = LocalCluster(tmp_path / "cluster").start()
+    flow = None
+    try:
+        masters = cluster.master_ports()
+        victim = masters[1]
+        url = f"redis://127.0.0.1:{masters[0]}/0"  # a node that stays up
+        client = redis.RedisCluster.from_url(url)
+        items = list(generate(SimConfig(seed=8, orgs=1, campaigns=4, contacts=200, channel="voice",
+                                        duplicate_pct=2, abandon_prob=0.1)))
+        path = tmp_path / "events.ndjson"
+        write_ndjson(path, items)
+        key = _cli_ok(url, "keys", "create", "--org", items[0]["org_id"], "--scopes",
+                      "events:write").stdout.decode().split()[0]
+        flow = start_flow(url, tmp_path, "--replay", "--recovery-dir", str(tmp_path / "rec"), "-s", "0.5")
+        server = ServerThread(create_app(url)).start()
+        try:
+            sender = Sender(server.url, key, items)
+            sender.start()
+            wait_until(lambda: sender.done >= len(sender.chunks) // 3, timeout=60, what="a third of the log sent")
+            cluster.kill(victim)  # SIGKILL: the machine is gone
+            sender.join(timeout=120)
+            assert not sender.is_alive() and sender.done == len(sender.chunks)
+            cluster.wait_ok(timeout=30)  # the replica took over
+            assert flow.poll() is None, "the flow must ride the failover out"
+        finally:
+            server.stop()
+        _kill(flow)
+        flow = None
+        unique = {e["event_id"] for e in items}
+        copies, markers = stream_contents(client, 4)
+        assert set(copies) == unique and set(copies.values()) == {1} and markers == len(items) - len(unique)
+        r = run_cli(url, "flow", "--replay", "--until-drained", "--recovery-dir", str(tmp_path / "rec"),
+                    "--min-sample", "10", timeout=240)
+        assert r.returncode == 0, r.stderr.decode()[-3000:]
+        want, _alerts = offline_replay(url, path, tmp_path)
+        for (org, camp), body in want.items():
+            assert orjson.loads(client.get(stats_key(org, camp))) == body
+    finally:
+        if flow is not None:
+            _kill(flow)
+        cluster.stop()
+
+
+def test_ingest_is_acknowledged_only_once_a_replica_holds_it(cluster_url, redis_cluster, monkeypatch):
+    """WAIT (flows/replica_ack.py): with the replica of the stream's master stopped (SIGSTOP), the append
+    is not confirmed in time and the ingest fails (the API answers 503); once the replica is back, the
+    retry is accepted and every event is stored once."""
+    import signal
+
+    from flows.ingest_claims import accept_events
+    from flows.redis_connect import connect
+    from flows.replica_ack import ReplicasBehind
+    from tests.test_ingest_claims import events, stream_contents
+
+    monkeypatch.setenv("CALLPULSE_ACK_TIMEOUT_MS", "300")
+    client = connect(cluster_url)
+    evs = events(30, camps=("only",))
+    from engine.keys import ingest_stream, partition_for
+
+    stream = ingest_stream(partition_for("o1", "only", 4))
+    master = client.get_node_from_key(stream)
+    replica_port = int(client.get_redis_connection(master).info("replication")["slave0"]["port"])
+    proc = redis_cluster.procs[replica_port]
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(ReplicasBehind):
+            accept_events(client, evs, partitions=4)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert accept_events(client, evs, partitions=4) == [True] * 30
+    copies, markers = stream_contents(client, 4)
+    assert len(copies) == 30 and set(copies.values()) == {1} and markers == 0
+    redis_cluster.wait_ok()

@@ -12,6 +12,7 @@ counts as `late: [{line, reason}]` and on stderr: the flow will count them in
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 
@@ -100,8 +101,14 @@ def _append(client, events: list[dict], positions: list[int], check, args, count
 
     if not events:
         return []
-    check.read(events)  # before the append, as POST /v1/events does (api/late_notice.py)
-    fresh = accept_events(client, events, partitions=args.partitions, maxlen=args.maxlen)
+    from flows.patience import Patience
+
+    patience = Patience("ingest")
+    # a Redis restart or a cluster failover is waited out: each retry of the chunk stores it exactly once
+    # (flows/ingest_claims.py), so nobody has to re-run the command by hand
+    patience.call(check.read, events)  # before the append, as POST /v1/events does (api/late_notice.py)
+    fresh = patience.call(functools.partial(accept_events, client, events, partitions=args.partitions,
+                                            maxlen=args.maxlen))
     for ok in fresh:
         counts["accepted" if ok else "duplicate"] += 1
     return check.late(events, fresh, positions)
