@@ -26,7 +26,8 @@ def _cli_ok(url: str, *args: str, input: bytes | None = None):
     return r
 
 
-def test_ingest_flow_and_api_on_a_cluster_equal_replay(tmp_path, cluster_url):
+def test_ingest_flow_and_api_on_a_cluster_equal_replay(tmp_path, cluster_url, monkeypatch):
+    monkeypatch.setenv("CALLPULSE_METRICS_MAX_CAMPAIGNS", "200")  # the per-campaign gauges (off by default)
     key = _cli_ok(cluster_url, "keys", "create", "--org", "org-1", "--scopes",
                   "campaigns:read,events:write").stdout.decode().split()[0]
     other = _cli_ok(cluster_url, "keys", "create", "--org", "org-2", "--scopes", "campaigns:read").stdout.decode().split()[0]
@@ -68,7 +69,13 @@ def test_ingest_flow_and_api_on_a_cluster_equal_replay(tmp_path, cluster_url):
                          headers={"Authorization": f"Bearer {other}"}).status_code == 404
         wait_until(lambda: httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200, timeout=20,
                    what="/readyz on the cluster")
-        assert httpx.get(f"{server.url}/metrics", timeout=20).status_code == 200
+        # /metrics scans every master for the orgs' campaign sets: every campaign has its gauges
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = httpx.get(f"{server.url}/metrics", timeout=20).text
+        known = [s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+                 if s.name == "callpulse_campaigns" and s.labels.get("state") == "known"]
+        assert known == [len(want)]
     finally:
         server.stop()
 

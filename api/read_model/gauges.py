@@ -36,17 +36,25 @@ class OrgDirectory:
     def __init__(self, keys_per_call: int = 100_000):
         self.keys_per_call = max(_SCAN_COUNT, keys_per_call)
         self.cursor = 0
+        self.node = 0  # on a Redis Cluster: the index of the master being scanned (a pass covers every master)
         self.known: set[str] = set()
         self.this_pass: set[str] = set()
 
     async def orgs(self, r) -> list[str]:
+        masters = r.get_primaries() if hasattr(r, "get_primaries") else [None]  # a cluster: every master
         for _ in range(self.keys_per_call // _SCAN_COUNT):
-            self.cursor, keys = await r.scan(self.cursor, match=f"{PREFIX}:campaigns:*", count=_SCAN_COUNT)
+            node = masters[self.node % len(masters)]
+            where = {} if node is None else {"target_nodes": node}
+            cursor, keys = await r.scan(self.cursor, match=f"{PREFIX}:campaigns:*", count=_SCAN_COUNT, **where)
+            self.cursor = cursor[node.name] if isinstance(cursor, dict) else cursor  # a cluster: by node name
             self.this_pass.update(o for k in keys if (o := _org_of(dec(k))) is not None)
             self.known |= self.this_pass
-            if self.cursor == 0:  # a whole pass: forget orgs whose set is gone
-                self.known, self.this_pass = self.this_pass, set()
-                break
+            if self.cursor == 0:
+                self.node += 1
+                if self.node >= len(masters):  # a whole pass: forget orgs whose set is gone
+                    self.node = 0
+                    self.known, self.this_pass = self.this_pass, set()
+                    break
         return sorted(self.known)
 
 
