@@ -180,3 +180,18 @@ def test_ingest_is_acknowledged_only_once_a_replica_holds_it(cluster_url, redis_
     copies, markers = stream_contents(client, 4)
     assert len(copies) == 30 and set(copies.values()) == {1} and markers == 0
     redis_cluster.wait_ok()
+
+
+def test_webhooks_deliver_the_real_flows_alerts_on_a_cluster(cluster_url, monkeypatch, tmp_path):
+    """Webhook endpoints, their delivery state and the deliverer's scripts live in the org's slot."""
+    from flows.redis_connect import connect
+    from tests.test_webhooks import real_flow_alerts_reach_the_webhook
+    from tests.webhook_receiver import Receiver
+
+    receiver = Receiver().start()
+    client = connect(cluster_url)
+    try:
+        real_flow_alerts_reach_the_webhook(cluster_url, client, receiver, monkeypatch, tmp_path)
+    finally:
+        receiver.stop()
+        client.close()

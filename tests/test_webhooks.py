@@ -246,6 +246,11 @@ def test_sigkill_of_the_delivering_api_loses_nothing(redis_url, redis_client, re
 def test_alerts_of_the_real_flow_reach_the_webhook(redis_url, redis_client, receiver, monkeypatch, tmp_path):
     """End to end: simulated calls that breach the abandon ceiling, folded by the real flow; every alert
     id the sink appended to the org's stream arrives at the endpoint, once, signed."""
+    real_flow_alerts_reach_the_webhook(redis_url, redis_client, receiver, monkeypatch, tmp_path)
+
+
+def real_flow_alerts_reach_the_webhook(redis_url, redis_client, receiver, monkeypatch, tmp_path):
+    """(also run on a Redis Cluster: tests/test_cluster.py)"""
     monkeypatch.setenv("CALLPULSE_WEBHOOK_ALLOW", "127.0.0.1/32")
     monkeypatch.setenv("CALLPULSE_WEBHOOK_POLL_S", "0.05")
     events = tmp_path / "events.ndjson"

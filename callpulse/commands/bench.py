@@ -2,7 +2,8 @@
 
 Each suite is a script ``benchmarks/bench_<suite>.py``: ``flow`` (end-to-end
 `callpulse flow` throughput vs the raw read ceiling and a naive SQLite peer),
-``engine`` (the fold's update path), ``validation`` (decode + validate).
+``engine`` (the fold's update path), ``validation`` (decode + validate), ``cluster`` (standalone Redis vs a
+local Redis Cluster side by side: ingest, 2-process flow, event -> stored body).
 ``all`` runs every suite with its defaults. Anything after the suite name is
 passed to the script (``callpulse bench flow --quick``); markdown results go
 to stdout, progress to stderr.
