@@ -144,7 +144,8 @@ def remove_endpoint(client, webhook_id: str, *, org: str | None = None) -> bool:
         return False
     org = e["org_id"]
     pipe = client.pipeline(transaction=False)
-    pipe.delete(endpoint_key(webhook_id), log_key(org, webhook_id))
+    pipe.delete(endpoint_key(webhook_id))  # two keys, two slots on a Redis Cluster: one DEL each
+    pipe.delete(log_key(org, webhook_id))
     pipe.srem(org_endpoints_key(org), webhook_id)
     pipe.execute()
     if not client.scard(org_endpoints_key(org)):

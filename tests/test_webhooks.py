@@ -273,6 +273,8 @@ def real_flow_alerts_reach_the_webhook(redis_url, redis_client, receiver, monkey
         wait_until(lambda: receiver.delivered_ids("/flow") == last, timeout=30, what="every alert delivered")
         envs = verified(receiver, "/flow", hook["secret"])
         assert sorted(e["data"]["alert_id"] for e in envs) == last
+        assert httpx.delete(f"{api.url}/v1/webhooks/{hook['id']}", headers=manage).status_code == 204
+        assert httpx.get(f"{api.url}/v1/webhooks", headers=manage).json() == {"webhooks": []}
     finally:
         stop_process(flow)
         api.stop()
