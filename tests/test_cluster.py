@@ -195,3 +195,81 @@ def test_webhooks_deliver_the_real_flows_alerts_on_a_cluster(cluster_url, monkey
     finally:
         receiver.stop()
         client.close()
+
+
+def test_chaos_on_a_cluster_flow_and_api_killed_and_a_master_lost(tmp_path):
+    """tests/test_chaos.py on a cluster: the flow SIGKILLed twice, the API SIGKILLed mid-stream, a master
+    SIGKILLed (its replica takes over); a sender retrying until 200. Every event stored once; bodies and
+    alerts equal replay."""
+    import random
+    import time
+
+    from callpulse.redis_local import LocalCluster, free_port
+    from callpulse.simulator import SimConfig, generate
+    from tests.test_chaos import Sender, _api, _kill, _up
+    from tests.test_flow import PARTS, check_alerts, offline_replay, start_flow, write_ndjson
+    from tests.test_ingest_claims import stream_contents
+
+    items = list(generate(SimConfig(seed=78, orgs=1, campaigns=3, contacts=300, channel="mixed",
+                                    duplicate_pct=2, jitter_ms=3000, abandon_prob=0.1)))
+    path = tmp_path / "events.ndjson"
+    write_ndjson(path, items)
+    rng = random.Random(78)
+    cluster = LocalCluster(tmp_path / "cluster").start()
+    masters = cluster.master_ports()
+    url = f"redis://127.0.0.1:{masters[0]}/0"  # a node that stays up
+    client = redis.RedisCluster.from_url(url)
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    api_log = open(tmp_path / "api.log", "ab")
+    rec = str(tmp_path / "recovery")
+    flow = api = None
+    try:
+        key = _cli_ok(url, "keys", "create", "--org", items[0]["org_id"], "--scopes",
+                      "events:write").stdout.decode().split()[0]
+        api = _api(port, url, api_log)
+        wait_until(lambda: _up(api_url), timeout=30, what="the API")
+        flow = start_flow(url, tmp_path, "--replay", "--recovery-dir", rec, "-s", "0.5")
+        sender = Sender(api_url, key, items)
+        sender.start()
+        n = len(sender.chunks)
+
+        def at(fraction: float) -> None:
+            wait_until(lambda: sender.done >= fraction * n or not sender.is_alive(), timeout=120,
+                       what=f"{fraction:.0%} of the log sent")
+            assert sender.is_alive(), "the log went in before the faults: make it longer"
+
+        at(0.15)
+        time.sleep(rng.uniform(0.2, 0.6))
+        _kill(flow)
+        flow = start_flow(url, tmp_path, "--replay", "--recovery-dir", rec, "-s", "0.5")
+        at(0.35)
+        _kill(api)  # mid-stream, wherever its request is
+        api = _api(port, url, api_log)
+        at(0.55)
+        cluster.kill(masters[2])  # a machine gone: its replica takes over
+        at(0.75)
+        _kill(flow)
+        flow = start_flow(url, tmp_path, "--replay", "--recovery-dir", rec, "-s", "0.5")
+        sender.join(timeout=180)
+        assert not sender.is_alive() and sender.done == n
+        assert flow.poll() is None, (tmp_path / "flow.log").read_text()[-2000:]
+        _kill(flow)
+        flow = None
+
+        unique = {e["event_id"] for e in items}
+        copies, markers = stream_contents(client, PARTS)
+        assert set(copies) == unique and set(copies.values()) == {1}
+        assert markers == len(items) - len(unique) == sender.duplicates and sender.accepted == len(unique)
+        r = run_cli(url, "flow", "--replay", "--until-drained", "--recovery-dir", rec, "--min-sample", "10",
+                    timeout=240)
+        assert r.returncode == 0, r.stderr.decode()[-3000:]
+        want, want_alerts = offline_replay(url, path, tmp_path)
+        for (org, camp), body in want.items():
+            assert orjson.loads(client.get(stats_key(org, camp))) == body, camp
+        check_alerts(client, want_alerts)
+    finally:
+        for proc in (flow, api):
+            if proc is not None:
+                _kill(proc)
+        cluster.stop()
