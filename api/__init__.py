@@ -7,7 +7,9 @@ Where things live (a newcomer's map; docs/api.md is the user-facing reference):
 - ``deps.py``: the ``Annotated`` dependencies routes declare (``RedisDep``, ``ReadPrincipal``, ``CampaignId``...);
 - ``read_model/``: every Redis read the routes make; ``ingest.py``: the POST /v1/events path;
 - ``models/``: request and response models by area (documentation; the contract test checks real bodies);
-- ``live.py`` (the one pub/sub fan-out hub), ``live_streams.py`` and ``org_live.py`` (the SSE bodies);
+- ``live.py`` (the one pub/sub fan-out hub), ``live_shards.py`` (the hub on a Redis Cluster: sharded
+  channels of the followed campaigns and orgs), ``live_streams.py`` and ``org_live.py`` (the SSE bodies),
+  ``sse_cap.py`` (the cap on open SSE streams);
 - ``auth.py``, ``stream_tokens.py``, ``rate_limit.py``, ``dataset_guard.py``, ``plans.py``, ``webhook_*.py``,
   ``metrics.py``, ``campaign_metrics.py``, ``sockets.py``, ``event_schema.py``, ``late_notice.py``. (Test
   helpers live in ``tests/support.py``, not here.)

@@ -17,11 +17,12 @@ from fastapi_offline import FastAPIOffline
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff, NoBackoff
 
-from api import openapi_doc, stream_tokens, webhook_delivery
+from api import openapi_doc, sse_cap, stream_tokens, webhook_delivery
 from api.auth import AuthError, dev_mode_from_env
 from api.dataset_guard import DatasetGuard
 from api.dot_segments import DotSegments
 from api.live import LiveHub
+from api.live_shards import ShardedLiveHub
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.rate_limit import IngestLimits
 from api.responses import OrjsonResponse
@@ -39,19 +40,24 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
                max_alert_queue: int = 1000, flow_lag_bound_ms: int = 30_000,
                redis_max_connections: int = 64, sse_stall_s: float = 10.0,
                cors_origins: str | None = None, ingest_rate: str | None = None,
-               ingest_event_rate: str | None = None, webhooks: bool | None = None) -> FastAPI:
+               ingest_event_rate: str | None = None, webhooks: bool | None = None,
+               sse_max_connections: int | None = None) -> FastAPI:
     """Build the API app. ``dev_mode`` (default: env ``CALLPULSE_DEV=1``) also accepts the fixed demo key.
     ``ingest_rate`` / ``ingest_event_rate``: per-key limits of POST /v1/events (default: env
     ``CALLPULSE_INGEST_RATE`` / ``CALLPULSE_INGEST_EVENT_RATE``; off when unset), api/rate_limit.py.
     ``webhooks``: run the webhook deliverer in this process (default: env ``CALLPULSE_WEBHOOKS``, on
-    unless 0), api/webhook_delivery.py."""
+    unless 0), api/webhook_delivery.py. ``sse_max_connections``: open SSE streams this process serves before it
+    answers 503 (default: env ``CALLPULSE_SSE_MAX_CONNECTIONS``, else 10 000), api/sse_cap.py."""
     if webhooks is None:
         webhooks = webhook_delivery.enabled_from_env()
     settings = ApiSettings(
         redis_url=redis_url, dev_mode=dev_mode_from_env() if dev_mode is None else dev_mode,
         heartbeat_s=heartbeat_s, min_frame_interval_s=min_frame_interval_s, ping_s=ping_s, max_replay=max_replay,
         max_alert_queue=max_alert_queue, flow_lag_bound_ms=flow_lag_bound_ms,
-        redis_max_connections=redis_max_connections, sse_stall_s=sse_stall_s)
+        redis_max_connections=redis_max_connections, sse_stall_s=sse_stall_s,
+        sse_max_connections=sse_cap.max_from_env() if sse_max_connections is None else sse_max_connections)
+    if settings.sse_max_connections < 1:
+        raise ValueError(f"--sse-max-connections {settings.sse_max_connections}: at least 1 SSE connection")
     metrics = ApiMetrics()
     ingest_limits = IngestLimits.from_env(redis_url, ingest_rate, ingest_event_rate)
     reaper = StallReaper(sse_stall_s, metrics)
@@ -80,7 +86,9 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             state.pubsub_redis = aioredis.Redis.from_url(redis_url, retry=AsyncRetry(NoBackoff(), 0))
         ingest_limits.bind(pool, cluster=state.cluster)
         state.sync_redis = None  # made on first use (api/deps.py)
-        state.hub = LiveHub(state.redis, max_alert_queue=max_alert_queue, pubsub_redis=state.pubsub_redis)
+        # a cluster: sharded pub/sub, only the channels of the campaigns and orgs with local clients
+        hub_class = ShardedLiveHub if state.cluster else LiveHub
+        state.hub = hub_class(state.redis, max_alert_queue=max_alert_queue, pubsub_redis=state.pubsub_redis)
         state.hub.start()
         reaper.start()
         state.webhooks = webhook_delivery.Deliverer(state.redis, metrics=metrics) if webhooks else None
@@ -117,6 +125,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     app.state.metrics = metrics
     app.state.guard = DatasetGuard()
     app.state.reaper = reaper
+    app.state.sse_cap = sse_cap.SseCap(settings.sse_max_connections)
     app.state.ingest_limits = ingest_limits
     stream_tokens.keep_tokens_out_of_logs()
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -1,7 +1,9 @@
 """Live fan-out: ONE Redis pub/sub subscription per API process, shared by every SSE client.
 
 `LiveHub.run` subscribes to ``LIVE_CHANNEL`` and hands each published frame or alert to the
-in-process subscribers of that campaign (and alerts to the org feeds). Per subscriber the
+in-process subscribers of that campaign (and alerts to the org feeds). On a Redis Cluster,
+`api.live_shards.ShardedLiveHub` subscribes instead to the sharded channels of the campaigns and
+orgs that have local subscribers, and hands their messages to the same fan-out. Per subscriber the
 state is bounded: the latest frame only (frames are whole snapshots: a slow client skips to the
 newest) and a bounded alert queue (alerts are never dropped: on overflow the subscriber is
 closed so that it reconnects and resumes with ``Last-Event-ID``).
@@ -36,6 +38,7 @@ log = logging.getLogger("callpulse.api.live")
 # Each alert series numbers its alerts 1, 2, …: the level alerts of the four windows, then the
 # forecast alerts of `today` and `30d` (engine.keys.AlertId, engine.vocab.ALERT_SERIES).
 _LEGACY_SERIES = 4  # a cursor written before forecast alerts had four alert counters
+_FORECAST_SERIES = 6  # ... and one written before the guard and complaint alerts (issue #23) six
 
 
 class Cursor:
@@ -55,7 +58,7 @@ class Cursor:
             return None
         parts = text.strip().split(".")
         if not all(p.isdigit() and len(p) <= 18 for p in parts) \
-                or len(parts) not in (1, 1 + _LEGACY_SERIES, 1 + len(ALERT_SERIES)):
+                or len(parts) not in (1, 1 + _LEGACY_SERIES, 1 + _FORECAST_SERIES, 1 + len(ALERT_SERIES)):
             return None
         nums = [int(p) for p in parts]
         if len(nums) == 1:
@@ -254,6 +257,16 @@ class LiveHub:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
+    # ---------------------------------------------------------------- channels (a cluster: api/live_shards.py)
+    def _interest(self, org: str, camp: str | None = None) -> None:
+        """Called after local subscribers of a campaign (``camp``) or of an org's feeds came or went. The one
+        global subscription carries everything: nothing to do here."""
+
+    async def wait_live(self, org: str, camp: str | None = None) -> bool:
+        """Whether what is published for the campaign (or, ``camp`` None, the org's feeds) now reaches this
+        process; a subscriber added before this returns True misses nothing published after it."""
+        return True
+
     def _close_all(self, reason: str) -> None:
         self.summaries.close_all(reason)
         for subs in self.campaign_subs.values():
@@ -264,14 +277,16 @@ class LiveHub:
                 s.close(reason)
 
     # ---------------------------------------------------------------- fan-out
-    def dispatch(self, data: bytes) -> None:
+    def dispatch(self, data: bytes, *, campaign: bool = True, org_wide: bool = True) -> None:
+        """One published message to its subscribers: the campaign's (``campaign``) and the org feeds'
+        (``org_wide``). The global channel carries both; on a cluster the message came on one of the two."""
         self.messages += 1
         live = split_frame(data)  # the flow's frames: only the header is decoded, the frame is forwarded as is
         if live is not None:
-            if self.summaries.subs.get(live.org_id):
+            if org_wide and self.summaries.subs.get(live.org_id):
                 with contextlib.suppress(orjson.JSONDecodeError):
                     self.summaries.on_frame(live.org_id, live.campaign_id, orjson.loads(live.frame))
-            for s in self.campaign_subs.get((live.org_id, live.campaign_id), ()):
+            for s in self.campaign_subs.get((live.org_id, live.campaign_id), ()) if campaign else ():
                 s.push_frame(live.seq, live.frame)
             return
         try:
@@ -279,9 +294,10 @@ class LiveHub:
             kind, org, camp = msg["kind"], msg["org_id"], msg["campaign_id"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
-        subs = self.campaign_subs.get((org, camp))
+        subs = self.campaign_subs.get((org, camp)) if campaign else None
         if kind == "frame":
-            self.summaries.on_frame(org, camp, msg.get("frame"))
+            if org_wide:
+                self.summaries.on_frame(org, camp, msg.get("frame"))
             if subs:
                 try:
                     seq = int(msg["seq"])
@@ -299,7 +315,7 @@ class LiveHub:
                 aid = str(alert.get("alert_id", ""))
                 for s in subs:
                     s.push_alert((aid, raw))
-            feed = self.org_feeds.get(org)
+            feed = self.org_feeds.get(org) if org_wide else None
             if feed is not None:
                 aid = str(alert.get("alert_id", ""))
                 if aid not in feed.recent:  # not read yet: poke the reader (it retries until it shows up)
@@ -313,6 +329,7 @@ class LiveHub:
     def add_campaign(self, org: str, camp: str) -> Subscriber:
         s = Subscriber(self.max_alert_queue)
         self.campaign_subs.setdefault((org, camp), set()).add(s)
+        self._interest(org, camp)
         return s
 
     def remove_campaign(self, org: str, camp: str, s: Subscriber) -> None:
@@ -321,6 +338,17 @@ class LiveHub:
             subs.discard(s)
             if not subs:
                 del self.campaign_subs[(org, camp)]
+                self._interest(org, camp)
+
+    def add_summary(self, org: str):
+        """A `/v1/live` subscriber (api/org_live.py)."""
+        s = self.summaries.add(org)
+        self._interest(org)
+        return s
+
+    def remove_summary(self, org: str, s) -> None:
+        self.summaries.remove(org, s)
+        self._interest(org)
 
     async def add_org(self, org: str) -> Subscriber:
         feed = self.org_feeds.get(org)
@@ -329,6 +357,7 @@ class LiveHub:
             feed.task = asyncio.get_running_loop().create_task(feed.run())
         s = Subscriber(self.max_alert_queue)
         feed.subs.add(s)
+        self._interest(org)
         await feed.ready.wait()
         return s
 
@@ -341,3 +370,4 @@ class LiveHub:
             del self.org_feeds[org]
             if feed.task:
                 feed.task.cancel()
+            self._interest(org)

@@ -20,7 +20,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from api.live import Cursor, LiveHub, Subscriber, stream_id_tuple, valid_stream_id
-from api.org_live import OrgSummaries, comparable, org_summaries
+from api.org_live import comparable, org_summaries
 from engine.keys import ALERT_FIELD, FRAME_FIELD, alerts_stream, frames_stream, org_alerts_stream
 
 log = logging.getLogger("callpulse.api.live")
@@ -89,6 +89,8 @@ async def campaign_events(hub: LiveHub, redis, org: str, camp: str, last_event_i
     if metrics:
         metrics.subscribers.inc()
     try:
+        if not await hub.wait_live(org, camp):  # a cluster: its sharded channel not subscribed; the client retries
+            return
         parsed = Cursor.parse(last_event_id)
         fkey, akey = frames_stream(org, camp), alerts_stream(org, camp)
         try:  # the response has started: a Redis error now must end the stream cleanly, not abort it
@@ -196,6 +198,8 @@ async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | N
     if metrics:
         metrics.subscribers.inc()
     try:
+        if not await hub.wait_live(org):
+            return
         key = org_alerts_stream(org)
         try:  # as in campaign_events: a Redis error after the response started ends the stream cleanly
             if valid_stream_id(last_event_id):
@@ -244,8 +248,7 @@ async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | N
 
 async def org_summary_events(hub, redis, org: str, *, min_interval_s: float, metrics=None, stop=None):
     """The SSE body of ``/v1/live``: a snapshot of the org's campaigns, then each change (coalesced)."""
-    summaries: OrgSummaries = hub.summaries
-    sub = summaries.add(org)  # first: what is published from now on is buffered
+    sub = hub.add_summary(org)  # first: what is published from now on is buffered
     watcher = _watch(stop, sub)
     if metrics:
         metrics.subscribers.inc()
@@ -257,6 +260,8 @@ async def org_summary_events(hub, redis, org: str, *, min_interval_s: float, met
         return "%d-%d" % (int(time.time() * 1000), n)
 
     try:
+        if not await hub.wait_live(org):
+            return
         try:
             min_sample = await hub.min_sample.get(redis)
             snapshot = await org_summaries(redis, org, min_sample)
@@ -294,6 +299,6 @@ async def org_summary_events(hub, redis, org: str, *, min_interval_s: float, met
     finally:
         if watcher is not None:
             watcher.cancel()
-        summaries.remove(org, sub)
+        hub.remove_summary(org, sub)
         if metrics:
             metrics.subscribers.dec()

@@ -24,6 +24,9 @@ class ApiMetrics:
                                    registry=self.registry)
         self.alerts_sent = Counter("callpulse_api_sse_alerts_sent_total", "SSE alert events sent",
                                    registry=self.registry)
+        self.sse_refused = Counter("callpulse_api_sse_refused_total",
+                                   "SSE connections answered 503 because this process held its maximum "
+                                   "(CALLPULSE_SSE_MAX_CONNECTIONS)", registry=self.registry)
         self.sse_dropped = Counter("callpulse_api_sse_dropped_total",
                                    "SSE clients cut off because a send stalled (a client that does not read)",
                                    registry=self.registry)

@@ -74,7 +74,8 @@ def _model_components(comps: dict) -> None:
 
     from api import models
 
-    extra = (models.LiveFrame, models.LevelAlert, models.ForecastAlert, models.Contact)
+    extra = (models.LiveFrame, models.LevelAlert, models.ForecastAlert, models.GuardAlert, models.ComplaintAlert,
+             models.Contact)
     _, defs = models_json_schema([(m, "serialization") for m in extra],
                                  ref_template=REF + "{model}")
     for name, schema in defs.get("$defs", {}).items():
@@ -89,8 +90,9 @@ def _sse_doc(events: dict[str, list[str]]) -> dict:
                              else {"$ref": REF + ms[0]} for name, ms in events.items()}}
 
 
-LIVE_EVENTS = {"frame": ["LiveFrame"], "alert": ["LevelAlert", "ForecastAlert"]}
-ORG_ALERT_EVENTS = {"alert": ["LevelAlert", "ForecastAlert"]}
+ALERT_MODELS = ["LevelAlert", "ForecastAlert", "GuardAlert", "ComplaintAlert"]
+LIVE_EVENTS = {"frame": ["LiveFrame"], "alert": ALERT_MODELS}
+ORG_ALERT_EVENTS = {"alert": ALERT_MODELS}
 ORG_LIVE_EVENTS = {"snapshot": ["OrgLiveSnapshot"], "campaign": ["OrgLiveSummary"]}
 
 
@@ -146,6 +148,12 @@ def patch(schema: dict) -> dict:
                 responses["200"] = _sse_doc(LIVE_EVENTS)
             if path == "/v1/alerts":
                 responses["200"] = _sse_doc(ORG_ALERT_EVENTS)
+            if path in ("/v1/live", "/v1/alerts") or path.endswith("/live"):  # the SSE routes: the cap too
+                responses["503"] = {**_err("503"), "description": _WHY["503"] + "; or this process holds its maximum "
+                                    "of SSE connections (CALLPULSE_SSE_MAX_CONNECTIONS): retry after Retry-After, "
+                                    "or on another process",
+                                    "headers": {"Retry-After": {"description": "seconds to wait",
+                                                                "schema": {"type": "integer"}}}}
             if path.endswith("/export"):
                 responses["200"] = {"description": "contacts as a JSON array or CSV", "content": {
                     "application/json": {"schema": {"type": "array", "items": {"$ref": REF + "Contact"}}},

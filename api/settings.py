@@ -17,3 +17,4 @@ class ApiSettings:
     flow_lag_bound_ms: int = 30_000  # /readyz: not ready over this flow lag
     redis_max_connections: int = 64
     sse_stall_s: float = 10.0  # an SSE client whose send stalls this long is cut off (api/sockets.py)
+    sse_max_connections: int = 10_000  # open SSE streams per process; past it 503 + Retry-After (api/sse_cap.py)

@@ -156,6 +156,20 @@ def org_campaigns_key(org_id: str) -> str:
 
 
 LIVE_CHANNEL = f"{PREFIX}:live"  # pub/sub: one channel, every frame/alert; the API fans out in-process
+
+
+# On a Redis Cluster the flow publishes with sharded pub/sub (SPUBLISH) instead, on channels that live in the
+# slot of what they carry, so a message reaches one shard and only the API processes that subscribed there.
+
+def live_campaign_channel(org_id: str, campaign_id: str) -> str:
+    """Sharded channel (cluster only): the campaign's frames and alerts; the campaign's slot."""
+    return f"{PREFIX}:live:{campaign_tag(org_id, campaign_id)}"
+
+
+def live_org_channel(org_id: str) -> str:
+    """Sharded channel (cluster only): every frame and alert of the org's campaigns, for the org-wide feeds
+    (`/v1/live`, `/v1/alerts`); the org's slot (alerts are published after their org stream entry)."""
+    return f"{PREFIX}:live-org:{org_tag(org_id)}"
 FRAME_FIELD = b"f"
 ALERT_FIELD = b"a"
 

@@ -14,12 +14,17 @@ Per frame ``(seq, body)`` of campaign (org, c):
   means "already written" and is ignored;
 - ``SADD org_campaigns_key c``;
 - ``PUBLISH callpulse:live {"kind":"frame","org_id","campaign_id","seq","frame"}``
-  (`flows.live_channel`: the frame bytes last, so the API forwards them undecoded).
+  (`flows.live_channel`: the frame bytes last, so the API forwards them undecoded). On a Redis
+  Cluster: ``SPUBLISH`` (sharded pub/sub) of the same message on the campaign's channel
+  (`engine.keys.live_campaign_channel`, the campaign's slot) and on the org's
+  (`live_org_channel`, for `/v1/live`), instead of the global channel.
 
 Per alert: one Lua script per stream, each touching keys of one cluster slot
 only: ``SADD`` the alert_id to the stream's id set, and only if it was new
 ``XADD`` it (``MAXLEN ~``) — and, for the campaign stream,
-``PUBLISH {"kind":"alert",...}``. Alert ids are deterministic (engine), so an
+``PUBLISH {"kind":"alert",...}``. On a cluster the campaign script ``SPUBLISH``es it
+on the campaign's channel and the org script on the org's (each channel in its
+script's slot). Alert ids are deterministic (engine), so an
 alert re-emitted after a recovery is written and published once.
 
 Per dead letter: a Lua script adds its source ref (stream + entry id, or
@@ -44,6 +49,7 @@ import time
 from typing import NamedTuple
 
 import orjson
+import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from engine.activity import CALLBACK_FILTERS, OUTCOME_FILTERS, callback_states, outcome_class
@@ -69,6 +75,8 @@ from engine.keys import (
     dead_letter_ids_key,
     flow_status_key,
     frames_stream,
+    live_campaign_channel,
+    live_org_channel,
     org_alert_ids_key,
     org_alerts_stream,
     org_campaigns_key,
@@ -84,7 +92,7 @@ from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_messag
 from flows.ingest_writer import execute
 from flows.live_channel import alert_message, frame_message
 from flows.messages import Alert, CampaignOutput, DeadLetter, Details, Frame
-from flows.patience import OUT_OF_MEMORY, Patience
+from flows.patience import TRANSIENT, Patience
 from flows.redis_connect import connect
 
 # KEYS: stream, id set. ARGV: alert_id, record JSON, maxlen[, channel, message]
@@ -95,6 +103,8 @@ if ARGV[4] then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
 """
 assert ALERT_FIELD == b"a"
+# a Redis Cluster: sharded pub/sub, on a channel of the script's slot (engine.keys.live_campaign_channel / _org_)
+SHARDED_ALERT_SCRIPT = ALERT_SCRIPT.replace(b"'PUBLISH'", b"'SPUBLISH'")
 
 # KEYS: dead-letter stream, ref zset. ARGV: ref, now ms, stream maxlen, refs kept, field, value, ...
 DEAD_LETTER_SCRIPT = b"""
@@ -140,6 +150,8 @@ class CampaignKeys(NamedTuple):
     org_json: bytes
     campaign_json: bytes
     watermark: bytes
+    live: bytes  # where its frames and alerts are published: LIVE_CHANNEL, or its sharded channel on a cluster
+    org_live: bytes | None  # a cluster: the org's sharded channel (frames and alerts again, for the org feeds)
 
 
 class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
@@ -156,6 +168,10 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
         self.dl_kept = _b(DEAD_LETTER_REFS_KEPT)
         self.dl_keys = (DEAD_LETTER_STREAM.encode(), dead_letter_ids_key().encode())
         self.live = LIVE_CHANNEL.encode()
+        # a Redis Cluster: sharded pub/sub on channels in the campaign's and the org's slots (docs/api.md)
+        self.sharded = isinstance(self.client, redis.RedisCluster)
+        self.publish = b"SPUBLISH" if self.sharded else b"PUBLISH"
+        self.alert_script = SHARDED_ALERT_SCRIPT if self.sharded else ALERT_SCRIPT
         self.status_key = flow_status_key().encode()
         self.reported_at = 0.0
         self.keys: dict[tuple[str, str], CampaignKeys] = {}
@@ -174,7 +190,9 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                 org_campaigns_key(org).encode(), alerts_stream(org, camp).encode(),
                 alert_ids_key(org, camp).encode(), org_alerts_stream(org).encode(),
                 org_alert_ids_key(org).encode(), _json_id(org), _json_id(camp),
-                watermark_key(org, camp).encode())
+                watermark_key(org, camp).encode(),
+                live_campaign_channel(org, camp).encode() if self.sharded else self.live,
+                live_org_channel(org).encode() if self.sharded else None)
         return k
 
     def write_batch(self, items: list[tuple[str, CampaignOutput]]) -> None:
@@ -195,17 +213,20 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                 frame_xadds.add(len(cmds))
                 cmds.append((b"XADD", ks.frames, b"MAXLEN", b"~", self.frames_maxlen, b"%d-0" % seq, FRAME_FIELD,
                              frame))
-                cmds.append((b"PUBLISH", self.live, frame_message(ks.org_json, ks.campaign_json, seq, frame)))
+                pub = frame_message(ks.org_json, ks.campaign_json, seq, frame)
+                cmds.append((self.publish, ks.live, pub))
+                if ks.org_live is not None:
+                    cmds.append((b"SPUBLISH", ks.org_live, pub))
             elif type(msg) is Details:
                 self._details(msg.org_id, msg.campaign_id, msg.details, cmds)
             else:  # Alert
                 aid = msg.record["alert_id"].encode()
                 js = orjson.dumps(msg.record)
                 pub = alert_message(ks.org_json, ks.campaign_json, js)
-                cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks.alerts, ks.alert_ids, aid, js, self.alerts_maxlen,
-                             self.live, pub))
-                cmds.append((b"EVAL", ALERT_SCRIPT, b"2", ks.org_alerts, ks.org_alert_ids, aid, js,
-                             self.alerts_maxlen))
+                cmds.append((b"EVAL", self.alert_script, b"2", ks.alerts, ks.alert_ids, aid, js, self.alerts_maxlen,
+                             ks.live, pub))
+                cmds.append((b"EVAL", self.alert_script, b"2", ks.org_alerts, ks.org_alert_ids, aid, js,
+                             self.alerts_maxlen, *((ks.org_live, pub) if ks.org_live is not None else ())))
         self._merge_attempt_patches(items, cmds)
         for (_org, camp), (ks, msg) in latest.items():
             # The gate's watermark, not the body's as_of (which follows the wall clock live); before the body,
@@ -241,8 +262,10 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
             self._check_dataset(current(self.client))
         replies = execute(self.client, cmds)
         for r in replies:
-            if isinstance(r, OUT_OF_MEMORY):
-                raise r  # for the patience around it: wait until Redis takes writes again, then write it all again
+            # for the patience around it: wait until Redis takes writes again (out of memory; on a cluster, a
+            # slot's master unreachable until its replica has taken over), then write it all again
+            if isinstance(r, TRANSIENT):
+                raise r
         return replies
 
     def _on_connect(self, conn) -> None:

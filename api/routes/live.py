@@ -10,12 +10,13 @@ from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import HTTPException
 from sse_starlette.sse import EventSourceResponse
 
-from api import models, stream_tokens
+from api import models, sse_cap, stream_tokens
 from api.deps import CampaignId, ReadPrincipal, RedisDep, SettingsDep, StreamPrincipal
 from api.live import LiveHub
 from api.live_streams import RetryOnce, campaign_events, org_alert_events, org_summary_events
 from api.read_model.campaigns import ensure_campaign
 from api.responses import OrjsonResponse
+from api.sse_cap import CappedEventSourceResponse
 
 router = APIRouter()
 
@@ -32,17 +33,25 @@ async def create_stream_token(r: RedisDep, p: ReadPrincipal, body: models.Stream
 
 
 def sse_response(request: Request, make_gen, extra_headers: dict | None = None) -> EventSourceResponse:
+    slot = request.app.state.sse_cap.take()  # this process's cap on open SSE streams (api/sse_cap.py)
+    if slot is None:
+        request.app.state.metrics.sse_refused.inc()
+        raise HTTPException(503, f"this API process holds its maximum of {request.app.state.sse_cap.limit} SSE "
+                                 f"connections: retry later, or on another process",
+                            headers={"Retry-After": str(sse_cap.RETRY_AFTER_S)})
     stop = anyio.Event()  # set by sse-starlette on server shutdown: the generator ends the stream cleanly
     # a client whose send stalls for sse_stall_s is cut off (api/sockets.py); send_timeout is the backstop
     # `retry:` rides on the first event or keep-alive, never alone; keep-alives are bare comment lines
     # (api/live_streams.RetryOnce: what httpx-sse would otherwise yield as empty messages)
     retry = RetryOnce()
     body = request.app.state.reaper.watch(retry.body(make_gen(stop)), request.client)
-    return EventSourceResponse(body, ping=request.app.state.settings.ping_s, ping_message_factory=retry.ping,
-                               send_timeout=30, shutdown_event=stop,
-                               shutdown_grace_period=1.0,
-                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-                                        **(extra_headers or {})})
+    response = CappedEventSourceResponse(body, ping=request.app.state.settings.ping_s,
+                                         ping_message_factory=retry.ping, send_timeout=30, shutdown_event=stop,
+                                         shutdown_grace_period=1.0,
+                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+                                                  **(extra_headers or {})})
+    response.slot = slot  # given back when the response ends
+    return response
 
 
 async def hub_ready(request: Request) -> LiveHub:

@@ -1,8 +1,10 @@
 """`callpulse api [--host H] [--port P] [--dev]` — serve the HTTP API (REST + SSE) with uvicorn.
 
 One process = one shared async Redis client and one Redis pub/sub subscription
-fanned out to every SSE client (see docs/api.md). Run several processes behind
-a load balancer to scale out.
+fanned out to every SSE client (on a Redis Cluster: the sharded channels its clients
+need; see docs/api.md). Run several processes behind a load balancer to scale out
+(docs/operations.md, *Several API processes*); each caps its SSE streams
+(``--sse-max-connections``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sse-stall-s", type=float, default=10.0,
                         help="cut off an SSE client whose pending send has not completed for this long "
                              "(a client that does not read; default 10)")
+    parser.add_argument("--sse-max-connections", type=int, default=None,
+                        help="open SSE streams this process serves; past it new ones get 503 with Retry-After "
+                             "(default env CALLPULSE_SSE_MAX_CONNECTIONS, else 10000)")
     parser.add_argument("--header-timeout-s", type=float, default=None,
                         help="close a connection that has not sent a request's complete headers within this "
                              "many seconds of opening or of its previous response (slow loris; 0 = never; "
@@ -45,8 +50,12 @@ def run(args) -> int:
     dev = args.dev or dev_mode_from_env()
     from api.sockets import BoundedHTTPProtocol
 
-    app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat, sse_stall_s=args.sse_stall_s,
-                     webhooks=False if args.no_webhooks else None)
+    try:
+        app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat, sse_stall_s=args.sse_stall_s,
+                         webhooks=False if args.no_webhooks else None, sse_max_connections=args.sse_max_connections)
+    except ValueError as exc:  # a setting out of range (e.g. CALLPULSE_SSE_MAX_CONNECTIONS): one line, exit 2
+        print(f"callpulse api: {exc}", file=sys.stderr)
+        return 2
     if dev:
         print(f"callpulse api: DEV MODE — the demo key {DEV_KEY} is accepted (X-Org picks the org)",
               file=sys.stderr)
