@@ -1,6 +1,6 @@
 """API benchmarks: SSE fan-out lag, event -> frame latency, /stats read latency. Prints markdown.
 
-    .venv/bin/python benchmarks/bench_api.py [--subscribers 1000] [--seconds 10] [--rate 500]
+    .venv/bin/python benchmarks/bench_api.py [--subscribers 1000] [--seconds 10] [--rate 500] [--api-processes 2]
 
 Everything runs on this machine: a private redis-server, `callpulse api` (one process) and, for the
 end-to-end part, `callpulse flow` (live mode), all as subprocesses; the clients run in this process
@@ -8,7 +8,8 @@ on one asyncio loop (httpx streaming), so on a small machine the client side com
 the server and the figures are upper bounds.
 
 1. Fan-out lag: frames are PUBLISHed straight on the live channel (bypassing the flow) with their
-   send time inside; lag = receive time at each of N subscribers - publish time.
+   send time inside; lag = receive time at each of N subscribers - publish time. With
+   ``--api-processes K`` it runs again with the same N subscribers spread over K API processes.
 2. Event -> frame: events POSTed to /v1/events at a sustained rate (ts = now); each batch adds one
    contact, so a frame's contacts.total says which batches it reflects; each batch's latency =
    the first frame that reflects it, received - the batch's POST start (every batch is timed, not
@@ -67,7 +68,8 @@ def start_api(redis_url: str) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-async def fanout(url: str, redis_url: str, client: redis.Redis, key: str, n: int, seconds: float) -> dict:
+async def fanout(urls: list[str], redis_url: str, client: redis.Redis, key: str, n: int, seconds: float) -> dict:
+    """Subscriber i connects to ``urls[i % len(urls)]``: several API processes share the subscribers."""
     camp = "fanout"
     body = {"campaign_id": camp, "org_id": ORG, "live": {}}
     client.set(stats_key(ORG, camp), orjson.dumps(body))
@@ -75,9 +77,9 @@ async def fanout(url: str, redis_url: str, client: redis.Redis, key: str, n: int
     ready = [0]
     stop = asyncio.Event()
 
-    async def one(http):
+    async def one(http, url):
         first = True
-        async with http.stream("GET", f"/v1/campaigns/{camp}/live",
+        async with http.stream("GET", f"{url}/v1/campaigns/{camp}/live",
                                headers={"Authorization": f"Bearer {key}"}) as r:
             def on(ev, eid, data):
                 nonlocal first
@@ -93,11 +95,11 @@ async def fanout(url: str, redis_url: str, client: redis.Redis, key: str, n: int
             await read_sse(r, on)
 
     limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
-    async with httpx.AsyncClient(base_url=url, timeout=None, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=None, limits=limits) as http:
         # a first frame so that every subscriber has something to start from
         seq = 1
         client.xadd(frames_stream(ORG, camp), {"f": orjson.dumps(dict(body, seq=seq))}, id=f"{seq}-0")
-        tasks = [asyncio.create_task(one(http)) for _ in range(n)]
+        tasks = [asyncio.create_task(one(http, urls[i % len(urls)])) for i in range(n)]
         t0 = time.monotonic()
         while ready[0] < n and time.monotonic() - t0 < 60:
             await asyncio.sleep(0.05)
@@ -116,7 +118,8 @@ async def fanout(url: str, redis_url: str, client: redis.Redis, key: str, n: int
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await pub.aclose()
-    return {"subscribers": n, "connected": ready[0], "connect_s": connect_s, "frames": seq - 1,
+    return {"subscribers": n, "processes": len(urls), "connected": ready[0], "connect_s": connect_s,
+            "frames": seq - 1,
             "deliveries": len(lags), "expected": (seq - 1) * n,
             "p50_ms": pct(lags, 50) * 1000, "p99_ms": pct(lags, 99) * 1000, "max_ms": max(lags, default=0) * 1000}
 
@@ -234,6 +237,9 @@ def main() -> int:
                     help="first load campaign e2e with N dialed and ended contacts (e.g. 100000 at 200/s)")
     ap.add_argument("--recovery", action="store_true", help="run the flow with recovery on (default settings)")
     ap.add_argument("--no-fanout", action="store_true", help="skip the SSE fan-out part")
+    ap.add_argument("--api-processes", type=int, default=1,
+                    help="also run the fan-out with the subscribers spread over N API processes (after the "
+                         "1-process baseline, in the same run)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_api_"))
     port = free_port()
@@ -245,9 +251,15 @@ def main() -> int:
     rec = ["--recovery-dir", str(tmp / "recovery")] if args.recovery else ["--no-recovery"]
     flow = subprocess.Popen(CALLPULSE + ["flow", *rec], cwd=ROOT, env=env_for(redis_url),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    extra = [start_api(redis_url) for _ in range(args.api_processes - 1)]
     try:
-        fo = None if args.no_fanout else asyncio.run(fanout(url, redis_url, client, key, args.subscribers,
-                                                             args.seconds))
+        fos = []
+        if not args.no_fanout:
+            fos.append(asyncio.run(fanout([url], redis_url, client, key, args.subscribers, args.seconds)))
+            if extra:
+                client.delete(frames_stream(ORG, "fanout"))
+                urls = [url] + [u for _p, u in extra]
+                fos.append(asyncio.run(fanout(urls, redis_url, client, key, args.subscribers, args.seconds)))
         if args.preload_contacts:
             preload(url, redis_url, key, args.preload_contacts)
         e2e = asyncio.run(event_to_frame(url, redis_url, key, args.rate, args.seconds,
@@ -256,14 +268,16 @@ def main() -> int:
     finally:
         stop_process(flow)
         stop_process(api)
+        for proc, _u in extra:
+            stop_process(proc)
         client.close()
         stop_redis(rproc)
     import os
     print(f"## callpulse API benchmark ({os.cpu_count()} CPUs; server, flow, Redis and clients on one machine)\n")
     print("| measure | setting | p50 | p99 | other |")
     print("|---|---|---|---|---|")
-    if fo is not None:
-        print(f"| SSE fan-out lag | {fo['subscribers']} subscribers, 1 API process, 4 frames/s for "
+    for fo in fos:
+        print(f"| SSE fan-out lag | {fo['subscribers']} subscribers, {fo['processes']} API process(es), 4 frames/s for "
               f"{args.seconds:.0f} s | {fo['p50_ms']:.1f} ms | {fo['p99_ms']:.1f} ms | max {fo['max_ms']:.1f} ms; "
               f"{fo['deliveries']}/{fo['expected']} deliveries; all connected in {fo['connect_s']:.1f} s |")
     setting = (f", campaign preloaded with {args.preload_contacts:,} contacts" if args.preload_contacts else "") + \
