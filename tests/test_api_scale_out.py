@@ -16,6 +16,7 @@ import time
 
 import httpx
 import orjson
+import pytest
 import redis
 
 from api.app import create_app
@@ -134,8 +135,13 @@ def _top_seq(client, camp: str) -> int:
     return int(top[0][0].decode().partition("-")[0]) if top else 0
 
 
-def test_an_sse_client_resumes_exactly_on_another_api_process_after_a_sigkill(tmp_path, redis_url):
-    client = redis.Redis.from_url(redis_url)
+@pytest.mark.parametrize("target", ["standalone", "cluster"])
+def test_an_sse_client_resumes_exactly_on_another_api_process_after_a_sigkill(tmp_path, target, request):
+    """On a standalone Redis and on a Redis Cluster (sharded live channels, api/live_shards.py)."""
+    from flows.redis_connect import connect
+
+    redis_url = request.getfixturevalue("redis_url" if target == "standalone" else "cluster_url")
+    client = connect(redis_url)
     key = create_key(client, org=ORG, scopes=["campaigns:read", "events:write"])[1]
     sim = tmp_path / "events.ndjson"
     # the abandon rate climbs: breach alerts early on, more once the next day starts
