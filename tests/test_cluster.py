@@ -273,3 +273,27 @@ def test_chaos_on_a_cluster_flow_and_api_killed_and_a_master_lost(tmp_path):
             if proc is not None:
                 _kill(proc)
         cluster.stop()
+
+
+def test_rate_limits_and_plans_on_a_cluster(cluster_url):
+    """The per-key ingest limits keep their counters in the `limits` library's cluster storage; plans and
+    key rotation are single-slot writes."""
+    from flows.redis_connect import connect
+
+    key = _cli_ok(cluster_url, "keys", "create", "--org", "org-1", "--scopes", "events:write",
+                  "--json").stdout
+    key = orjson.loads(key)["key"]
+    _cli_ok(cluster_url, "orgs", "set-plan", "--org", "org-1", "--name", "pro", "--email-limit", "1000",
+            "--price-usd", "99")
+    server = ServerThread(create_app(cluster_url, ingest_rate="2/minute")).start()
+    try:
+        h = {"Authorization": f"Bearer {key}"}
+        codes = [httpx.post(f"{server.url}/v1/events", content=b"", headers=h, timeout=20).status_code
+                 for _ in range(3)]
+        assert codes == [200, 200, 429], codes
+    finally:
+        server.stop()
+    client = connect(cluster_url)
+    from engine.keys import plan_key
+
+    assert client.hget(plan_key("org-1"), "name") == b"pro"
