@@ -52,6 +52,16 @@ _FIXED: dict[Callable, dict] = {
     ev._check_number: {"type": "number"},
     ev._check_ceiling: {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
     ev._check_usd: {"type": "number", "minimum": 0, "maximum": ev.MAX_USD},
+    ev._check_unit_open: {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    ev._check_tz: {"type": "string", "maxLength": ev.MAX_TZ_CHARS,
+                   "description": "IANA time zone name the zone database knows"},
+    ev._check_calling_hours: {
+        "type": "object", "required": ["start", "end"], "additionalProperties": False,
+        "description": "the called person's local hours in which a dial is allowed; exactly start and end, "
+                       "start < end (no span over midnight)",
+        "properties": {"start": {"type": "string", "pattern": _pattern(ev._HHMM), "description": "HH:MM"},
+                       "end": {"type": "string", "pattern": _pattern(ev._HHMM_END),
+                               "description": "HH:MM, or 24:00"}}},
     ev._check_bool: {"type": "boolean"},
     ev._check_email: {"type": "string", "maxLength": ev.STRING_LIMITS["email"], "pattern": "^[^@]+@[^@]+$",
                       "description": "an e-mail address: one '@' with text on both sides"},

@@ -26,9 +26,10 @@ import redis
 from api.auth import valid_org
 from api.webhook_policy import check_url
 from engine.keys import PREFIX, key_part, org_alerts_stream, org_tag
+from engine.vocab import ALERT_KINDS
 
 GROUP = "callpulse-webhooks"
-KINDS = ("level", "forecast")
+KINDS = ALERT_KINDS  # level, forecast, calling_hours, abandon_redial, complaint_level (engine.vocab)
 ORGS_KEY = f"{PREFIX}:webhook-orgs"
 ID_PATTERN = r"^wh_[0-9a-f]{16}$"
 # Standard Webhooks: whsec_ + base64 of 24..64 random bytes

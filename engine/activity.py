@@ -115,15 +115,23 @@ def event_entries(sources: list[dict]) -> list[tuple[tuple, dict]]:
 
 
 def alert_entry(rec: dict, position: int) -> tuple[tuple, dict]:
-    """``(sort key, entry)`` of an abandon alert record; the key is (`at`, 1, stream position)."""
+    """``(sort key, entry)`` of an alert record; the key is (`at`, 1, stream position)."""
     try:
         at_ms = parse_time(rec.get("at"), "at")
     except Exception:
         at_ms = 0
-    window = rec.get("window")
-    if rec.get("kind") == "forecast":
+    window, kind = rec.get("window"), rec.get("kind")
+    extra = {}
+    if kind == "forecast":
         text = f"abandon forecast ({window}): breach in {rec.get('breach_in_s')} s"
-        extra = {}
+    elif kind == "calling_hours":
+        text = (f"dial outside calling hours: attempt {rec.get('attempt_id')} of {rec.get('contact_id')} "
+                f"at {rec.get('local_time')} {rec.get('tz')}")
+    elif kind == "abandon_redial":
+        text = f"redial after an abandoned call: attempt {rec.get('attempt_id')} of {rec.get('contact_id')}"
+    elif kind == "complaint_level":
+        text = f"spam complaint level ({window}) {rec.get('from')} \u2192 {rec.get('to')}"
+        extra = {"from": rec.get("from"), "to": rec.get("to")}
     else:
         text = f"abandon level ({window}) {rec.get('from')} \u2192 {rec.get('to')}"
         extra = {"from": rec.get("from"), "to": rec.get("to")}

@@ -106,6 +106,14 @@ def _check_ceiling(value: Any, field: str) -> int | float:
     raise _bad_value(field, f"must be a number with 0 <= value < 1, got {value!r}")
 
 
+def _check_unit_open(value: Any, field: str) -> int | float:
+    """A number strictly between 0 and 1 (the spam-complaint ceiling and warning rates)."""
+    value = _check_number(value, field)
+    if 0 < value < 1:
+        return value
+    raise _bad_value(field, f"must be a number with 0 < value < 1, got {value!r}")
+
+
 def _check_usd(value: Any, field: str) -> int | float:
     value = _check_number(value, field)
     if 0 <= value <= MAX_USD:
@@ -216,6 +224,48 @@ def _check_time_window(value: Any, field: str) -> dict:
             raise _bad_value(sub, f"must be an IANA time zone name, got {_show(tz)}")
         out["tz"] = str(tz)
     return out
+
+
+_HHMM_END = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00").fullmatch
+CALLING_HOURS_KEYS = ("start", "end")
+
+
+def _check_calling_hours(value: Any, field: str) -> dict:
+    """``{start:"HH:MM", end:"HH:MM"}``, exactly these two keys; ``end`` may be ``24:00``; start < end
+    (the hours of one local day: no span over midnight). Checked: start, end, then any other key (in code
+    point order, so the reported field does not depend on the JSON's key order), then start < end."""
+    if not isinstance(value, dict):
+        raise _bad_type(field, 'an object {"start":"HH:MM","end":"HH:MM"}', value)
+    out = {}
+    for part, ok, what in (("start", _HHMM, "HH 00-23 and MM 00-59"),
+                           ("end", _HHMM_END, "HH 00-23 and MM 00-59, or 24:00")):
+        sub = f"{field}.{part}"
+        v = value.get(part)
+        if v is None:
+            raise _missing(sub)
+        if not isinstance(v, str):
+            raise _bad_type(sub, 'a string "HH:MM"', v)
+        if ok(v) is None:
+            raise _bad_value(sub, f'must be "HH:MM" with {what}, got {_show(v)}')
+        out[part] = str(v)
+    extra = sorted(str(k) for k in value if k not in CALLING_HOURS_KEYS)
+    if extra:
+        raise _bad_value(f"{field}.{extra[0]}", f"is not allowed: {field} takes exactly the keys start and end")
+    if out["start"] >= out["end"]:
+        raise _bad_value(f"{field}.end", f"must be later than start ({out['start']}): calling hours lie within "
+                                         "one local day and do not span midnight")
+    return out
+
+
+def _check_tz(value: Any, field: str) -> str:
+    """An IANA time zone name the zone database knows (at most MAX_TZ_CHARS characters)."""
+    if not isinstance(value, str):
+        raise _bad_type(field, "a string (IANA time zone name)", value)
+    if len(value) > MAX_TZ_CHARS:
+        raise _too_large(field, f"must be at most {MAX_TZ_CHARS} characters, got {len(value)}")
+    if not _tz_valid(value):
+        raise _bad_value(field, f"must be an IANA time zone name the zone database knows, got {_show(value)}")
+    return str(value)
 
 
 def _check_scalar(v: Any, sub: str, max_chars: int) -> None:

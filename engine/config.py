@@ -23,6 +23,10 @@ DEFAULTS = {
     "time_window": None,
     "kind": None,
     "config": None,
+    "calling_hours": {"start": "08:00", "end": "21:00"},
+    "abandon_redial_hours": 72,
+    "complaint_ceiling": 0.003,
+    "complaint_warning": 0.001,
 }
 FIELDS = tuple(DEFAULTS)
 
@@ -46,11 +50,30 @@ class CampaignConfig:
     time_window: TimeWindow | None = DEFAULTS["time_window"]
     kind: str | None = DEFAULTS["kind"]
     config: dict | None = DEFAULTS["config"]
+    calling_hours: dict = field(default_factory=lambda: dict(DEFAULTS["calling_hours"]))
+    abandon_redial_hours: int = DEFAULTS["abandon_redial_hours"]
+    complaint_ceiling: float = DEFAULTS["complaint_ceiling"]
+    complaint_warning: float = DEFAULTS["complaint_warning"]
     ceiling: Fraction = field(default_factory=lambda: exact_decimal(DEFAULTS["abandon_ceiling"]))
+    # Derived once (the hot path reads them): the calling hours as [start, end) ms of the local day (end may
+    # be 24:00 = 86 400 000), the redial span in ms, the complaint (ceiling, warning) as the decimals written.
+    calling_ms: tuple = (8 * 3_600_000, 21 * 3_600_000)
+    redial_ms: int = 72 * 3_600_000
+    complaint_limits: tuple = (Fraction(3, 1000), Fraction(1, 1000))
+
+    def __post_init__(self):
+        ch = self.calling_hours
+        self.calling_ms = (_hhmm_ms(ch["start"]), _hhmm_ms(ch["end"]))
+        self.redial_ms = self.abandon_redial_hours * 3_600_000
+        self.complaint_limits = (exact_decimal(self.complaint_ceiling), exact_decimal(self.complaint_warning))
 
     @property
     def tz(self) -> str:
         return self.time_window.tz if self.time_window else "UTC"
+
+    def guard_inputs(self) -> tuple:
+        """What the compliance guards read from the configuration (a change re-decides them)."""
+        return self.calling_ms, self.redial_ms, self.tz
 
     def as_json(self) -> dict:
         return {
@@ -61,7 +84,15 @@ class CampaignConfig:
             "abandon_from": self.abandon_from,
             "time_window": self.time_window.as_json() if self.time_window else None,
             "config": self.config,
+            "calling_hours": {"start": self.calling_hours["start"], "end": self.calling_hours["end"]},
+            "abandon_redial_hours": self.abandon_redial_hours,
+            "complaint_ceiling": float(self.complaint_ceiling),
+            "complaint_warning": float(self.complaint_warning),
         }
+
+
+def _hhmm_ms(hhmm: str) -> int:
+    return (int(hhmm[:2]) * 60 + int(hhmm[3:5])) * 60_000
 
 
 class ConfigHistory:
@@ -79,6 +110,10 @@ class ConfigHistory:
         self.keys.insert(i, key)
         self.events.insert(i, event)
         self.current = self._resolve(len(self.events))
+
+    def resolve(self) -> CampaignConfig:
+        """The configuration in effect after every event (recomputed: e.g. after a load)."""
+        return self._resolve(len(self.events))
 
     def _resolve(self, upto: int) -> CampaignConfig:
         values = dict(DEFAULTS)

@@ -23,7 +23,9 @@ from hashlib import blake2b
 
 BLOCK_ROWS = 65_536  # default rows per block
 COLUMNS = (("status", "b"), ("retry", "i"), ("dialed", "i"), ("batch", "i"), ("status_ts", "q"),
-           ("added_ts", "q"), ("meeting", "b"))
+           ("added_ts", "q"), ("meeting", "b"), ("tz", "H"), ("human", "i"))
+# Blocks written before the last two columns existed (issue #23) hold the first seven: `join_blocks`
+# fills the missing ones with zeros (no zone, no human answer counted yet).
 
 
 class ColumnBlock:
@@ -136,4 +138,8 @@ def join_blocks(blocks: list[ColumnBlock], typecodes=None) -> tuple[list[array],
     for blk in blocks:
         for col, raw in zip(columns, blk.columns):
             col.frombytes(raw)
+        if len(blk.columns) < len(columns):  # an older block: its rows get zeros in the newer columns
+            rows = len(blk.columns[0]) // columns[0].itemsize
+            for col in columns[len(blk.columns):]:
+                col.frombytes(bytes(rows * col.itemsize))
     return columns, b"".join(blk.ids for blk in blocks)

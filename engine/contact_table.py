@@ -42,6 +42,7 @@ def _kept(doc: bytes) -> bytes:
 
 class ContactTable:
     __slots__ = ("ids_", "recent", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
+                 "tz", "human", "zones", "zone_no",
                  "status_eid", "added_eid", "callback_events", "callback_blocks",
                  "book", "id_starts")
 
@@ -55,6 +56,10 @@ class ContactTable:
         self.status_ts = array("q")  # ts of the latest contact.status, NO_TS = none
         self.added_ts = array("q")  # ts of the earliest contact.added, NO_TS = none
         self.meeting = array("b")  # 1 once a meeting.booked names the contact
+        self.tz = array("H")  # the zone of its counted contact.added: index into `zones`, 0 = none
+        self.human = array("i")  # its human-answered ended attempts (pacing's F_h)
+        self.zones: list[str] = [""]  # the campaign's contact zones, by index (0: none)
+        self.zone_no: dict[str, int] = {}
         self.status_eid: dict[int, str] = {}  # row -> event_id of its status fact, while inside the horizon
         self.added_eid: dict[int, str] = {}
         # row -> its sorted [(key, kind, due_at)] as JSON bytes (~100 B, not ~400 B of tuples and strings):
@@ -109,7 +114,24 @@ class ContactTable:
         self.status_ts.append(NO_TS)
         self.added_ts.append(NO_TS)
         self.meeting.append(0)
+        self.tz.append(0)
+        self.human.append(0)
         return row
+
+    def zone_index(self, name: str | None) -> int:
+        """The index of a zone name in `zones` (added when new); 0 for none."""
+        if name is None:
+            return 0
+        i = self.zone_no.get(name)
+        if i is None:
+            i = self.zone_no[name] = len(self.zones)
+            self.zones.append(name)
+        return i
+
+    def zone_of(self, row: int) -> str | None:
+        """The zone of the row's counted contact.added, None when it named none."""
+        z = self.tz[row]
+        return self.zones[z] if z else None
 
     def callbacks_of(self, row: int) -> list:
         """The row's callback history, sorted [(key, kind, due_at)] (a new list: `set_callbacks` stores it)."""
@@ -162,12 +184,16 @@ class ContactTable:
         return cols, bytes(data[self.id_starts[b]:end]), extra
 
     def __getstate__(self):
-        return ("blocks2", self.book, self.book.refs(self, len(self.id_starts)), self.status_eid, self.added_eid)
+        return ("blocks3", self.book, self.book.refs(self, len(self.id_starts)), self.status_eid, self.added_eid,
+                self.zones)
 
     def __setstate__(self, s):
-        if s[0] in ("blocks", "blocks2"):
-            if s[0] == "blocks2":
-                _tag, self.book, blocks, self.status_eid, self.added_eid = s
+        self.zones = [""]
+        if s[0] in ("blocks", "blocks2", "blocks3"):
+            if s[0] in ("blocks2", "blocks3"):
+                _tag, self.book, blocks, self.status_eid, self.added_eid = s[:5]
+                if s[0] == "blocks3":
+                    self.zones = s[5]
                 callbacks = [blk.extra for blk in blocks if blk.extra]
             else:  # before each block carried its rows' callbacks: one document for the table
                 _tag, self.book, blocks, self.status_eid, self.added_eid, callbacks = s
@@ -176,6 +202,8 @@ class ContactTable:
             for (name, _t), col in zip(COLUMNS, columns):
                 setattr(self, name, col)
             self.book.loaded(blocks)
+            if any(len(blk.columns) < len(COLUMNS) for blk in blocks):  # written before the zone and human
+                self.book.touch_range(0, max(0, len(self.status) - 1))  # columns: rewrite every block
             starts, offset = [], 0
             for blk in blocks:
                 starts.append(offset)
@@ -186,11 +214,14 @@ class ContactTable:
              self.status_eid, self.added_eid, callbacks) = s
             callbacks = [callbacks]
             self.book = BlockBook()
+            self.tz = array("H", bytes(2 * len(self.status)))
+            self.human = array("i", bytes(4 * len(self.status)))
         self.callback_events = {}
         for doc in callbacks:
             events, _folds = orjson.loads(doc)
             self.callback_events.update({int(r): _kept(orjson.dumps(evs)) for r, evs in events.items()})
         self.ids_ = IdRows.from_bytes(ids)
+        self.zone_no = {z: i for i, z in enumerate(self.zones) if i}
         self.recent = {}
         self.callback_blocks = {}
         for r in self.callback_events:

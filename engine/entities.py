@@ -40,7 +40,7 @@ class Attempt(Slotted):
         "ans", "amd", "amd_result", "bridge",
         "end", "sip", "wrap", "conversation_id", "recording_url",
         "eval_key", "eval_results",
-        "outcome", "answered_at_end", "human_at_end", "partial",
+        "outcome", "answered_at_end", "human_at_end", "partial", "guards",
     )
 
     def __init__(self):
@@ -64,11 +64,15 @@ class Attempt(Slotted):
         self.answered_at_end = False
         self.human_at_end = False
         self.partial = False  # unsealed (engine.sealed): its detail-only fields are not known here
+        self.guards = 0  # compliance guards (engine.state_guards): violation and alerted bits
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        if len(state) < len(self.__slots__):  # pickled before 'partial' existed
+        n = len(state)
+        if n < len(self.__slots__) - 1:  # pickled before 'partial' existed
             self.partial = False
+        if n < len(self.__slots__):  # pickled before the guards existed (rebuilt by the state on load)
+            self.guards = 0
 
     def latest_fact_ts(self) -> int:
         """ts of its latest fact (the evaluation included); -1 when it has none."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 from engine.body import split_body
 from engine.checkers import (  # noqa: F401
                              _HHMM,
+                             _HHMM_END,
                              _ID_OK,
                              _SEEN_IDS,
                              _TZ_CACHE,
                              _check_bool,
+                             _check_calling_hours,
                              _check_ceiling,
                              _check_config,
                              _check_email,
@@ -25,6 +27,8 @@ from engine.checkers import (  # noqa: F401
                              _check_results,
                              _check_time,
                              _check_time_window,
+                             _check_tz,
+                             _check_unit_open,
                              _check_usd,
                              _check_variables,
                              _enum_checker,

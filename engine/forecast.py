@@ -1,16 +1,19 @@
-"""Abandon forecast and pacing (SPEC §3 *Abandon forecast and pacing*), in exact integer arithmetic.
+"""Abandon forecast and pacing (SPEC §3 *Abandon forecast and pacing*), in exact arithmetic.
 
 With ceiling c = p/q, window counts (A, H), the trailing 15-minute trend (a, h) over a span of
 T = T_ms/1000 seconds (T_ms an integer: timestamps are whole ms) and min_sample m, the trend is
-extrapolated linearly: A(t) = A + a·t/T, H(t) = H + h·t/T. With D = a·q − p·h (the sign of
-α − c·η) every comparison is cross-multiplied into integers:
+extrapolated linearly: A(t) = A + a·t/T, H(t) = H + h·t/T, and t* is when the level's own rule first
+judges a breach: A(t) > c·max(H(t), m). A window at `breach` gives t* = 0. Otherwise there is no t*
+while the campaign is not `active` or the trend holds fewer than 10 human answers. Else, in ms:
 
-  t₁ = 0 when H ≥ m, else (m − H)·T/h (no t* when h = 0);
-  f(t₁) > 0 ⇔ (A·q − p·H)·h + D·(m − H) > 0   (H < m; when H ≥ m: A·q − p·H > 0);
-  root  = (c·H − A)/(α − c·η) = (p·H − A·q)·T/D  (when D > 0).
+  H < m:  t₁ = (m − H)·T/h; t* = max(0, (c·m − A)·T/a) when a > 0 and that is ≤ t₁,
+          otherwise (p·H − A·q)·T/D when D = a·q − p·h > 0 (the sign of α − c·η), otherwise none;
+  H ≥ m:  t* = (p·H − A·q)·T/D when D > 0, otherwise none;
 
-t* is returned in milliseconds as an exact fraction (numerator, denominator), so `breach_in_s` is
-one correctly rounded division and `breach_at` = now + ⌈t*_ms⌉ is exact.
+and none when the trend's answers by then, h·t*/T, exceed pacing's expected human answers E (the
+campaign runs out of answers first). t* is returned in milliseconds as an exact fraction (numerator,
+denominator), so `breach_in_s` is one correctly rounded division and `breach_at` = now + ⌈t*_ms⌉ is
+exact.
 """
 
 from __future__ import annotations
@@ -33,25 +36,36 @@ def span_ms(now: int, first_dial: int | None) -> int:
     return min(TREND_WINDOW_MS, max(1000, now - first_dial))
 
 
+MIN_TREND_ANSWERS = 10  # a trend of fewer human answers is too thin to extrapolate
+
+
 def breach_time_ms(in_breach: bool, A: int, H: int, a: int, h: int, t_ms: int,
-                   ceiling: Fraction, min_sample: int) -> tuple[int, int] | None:
-    """t* in ms as (numerator, denominator > 0), or None when the trend never breaches."""
+                   ceiling: Fraction, min_sample: int, active: bool = True,
+                   expected: int | None = None) -> tuple[int, int] | None:
+    """t* in ms as (numerator, denominator > 0), or None when no breach is forecast. ``expected``: pacing's
+    E (None: no limit)."""
     if in_breach:
         return 0, 1
+    if not active or h < MIN_TREND_ANSWERS:
+        return None
     p, q = ceiling.numerator, ceiling.denominator
-    over_now = A * q - p * H  # > 0: the rate is above the ceiling now
     slope = a * q - p * h  # D: > 0 when the trend's own rate is above the ceiling
-    if min_sample <= H:
-        if over_now > 0:
-            return 0, 1
-    else:
-        if h == 0:
-            return None  # the sample never reaches min_sample at this trend
-        if over_now * h + slope * (min_sample - H) > 0:
-            return (min_sample - H) * t_ms, h  # t₁: over the ceiling when the sample is reached
-    if slope > 0:
-        return -over_now * t_ms, slope
-    return None
+    t = None
+    if min_sample > H:
+        t1 = Fraction((min_sample - H) * t_ms, h)
+        if a > 0:
+            x = max(Fraction(0), Fraction((p * min_sample - A * q) * t_ms, q * a))
+            if x <= t1:
+                t = x
+        if t is None and slope > 0:
+            t = Fraction((p * H - A * q) * t_ms, slope)
+    elif slope > 0:
+        t = Fraction((p * H - A * q) * t_ms, slope)
+    if t is None:
+        return None
+    if expected is not None and h * t > expected * t_ms:
+        return None  # η·t* > E: the answers run out before the breach
+    return t.numerator, t.denominator
 
 
 def within_horizon(window: str, t_star: tuple[int, int] | None, now: int, day_end: int | None):
@@ -78,10 +92,14 @@ def breach_in_s(t_star: tuple[int, int]) -> float:
     return num / (1000 * den)
 
 
-def pacing(remaining_dials: int, human_lifetime: int, ended_lifetime: int,
-           A: int, H: int, ceiling: Fraction) -> dict:
-    """The abandon budget for the rest of the campaign (30-day counts A, H)."""
-    expected = remaining_dials * human_lifetime // ended_lifetime if ended_lifetime else 0
+def expected_answers(open_contacts: int, final_contacts: int, final_human: int) -> int:
+    """E = ⌊O × F_h ÷ F⌋: the open contacts times the human answers a finished contact took (0 when no
+    contact is final)."""
+    return open_contacts * final_human // final_contacts if final_contacts else 0
+
+
+def pacing(remaining_dials: int, expected: int, A: int, H: int, ceiling: Fraction) -> dict:
+    """The abandon budget for the rest of the campaign (30-day counts A, H; E = ``expected``)."""
     p, q = ceiling.numerator, ceiling.denominator
     allowed = min(expected, max(0, (p * (H + expected) - A * q) // q))
     return {

@@ -126,6 +126,29 @@ def offset_ms(ms: int, tz: str) -> int:
     return (off.days * 86_400 + off.seconds) * 1000 + off.microseconds // 1000
 
 
+_TOD_SLOT = 900_000  # 15 minutes: no zone changes its offset twice within one
+_TOD_OFFSETS: dict[tuple[str, int], int | None] = {}
+
+
+def local_tod_ms(ms: int, tz: str) -> int:
+    """The local time of day of instant ``ms`` in zone ``tz``, in ms since local midnight (the wall
+    clock: in a fall-back hour it runs twice). The offset is cached per zone and 15-minute slot when
+    it is the same at both ends of the slot (else computed for the instant)."""
+    key = (tz, ms // _TOD_SLOT)
+    off = _TOD_OFFSETS.get(key)
+    if off is None:
+        lo = key[1] * _TOD_SLOT
+        off = offset_ms(lo, tz)
+        if offset_ms(lo + _TOD_SLOT - 1, tz) != off:
+            off = -1  # an offset change inside the slot
+        if len(_TOD_OFFSETS) >= 65_536:
+            _TOD_OFFSETS.clear()
+        _TOD_OFFSETS[key] = off
+    if off == -1:
+        off = offset_ms(ms, tz)
+    return (ms + off) % DAY_MS
+
+
 def _next_offset_change(lo: int, hi: int, off: int, tz: str) -> int:
     """First instant in (lo, hi] whose offset differs from ``off`` (binary search, ms precision)."""
     while hi - lo > 1:

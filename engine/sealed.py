@@ -223,8 +223,10 @@ class SealedAttempts:
     """Sealed attempts by id (`engine.sealed_messages.SealedMessages` keeps email messages the same way,
     in its own row layout: ``NEW_LAYOUT``, and its own mask bits)."""
 
-    __slots__ = ("chunk_rows", "mask", "chunks", "hot", "hot_layout", "hot_ids", "recent", "keys", "rows", "live")
+    __slots__ = ("chunk_rows", "mask", "chunks", "hot", "hot_layout", "hot_ids", "recent", "keys", "rows", "live",
+                 "guard")
     NEW_LAYOUT = LAYOUT  # what rows are written in (a hot part loaded from an older release keeps its own)
+    HAS_GUARD = True  # a hot byte a row with the attempt's compliance-guard bits (engine.state_guards)
 
     def __init__(self, chunk_rows: int = 0):
         self.chunk_rows = chunk_rows or CHUNK_ROWS  # fixed for the state's life: rows are addressed by it
@@ -237,6 +239,7 @@ class SealedAttempts:
         self.keys = np.zeros(0, dtype=np.uint32)  # top 32 bits of the frozen rows' digests, sorted
         self.rows = np.zeros(0, dtype=np.int32)  # the row of each (its chunk holds the full digest)
         self.live = 0
+        self.guard = array("B")  # attempts: every row's guard bits (like the mask, never frozen)
 
     def __len__(self) -> int:
         return self.live
@@ -280,8 +283,14 @@ class SealedAttempts:
         mask = ((F_DIAL if a.dial else 0) | (F_ANS if a.ans else 0) | (F_AMD if a.amd else 0)
                 | (F_BRIDGE if a.bridge else 0) | F_END | (F_FOLLOW_UP if a.follow_up else 0)
                 | (F_ANSWERED if a.answered_at_end else 0) | (F_HUMAN if a.human_at_end else 0))
+        self.guard.append(a.guards)
         self._append(attempt_id, mask, values)
         return True
+
+    def hot_id(self, row: int) -> str | None:
+        """The attempt id of a row still in the hot part; None for a frozen row (only its digest is kept)."""
+        i = row - len(self.chunks) * self.chunk_rows
+        return self.hot_ids[i] if i >= 0 else None
 
     def _append(self, key: str, mask: int, values: tuple) -> None:
         """A new hot row (``mask`` != DEAD) for ``key``; the hot rows freeze into a chunk when full."""
@@ -331,6 +340,7 @@ class SealedAttempts:
         a.outcome = OUTCOMES[o] if o >= 0 else None
         a.answered_at_end = bool(m & F_ANSWERED)
         a.human_at_end = bool(m & F_HUMAN)
+        a.guards = self.guard[row]
         self.mask[row] = DEAD
         self.live -= 1
         return a
@@ -380,10 +390,12 @@ class SealedAttempts:
     # The hot ids go as one string (up to a chunk's worth of ids: one object, not 65,536).
     def __getstate__(self):
         return (self.chunk_rows, self.mask, self.chunks, self.hot, "\n".join(self.hot_ids), self.live,
-                self.hot_layout.version)
+                self.hot_layout.version, self.guard)
 
     def __setstate__(self, state):
         self.chunk_rows, self.mask, self.chunks, self.hot, hot_ids, self.live = state[:6]
+        # (pickled before the guards: zeros, which the campaign state then decides: engine.state_guards)
+        self.guard = state[7] if len(state) > 7 else array("B", bytes(len(self.mask) if self.HAS_GUARD else 0))
         self.hot_layout = LAYOUTS[state[6] if len(state) > 6 else WideLayout.version]  # 6 items: release 3
         if isinstance(hot_ids, str):  # else a list: pickled before the ids went as one string
             hot_ids = hot_ids.split("\n") if len(self.hot[0]) else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.alerts import abandon_budget
 from engine.forecast import breach_at, breach_in_s, pacing, span_ms
 from engine.state import CampaignState
+from engine.state_guards import PERIOD_MS
 from engine.timefmt import format_time
 from engine.vocab import BATCH_STATUSES, CONTACT_STATUSES, EXHAUSTED_CONTACT_STATUSES, OUTCOMES
 
@@ -31,6 +32,7 @@ def _rate_divisor_s(state: CampaignState, window_s: int, first_dial) -> float:
 def build_snapshot(state: CampaignState) -> dict:
     """The body, one section per helper below (key order as SPEC §3.1 lists them)."""
     state.refresh_extremes()
+    state.refresh_guard_times()
     cfg = state.config.current
     email = cfg.channel == "email"
     contacts = _contacts(state)
@@ -78,13 +80,14 @@ def build_snapshot(state: CampaignState) -> dict:
         "aht_ms": state.aht.value,
         "avg_ring_ms": state.ring.value,
         "abandon": _abandon(state, cfg, retries_left),
+        "compliance": _compliance(state, cfg),
         "live": _live(state, cfg, email, contacts, first_dial, last_dial),
         "performance": _performance(state, first_dial, outcomes["connected"]),
         "passes": [_pass_row(n, p) for n, p in sorted(state.passes.items())
                    if p.attempted or p.eligible_key is not None],
         **state.runs.body(state.attempts, state.sealed),  # run, runs, previous_run_stats (engine.runs)
         "callbacks": _callbacks(state.callbacks),
-        "email": _email(state),
+        "email": _email(state, cfg),
         "costs": {
             "total_usd": state.cost_micros / 1_000_000,
             "breakdown": {k: v / 1_000_000 for k, v in sorted(state.cost_by_category.items())},
@@ -137,6 +140,7 @@ def _live(state: CampaignState, cfg, email: bool, contacts: dict, first_dial, la
     ring_sum, ring_n = state.ring_1s.window_sum(now, 900_000)
     dial_rate_300 = dials_in(300_000) / _rate_divisor_s(state, 300, first_dial)
     eta_seconds, eta_at = _eta(state, cfg, pending, dial_rate_300)
+    waiting, oldest_wait = state.waiting_for_agent()
     return {
         "banner": _banner(state, cfg, dials_in(30_000)),
         "dials_per_sec": dials_60 / _rate_divisor_s(state, 60, first_dial),
@@ -145,6 +149,8 @@ def _live(state: CampaignState, cfg, email: bool, contacts: dict, first_dial, la
         "avg_ring_ms": _mean(ring_sum, ring_n),
         "ringing": state.ringing,
         "in_progress": state.in_progress,
+        "waiting_for_agent": waiting,
+        "oldest_wait_ms": oldest_wait,
         "last_dial_at": _fmt(last_dial),
         "pending": pending,
         "retries_queued": by_status["retrying"] + by_status["followup_scheduled"],
@@ -178,7 +184,31 @@ def _abandon(state: CampaignState, cfg, retries_left: int) -> dict:
         "budget": abandon_budget(a30, h30, cfg.ceiling),
         "windows": windows,
         "forecast": _forecast(state),
-        "pacing": pacing(retries_left, state.human, state.ended, a30, h30, cfg.ceiling),
+        "pacing": pacing(retries_left, state.expected_human_answers(), a30, h30, cfg.ceiling),
+        "periods": _periods(state, cfg),
+    }
+
+
+def _periods(state: CampaignState, cfg) -> list[dict]:
+    """Successive 30-day periods from the first dial, 1 to the one that holds now (zeros included)."""
+    first, counts = state.periods_now()
+    if first is None:
+        return []
+    p, q = cfg.ceiling.numerator, cfg.ceiling.denominator
+    out = []
+    for k in range(1, (state.now - first) // PERIOD_MS + 2):
+        a, h = counts.get(k, (0, 0))
+        out.append({"period": k, "start": format_time(first + (k - 1) * PERIOD_MS),
+                    "end": format_time(first + k * PERIOD_MS), "abandoned": a, "human_answered": h,
+                    "rate": _ratio(a, h), "within_ceiling": a * q <= p * h})
+    return out
+
+
+def _compliance(state: CampaignState, cfg) -> dict:
+    return {
+        "calling_hours": {"violations": state.ch_violations, "last_violation_at": _fmt(state.ch_last.value)},
+        "abandon_redial": {"hours": cfg.abandon_redial_hours, "violations": state.ar_violations,
+                           "last_violation_at": _fmt(state.ar_last.value)},
     }
 
 
@@ -187,9 +217,13 @@ def _callbacks(cb) -> dict:
             "avg_delay_ms": cb.avg_delay_ms}
 
 
-def _email(state: CampaignState) -> dict:
+def _email(state: CampaignState, cfg) -> dict:
     ec = state.email_counts
     sent, delivered = ec["email.sent"], ec["email.delivered"]
+    windows = {}
+    for name, (c, d) in state.complaint_counts().items():
+        windows[name] = {"complained": c, "delivered": d, "rate": _ratio(c, d),
+                         "level": state.complaint_trackers[name].level}
     return {
         "emails_sent": sent,
         "delivered": delivered,
@@ -198,6 +232,7 @@ def _email(state: CampaignState) -> dict:
         "clicked": ec["email.clicked"],
         "replied": ec["email.replied"],
         "unsubscribed": ec["email.unsubscribed"],
+        "complained": ec["email.complained"],
         "meetings_booked": state.meetings,
         "rates": {
             "delivery_rate": _ratio(delivered, sent),
@@ -205,7 +240,10 @@ def _email(state: CampaignState) -> dict:
             "click_rate": _ratio(ec["email.clicked"], delivered),
             "reply_rate": _ratio(ec["email.replied"], delivered),
             "conversion_rate": _ratio(state.meetings, delivered),
+            "complaint_rate": _ratio(ec["email.complained"], delivered),
         },
+        "complaints": {"ceiling": float(cfg.complaint_ceiling), "warning": float(cfg.complaint_warning),
+                       "windows": windows},
     }
 
 

@@ -41,11 +41,13 @@ from engine.state_details import DetailRecords
 from engine.state_email import EMAIL_TYPES, EmailFacts
 from engine.state_extremes import StaleExtremes
 from engine.state_grid import HOUR, MINUTE, SECOND
-from engine.vocab import FORECAST_WINDOWS, OUTCOMES, WINDOWS
+from engine.state_guards import ComplianceGuards
+from engine.vocab import COMPLAINT_WINDOWS, FORECAST_WINDOWS, OUTCOMES, WINDOWS
 from engine.windows import BucketSeries, RollingPair
 
 
-class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, DetailRecords, StaleExtremes):
+class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, ComplianceGuards, DetailRecords,
+                    StaleExtremes):
     """``lateness_ms``: the gate's lateness bound. When given, the state relies on it (every event it is
     handed is at most that far behind the latest event ts it applied) to seal finished attempts and
     forget tie-breaking event ids (engine.sealed, engine.contact_table); None keeps everything."""
@@ -134,9 +136,36 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
         # re-evaluation before `forecast_recheck_at` unless it is stale.
         self.forecast_stale = True
         self.forecast_recheck_at = 0
+        self.forecast_reads_e = False  # a forecast t* > 0 awaits pacing's E (contacts then re-mark it stale)
         self.pending_alerts: list[dict] = []
         self.alerts_dirty = True  # window inputs or the ceiling changed since the last evaluation
         self._minute = None
+
+        # Spam complaints: (complained, delivered) of the 30-day window (1 h grid); lifetime = email_counts.
+        self.complaints_30d = RollingPair(HOUR, 30 * 24)
+        self.complaint_trackers = {w: AlertTracker(w) for w in COMPLAINT_WINDOWS}
+        self.complaints_dirty = True  # their inputs changed since the last evaluation
+        # Pacing's E (engine.forecast): the contacts in a non-final status, and F_h, the human-answered ended
+        # attempts of the contacts in a final status.
+        self.open_contacts = 0
+        self.final_human = 0
+        # Compliance guards (engine.state_guards): counts, last violating dial, the abandoned ends of each
+        # contact with one, the alerts raised per kind, the alerts this event decided.
+        self.ch_violations = 0
+        self.ch_last = Latest()
+        self.ar_violations = 0
+        self.ar_last = Latest()
+        self.abandon_ends: dict[int, list[int]] = {}
+        self.guard_alerts = {"calling_hours": 0, "abandon_redial": 0}
+        self.guard_queue: list[tuple] = []
+        self.guards_touched: list[tuple] = []  # (contact id, row, abandoned end, ±1) of this update
+        # Derived from the open attempts (not pickled): the open dialed attempts of each contact, and the
+        # callers waiting for an agent.
+        self.open_by_contact: dict[str, list[str]] = {}
+        self.waiting: dict = {}
+        # 30-day periods from the first dial: {period: [abandoned, human]}, bucketed from `period_origin`.
+        self.period_origin = None
+        self.periods: dict[int, list[int]] = {}
 
         # Detail for the contacts/calls endpoints (the flow turns this on and drains it with
         # take_details(); an offline replay leaves it off so nothing accumulates).
@@ -155,6 +184,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
         d["batches"] = pack_batches(self.batches)
+        del d["open_by_contact"], d["waiting"]  # derived from the open attempts on load
         return d
 
     def __setstate__(self, d: dict) -> None:
@@ -180,6 +210,46 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
             self._rebuild_trend()
         self.forecast_stale = True
         self.forecast_recheck_at = 0
+        self.forecast_reads_e = True  # (evaluated at the next event)
+        self.__dict__.setdefault("complaints_dirty", True)
+        self.config.current = self.config.resolve()  # (a configuration pickled before newer fields)
+        self.open_by_contact, self.waiting = {}, {}
+        for aid, a in self.attempts.items():
+            if a.dial is not None:
+                self.open_by_contact.setdefault(a.contact, []).append(aid)
+            self._note_waiting(aid, a)
+        if "abandon_ends" not in d:  # pickled before the compliance guards, complaints and periods
+            self.complaints_30d = RollingPair(HOUR, 30 * 24)
+            self.complaint_trackers = {w: AlertTracker(w) for w in COMPLAINT_WINDOWS}
+            self.email_counts["email.complained"] = 0
+            self._rebuild_complaints()
+            self.ch_violations = self.ar_violations = 0
+            self.ch_last, self.ar_last = Latest(), Latest()
+            self.guard_alerts = {"calling_hours": 0, "abandon_redial": 0}
+            self.period_origin, self.periods = None, {}
+            self._rebuild_compliance()
+            for tracker in self.trackers.values():
+                tracker.last_input = None  # judged again under the rule of this release
+            self.alerts_dirty = True
+
+    def _rebuild_complaints(self) -> None:
+        """The 30-day (complained, delivered) buckets from the messages, open and sealed."""
+        pair = self.complaints_30d
+        if self.now is not None:
+            pair.advance(self.now)
+        for m in self.messages.values():
+            for t, da, dh in (("email.complained", 1, 0), ("email.delivered", 0, 1)):
+                k = m.keys.get(t)
+                if k is not None:
+                    pair.add(k[0], da, dh)
+        sm = self.sealed_messages
+        if sm.live:
+            from engine.contact_table import NO_TS
+
+            live = sm.live_rows()
+            for ts in sm.column("email.delivered")[live].tolist():
+                if ts != NO_TS:
+                    pair.add(ts, 0, 1)
 
     # ------------------------------------------------------------------ time
 
@@ -206,6 +276,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
         self.today.advance(ts)
         self.w24h.advance(ts)
         self.w30d.advance(ts)
+        self.complaints_30d.advance(ts)
         for s in (self.dials_1s, self.sends_1s, self.bridged_1s, self.ended_1s, self.ring_1s):
             s.prune(ts)
         if self.lateness_ms is not None:
@@ -229,6 +300,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
                 continue  # sealed already, or a later fact pushed a newer entry
             if not self.sealed.seal(aid, a, self.table.row_of(a.contact) if a.contact is not None else -1):
                 continue  # too wide for a sealed row (engine.sealed.CompactLayout): stays open
+            if a.dial is not None:
+                self._forget_open(a.contact, aid)
             if aid in dirty:  # its changed record is still owed to the detail sink: build it now
                 dirty.discard(aid)
                 self.sealed_records.append((a.partial, attempt_patch(aid, a) if a.partial else attempt_record(aid, a)))
@@ -278,8 +351,12 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
         if self.alerts_dirty:
             self._evaluate_alerts(ts)
             self.forecast_stale = True
+        elif self.complaints_dirty:
+            self._evaluate_complaints(ts)
         if self.forecast_stale or self.now >= self.forecast_recheck_at:
             self._evaluate_forecast(ts)
+        if self.guard_queue:
+            self._flush_guard_alerts(ts)
 
     def note_late(self) -> None:
         self.late += 1
@@ -290,7 +367,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
     # campaign / batch / pass ------------------------------------------------
 
     def _campaign_created(self, ev, key):
-        self.alerts_dirty = True  # the ceiling may have changed
+        self.alerts_dirty = True  # the ceilings may have changed
+        self.forecast_stale = True
         old = self.config.current
         self.config.add(key, ev)
         new = self.config.current
@@ -301,9 +379,14 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, D
                     self._update_attempt(aid, a, None)  # re-decide only
         if new.tz != old.tz and self.now is not None:
             self._reset_today(new.tz)
+        if new.guard_inputs() != old.guard_inputs():
+            self._redecide_all()  # the guards read the configuration as of now
 
     def _campaign_status(self, ev, key):
         if self.status_key is None or key > self.status_key:
+            if ev["status"] != self.status:
+                self.alerts_dirty = True  # levels judge a final campaign by its own figures
+                self.forecast_stale = True  # the forecast runs only while it is active
             self.status_key, self.status = key, ev["status"]
 
 _HANDLERS = {

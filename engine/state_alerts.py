@@ -3,7 +3,17 @@ the breach times, and the alert records it queues (engine.state composes this mi
 
 from __future__ import annotations
 
-from engine.forecast import TREND_WINDOW_MS, breach_at, breach_in_s, breach_time_ms, span_ms, within_horizon
+from engine.alerts import FINAL_STATUSES
+from engine.forecast import (
+    MIN_TREND_ANSWERS,
+    TREND_WINDOW_MS,
+    breach_at,
+    breach_in_s,
+    breach_time_ms,
+    expected_answers,
+    span_ms,
+    within_horizon,
+)
 from engine.keys import alert_id
 from engine.state_grid import NEVER, SECOND
 from engine.timefmt import format_time
@@ -39,14 +49,27 @@ class AlertsAndForecast:
             "30d": (self.w30d.a, self.w30d.h),
         }
 
+    def complaint_counts(self) -> dict[str, tuple[int, int]]:
+        """(complained, delivered) of each spam-complaint window."""
+        ec = self.email_counts
+        return {"lifetime": (ec["email.complained"], ec["email.delivered"]),
+                "30d": (self.complaints_30d.a, self.complaints_30d.h)}
+
+    def expected_human_answers(self) -> int:
+        """Pacing's E: open contacts × the human answers a finished contact took (engine.forecast)."""
+        open_ = self.open_contacts
+        return expected_answers(open_, len(self.table) - open_, self.final_human)
+
     def _evaluate_alerts(self, at: int) -> None:
         if not self.alerts_dirty:
             return  # same inputs from the same levels give the same levels
         self.alerts_dirty = False
-        ceiling = self.config.current.ceiling
+        cfg = self.config.current
+        ceiling = cfg.ceiling
+        final = self.status in FINAL_STATUSES
         for window, (a, h) in self.window_counts().items():
             tracker = self.trackers[window]
-            change = tracker.evaluate(a, h, ceiling, self.min_sample)
+            change = tracker.evaluate(a, h, ceiling, self.min_sample, final)
             if change is None:
                 continue
             self.pending_alerts.append({
@@ -63,6 +86,36 @@ class AlertsAndForecast:
                 "ceiling": float(self.config.current.abandon_ceiling),
                 "at": format_time(at),
             })
+        self._evaluate_complaints(at)
+
+    def _evaluate_complaints(self, at: int) -> None:
+        """Spam-complaint levels (after the abandon levels of the same event or tick)."""
+        self.complaints_dirty = False
+        trackers = self.complaint_trackers
+        if not self.email_counts["email.complained"] and trackers["lifetime"].level == trackers["30d"].level == "ok":
+            return  # no complaint: a rate of 0 stays ok (the ceiling and the warning are above 0)
+        cfg = self.config.current
+        final = self.status in FINAL_STATUSES
+        c_ceiling, c_warning = cfg.complaint_limits
+        for window, (c, d) in self.complaint_counts().items():
+            tracker = self.complaint_trackers[window]
+            change = tracker.evaluate_complaints(c, d, c_ceiling, c_warning, final)
+            if change is None:
+                continue
+            self.pending_alerts.append({
+                "alert_id": alert_id(self.org_id, self.campaign_id, f"complaint-{window}", tracker.changes),
+                "kind": "complaint_level",
+                "campaign_id": self.campaign_id,
+                "org_id": self.org_id,
+                "window": window,
+                "from": change[0],
+                "to": change[1],
+                "rate": c / d if d else 0.0,
+                "complained": c,
+                "delivered": d,
+                "ceiling": float(cfg.complaint_ceiling),
+                "at": format_time(at),
+            })
 
     def first_dial_ts(self) -> int | None:
         """The campaign's earliest dial (for an email campaign, its earliest dial or send)."""
@@ -75,30 +128,48 @@ class AlertsAndForecast:
         now = self.now
         t_ms = span_ms(now, self.first_dial_ts())
         today, w30d, trackers = self.today, self.w30d, self.trackers
+        active = self.status == "active"
         key = (self.trend.a, self.trend.h, t_ms, today.a, today.h, trackers["today"].level,
-               w30d.a, w30d.h, trackers["30d"].level, self.config.current.ceiling, self.min_sample)
+               w30d.a, w30d.h, trackers["30d"].level, self.config.current.ceiling, self.min_sample, active)
         cache = self.__dict__.get("_breach_cache")
-        if cache is None or cache[0] != key:  # t* depends on these only; the horizon on now too
-            a, h, ceiling = key[0], key[1], key[9]
+        if cache is None or cache[0] != key:  # t* (before pacing's limit) depends on these only
+            a, h, ceiling, m = key[0], key[1], key[9], self.min_sample
             cache = self._breach_cache = (key, {
-                "today": breach_time_ms(key[5] == "breach", key[3], key[4], a, h, t_ms, ceiling, self.min_sample),
-                "30d": breach_time_ms(key[8] == "breach", key[6], key[7], a, h, t_ms, ceiling, self.min_sample),
+                "today": breach_time_ms(key[5] == "breach", key[3], key[4], a, h, t_ms, ceiling, m, active),
+                "30d": breach_time_ms(key[8] == "breach", key[6], key[7], a, h, t_ms, ceiling, m, active),
             })
         raw = cache[1]
-        return {"today": within_horizon("today", raw["today"], now, self.day_end),
-                "30d": within_horizon("30d", raw["30d"], now, self.day_end)}
+        if raw["today"] is None and raw["30d"] is None:
+            self.forecast_reads_e = False
+            return {"today": None, "30d": None}
+        # No t* where the answers it needs, η·t*, exceed pacing's E: only a t* > 0 reads E (so only then does
+        # a contact's status, which moves E, need the forecast evaluated again: `forecast_reads_e`).
+        self.forecast_reads_e = False
+        out = {}
+        expected = None
+        for window in ("today", "30d"):
+            t = raw[window]
+            if t is not None and t[0] > 0:
+                self.forecast_reads_e = True
+                if expected is None:
+                    expected = self.expected_human_answers()
+                if key[1] * t[0] > expected * t_ms * t[1]:
+                    t = None
+            out[window] = within_horizon(window, t, now, self.day_end)
+        return out
 
     def _evaluate_forecast(self, at: int) -> None:
         """Raise a forecast alert when a window's breach first comes within 15 minutes (SPEC §3)."""
         alarms = self.forecast_alarms
         if alarms["today"].armed and alarms["30d"].armed and (
-                # No trend: a breach is forecast only for a window breached now (t* = 0, which does
-                # not fire); a window under min_sample never reaches it, one above it is not over the
-                # ceiling. Both breached: t* = 0 in both. Only a count or level change alters that.
-                self.trend.h == 0
+                # A trend too thin to extrapolate, or a campaign that is not active: a breach is forecast
+                # only for a window breached now (t* = 0, which does not fire). Both breached: t* = 0 in
+                # both. Only a count, level or status change alters that.
+                self.trend.h < MIN_TREND_ANSWERS or self.status != "active"
                 or self.trackers["today"].level == "breach" and self.trackers["30d"].level == "breach"):
             self.forecast_stale = False
             self.forecast_recheck_at = NEVER
+            self.forecast_reads_e = False
             return
         times = self.breach_times()
         self._plan_forecast_recheck()

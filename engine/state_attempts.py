@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 
+from engine.contact_table import NONFINAL_CODES
 from engine.entities import Attempt
 from engine.state_grid import D_ABANDONED, D_ANSWERED, D_CONNECTED, D_DIALS, D_ENDED, DAILY_FIELDS, QUARTER_HOUR
 
@@ -51,6 +52,8 @@ class AttemptFacts:
                                                       "ts": ev["ts"], "role": ev["role"], "content": ev["content"]})
                     return
                 a = self.attempts[aid] = self.sealed.unseal(row, self.table.name)
+                if a.dial is not None:
+                    self.open_by_contact.setdefault(a.contact, []).append(aid)
                 fresh = False
             else:
                 a = self.attempts[aid] = Attempt()
@@ -99,6 +102,8 @@ class AttemptFacts:
         A ``fresh`` attempt has contributed nothing yet, so there is nothing to retract."""
         parts = SLOT_PARTS[slot]
         old_contact = a.contact if a.dial is not None else None
+        if parts & P_DIAL and a.guards:
+            self._guard_retract_own(a)  # the guards decide on the dial
         if not fresh:
             self._attempt_contrib(a, -1, parts)
         elif not parts & P_DIAL:
@@ -117,11 +122,31 @@ class AttemptFacts:
             else:
                 a.decide(0)
         self._attempt_contrib(a, 1, parts)
+        if parts & P_DIAL and a.dial is not None:
+            self._guard_open(aid, a)
+        if self.guards_touched:
+            self._redecide_touched()
+        if a.ans is not None and a.end is None and a.bridge is None and a.dial is not None \
+                and a.amd_result != "machine":  # a caller waiting for an agent
+            self.waiting[aid] = a
+        elif aid in self.waiting:
+            del self.waiting[aid]
         if a.end is not None and self.lateness_ms is not None and slot is not None:
             heapq.heappush(self.seal_queue, (a.latest_fact_ts(), aid))
 
+    def _forget_open(self, cid: str, aid: str) -> None:
+        """An attempt of contact ``cid`` leaves the open attempts (sealed, or its dial names another)."""
+        aids = self.open_by_contact[cid]
+        aids.remove(aid)
+        if not aids:
+            del self.open_by_contact[cid]
+
     def _move_attempt_between_contacts(self, aid: str, old_contact, new_contact) -> None:
         t = self.table
+        if old_contact is not None:
+            self._forget_open(old_contact, aid)
+        if new_contact is not None:
+            self.open_by_contact.setdefault(new_contact, []).append(aid)
         for cid, d in ((old_contact, -1), (new_contact, 1)):
             if cid is None:
                 continue
@@ -210,6 +235,17 @@ class AttemptFacts:
             self.w24h.add(ets, ab, s)
             self.w30d.add(ets, ab, s)
             self.trend.add(ets, ab, s)
+            if self.period_origin is not None:
+                self._period_add(ets, ab, s)
+            if dial is not None:  # pacing's F_h: the contact's human answers, counted while it is final
+                t = self.table
+                row = t.row_of(a.contact)
+                t.touch(row)
+                t.human[row] += s
+                if t.status[row] not in NONFINAL_CODES:
+                    self.final_human += s
+        if o == "abandoned" and dial is not None:
+            self._abandon_end(a.contact, self.table.row_of(a.contact), ets, s)
         if o == "abandoned":
             self._daily(ets, D_ABANDONED, s)
         elif o == "connected":

@@ -75,6 +75,13 @@ class ContactFacts:
                 b.retry[t.retry[row]] += s
         if code in NONFINAL_CODES:
             self.nonfinal_by_dialed[t.dialed[row]] += s
+            self.open_contacts += s
+        else:
+            h = t.human[row]
+            if h:
+                self.final_human += s * h
+        if self.forecast_reads_e:
+            self.forecast_stale = True  # pacing's E moves with the open and final contacts
 
     def _contact_added(self, ev, key):
         cid = ev["contact_id"]
@@ -96,6 +103,11 @@ class ContactFacts:
         t.added_eid[row] = key[1]
         t.batch[row] = self.batch_no[batch_id] if batch_id is not None else -1
         self._contact_contrib(row, 1)
+        zone = t.zone_index(ev.get("tz"))
+        if zone != t.tz[row]:  # the calling-hours zone of its dials
+            t.tz[row] = zone
+            if t.dialed[row]:
+                self._redecide_contact(cid, row)
         if self.collect_details:
             self.profiles[cid] = profile_record(ev)
 

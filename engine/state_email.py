@@ -9,7 +9,7 @@ from engine.entities import Message
 from engine.state_grid import D_COST, D_OPENED, D_REPLIED, D_SENT
 
 EMAIL_TYPES = ("email.sent", "email.delivered", "email.bounced", "email.opened",
-               "email.clicked", "email.replied", "email.unsubscribed")
+               "email.clicked", "email.replied", "email.unsubscribed", "email.complained")
 
 
 class EmailFacts:
@@ -68,6 +68,14 @@ class EmailFacts:
                     self.first_send = sts
                     self.forecast_stale = True
             self.last_send.count(sts, s)
+        delivered = keys.get("email.delivered")
+        complained = keys.get("email.complained")
+        if delivered is not None or complained is not None:  # the spam-complaint windows (lifetime: the counts)
+            self.complaints_dirty = True
+            if delivered is not None:
+                self.complaints_30d.add(delivered[0], 0, s)
+            if complained is not None:
+                self.complaints_30d.add(complained[0], s, 0)
         opened = keys.get("email.opened")
         if opened is not None:
             self._daily(opened[0], D_OPENED, s)

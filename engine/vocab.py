@@ -45,6 +45,15 @@ OUTCOMES: tuple[str, ...] = ("connected", "abandoned", "machine", "busy", "no_an
 WINDOWS: tuple[str, ...] = ("lifetime", "today", "24h", "30d")
 #: Windows the abandon forecast covers.
 FORECAST_WINDOWS: tuple[str, ...] = ("today", "30d")
-#: Every alert series, numbered 1, 2, ... each: the level alerts of the four windows, then the forecast
-#: alerts (``forecast-<window>``). Its order is the order of a stream cursor's alert counters.
-ALERT_SERIES: tuple[str, ...] = WINDOWS + tuple(f"forecast-{w}" for w in FORECAST_WINDOWS)
+#: Windows of the spam-complaint levels (SPEC §3 *Spam complaints*).
+COMPLAINT_WINDOWS: tuple[str, ...] = ("lifetime", "30d")
+#: Alert kinds: a level change, a breach forecast, a dial outside the calling hours, a redial after an
+#: abandoned call, a spam-complaint level change.
+ALERT_KINDS: tuple[str, ...] = ("level", "forecast", "calling_hours", "abandon_redial", "complaint_level")
+#: Every alert series, numbered 1, 2, ... each: the level alerts of the four windows, the forecast alerts
+#: (``forecast-<window>``), then (added in issue #23, so older cursors keep their positions) the two
+#: compliance guards and the complaint levels (``complaint-<window>``). Its order is the order of a stream
+#: cursor's alert counters.
+ALERT_SERIES: tuple[str, ...] = (WINDOWS + tuple(f"forecast-{w}" for w in FORECAST_WINDOWS)
+                                 + ("calling_hours", "abandon_redial")
+                                 + tuple(f"complaint-{w}" for w in COMPLAINT_WINDOWS))

@@ -42,9 +42,11 @@ from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 # and pipelining all of their records at once is the flow's biggest transient allocation.
 DETAIL_FLUSH_ROWS = 2000
 
+# 4: compliance guards (a guard byte a sealed attempt, contact zone and human-answer columns, the guards'
+# counts), complaint windows, 30-day periods (3 is read and completed from its attempts: engine.state);
 # 3: compact sealed rows, byte pass counters, callbacks as JSON (2 is read as is: its pieces carry their
 # own layouts); 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 
 class StateVersionError(RuntimeError):

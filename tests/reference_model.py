@@ -56,6 +56,18 @@ R9. Per-day `cost_usd` in `reference_daily` is the day's micro-dollar sum / 1e6.
 R10. `performance.dials_per_sec` uses `attempts.total` (call.dialed only, even
     for an email campaign); the span starts at `first_dial_ts` as defined for
     the live block (email.sent included for an email campaign).
+R13. Issue #23 (levels, forecast, pacing, guards, periods, complaints):
+    - levels judge A / max(H, m) while the campaign's status (as of the prefix) is not final, A / H
+      once it is completed, stopped or cancelled (0 when the divisor is 0); complaint levels the same
+      with m = 1000 delivered and the warning threshold;
+    - pacing's F_h counts the final contacts' ended attempts that are human-answered in the literal
+      sense of R3 (answered before the end, AMD before the end not machine);
+    - the compliance guards read the configuration as of now (the prefix, in the alert fold), like
+      every other metric; the contact's zone is the `tz` of its counted (earliest) contact.added;
+    - per event, alerts come in this order: the four abandon levels, the two complaint levels, the
+      two forecasts, then guard alerts (calling_hours before abandon_redial, each by dial ts, then
+      attempt_id);
+    - `live.oldest_wait_ms` measures from the connection start with the abandon_from of now.
 R11. In the alert fold (only there, for speed) `today` is counted from the
     first instant of now's local date (local midnight, fold 0) to now.  That
     equals the literal "same local date" test used in the /stats body for
@@ -116,7 +128,14 @@ CONFIG_DEFAULTS = {
     "time_window": None,
     "kind": None,
     "config": None,
+    "calling_hours": {"start": "08:00", "end": "21:00"},
+    "abandon_redial_hours": 72,
+    "complaint_ceiling": 0.003,
+    "complaint_warning": 0.001,
 }
+FINAL_CAMPAIGN = ("completed", "stopped", "cancelled")
+COMPLAINT_SAMPLE = 1000
+PERIOD = 30 * 86_400_000
 
 CALL_FACT_SLOTS = {
     "call.dialed": "dialed",
@@ -127,7 +146,7 @@ CALL_FACT_SLOTS = {
 }
 EMAIL_TYPES = [
     "email.sent", "email.delivered", "email.bounced", "email.opened",
-    "email.clicked", "email.replied", "email.unsubscribed",
+    "email.clicked", "email.replied", "email.unsubscribed", "email.complained",
 ]
 # events that name a contact (docs/semantics.md "Contacts and batches")
 CONTACT_NAMING_TYPES = {
@@ -585,14 +604,15 @@ def abandon_budget(ceiling, human_answered: int, abandoned: int) -> int:
     return max(0, math.floor((c * human_answered - abandoned) / (1 - c)))
 
 
-def next_level(level: str, abandoned: int, human_answered: int, ceiling, min_sample: int) -> str:
-    """SPEC §3 hysteresis, exact fractions."""
-    if human_answered < min_sample:
-        return "ok"
+def next_level(level: str, abandoned: int, human_answered: int, ceiling, min_sample: int,
+               final: bool = False, warning=None) -> str:
+    """SPEC §3 hysteresis, exact fractions: r = A / max(H, m), or A / H once the campaign is final
+    (0 when the divisor is 0). ``warning``: the warning threshold (complaints); default 0.8c."""
+    divisor = human_answered if final else max(human_answered, min_sample)
     c = as_fraction(ceiling)
-    h = c / 10
-    warn = Fraction(4, 5) * c
-    rate = Fraction(abandoned, human_answered)
+    warn = Fraction(4, 5) * c if warning is None else as_fraction(warning)
+    h = c / 10 if warning is None else warn / 10
+    rate = Fraction(abandoned, divisor) if divisor else Fraction(0)
     if level in ("ok", "warning"):
         if rate > c:
             return "breach"
@@ -624,9 +644,155 @@ def window_lower_bound(window: str, now: int, tz: ZoneInfo):
     raise ValueError(window)
 
 
+class Prefix:
+    """What the accepted events up to key ``k`` (inclusive) say, from the campaign's final facts: an
+    "earliest counts" fact in the prefix is the final one (the events are sorted), and an attempt's
+    outcome depends only on facts keyed before its end."""
+
+    def __init__(self, w: World, k):
+        self.w, self.k = w, k
+        self.now = max(e["ts"] for e in w.events if event_key(e) <= k) if k is not None else w.now
+        inside = (lambda e: True) if k is None else (lambda e: event_key(e) <= k)
+        self.facts = [e for e in w.facts if inside(e)]
+        self.events = [e for e in w.events if inside(e)]
+        self.cfg = campaign_config(self.facts)
+        self.tz = campaign_tz(self.cfg)
+        self.status = campaign_status(self.facts)
+        self.dialed = [a for a in w.attempts.values() if a["dialed"] is not None and inside(a["dialed"])]
+        self.ended = {id(a) for a in w.attempts.values() if a["ended"] is not None and inside(a["ended"])}
+
+    def has_ended(self, a) -> bool:
+        return id(a) in self.ended
+
+    def contact_statuses(self) -> dict[str, str]:
+        status = {e["contact_id"]: "pending" for e in self.events if e["type"] in CONTACT_NAMING_TYPES}
+        for e in of_type(self.facts, "contact.status"):
+            status[e["contact_id"]] = e["status"]
+        return status
+
+    def contact_zone(self, contact_id: str) -> str:
+        for e in of_type(self.facts, "contact.added"):  # the counted (earliest) one only
+            if e["contact_id"] == contact_id:
+                return e.get("tz") or self.cfg_tz()
+        return self.cfg_tz()
+
+    def cfg_tz(self) -> str:
+        tw = self.cfg["time_window"]
+        return tw["tz"] if tw else "UTC"
+
+
+def expected_human_answers(p: Prefix) -> int:
+    """E = ⌊O × F_h ÷ F⌋ (0 when no contact is final)."""
+    human = Counter(a["dialed"]["contact_id"] for a in p.dialed if p.has_ended(a) and is_human_answered(a))
+    return expected_from(p.contact_statuses(), human)
+
+
+def expected_from(status: dict[str, str], human: Counter) -> int:
+    """E from the contacts' statuses and their human-answered ended attempts."""
+    final = [c for c, st in status.items() if st not in NON_FINAL]
+    open_ = len(status) - len(final)
+    f_h = sum(human[c] for c in final)
+    return open_ * f_h // len(final) if final else 0
+
+
+class PrefixSoFar:
+    """The facts of the prefix the alert fold has applied, kept as it goes (the same answers as
+    `Prefix(w, k)`, without rescanning every event at every step)."""
+
+    def __init__(self, w: World):
+        self.w = w
+        self.cfg = campaign_config([])
+        self.status = "draft"
+        self.dialed: list[dict] = []
+        self.dialed_ids: set[int] = set()
+        self.ended: set[int] = set()
+        self.zones: dict[str, str | None] = {}
+        self.statuses: dict[str, str] = {}
+        self.human: Counter = Counter()
+        self.kept = {id(e) for e in w.facts}
+
+    def has_ended(self, a) -> bool:
+        return id(a) in self.ended
+
+    def cfg_tz(self) -> str:
+        tw = self.cfg["time_window"]
+        return tw["tz"] if tw else "UTC"
+
+    def contact_zone(self, contact_id: str) -> str:
+        return self.zones.get(contact_id) or self.cfg_tz()
+
+    def apply(self, e: dict, cfg: dict) -> bool:
+        """Take one more accepted event; True when it may change a guard decision."""
+        self.cfg = cfg
+        t = e["type"]
+        if t in CONTACT_NAMING_TYPES:
+            self.statuses.setdefault(e["contact_id"], "pending")
+        if id(e) not in self.kept:
+            return False
+        if t == "campaign.status":
+            self.status = e["status"]
+        elif t == "contact.status":
+            self.statuses[e["contact_id"]] = e["status"]
+        elif t == "contact.added":
+            self.zones[e["contact_id"]] = e.get("tz")
+        elif t in ("call.dialed", "call.ended"):
+            a = self.w.attempts[e["attempt_id"]]
+            if t == "call.dialed":
+                self.dialed.append(a)
+                self.dialed_ids.add(id(a))
+            else:
+                self.ended.add(id(a))
+            if id(a) in self.dialed_ids and self.has_ended(a) and is_human_answered(a):
+                self.human[a["dialed"]["contact_id"]] += 1
+        return t in ("call.dialed", "call.ended", "contact.added", "campaign.created")
+
+
+def local_time_of_day_ms(ms: int, zone: str) -> int:
+    t = local_datetime(ms, ZoneInfo(zone))
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1000 + t.microsecond // 1000
+
+
+def guard_violations(p: Prefix) -> dict[str, set[str]]:
+    """attempt ids violating each guard, as the facts of the prefix decide them."""
+    ch = p.cfg["calling_hours"]
+    start, end = hhmm_minutes(ch["start"]) * MINUTE, hhmm_minutes(ch["end"]) * MINUTE
+    span = p.cfg["abandon_redial_hours"] * HOUR
+    out = {"calling_hours": set(), "abandon_redial": set()}
+    by_contact = defaultdict(list)
+    for b in p.dialed:
+        by_contact[b["dialed"]["contact_id"]].append(b)
+    for a in p.dialed:
+        aid, d, contact = a["dialed"]["attempt_id"], a["dialed"]["ts"], a["dialed"]["contact_id"]
+        tod = local_time_of_day_ms(d, p.contact_zone(contact))
+        if tod < start or tod >= end:
+            out["calling_hours"].add(aid)
+        if span and any(b is not a and p.has_ended(b) and p.w.outcome(b) == "abandoned"
+                        and b["ended"]["ts"] < d <= b["ended"]["ts"] + span
+                        for b in by_contact[contact]):
+            out["abandon_redial"].add(aid)
+    return out
+
+
+def complaint_counts_upto(times: dict[str, list[int]], n: dict[str, int], now: int) -> dict[str, tuple[int, int]]:
+    """complaint_counts of a prefix holding the first n[type] facts of each type (in key order, hence
+    in ts order) whose ts are ``times[type]``."""
+    lo = (now // HOUR - 30 * DAY // HOUR + 1) * HOUR  # the 30d grid window's first ms (ts <= now)
+
+    def count(etype, window):
+        return n[etype] if window == "lifetime" else n[etype] - bisect_left(times[etype], lo, 0, n[etype])
+    return {win: (count("email.complained", win), count("email.delivered", win)) for win in ("lifetime", "30d")}
+
+
+def complaint_counts(facts: list[dict], now: int) -> dict[str, tuple[int, int]]:
+    def count(etype, window):
+        return sum(1 for e in of_type(facts, etype)
+                   if window == "lifetime" or in_grid_window(e["ts"], now, 30 * DAY, HOUR))
+    return {win: (count("email.complained", win), count("email.delivered", win)) for win in ("lifetime", "30d")}
+
+
 def abandon_fold(w: World, min_sample: int):
     """Apply the accepted events one by one in key order; after each, re-evaluate
-    the four windows.  Returns (alert records, final levels).
+    the four windows.  Returns (alert records, final levels, final complaint levels).
 
     An attempt's outcome depends only on facts keyed before its call.ended,
     so it is the same in every prefix that contains the end: the per-prefix
@@ -644,16 +810,23 @@ def abandon_fold(w: World, min_sample: int):
 
     created = of_type(w.events, "campaign.created")
     levels = {win: "ok" for win in WINDOWS}
+    clevels = {win: "ok" for win in ("lifetime", "30d")}
     seq = Counter()
     alerts = []
     j = 0  # ended[:j] = attempts ended in the prefix
     counts = {}
     armed = {win: True for win in FORECAST_WINDOWS}
     fseq = Counter()
+    alerted = {"calling_hours": set(), "abandon_redial": set()}
     # dials and sends in key order, for first_dial_ts of each prefix
     dials = sorted(of_type(w.events, "call.dialed", "email.sent"), key=event_key)
     dial_keys = [event_key(e) for e in dials]
     d, first_any, first_call = 0, None, None
+    org, camp = quote(w.org_id, safe=''), quote(w.campaign_id, safe='')
+    prefix = PrefixSoFar(w)
+    violations = {"calling_hours": set(), "abandon_redial": set()}
+    c_times = {t: [e["ts"] for e in of_type(w.facts, t)] for t in ("email.complained", "email.delivered")}
+    c_n = {t: 0 for t in c_times}
     for e in w.events:
         k = event_key(e)
         now = e["ts"]
@@ -662,16 +835,20 @@ def abandon_fold(w: World, min_sample: int):
         cfg = campaign_config([c for c in created if event_key(c) <= k])
         tz = campaign_tz(cfg)
         ceiling = cfg["abandon_ceiling"]
+        guards_move = prefix.apply(e, cfg)
+        if e["type"] in c_n and id(e) in prefix.kept:
+            c_n[e["type"]] += 1
+        final = prefix.status in FINAL_CAMPAIGN
         for win in WINDOWS:
             lo = window_lower_bound(win, now, tz)
             i = 0 if lo is None else bisect_left(end_ts, lo, 0, j)
             abandoned = cum_abandoned[j] - cum_abandoned[i]
             human = cum_human[j] - cum_human[i]
-            new = next_level(levels[win], abandoned, human, ceiling, min_sample)
+            new = next_level(levels[win], abandoned, human, ceiling, min_sample, final)
             if new != levels[win]:
                 seq[win] += 1
                 alerts.append({
-                    "alert_id": f"{quote(w.org_id, safe='')}:{quote(w.campaign_id, safe='')}:{win}:{seq[win]}",
+                    "alert_id": f"{org}:{camp}:{win}:{seq[win]}",
                     "kind": "level",
                     "campaign_id": w.campaign_id,
                     "org_id": w.org_id,
@@ -686,6 +863,26 @@ def abandon_fold(w: World, min_sample: int):
                 })
                 levels[win] = new
             counts[win] = (abandoned, human)
+        for win, (c, dl) in complaint_counts_upto(c_times, c_n, now).items():
+            new = next_level(clevels[win], c, dl, cfg["complaint_ceiling"], COMPLAINT_SAMPLE, final,
+                             warning=cfg["complaint_warning"])
+            if new != clevels[win]:
+                seq["complaint-" + win] += 1
+                alerts.append({
+                    "alert_id": f"{org}:{camp}:complaint-{win}:{seq['complaint-' + win]}",
+                    "kind": "complaint_level",
+                    "campaign_id": w.campaign_id,
+                    "org_id": w.org_id,
+                    "window": win,
+                    "from": clevels[win],
+                    "to": new,
+                    "rate": ratio(c, dl),
+                    "complained": c,
+                    "delivered": dl,
+                    "ceiling": cfg["complaint_ceiling"],
+                    "at": fmt(now),
+                })
+                clevels[win] = new
         # forecast alerts, after the levels of this prefix (R12)
         ti = bisect_left(end_ts, (now // SECOND - TREND_S + 1) * SECOND, 0, j)
         trend = (cum_abandoned[j] - cum_abandoned[ti], cum_human[j] - cum_human[ti])
@@ -696,8 +893,10 @@ def abandon_fold(w: World, min_sample: int):
                 first_call = ts if first_call is None else min(first_call, ts)
             d += 1
         span = trend_span_s(now, first_any if cfg["channel"] == "email" else first_call)
+        active = prefix.status == "active"
+        E = expected_from(prefix.statuses, prefix.human) if active and trend[1] >= 10 else 0
         for win in FORECAST_WINDOWS:
-            t_star = breach_time_s(levels[win], *counts[win], *trend, span, ceiling, min_sample)
+            t_star = breach_time_s(levels[win], *counts[win], *trend, span, ceiling, min_sample, active, E)
             t_star = forecast_horizon(win, t_star, now, tz)
             if t_star is None or t_star > REARM_S:
                 armed[win] = True
@@ -706,7 +905,7 @@ def abandon_fold(w: World, min_sample: int):
                 fseq[win] += 1
                 abandoned, human = counts[win]
                 alerts.append({
-                    "alert_id": f"{quote(w.org_id, safe='')}:{quote(w.campaign_id, safe='')}:forecast-{win}:{fseq[win]}",
+                    "alert_id": f"{org}:{camp}:forecast-{win}:{fseq[win]}",
                     "kind": "forecast",
                     "campaign_id": w.campaign_id,
                     "org_id": w.org_id,
@@ -719,7 +918,27 @@ def abandon_fold(w: World, min_sample: int):
                     "ceiling": ceiling,
                     "at": fmt(now),
                 })
-    return alerts, levels
+        # compliance guards: each violating attempt the first time a prefix shows it as one (the
+        # decisions change only with a dial, an end, a contact's zone or the configuration)
+        if guards_move:
+            violations = guard_violations(prefix)
+        for kind in ("calling_hours", "abandon_redial"):
+            new = [a for a in prefix.dialed
+                   if a["dialed"]["attempt_id"] in violations[kind] and a["dialed"]["attempt_id"] not in alerted[kind]]
+            for a in sorted(new, key=lambda a: (a["dialed"]["ts"], a["dialed"]["attempt_id"])):
+                aid, contact, dts = a["dialed"]["attempt_id"], a["dialed"]["contact_id"], a["dialed"]["ts"]
+                alerted[kind].add(aid)
+                seq[kind] += 1
+                rec = {"alert_id": f"{org}:{camp}:{kind}:{seq[kind]}", "kind": kind, "campaign_id": w.campaign_id,
+                       "org_id": w.org_id, "attempt_id": aid, "contact_id": contact, "dialed_at": fmt(dts)}
+                if kind == "calling_hours":
+                    zone = prefix.contact_zone(contact)
+                    tod = local_time_of_day_ms(dts, zone) // 1000
+                    rec["tz"] = zone
+                    rec["local_time"] = f"{tod // 3600:02d}:{tod // 60 % 60:02d}:{tod % 60:02d}"
+                rec["at"] = fmt(now)
+                alerts.append(rec)
+    return alerts, levels, clevels
 
 
 def abandon_block(w: World, final_levels: dict, min_sample: int) -> dict:
@@ -732,7 +951,62 @@ def abandon_block(w: World, final_levels: dict, min_sample: int) -> dict:
     budget = abandon_budget(ceiling, windows["30d"]["human_answered"], windows["30d"]["abandoned"])
     return {"ceiling": ceiling, "budget": budget, "windows": windows,
             "forecast": forecast_block(w, windows, final_levels, min_sample),
-            "pacing": pacing_block(w, windows["30d"])}
+            "pacing": pacing_block(w, windows["30d"]),
+            "periods": periods_block(w)}
+
+
+def periods_block(w: World) -> list[dict]:
+    """Successive 30-day periods from first_dial_ts; an ended attempt in the period of its end (period 1
+    when it ended before the first dial)."""
+    first = w.first_dial_ts()
+    if first is None:
+        return []
+    last = (w.now - first) // PERIOD + 1
+    rows = []
+    c = as_fraction(w.cfg["abandon_ceiling"])
+    for k in range(1, last + 1):
+        lo, hi = first + (k - 1) * PERIOD, first + k * PERIOD
+        abandoned = human = 0
+        for a in w.ended_attempts():
+            e = a["ended"]["ts"]
+            if (lo <= e < hi) or (k == 1 and e < first):
+                abandoned += w.outcome(a) == "abandoned"
+                human += is_human_answered(a)
+        rows.append({"period": k, "start": fmt(lo), "end": fmt(hi), "abandoned": abandoned, "human_answered": human,
+                     "rate": ratio(abandoned, human),
+                     "within_ceiling": human == 0 or Fraction(abandoned, human) <= c})
+    return rows
+
+
+def compliance_block(w: World) -> dict:
+    p = Prefix(w, None)
+    violations = guard_violations(p)
+    dial_ts = {a["dialed"]["attempt_id"]: a["dialed"]["ts"] for a in p.dialed}
+
+    def last(kind):
+        times = [dial_ts[aid] for aid in violations[kind]]
+        return fmt(max(times)) if times else None
+
+    return {"calling_hours": {"violations": len(violations["calling_hours"]), "last_violation_at": last("calling_hours")},
+            "abandon_redial": {"hours": w.cfg["abandon_redial_hours"], "violations": len(violations["abandon_redial"]),
+                               "last_violation_at": last("abandon_redial")}}
+
+
+def waiting_for_agent(w: World) -> tuple[int, int | None]:
+    """Attempts dialed and answered, not bridged, not ended, AMD not machine; ms since the earliest
+    connection start among them (abandon_from of now)."""
+    starts = []
+    for a in w.attempts.values():
+        if not (a["dialed"] and a["answered"] and not a["bridged"] and not a["ended"]):
+            continue
+        amd = a["amd"]
+        if amd is not None and amd["result"] == "machine":
+            continue
+        if w.cfg["abandon_from"] == "greeting_end" and amd is not None:
+            starts.append(amd["ts"])
+        else:
+            starts.append(a["answered"]["ts"])
+    return len(starts), (w.now - min(starts) if starts else None)
 
 
 # --------------------------------------------------------------------------
@@ -761,27 +1035,27 @@ def trend_counts(w: World) -> tuple[int, int]:
     return a, h
 
 
-def breach_time_s(level: str, A: int, H: int, a: int, h: int, T: Fraction, ceiling, m: int):
+def breach_time_s(level: str, A: int, H: int, a: int, h: int, T: Fraction, ceiling, m: int,
+                  active: bool = True, E: int | None = None):
     """t* in seconds (Fraction) or None, literally as SPEC §3 writes it."""
     if level == "breach":
         return Fraction(0)
+    if not active or h < 10:
+        return None
     c = as_fraction(ceiling)
     alpha, eta = Fraction(a) / T, Fraction(h) / T
-    if m <= H:
-        t1 = Fraction(0)
-    elif eta > 0:
-        t1 = (m - H) / eta
-    else:
+    t_star = None
+    if m > H:
+        t1 = (m - H) / eta if eta > 0 else None
+        if alpha > 0 and max(Fraction(0), (c * m - A) / alpha) <= t1:
+            t_star = max(Fraction(0), (c * m - A) / alpha)
+        elif t1 is not None and alpha - c * eta > 0:
+            t_star = (c * H - A) / (alpha - c * eta)
+    elif alpha - c * eta > 0:
+        t_star = (c * H - A) / (alpha - c * eta)
+    if t_star is None or (E is not None and eta * t_star > E):
         return None
-
-    def f(t):
-        return (A - c * H) + (alpha - c * eta) * t
-
-    if f(t1) > 0:
-        return t1
-    if alpha - c * eta > 0:
-        return (c * H - A) / (alpha - c * eta)
-    return None
+    return t_star
 
 
 def forecast_horizon(window: str, t_star, now: int, tz: ZoneInfo):
@@ -800,10 +1074,11 @@ def forecast_block(w: World, windows: dict, levels: dict, min_sample: int) -> di
     a, h = trend_counts(w)
     T = trend_span_s(w.now, w.first_dial_ts())
     out = {"trend": {"abandoned": a, "human_answered": h, "span_s": float(T)}}
+    E = expected_human_answers(Prefix(w, None))
     for win in FORECAST_WINDOWS:
         A, H = windows[win]["abandoned"], windows[win]["human_answered"]
         t_star = forecast_horizon(win, breach_time_s(levels[win], A, H, a, h, T, w.cfg["abandon_ceiling"],
-                                                     min_sample), w.now, w.tz)
+                                                     min_sample, w.status == "active", E), w.now, w.tz)
         out[win] = ({"breach_in_s": None, "breach_at": None} if t_star is None else
                     {"breach_in_s": float(t_star), "breach_at": fmt(w.now + math.ceil(1000 * t_star))})
     return out
@@ -811,8 +1086,7 @@ def forecast_block(w: World, windows: dict, levels: dict, min_sample: int) -> di
 
 def pacing_block(w: World, window_30d: dict) -> dict:
     remaining = retries_left(w)
-    ended = len(w.ended_attempts())
-    E = remaining * human_answered_count(w) // ended if ended else 0
+    E = expected_human_answers(Prefix(w, None))
     c = as_fraction(w.cfg["abandon_ceiling"])
     A, H = window_30d["abandoned"], window_30d["human_answered"]
     allowed = min(E, max(0, math.floor(c * (H + E) - A)))
@@ -951,6 +1225,7 @@ def live_block(w: World, contacts: dict) -> dict:
     pending = contacts["buckets"]["pending"]
     eta_seconds, eta_at = eta(w, pending)
     by_status = contacts["by_status"]
+    waiting, oldest = waiting_for_agent(w)
     return {
         "banner": banner(w),
         "dials_per_sec": per_second(w, dials, 60),
@@ -959,6 +1234,8 @@ def live_block(w: World, contacts: dict) -> dict:
         "avg_ring_ms": live_avg_ring_ms(w),
         "ringing": ringing(w),
         "in_progress": in_progress_calls(w),
+        "waiting_for_agent": waiting,
+        "oldest_wait_ms": oldest,
         "last_dial_at": fmt(max(dials)) if dials else None,
         "pending": pending,
         "retries_queued": by_status["retrying"] + by_status["followup_scheduled"],
@@ -1112,7 +1389,7 @@ def messages_with(w: World, etype: str) -> set[str]:
     return {e["message_id"] for e in of_type(w.facts, etype)}
 
 
-def email_block(w: World) -> dict:
+def email_block(w: World, complaint_levels: dict) -> dict:
     sent = len(messages_with(w, "email.sent"))
     delivered = len(messages_with(w, "email.delivered"))
     opened = len(messages_with(w, "email.opened"))
@@ -1127,6 +1404,7 @@ def email_block(w: World) -> dict:
         "clicked": clicked,
         "replied": replied,
         "unsubscribed": len(messages_with(w, "email.unsubscribed")),
+        "complained": len(messages_with(w, "email.complained")),
         "meetings_booked": meetings,
         "rates": {
             "delivery_rate": ratio(delivered, sent),
@@ -1134,6 +1412,13 @@ def email_block(w: World) -> dict:
             "click_rate": ratio(clicked, delivered),
             "reply_rate": ratio(replied, delivered),
             "conversion_rate": ratio(meetings, delivered),
+            "complaint_rate": ratio(len(messages_with(w, "email.complained")), delivered),
+        },
+        "complaints": {
+            "ceiling": w.cfg["complaint_ceiling"],
+            "warning": w.cfg["complaint_warning"],
+            "windows": {win: {"complained": c, "delivered": d, "rate": ratio(c, d), "level": complaint_levels[win]}
+                        for win, (c, d) in complaint_counts(w.facts, w.now).items()},
         },
     }
 
@@ -1170,12 +1455,16 @@ def config_block(w: World) -> dict:
         "abandon_from": c["abandon_from"],
         "time_window": c["time_window"],
         "config": c["config"],
+        "calling_hours": c["calling_hours"],
+        "abandon_redial_hours": c["abandon_redial_hours"],
+        "complaint_ceiling": c["complaint_ceiling"],
+        "complaint_warning": c["complaint_warning"],
     }
 
 
 def stats_body(w: World, min_sample: int) -> dict:
     contacts = contacts_block(w)
-    _, final_levels = abandon_fold(w, min_sample)
+    _, final_levels, complaint_levels = abandon_fold(w, min_sample)
     return {
         "campaign_id": w.campaign_id,
         "org_id": w.org_id,
@@ -1201,12 +1490,13 @@ def stats_body(w: World, min_sample: int) -> dict:
         "aht_ms": aht_ms(w),
         "avg_ring_ms": avg_ring_ms(w),
         "abandon": abandon_block(w, final_levels, min_sample),
+        "compliance": compliance_block(w),
         "live": live_block(w, contacts),
         "performance": performance_block(w),
         "passes": passes_block(w),
         **runs_keys(w),
         "callbacks": callbacks_block(w),
-        "email": email_block(w),
+        "email": email_block(w, complaint_levels),
         "costs": costs_block(w),
         "diagnostics": diagnostics_block(w),
     }

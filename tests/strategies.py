@@ -68,6 +68,10 @@ SCHEMA: dict[str, tuple[tuple[str, tuple, object], ...]] = {
         ("time_window", ("time_window",), O),
         ("kind", STR(64, True), O),
         ("config", ("config",), O),
+        ("calling_hours", ("calling_hours",), O),
+        ("abandon_redial_hours", INT(0), O),
+        ("complaint_ceiling", ("unit_open",), O),
+        ("complaint_warning", ("unit_open",), O),
     ),
     "campaign.status": (("status", ENUM("draft", "active", "paused", "stopped", "completed", "cancelled"), R),),
     "campaign.run_started": (("run", INT(2), R),),
@@ -84,6 +88,7 @@ SCHEMA: dict[str, tuple[tuple[str, tuple, object], ...]] = {
         ("phone_number", STR(32), O),
         ("email", ("email",), O),
         ("variables", ("variables",), O),
+        ("tz", ("tz",), O),
     ),
     "contact.status": (
         ("contact_id", ID, R),
@@ -127,6 +132,7 @@ SCHEMA: dict[str, tuple[tuple[str, tuple, object], ...]] = {
     "email.opened": (("message_id", ID, R),),
     "email.clicked": (("message_id", ID, R),),
     "email.unsubscribed": (("message_id", ID, R),),
+    "email.complained": (("message_id", ID, R),),
     "email.replied": (
         ("message_id", ID, R),
         ("sentiment", ENUM("positive", "neutral", "negative"), R),
@@ -275,6 +281,15 @@ hhmm = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integer
 
 
 @st.composite
+def calling_hours(draw):
+    """start < end, end possibly 24:00; exactly the two keys."""
+    start = draw(hhmm)
+    ends = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 15, 30, 45, 59)] + ["24:00"]
+    end = draw(st.sampled_from([e for e in ends if e > start] or ["24:00"]))
+    return {"start": start, "end": end}
+
+
+@st.composite
 def time_windows(draw):
     start = draw(hhmm)
     end = draw(hhmm.filter(lambda e: e != start))
@@ -336,6 +351,12 @@ def value_for(kind: tuple):
         return st.dictionaries(st.text(max_size=8), json_values, max_size=4)
     if k == "time_window":
         return time_windows()
+    if k == "calling_hours":
+        return calling_hours()
+    if k == "unit_open":
+        return st.one_of(st.floats(0, 1, exclude_min=True, exclude_max=True), st.sampled_from([0.003, 0.001, 0.5]))
+    if k == "tz":
+        return st.sampled_from(VALID_TZS)
     if k == "variables":
         return variables
     if k == "results":
@@ -450,6 +471,14 @@ def bad_values(kind: tuple) -> list[tuple[object, str]]:
         return [(v, "invalid_type") for v in (0, 1, "true", "false", 1.0, *_COMMON_WRONG_TYPES)]
     if k == "config":
         return [(v, "invalid_type") for v in ([], [1], "x", 1, True)]
+    if k == "unit_open":
+        return [(v, "invalid_type") for v in ("0.003", True, False, *_COMMON_WRONG_TYPES)] + [
+            (v, "invalid_value") for v in (0, 0.0, 1, 1.0, -0.01, 2, float("inf"), float("nan"))
+        ]
+    if k == "tz":
+        return [(v, "invalid_type") for v in (5, True, *_COMMON_WRONG_TYPES)] + [
+            (v, "invalid_value") for v in ("Mars/Olympus_Mons", "", "../etc/passwd", "utc/x")
+        ] + [("A" * 65, "too_large")]
     raise AssertionError(kind)
 
 
@@ -475,6 +504,24 @@ def nested_bad(name: str, kind: tuple) -> list[tuple[object, str, str]]:
             ({**ok, "tz": "../etc/passwd"}, "invalid_value", f"{name}.tz"),
             ({**ok, "tz": 5}, "invalid_type", f"{name}.tz"),
             ({**ok, "tz": "A" * 65}, "too_large", f"{name}.tz"),
+        ]
+    if k == "calling_hours":
+        ok = {"start": "08:00", "end": "21:00"}
+        return [
+            ([], "invalid_type", name), ("08:00-21:00", "invalid_type", name), (1, "invalid_type", name),
+            ({"end": "21:00"}, "missing_field", f"{name}.start"),
+            ({"start": None, "end": "21:00"}, "missing_field", f"{name}.start"),
+            ({"start": "08:00"}, "missing_field", f"{name}.end"),
+            ({"start": 800, "end": "21:00"}, "invalid_type", f"{name}.start"),
+            ({"start": "08:00", "end": 2100}, "invalid_type", f"{name}.end"),
+            ({"start": "8:00", "end": "21:00"}, "invalid_value", f"{name}.start"),
+            ({"start": "24:00", "end": "21:00"}, "invalid_value", f"{name}.start"),
+            ({"start": "08:00", "end": "24:01"}, "invalid_value", f"{name}.end"),
+            ({"start": "08:00", "end": "25:00"}, "invalid_value", f"{name}.end"),
+            ({"start": "21:00", "end": "08:00"}, "invalid_value", f"{name}.end"),
+            ({"start": "08:00", "end": "08:00"}, "invalid_value", f"{name}.end"),
+            ({**ok, "tz": "UTC"}, "invalid_value", f"{name}.tz"),
+            ({**ok, "b": 1, "a": None}, "invalid_value", f"{name}.a"),
         ]
     if k == "variables":
         return [

@@ -25,6 +25,7 @@ SPANS = {
     "days": 3 * 86_400_000,
     # around the 2026-11-01 fall-back in New York (05:00–06:00Z is the repeated hour)
     "dst": 12 * 3_600_000,
+    "months": 65 * 86_400_000,  # several successive 30-day periods (abandon.periods)
 }
 
 
@@ -56,6 +57,16 @@ def _fields(draw, etype: str) -> dict:
             f["time_window"] = {"start": start, "end": end, "tz": draw(st.sampled_from(ZONES))}
         if draw(st.booleans()):
             f["kind"] = "sales-outreach"
+        if draw(st.integers(0, 2)) == 0:  # boundaries on the minute grid of the "minutes" span and the zones
+            start, end = draw(st.sampled_from([("08:00", "21:00"), ("00:00", "00:05"), ("00:03", "24:00"),
+                                               ("20:00", "24:00"), ("00:00", "24:00")]))
+            f["calling_hours"] = {"start": start, "end": end}
+        if draw(st.integers(0, 2)) == 0:
+            f["abandon_redial_hours"] = draw(st.sampled_from([0, 1, 2, 72]))
+        if draw(st.integers(0, 3)) == 0:
+            f["complaint_ceiling"] = draw(st.sampled_from([0.003, 0.5]))
+        if draw(st.integers(0, 3)) == 0:
+            f["complaint_warning"] = draw(st.sampled_from([0.001, 0.2, 0.6]))
     elif etype == "campaign.status":
         f["status"] = draw(st.sampled_from(["active", "active", "paused", "stopped", "completed"]))
     elif etype in ("campaign.run_started", "campaign.run_cancelled"):
@@ -72,6 +83,8 @@ def _fields(draw, etype: str) -> dict:
         f["contact_id"] = draw(contact)
         if draw(st.booleans()):
             f["batch_id"] = draw(batch)
+        if draw(st.booleans()):
+            f["tz"] = draw(st.sampled_from(ZONES))
     elif etype == "contact.status":
         f["contact_id"] = draw(contact)
         f["status"] = draw(st.sampled_from(CONTACT_STATUSES))
@@ -129,7 +142,7 @@ CALL_HEAVY = (["call.dialed"] * 6 + ["call.answered"] * 5 + ["call.amd"] * 2 + [
                  "conversation.evaluated", "callback.requested", "callback.requested", "callback.completed",
                  "callback.cancelled", "email.sent", "email.delivered", "email.opened", "email.opened",
                  "email.clicked", "email.replied", "email.bounced", "email.unsubscribed", "meeting.booked",
-                 "cost.incurred"])
+                 "cost.incurred", "email.complained", "email.complained", "email.delivered"])
 
 
 @st.composite
@@ -169,7 +182,7 @@ def event_streams(draw, max_events: int = 60, lateness_ms: int = LATENESS_MS):
             if draw(st.booleans()):
                 life.append(("call.amd", ans + draw(st.sampled_from([500, 500, 3000])),
                              {"attempt_id": aid, "result": draw(st.sampled_from(["human", "machine", "unknown"]))}))
-        end = ans + draw(st.sampled_from([2000, 2001, 60_000]))
+        end = ans + draw(st.sampled_from([2000, 2001, 60_000, 4_000_000]))
         if draw(st.integers(0, 3)):
             life.append(("call.ended", end, {"attempt_id": aid, "wrap_ms": 1000}))
         tail = t + draw(st.sampled_from([29_999, 30_000, 30_001, 59_999, 60_000, 60_001]))

@@ -112,37 +112,46 @@ def test_abandon_from_is_validated():
 
 # ---------------------------------------------------------------------------- forecast
 
+ALL_DAY = {"start": "00:00", "end": "24:00"}  # no calling-hours violations in these streams
 
-def test_breached_window_forecasts_zero_and_t1_alert_before_the_sample_is_full():
-    # min_sample 4, ceiling 0.03. a1 abandoned, a2..a4 connected; dials at 00:10:01..04,
-    # ends at 00:10:31..34.
+
+def dial(s: Stream, aid: str, contact: str, dial_at: int, *, abandoned: bool):
+    """A human-answered attempt of ``contact``: dialed, answered 5 s later, bridged 1 s after that unless
+    abandoned, ended 30 s after the dial."""
+    s("call.dialed", dial_at, attempt_id=aid, contact_id=contact)
+    s("call.answered", dial_at + 5 * S, attempt_id=aid)
+    if not abandoned:
+        s("call.bridged", dial_at + 6 * S, attempt_id=aid)
+    s("call.ended", dial_at + 30 * S, attempt_id=aid)
+
+
+def test_a_certain_breach_shows_at_once_and_a_breached_window_forecasts_zero():
+    # min_sample 4, ceiling 0.03. a1 abandoned, a2..a4 connected; dials at 00:10:01..04, ends 00:10:31..34.
     s = Stream()
-    s("campaign.created", T0 - H_MS)
+    s("campaign.created", T0 - H_MS, calling_hours=ALL_DAY)
+    s("campaign.status", T0 - H_MS, status="active")
     for i in range(1, 5):
-        call(s, f"a{i}", T0 + 10 * MIN + i * S, abandoned=(i == 1))
+        dial(s, f"a{i}", f"k{i}", T0 + 10 * MIN + i * S, abandoned=(i == 1))
+    for i in range(5, 13):  # eight contacts still to call
+        s("contact.added", T0, contact_id=f"k{i}")
+    for i in range(1, 5):  # the four called ones are done
+        s("contact.status", T0 + 11 * MIN, contact_id=f"k{i}", status="completed")
     st = both(s, min_sample=4)
     fc = st["abandon"]["forecast"]
-    # trend: all 4 ends in the last 900 s; T = now − first dial = 00:10:34 − 00:10:01 = 33 s
-    assert fc["trend"] == {"abandoned": 1, "human_answered": 4, "span_s": 33.0}
-    # 30d: A=1, H=4 ≥ 4, 1/4 > 0.03 → breach → t* = 0
+    # trend: all 4 ends in the last 900 s; T = now − first dial = 00:11:00 − 00:10:01 = 59 s
+    assert fc["trend"] == {"abandoned": 1, "human_answered": 4, "span_s": 59.0}
+    # 30d: A=1, H=4: 1/max(4, 4) > 0.03 → breach → t* = 0 (even with a trend of 4 answers)
     assert st["abandon"]["windows"]["30d"]["level"] == "breach"
-    assert fc["today"] == fc["30d"] == {"breach_in_s": 0.0, "breach_at": "2026-05-08T00:10:34.000Z"}
-    # pacing: 4 contacts pending, 1 dial each, max_attempts 3 → remaining 8; E = ⌊8·4/4⌋ = 8;
-    # allowed = min(8, max(0, ⌊0.03·12 − 1⌋ = −1)) = 0 → 0/8
-    assert st["abandon"]["pacing"] == {"remaining_dials": 8, "expected_human_answers": 8,
+    assert fc["today"] == fc["30d"] == {"breach_in_s": 0.0, "breach_at": "2026-05-08T00:11:00.000Z"}
+    # pacing: 8 pending contacts, none dialed, max_attempts 3 → remaining 24; O = 8, F = 4, F_h = 4
+    # → E = ⌊8·4/4⌋ = 8; allowed = min(8, max(0, ⌊0.03·12 − 1⌋ = −1)) = 0 → 0/8
+    assert st["abandon"]["pacing"] == {"remaining_dials": 24, "expected_human_answers": 8,
                                        "allowed_abandons": 0, "max_abandon_rate": 0.0}
-    # At a1's end (00:10:31): A=1, H=1 < 4; trend a=1, h=1 over T = 30 s → η = 1/30,
-    # t₁ = (4 − 1)/η = 90 s; f(t₁) = 0.97 + (0.97/30)·90 = 3.88 > 0 → t* = 90 s ≤ 900 → alert.
-    # At a2's end t* = t₁ = 31 s: still ≤ 900, not re-armed → nothing. At a4's end: breach levels.
+    # At a1's end (00:10:31): A=1, H=1: 1/max(1, 4) = 0.25 > 0.03 → breach at once in all four windows;
+    # no forecast alert (the trend holds 1 answer, and a breached window forecasts nothing to alert).
     alerts = s.alerts(kind=None, min_sample=4)
-    forecast = {"kind": "forecast", "campaign_id": "c1", "org_id": "o1", "breach_in_s": 90.0,
-                "breach_at": "2026-05-08T00:12:01.000Z", "rate": 1.0, "abandoned": 1, "human_answered": 1,
-                "ceiling": 0.03, "at": "2026-05-08T00:10:31.000Z"}
-    assert alerts[:2] == [{"alert_id": "o1:c1:forecast-today:1", "window": "today", **forecast},
-                          {"alert_id": "o1:c1:forecast-30d:1", "window": "30d", **forecast}]
-    assert [(a["kind"], a["window"], a["to"]) for a in alerts[2:]] == [
-        ("level", w, "breach") for w in ("lifetime", "today", "24h", "30d")]
-    assert all(a["at"] == "2026-05-08T00:10:34.000Z" for a in alerts[2:])
+    assert [(a["kind"], a["window"], a["to"], a["at"][11:19]) for a in alerts] == [
+        ("level", w, "breach", "00:10:31") for w in ("lifetime", "today", "24h", "30d")]
     for order in ("sorted", "reversed-within-lateness"):
         _, mine = engine_run(s.events, min_sample=4, order=order)
         if order == "sorted":
@@ -151,112 +160,122 @@ def test_breached_window_forecasts_zero_and_t1_alert_before_the_sample_is_full()
             assert len({a["alert_id"] for a in mine}) == len(mine)
 
 
-def _rising_trend_stream():
-    """ceiling 0.25, min_sample 4 (0.8c = 0.2, 0.8c − h = 0.175, c − h = 0.225)."""
+def test_too_few_to_judge_shows_ok_and_a_finished_campaign_is_judged_by_its_figures():
     s = Stream()
-    s("campaign.created", T0 - H_MS, abandon_ceiling=0.25)
-    for i in range(1, 9):  # 8 connected, ended 00:01:31..38: outside the later trend window
-        call(s, f"a{i}", T0 + MIN + i * S, abandoned=False)
-    for i in range(9, 13):  # a9, a10 abandoned, a11, a12 connected; ends 00:40:31..34
-        call(s, f"a{i}", T0 + 40 * MIN + (i - 8) * S, abandoned=i in (9, 10))
+    s("campaign.created", T0 - H_MS, calling_hours=ALL_DAY)
+    for i in range(1, 7):  # 1 abandoned of 6: 1/50 = 0.02 < 0.024 → ok while it runs
+        dial(s, f"a{i}", f"k{i}", T0 + 10 * MIN + i * S, abandoned=(i == 1))
+    assert both(s)["abandon"]["windows"]["lifetime"]["level"] == "ok"
+    s("campaign.status", T0 + 20 * MIN, status="completed")  # final: 1/6 > 0.03 → breach
+    st = both(s)
+    assert {w["level"] for w in st["abandon"]["windows"].values()} == {"breach"}
+    assert [(a["window"], a["to"], a["at"][11:19]) for a in s.alerts()] == [
+        (w, "breach", "00:20:00") for w in ("lifetime", "today", "24h", "30d")]
+    assert [a for a in engine_run(s.events)[1] if a["kind"] == "level"] == s.alerts()
+
+
+def _rising_trend_stream(trend_at=40 * MIN, open_contacts=30):
+    """ceiling 0.25, min_sample 4 (0.8c = 0.2, 0.8c − h = 0.175, c − h = 0.225), active.
+    8 connected calls of contacts c1..c8 (completed), ended 00:01:31..38, far outside the later trend;
+    then 12 calls b1..b12 of contacts d1..d12, b1 b4 b7 b10 abandoned, ended at trend_at + 31..42 s;
+    ``open_contacts`` more contacts pending."""
+    s = Stream()
+    s("campaign.created", T0 - H_MS, abandon_ceiling=0.25, calling_hours=ALL_DAY)
+    s("campaign.status", T0 - H_MS, status="active")
+    for i in range(1, open_contacts + 1):
+        s("contact.added", T0, contact_id=f"o{i}")
+    for i in range(1, 9):
+        dial(s, f"a{i}", f"c{i}", T0 + MIN + i * S, abandoned=False)
+        s("contact.status", T0 + 2 * MIN, contact_id=f"c{i}", status="completed")
+    for i in range(1, 13):
+        dial(s, f"b{i}", f"d{i}", T0 + trend_at + i * S, abandoned=i in (1, 4, 7, 10))
     return s
 
 
-def test_rising_trend_alert_then_level_changes_and_the_window_forecast():
+def test_rising_trend_alert_then_the_window_forecast():
     s = _rising_trend_stream()
     st = both(s, min_sample=4)
     fc = st["abandon"]["forecast"]
-    # now 00:40:34; first dial 00:01:01 → T = 900 s; trend = a9..a12: a=2, h=4
-    assert fc["trend"] == {"abandoned": 2, "human_answered": 4, "span_s": 900.0}
-    # 30d/today: A=2, H=12, level ok (2/12 < 0.175 after warning). α − cη = (2 − 1)/900 > 0,
-    # f(0) = 2 − 3 = −1 → t* = (3 − 2)/(1/900) = 900 s → breach_at 00:55:34
-    assert fc["today"] == fc["30d"] == {"breach_in_s": 900.0, "breach_at": "2026-05-08T00:55:34.000Z"}
-    # pacing: 12 pending contacts × 2 → 24; E = ⌊24·12/12⌋ = 24; ⌊0.25·36 − 2⌋ = 7 → 7/24
-    assert st["abandon"]["pacing"] == {"remaining_dials": 24, "expected_human_answers": 24,
-                                       "allowed_abandons": 7, "max_abandon_rate": 7 / 24}
-    # a9 end (00:40:31): A=1,H=9, a=h=1: t* = (9/4 − 1)·900/(3/4) = 1500 s: > 900, ≤ 1800 → nothing.
-    # a10 end (00:40:32): A=2,H=10 → rate 0.2 ≥ 0.2 → warning ×4; a=h=2: t* = 0.5·900/1.5 = 300 s → alert.
-    # a11 end: 2/11 ≥ 0.175 stays warning; t* = 0.75·900/1.25 = 540 s (disarmed).
-    # a12 end: 2/12 < 0.175 → ok ×4; t* = 900 s (still disarmed: needs null or > 1800).
+    # now 00:40:42; first dial 00:01:01 → T = 900 s; trend = b1..b12: a=4, h=12
+    assert fc["trend"] == {"abandoned": 4, "human_answered": 12, "span_s": 900.0}
+    # today/30d: A=4, H=20 (≥ m), level warning (since b7: 3/15 = 0.2). D = a·q − p·h = 16 − 12 = 4 > 0:
+    # t* = (p·H − A·q)·T/D = (20 − 16)·900/4 = 900 s; η·t* = 12/900·900 = 12 ≤ E
+    # E: O = 30 + 12 pending contacts, F = 8 completed with F_h = 8 → ⌊42·8/8⌋ = 42
+    assert fc["today"] == fc["30d"] == {"breach_in_s": 900.0, "breach_at": "2026-05-08T00:55:42.000Z"}
+    # pacing: remaining = 30·3 + 12·2 = 114; allowed = min(42, ⌊0.25·62 − 4⌋ = 11) = 11 → 11/42
+    assert st["abandon"]["pacing"] == {"remaining_dials": 114, "expected_human_answers": 42,
+                                       "allowed_abandons": 11, "max_abandon_rate": 11 / 42}
+    # b7 end (00:40:37): 3/15 = 0.2 → warning ×4. Trend h < 10 until b10's end (00:40:40): A=4, H=18,
+    # a=4, h=10: D = 6, t* = (18 − 16)·900/6 = 300 s ≤ 900 → forecast alerts; b11: 540 s, b12: 900 s
+    # (disarmed: re-arms only at null or > 1800).
     alerts = s.alerts(kind=None, min_sample=4)
     assert [(a["kind"], a["window"], a["at"][11:19]) for a in alerts] == (
-        [("level", w, "00:40:32") for w in ("lifetime", "today", "24h", "30d")]
-        + [("forecast", "today", "00:40:32"), ("forecast", "30d", "00:40:32")]
-        + [("level", w, "00:40:34") for w in ("lifetime", "today", "24h", "30d")])
+        [("level", w, "00:40:37") for w in ("lifetime", "today", "24h", "30d")]
+        + [("forecast", "today", "00:40:40"), ("forecast", "30d", "00:40:40")])
     f = alerts[4]
     assert (f["breach_in_s"], f["breach_at"], f["rate"], f["abandoned"], f["human_answered"]) == (
-        300.0, "2026-05-08T00:45:32.000Z", 0.2, 2, 10)
+        300.0, "2026-05-08T00:45:40.000Z", 4 / 18, 4, 18)
     assert engine_run(s.events, min_sample=4)[1] == alerts
 
 
-def test_forecast_alert_re_arms_after_the_trend_clears():
-    s = _rising_trend_stream()
-    # Two hours in: a13, a14 abandoned, a15, a16 connected (dials 02:00:01..04, ends 02:00:31..34).
-    # The dial at 02:00:01 sees an empty trend window → no t* → both windows re-arm.
-    for i in range(13, 17):
-        call(s, f"a{i}", T0 + 120 * MIN + (i - 12) * S, abandoned=i in (13, 14))
+def test_no_forecast_beyond_the_answers_left_while_not_active_or_on_a_thin_trend():
+    # Only the 12 trend contacts are open: E = ⌊12·8/8⌋ = 12 = η·t* → still forecast (not beyond)
+    s = _rising_trend_stream(open_contacts=0)
+    assert both(s, min_sample=4)["abandon"]["forecast"]["30d"]["breach_in_s"] == 900.0
+    # one of them completed: O = 11, F = 9, F_h = 9 → E = 11 < 12: the answers run out first
+    s("contact.status", T0 + 41 * MIN, contact_id="d12", status="completed")
     st = both(s, min_sample=4)
-    # a13 end: A=3, H=13 (3/13 ≥ 0.2 → warning); a=h=1: t* = (13/4 − 3)·900/(3/4) = 300 s → alert #2.
-    # a14 end: 4/14 > 0.25 → breach (t* = 0 from now on: no alert in breach).
-    alerts = s.alerts(kind="forecast", min_sample=4)
-    assert [(a["alert_id"], a["at"][11:19], a["breach_in_s"], a["breach_at"]) for a in alerts] == [
-        ("o1:c1:forecast-today:1", "00:40:32", 300.0, "2026-05-08T00:45:32.000Z"),
-        ("o1:c1:forecast-30d:1", "00:40:32", 300.0, "2026-05-08T00:45:32.000Z"),
-        ("o1:c1:forecast-today:2", "02:00:31", 300.0, "2026-05-08T02:05:31.000Z"),
-        ("o1:c1:forecast-30d:2", "02:00:31", 300.0, "2026-05-08T02:05:31.000Z"),
-    ]
-    # final: A=4, H=16, 0.25 > c − h → stays breach → t* = 0
-    assert st["abandon"]["windows"]["30d"]["level"] == "breach"
-    assert st["abandon"]["forecast"]["30d"] == {"breach_in_s": 0.0, "breach_at": "2026-05-08T02:00:34.000Z"}
-    # pacing: 16 pending × 2 = 32; E = 32; ⌊0.25·48 − 4⌋ = 8 → 8/32
-    assert st["abandon"]["pacing"]["allowed_abandons"] == 8
-    assert st["abandon"]["pacing"]["max_abandon_rate"] == 0.25
-    assert [a for a in engine_run(s.events, min_sample=4)[1] if a["kind"] == "forecast"] == alerts
-
-
-def test_falling_trend_and_a_trend_at_the_ceiling_forecast_nothing():
-    s = Stream()
-    s("campaign.created", T0 - H_MS, abandon_ceiling=0.25)
-    for i in range(1, 5):  # a1 abandoned, a2..a4 connected: A=1, H=4, rate = c exactly
-        call(s, f"a{i}", T0 + 10 * MIN + i * S, abandoned=(i == 1))
-    st = both(s, min_sample=4)
-    # 1/4 is not > 0.25 → warning; α − cη = (1 − 1)/T = 0 and f(0) = 1 − 1 = 0: no t*
-    assert st["abandon"]["windows"]["30d"]["level"] == "warning"
+    assert st["abandon"]["pacing"]["expected_human_answers"] == 11
     assert st["abandon"]["forecast"]["30d"] == {"breach_in_s": None, "breach_at": None}
-    call(s, "a5", T0 + 10 * MIN + 5 * S, abandoned=False)
+    # paused: no forecast whatever the trend
+    s = _rising_trend_stream()
+    s("campaign.status", T0 + 41 * MIN, status="paused")
+    fc = both(s, min_sample=4)["abandon"]["forecast"]
+    assert fc["today"] == fc["30d"] == {"breach_in_s": None, "breach_at": None}
+    # a trend of 9 human answers is too thin: drop b10..b12's ends
+    s = _rising_trend_stream()
+    s.events = [e for e in s.events if not (e["type"] == "call.ended" and e["attempt_id"] in ("b10", "b11", "b12"))]
     st = both(s, min_sample=4)
-    # A=1, H=5, trend a=1, h=5: α − cη = (1 − 1.25)/T < 0, f(0) < 0 → no t*
-    assert st["abandon"]["forecast"]["today"] == {"breach_in_s": None, "breach_at": None}
-    assert st["abandon"]["forecast"]["trend"] == {"abandoned": 1, "human_answered": 5, "span_s": 34.0}
+    assert st["abandon"]["forecast"]["trend"]["human_answered"] == 9
+    assert st["abandon"]["forecast"]["30d"] == {"breach_in_s": None, "breach_at": None}
+
+
+def test_sample_not_full_breach_at_the_sample_size_or_later():
+    # min_sample 40: the trend block alone: 12 calls, 4 abandoned (b1 b4 b7 b10), 30 open contacts.
+    s = Stream()
+    s("campaign.created", T0 - H_MS, abandon_ceiling=0.25, calling_hours=ALL_DAY)
+    s("campaign.status", T0 - H_MS, status="active")
+    for i in range(1, 31):
+        s("contact.added", T0, contact_id=f"o{i}")
+    for i in range(1, 9):
+        s("contact.added", T0, contact_id=f"c{i}")
+        s("contact.status", T0 + 2 * MIN, contact_id=f"c{i}", status="completed")
+        dial(s, f"a{i}", f"c{i}", T0 + 10 * MIN + i * S, abandoned=False)
+    for i in range(1, 13):
+        dial(s, f"b{i}", f"d{i}", T0 + 10 * MIN + (8 + i) * S, abandoned=i in (1, 4, 7, 10))
+    st = both(s, min_sample=40)
+    fc = st["abandon"]["forecast"]
+    # now 00:10:50, first dial 00:10:01 → T = 49 s; trend = all 20: a = 4, h = 20; A = 4, H = 20 < m = 40
+    assert fc["trend"] == {"abandoned": 4, "human_answered": 20, "span_s": 49.0}
+    # α = 4/49, η = 20/49; t₁ = (40 − 20)/η = 49 s; (c·m − A)/α = (10 − 4)·49/4 = 73.5 s > t₁;
+    # α − cη = (4 − 5)/49 < 0 → no t*
+    assert fc["30d"] == {"breach_in_s": None, "breach_at": None}
+    # with ceiling 0.1: c·m − A = 0 → t* = max(0, 0) = 0 ≤ t₁, but the level already says breach
+    # (4/40 = 0.1 is not > 0.1: warning) → t* = 0 s
+    s.events[0]["abandon_ceiling"] = 0.1
+    fc = both(s, min_sample=40)["abandon"]["forecast"]
+    assert fc["30d"] == {"breach_in_s": 0.0, "breach_at": "2026-05-08T00:10:50.000Z"}
 
 
 def test_today_forecast_stops_at_midnight_and_30d_at_24_hours():
-    # The rising-trend pattern, its second block just before midnight: at the last end (23:50:34)
-    # t* = 900 s → breach_at 00:05:34 the next day: `today` has no forecast, `30d` has.
-    s = Stream()
-    s("campaign.created", T0 - H_MS, abandon_ceiling=0.25)
-    for i in range(1, 9):
-        call(s, f"a{i}", T0 + MIN + i * S, abandoned=False)
-    for i in range(9, 13):
-        call(s, f"a{i}", T0 + 23 * H_MS + 50 * MIN + (i - 8) * S, abandoned=i in (9, 10))
+    # The rising-trend pattern, its trend block just before midnight: at the last end (23:50:42)
+    # t* = 900 s → breach_at 00:05:42 the next day: `today` has no forecast, `30d` has.
+    s = _rising_trend_stream(trend_at=23 * H_MS + 50 * MIN)
     st = both(s, min_sample=4)
     assert st["abandon"]["forecast"]["today"] == {"breach_in_s": None, "breach_at": None}
-    assert st["abandon"]["forecast"]["30d"] == {"breach_in_s": 900.0, "breach_at": "2026-05-09T00:05:34.000Z"}
-
-    # 30d beyond 24 h: A=5, H=120 (4 old abandoned + 113 old connected + a1 abandoned, a2, a3
-    # connected in the trend): α − cη = (1 − 0.75)/900, f(0) = 5 − 30 = −25 → t* = 25·900/0.25
-    # = 90 000 s > 86 400 s → null; today is past midnight too.
-    s = Stream()
-    s("campaign.created", T0 - H_MS, abandon_ceiling=0.25)
-    for i in range(1, 118):
-        call(s, f"o{i}", T0 + MIN + i * S, abandoned=i > 113)
-    for i in range(1, 4):
-        call(s, f"n{i}", T0 + 60 * MIN + i * S, abandoned=(i == 1))
-    st = both(s, min_sample=4)
-    assert (st["abandon"]["windows"]["30d"]["abandoned"], st["abandon"]["windows"]["30d"]["human_answered"]) == (5, 120)
-    assert st["abandon"]["forecast"]["trend"]["human_answered"] == 3
-    assert st["abandon"]["forecast"]["30d"] == {"breach_in_s": None, "breach_at": None}
-    assert st["abandon"]["forecast"]["today"] == {"breach_in_s": None, "breach_at": None}
+    assert st["abandon"]["forecast"]["30d"] == {"breach_in_s": 900.0, "breach_at": "2026-05-09T00:05:42.000Z"}
+    # (both windows hold the same 20 answers, at warning: the same t* = 900 s, cut by today's midnight)
+    assert st["abandon"]["windows"]["today"]["level"] == st["abandon"]["windows"]["30d"]["level"] == "warning"
 
 
 def test_pacing_with_nothing_expected():
@@ -265,7 +284,7 @@ def test_pacing_with_nothing_expected():
     s("contact.added", T0, contact_id="k1")
     s("contact.status", T0 + S, contact_id="k1", status="completed")
     st = both(s)
-    # a final contact leaves no dial; no attempt ended → E = 0, no target rate
+    # a final contact leaves no dial; no open contact → E = 0, no target rate
     assert st["abandon"]["pacing"] == {"remaining_dials": 0, "expected_human_answers": 0,
                                        "allowed_abandons": 0, "max_abandon_rate": None}
     # before any dial T = 1 s
@@ -276,15 +295,15 @@ def test_forecast_moves_with_live_ticks():
     """A quiet campaign's forecast moves with the clock: live-mode ticks advance `now`, the trend
     window empties, the forecast goes null and the alarm re-arms without any event."""
     s = _rising_trend_stream()
-    events = [e for e in s.events if e.get("attempt_id") not in ("a11", "a12")]
+    events = [e for e in s.events if e.get("attempt_id") not in ("b11", "b12")]
     f = Fold(min_sample=4)
     for e in sorted(events, key=lambda e: (e["ts"], e["event_id"])):
         f.apply(dict(e))
     alerts = f.take_alerts()
-    assert [a["kind"] for a in alerts if a["kind"] == "forecast"] == ["forecast", "forecast"]  # at a10's end
+    assert [a["kind"] for a in alerts if a["kind"] == "forecast"] == ["forecast", "forecast"]  # at b10's end
     st = f.campaigns[("o1", "c1")]
     body = f.snapshot(("o1", "c1"))
-    # A=2, H=10, trend a=h=2: t* = 0.5·900/1.5 = 300 s at 00:40:32
+    # A=4, H=18, trend a=4, h=10: t* = 300 s at 00:40:40
     assert body["abandon"]["forecast"]["30d"]["breach_in_s"] == 300.0
     # 20 minutes later the trend window (last 900 s) is empty: no forecast, and the alarm re-arms
     f.advance(T0 + 60 * MIN)

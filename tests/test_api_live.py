@@ -429,7 +429,7 @@ def test_fanout_conflates_and_rate_limits_frames():
     offered, sent, hub = asyncio.run(scenario())
     frames = [c for c in sent if c.startswith(b"event: frame")]
     assert 2 <= len(frames) <= 6, len(frames)  # <= 4/s (plus the edges), not 1000
-    assert frames[-1].split(b"\r\n")[1] == b"id: %d.0.0.0.0.0.0" % offered  # conflated to the latest
+    assert frames[-1].split(b"\r\n")[1] == b"id: %d.0.0.0.0.0.0.0.0.0.0" % offered  # conflated to the latest
     assert hub.count() == 0  # cleaned up on cancel
 
 
@@ -473,13 +473,17 @@ def test_dev_mode_only_when_asked(monkeypatch):
 
 def test_cursor_parsing_and_alert_positions():
     c = Cursor.parse("12.1.0.3.0")  # the four-counter cursor of release 1: forecast series from 0
-    assert c.seq == 12 and c.alerts == [1, 0, 3, 0, 0, 0]
+    assert c.seq == 12 and c.alerts == [1, 0, 3, 0, 0, 0, 0, 0, 0, 0]
     assert c.alert_is_new("org:with:colons:camp:lifetime:2") and not c.alert_is_new("o:c:24h:3")
     c.mark_alert("o:c:30d:7")
     c.mark_alert("o:c:forecast-30d:2")
-    assert c.text() == "12.1.0.3.7.0.2"
+    c.mark_alert("o:c:abandon_redial:4")
+    assert c.text() == "12.1.0.3.7.0.2.0.4.0.0"
     assert not c.alert_is_new("o:c:forecast-30d:2") and c.alert_is_new("o:c:forecast-today:1")
-    assert Cursor.parse("12.1.0.3.7.0.2").alerts == [1, 0, 3, 7, 0, 2]
+    assert not c.alert_is_new("o:c:abandon_redial:3") and c.alert_is_new("o:c:complaint-30d:1")
+    assert Cursor.parse("12.1.0.3.7.0.2").alerts == [1, 0, 3, 7, 0, 2, 0, 0, 0, 0]  # six counters: before #23
+    assert Cursor.parse("12.1.0.3.7.0.2.0.4.0.0").alerts == [1, 0, 3, 7, 0, 2, 0, 4, 0, 0]
     assert Cursor.parse("5").seq == 5
-    for bad in (None, "", "x", "1.2", "1.2.3.4.5.6", "1.2.3.4.5.6.7.8", "-1", "1.-2.3.4.5", "9" * 30):
+    for bad in (None, "", "x", "1.2", "1.2.3.4.5.6", "1.2.3.4.5.6.7.8", "1.2.3.4.5.6.7.8.9.10", "-1", "1.-2.3.4.5",
+                "9" * 30):
         assert Cursor.parse(bad) is None, bad

@@ -20,8 +20,13 @@ C = Fraction(3, 100)
 @pytest.mark.parametrize(
     "level, a, h, expected",
     [
-        # below min_sample (50) the level is ok, whatever the rate and the level before
-        (BREACH, 49, 49, OK),
+        # below min_sample (50) the rate judged is A / 50: a certain breach shows at once ...
+        (BREACH, 49, 49, BREACH),
+        (OK, 2, 4, BREACH),  # 2/50 = 0.04 > 0.03, although only 4 answers
+        (OK, 3, 10, BREACH),  # 3/50 = 0.06
+        # ... while a single early abandon does not
+        (OK, 1, 6, OK),  # 1/50 = 0.02 < 0.024
+        (OK, 0, 0, OK),
         # from ok: 3/100 = c is not > c, but ≥ 0.8c = 0.024 -> warning
         (OK, 3, 100, WARNING),
         (OK, 4, 100, BREACH),  # 0.04 > 0.03
@@ -41,6 +46,37 @@ C = Fraction(3, 100)
 )
 def test_hysteresis(level, a, h, expected):
     assert next_level(level, a, h, C, 50) == expected
+
+
+@pytest.mark.parametrize(
+    "level, a, h, expected",
+    [
+        (OK, 1, 6, BREACH),  # 1/6: a completed campaign is judged by its own figures
+        (OK, 11, 37, BREACH),  # 29.7 %: the 40-contact campaign of issue #23
+        (OK, 0, 0, OK),  # none answered: rate 0
+        (OK, 1, 40, WARNING),  # 0.025 ≥ 0.024
+        (BREACH, 1, 50, OK),  # 0.02 < 0.021
+    ],
+)
+def test_final_campaigns_are_judged_by_their_own_figures(level, a, h, expected):
+    assert next_level(level, a, h, C, 50, final=True) == expected
+
+
+def test_complaint_levels_hand_worked():
+    from engine.alerts import next_complaint_level
+
+    c, w = Fraction(3, 1000), Fraction(1, 1000)
+    assert next_complaint_level(OK, 3, 10, c, w) == WARNING  # 3/1000 = c: not over, ≥ w
+    assert next_complaint_level(OK, 4, 10, c, w) == BREACH  # 4/1000 > c, below the sample of 1000
+    assert next_complaint_level(OK, 1, 1000, c, w) == WARNING  # exactly w
+    assert next_complaint_level(WARNING, 9, 10000, c, w) == WARNING  # 0.0009 is not < w − h = 0.0009
+    assert next_complaint_level(WARNING, 8, 10000, c, w) == OK
+    assert next_complaint_level(BREACH, 29, 10000, c, w) == WARNING  # ≤ c − h = 0.0029
+    assert next_complaint_level(BREACH, 30, 10000, c, w) == BREACH
+    assert next_complaint_level(OK, 1, 10, c, w, final=True) == BREACH  # final: 1/10
+    assert next_complaint_level(OK, 0, 0, c, w, final=True) == OK
+    # a warning at or above the ceiling leaves no warning band
+    assert next_complaint_level(OK, 3, 1000, c, Fraction(5, 1000)) == OK
 
 
 def test_ceiling_is_the_decimal_written():

@@ -139,4 +139,25 @@ def test_any_arrival_order_gives_the_sorted_result(raw):
             b["diagnostics"]["duplicates"] = None
             for w in b["abandon"]["windows"].values():
                 w["level"] = None
+            for w in b["email"]["complaints"]["windows"].values():
+                w["level"] = None
     assert_same(shuffled, ordered)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_streams())
+def test_guard_alerts_once_per_violating_attempt_in_any_arrival_order(raw):
+    """Alerts may depend on the arrival order, but never twice for one attempt, and every attempt that
+    violates a guard in the end was alerted (SPEC §3 *Compliance guards*)."""
+    from tests.reference_model import Prefix, build_worlds, guard_violations
+
+    events = [validate_event(e) for e in raw]
+    f = fold(events)
+    alerts = f.take_alerts()
+    for (org, camp), w in build_worlds(events).items():
+        final = guard_violations(Prefix(w, None))
+        for kind in ("calling_hours", "abandon_redial"):
+            mine = [a["attempt_id"] for a in alerts
+                    if a["kind"] == kind and (a["org_id"], a["campaign_id"]) == (org, camp)]
+            assert len(mine) == len(set(mine)), (kind, mine)
+            assert final[kind] <= set(mine), (kind, final[kind], mine)

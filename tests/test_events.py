@@ -85,6 +85,7 @@ MINIMAL: dict[str, dict] = {
     "email.opened": {"message_id": "m1"},
     "email.clicked": {"message_id": "m1"},
     "email.unsubscribed": {"message_id": "m1"},
+    "email.complained": {"message_id": "m1"},
     "email.replied": {"message_id": "m1", "sentiment": "positive"},
     "meeting.booked": {"contact_id": "c1"},
     "cost.incurred": {"category": "telephony", "usd": 0.25},
@@ -123,7 +124,7 @@ def assert_rejected(obj, code, field, **kw):
 
 
 def test_vocabularies():
-    assert len(EVENT_TYPES) == 28 and set(EVENT_TYPES) == set(MINIMAL) == set(SCHEMA)
+    assert len(EVENT_TYPES) == 29 and set(EVENT_TYPES) == set(MINIMAL) == set(SCHEMA)
     assert isinstance(EVENT_TYPES, frozenset)
     assert NONFINAL_CONTACT_STATUSES == ("pending", "dispatched", "in_progress", "retrying", "followup_scheduled")
     assert FINAL_CONTACT_STATUSES == (
@@ -728,6 +729,47 @@ def test_time_window():
     assert_rejected(tw(start="09:00", end="17:00", tz="A" * 65), "too_large", "time_window.tz")
     for bad in ([], "09:00-17:00", 1, True):
         assert_rejected(ev("campaign.created", time_window=bad), "invalid_type", "time_window")
+
+
+def test_compliance_fields_of_campaign_created():
+    def ch(**w):
+        return ev("campaign.created", calling_hours=w)
+
+    out = validate_event(ev("campaign.created", calling_hours={"start": "08:00", "end": "21:00"},
+                            abandon_redial_hours=72, complaint_ceiling=0.003, complaint_warning=0.001))
+    assert list(out)[-4:] == ["calling_hours", "abandon_redial_hours", "complaint_ceiling", "complaint_warning"]
+    assert out["calling_hours"] == {"start": "08:00", "end": "21:00"}
+    assert validate_event(ch(start="00:00", end="24:00"))["calling_hours"] == {"start": "00:00", "end": "24:00"}
+    assert validate_event(ev("campaign.created", abandon_redial_hours=0))["abandon_redial_hours"] == 0
+    for start, end in (("09:00", "09:00"), ("21:00", "08:00"), ("23:59", "00:00")):
+        assert_rejected(ch(start=start, end=end), "invalid_value", "calling_hours.end")
+    assert_rejected(ch(start="24:00", end="24:00"), "invalid_value", "calling_hours.start")
+    assert_rejected(ch(start="08:00", end="24:30"), "invalid_value", "calling_hours.end")
+    assert_rejected(ch(end="21:00"), "missing_field", "calling_hours.start")
+    assert_rejected(ch(start="08:00"), "missing_field", "calling_hours.end")
+    assert_rejected(ch(start="08:00", end="21:00", tz="UTC"), "invalid_value", "calling_hours.tz")
+    assert_rejected(ch(start="08:00", end="21:00", z=None, b=1), "invalid_value", "calling_hours.b")
+    assert_rejected(ch(start=800, end="21:00"), "invalid_type", "calling_hours.start")
+    for bad in ([], "08:00-21:00", 1, True):
+        assert_rejected(ev("campaign.created", calling_hours=bad), "invalid_type", "calling_hours")
+    assert_rejected(ev("campaign.created", abandon_redial_hours=-1), "invalid_value", "abandon_redial_hours")
+    assert_rejected(ev("campaign.created", abandon_redial_hours=1.5), "invalid_type", "abandon_redial_hours")
+    for name in ("complaint_ceiling", "complaint_warning"):
+        for bad in (0, 0.0, 1, 1.5, -0.001):
+            assert_rejected(ev("campaign.created", **{name: bad}), "invalid_value", name)
+        assert_rejected(ev("campaign.created", **{name: "0.003"}), "invalid_type", name)
+        assert validate_event(ev("campaign.created", **{name: 0.999}))[name] == 0.999
+
+
+def test_contact_zone_and_complaints():
+    assert validate_event(ev("contact.added", tz="America/Chicago"))["tz"] == "America/Chicago"
+    assert "tz" not in validate_event(ev("contact.added", tz=None))
+    for bad in ("Mars/Olympus", "", "../../etc/passwd", "EST5EDT/x"):
+        assert_rejected(ev("contact.added", tz=bad), "invalid_value", "tz")
+    assert_rejected(ev("contact.added", tz=5), "invalid_type", "tz")
+    assert_rejected(ev("contact.added", tz="A" * 65), "too_large", "tz")
+    assert validate_event(ev("email.complained"))["message_id"] == "m1"
+    assert_rejected(ev("email.complained", message_id=_DEL), "missing_field", "message_id")
 
 
 def test_config_and_kind():

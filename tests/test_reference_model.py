@@ -178,10 +178,14 @@ def test_hysteresis_table(level, abandoned, expected):
 
 
 def test_hysteresis_min_sample_and_exact_fractions():
-    # H below min_sample → ok whatever the rate and the level
-    assert next_level("breach", 49, 49, 0.03, 50) == "ok"
-    assert next_level("ok", 49, 49, 0.03, 50) == "ok"
+    # H below min_sample → the rate judged is A / min_sample: a certain breach shows at once
+    assert next_level("breach", 49, 49, 0.03, 50) == "breach"
+    assert next_level("ok", 2, 4, 0.03, 50) == "breach"      # 2/50 = 0.04 > 0.03
+    assert next_level("ok", 1, 6, 0.03, 50) == "ok"          # 1/50 = 0.02: one early abandon does not
     assert next_level("ok", 50, 50, 0.03, 50) == "breach"    # H = min_sample counts
+    # a final campaign: A / H whatever the sample (0 when none answered)
+    assert next_level("ok", 1, 6, 0.03, 50, final=True) == "breach"
+    assert next_level("ok", 0, 0, 0.03, 50, final=True) == "ok"
     # c = 0.1: 0.8c = 2/25 exactly; rate 8/100 = 2/25 ≥ 0.8c → warning
     # (in floats 0.8*0.1 = 0.08000000000000002 > 0.08 would say ok)
     assert next_level("ok", 8, 100, 0.1, 50) == "warning"
@@ -211,24 +215,25 @@ def test_alert_sequence_breach_warning_ok():
     for i in range(1, 13):
         (_abandoned if i <= 4 else _connected)(s, f"a{i}", T0 + i * MIN)
     alerts = s.alerts(min_sample=4)
-    # end 1–3: H < 4 → ok.  end 4: 4/4 = 1 > 0.5 → breach.
-    # end 5..8: 4/5, 4/6, 4/7, 4/8 = 0.5 > 0.45 → breach stays.
+    # r = A / max(H, 4): end 1: 1/4 < 0.4 → ok.  end 2: 2/4 = 0.5, not > 0.5, ≥ 0.4 → warning.
+    # end 3: 3/4 > 0.5 → breach.  end 4..8: 4/4 … 4/8 = 0.5 > 0.45 → breach stays.
     # end 9: 4/9 ≈ 0.444 ≤ 0.45 (80 ≤ 81), not < 0.35 → warning.
     # end 10: 0.4 ≥ 0.4 → warning.  end 11: 4/11 ≈ 0.364 ∈ [0.35, 0.4) → stays warning.
     # end 12: 4/12 ≈ 0.333 < 0.35 → ok.
     per_window = [(a["from"], a["to"], a["abandoned"], a["human_answered"], a["at"])
                   for a in alerts if a["window"] == "lifetime"]
     assert per_window == [
-        ("ok", "breach", 4, 4, fmt(T0 + 4 * MIN + 30 * S)),
+        ("ok", "warning", 2, 2, fmt(T0 + 2 * MIN + 30 * S)),
+        ("warning", "breach", 3, 3, fmt(T0 + 3 * MIN + 30 * S)),
         ("breach", "warning", 4, 9, fmt(T0 + 9 * MIN + 30 * S)),
         ("warning", "ok", 4, 12, fmt(T0 + 12 * MIN + 30 * S)),
     ]
     # the same in every window (all within today / 24h / 30d), emitted per event
     # in the order lifetime, today, 24h, 30d; ids numbered per window
-    assert [a["window"] for a in alerts] == ["lifetime", "today", "24h", "30d"] * 3
+    assert [a["window"] for a in alerts] == ["lifetime", "today", "24h", "30d"] * 4
     assert [a["alert_id"] for a in alerts if a["window"] == "24h"] == [
-        "o1:c1:24h:1", "o1:c1:24h:2", "o1:c1:24h:3"]
-    assert [a["rate"] for a in alerts if a["window"] == "30d"] == [1.0, 4 / 9, 4 / 12]
+        "o1:c1:24h:1", "o1:c1:24h:2", "o1:c1:24h:3", "o1:c1:24h:4"]
+    assert [a["rate"] for a in alerts if a["window"] == "30d"] == [1.0, 1.0, 4 / 9, 4 / 12]
     assert all(a["ceiling"] == 0.5 for a in alerts)
     st = s.stats(min_sample=4)
     assert {w: v["level"] for w, v in st["abandon"]["windows"].items()} == {
@@ -246,23 +251,26 @@ def test_breach_to_ok_directly_and_by_min_sample():
         _abandoned(s, f"a{i}", T0 + 30 * MIN)
     for i in range(4):
         _connected(s, f"c{i}", T0 + 23 * H + i * MIN)
-    # after the 2nd abandon: H = 2, rate 1 → breach (4 windows).  connects: 4/5 … 4/8 = 0.5 > 0.45
-    # → breach stays.  Then a quiet event at T0 + 24 h + 31 min (2026-05-09 00:31Z):
+    # r = A / max(H, 2): after the 1st abandon 1/2 = 0.5 (not > 0.5, ≥ 0.4) → warning; after the 2nd
+    # 2/2 → breach (4 windows each).  connects: 4/5 … 4/8 = 0.5 > 0.45 → breach stays.  Then a quiet
+    # event at T0 + 24 h + 31 min (2026-05-09 00:31Z):
     #   24h (1-min grid): the abandons' minute m0 = now_min − 1441 ≤ now_min − 1440 → out;
     #       H = 4, A = 0, rate 0 ≤ 0.45 and < 0.35 → breach → ok directly.
-    #   today (UTC): new day, H = 0 < min_sample → ok.
+    #   today (UTC): new day, H = 0: 0/2 = 0 → ok.
     #   lifetime, 30d: 4/8 = 0.5 → stay breach.
     s("cost.incurred", T0 + 24 * H + 31 * MIN, category="telephony", usd_micros=1)
     alerts = s.alerts(min_sample=2)
     assert [(a["window"], a["from"], a["to"]) for a in alerts] == [
-        ("lifetime", "ok", "breach"), ("today", "ok", "breach"),
-        ("24h", "ok", "breach"), ("30d", "ok", "breach"),
+        ("lifetime", "ok", "warning"), ("today", "ok", "warning"),
+        ("24h", "ok", "warning"), ("30d", "ok", "warning"),
+        ("lifetime", "warning", "breach"), ("today", "warning", "breach"),
+        ("24h", "warning", "breach"), ("30d", "warning", "breach"),
         ("today", "breach", "ok"), ("24h", "breach", "ok")]
-    today, h24 = alerts[4], alerts[5]
+    today, h24 = alerts[8], alerts[9]
     assert (today["abandoned"], today["human_answered"], today["rate"]) == (0, 0, 0.0)
     assert (h24["abandoned"], h24["human_answered"], h24["rate"]) == (0, 4, 0.0)
     assert today["at"] == "2026-05-09T00:31:00.000Z"
-    assert today["alert_id"] == "o1:c1:today:2"
+    assert today["alert_id"] == "o1:c1:today:3"
     st = s.stats(min_sample=2)
     assert {w: v["level"] for w, v in st["abandon"]["windows"].items()} == {
         "lifetime": "breach", "today": "ok", "24h": "ok", "30d": "breach"}
@@ -900,6 +908,34 @@ def test_passes():
 # Email
 # ---------------------------------------------------------------------------
 
+def test_spam_complaints_windows_and_levels():
+    s = Stream()
+    s("campaign.created", T0, channel="email")
+    s("email.sent", T0, message_id="m1", contact_id="x")
+    s("email.delivered", T0 + 1 * S, message_id="m1")
+    s("email.sent", T0 + 10 * S, message_id="m2", contact_id="y")
+    s("email.delivered", T0 + 11 * S, message_id="m2")
+    s("email.complained", T0 + 60 * S, message_id="m2")
+    s("email.complained", T0 + 61 * S, message_id="m2")         # superseded
+    st = s.stats()
+    assert (st["email"]["complained"], st["email"]["rates"]["complaint_rate"]) == (1, 0.5)
+    # 1 complaint of 2 delivered: 1/max(2, 1000) = 0.001 ≥ the warning 0.001, not > 0.003
+    assert st["email"]["complaints"] == {"ceiling": 0.003, "warning": 0.001, "windows": {
+        "lifetime": {"complained": 1, "delivered": 2, "rate": 0.5, "level": "warning"},
+        "30d": {"complained": 1, "delivered": 2, "rate": 0.5, "level": "warning"}}}
+    assert [(a["alert_id"], a["window"], a["from"], a["to"], a["complained"], a["delivered"], a["ceiling"])
+            for a in s.alerts(kind="complaint_level")] == [
+        ("o1:c1:complaint-lifetime:1", "lifetime", "ok", "warning", 1, 2, 0.003),
+        ("o1:c1:complaint-30d:1", "30d", "ok", "warning", 1, 2, 0.003)]
+    assert st["diagnostics"]["duplicates"] == 1
+    s("campaign.status", T0 + 70 * S, status="completed")       # final: 1/2 > 0.003
+    assert {w["level"] for w in s.stats()["email"]["complaints"]["windows"].values()} == {"breach"}
+    # 31 days later the 30d window holds nothing: 0 → ok; lifetime stays
+    s("cost.incurred", T0 + 31 * 24 * H, category="x", usd_micros=1)
+    windows = s.stats()["email"]["complaints"]["windows"]
+    assert (windows["30d"]["level"], windows["lifetime"]["level"]) == ("ok", "breach")
+
+
 def test_email_distinct_messages():
     s = Stream()
     s("campaign.created", T0, channel="email")
@@ -919,10 +955,13 @@ def test_email_distinct_messages():
     st = s.stats()
     assert st["email"] == {
         "emails_sent": 3, "delivered": 2, "bounced": 1, "opened": 2, "clicked": 1,
-        "replied": 1, "unsubscribed": 0, "meetings_booked": 1,
+        "replied": 1, "unsubscribed": 0, "complained": 0, "meetings_booked": 1,
         "rates": {"delivery_rate": 2 / 3,   # 2 delivered / 3 sent
                   "open_rate": 1.0,         # 2 / 2 delivered
-                  "click_rate": 0.5, "reply_rate": 0.5, "conversion_rate": 0.5}}
+                  "click_rate": 0.5, "reply_rate": 0.5, "conversion_rate": 0.5, "complaint_rate": 0.0},
+        "complaints": {"ceiling": 0.003, "warning": 0.001, "windows": {
+            "lifetime": {"complained": 0, "delivered": 2, "rate": 0.0, "level": "ok"},
+            "30d": {"complained": 0, "delivered": 2, "rate": 0.0, "level": "ok"}}}}
     assert st["diagnostics"]["duplicates"] == 3
     assert st["diagnostics"]["orphaned"] == 1
     assert st["contacts"]["total"] == 3
@@ -1005,19 +1044,27 @@ def test_stats_body_shape_and_types():
         "campaign_id", "org_id", "name", "channel", "kind", "status", "as_of", "config",
         "contacts", "retry_breakdown", "retries_left", "batch_counts", "attempts", "outcomes",
         "answered", "human_answered", "active_calls", "ringing", "in_progress", "concurrency_limit",
-        "rates", "aht_ms", "avg_ring_ms", "abandon", "live", "performance", "passes", "run", "runs",
-        "previous_run_stats", "callbacks", "email", "costs", "diagnostics"]
+        "rates", "aht_ms", "avg_ring_ms", "abandon", "compliance", "live", "performance", "passes", "run",
+        "runs", "previous_run_stats", "callbacks", "email", "costs", "diagnostics"]
     assert (st["campaign_id"], st["org_id"], st["name"], st["channel"], st["kind"], st["status"]) == (
         "c1", "o1", "Spring", "voice", "sales-outreach", "active")
     assert st["as_of"] == "2026-05-08T00:00:31.000Z"   # end at T0 + 1 s + 30 s
     assert st["config"] == {"concurrency_limit": 5, "max_attempts": 3, "abandon_ceiling": 0.05,
                             "abandon_threshold_ms": 2000, "abandon_from": "answer", "time_window": None,
-                            "config": {"script": "v2", "n": [1, 2]}}
+                            "config": {"script": "v2", "n": [1, 2]},
+                            "calling_hours": {"start": "08:00", "end": "21:00"}, "abandon_redial_hours": 72,
+                            "complaint_ceiling": 0.003, "complaint_warning": 0.001}
     assert st["concurrency_limit"] == 5
     assert set(st["live"]) == {"banner", "dials_per_sec", "connected_per_hour", "calls_per_min",
-                               "avg_ring_ms", "ringing", "in_progress", "last_dial_at", "pending",
-                               "retries_queued", "eta_seconds", "eta_at"}
-    assert set(st["abandon"]) == {"ceiling", "budget", "windows", "forecast", "pacing"}
+                               "avg_ring_ms", "ringing", "in_progress", "waiting_for_agent", "oldest_wait_ms",
+                               "last_dial_at", "pending", "retries_queued", "eta_seconds", "eta_at"}
+    assert set(st["abandon"]) == {"ceiling", "budget", "windows", "forecast", "pacing", "periods"}
+    # the dial at 00:00:00 UTC is outside the default calling hours (08:00–21:00 in UTC)
+    assert st["compliance"] == {"calling_hours": {"violations": 1, "last_violation_at": "2026-05-08T00:00:00.000Z"},
+                                "abandon_redial": {"hours": 72, "violations": 0, "last_violation_at": None}}
+    assert st["abandon"]["periods"] == [{"period": 1, "start": "2026-05-08T00:00:00.000Z",
+                                         "end": "2026-06-07T00:00:00.000Z", "abandoned": 0, "human_answered": 1,
+                                         "rate": 0.0, "within_ceiling": True}]
     assert set(st["abandon"]["forecast"]) == {"trend", "today", "30d"}
     assert set(st["abandon"]["forecast"]["trend"]) == {"abandoned", "human_answered", "span_s"}
     assert set(st["abandon"]["forecast"]["30d"]) == {"breach_in_s", "breach_at"}

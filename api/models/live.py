@@ -54,7 +54,44 @@ class ForecastAlert(_Open):
     stream_id: str | None = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
 
 
-AlertPayload = Annotated[LevelAlert | ForecastAlert, Field(description="an alert record: a level change or a forecast")]
+class GuardAlert(_Open):
+    """A dial a compliance guard counts against the campaign (SPEC §3 *Compliance guards*): once per attempt."""
+
+    alert_id: str
+    kind: Literal["calling_hours", "abandon_redial"]
+    campaign_id: str
+    org_id: str
+    attempt_id: str | None = Field(description="null only when a late fact re-decided an attempt whose id the "
+                                               "flow no longer keeps (docs/semantics.md)")
+    contact_id: str
+    dialed_at: str
+    tz: str | None = Field(None, description="calling_hours: the zone the dial was judged in")
+    local_time: str | None = Field(None, description="calling_hours: HH:MM:SS in that zone")
+    at: str
+    stream_id: str | None = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+
+
+class ComplaintAlert(_Open):
+    """A spam-complaint level change of one window (SPEC §3 *Spam complaints*)."""
+
+    alert_id: str
+    kind: Literal["complaint_level"]
+    campaign_id: str
+    org_id: str
+    window: Literal["lifetime", "30d"]
+    from_: Level = Field(alias="from")
+    to: Level
+    rate: float
+    complained: int
+    delivered: int
+    ceiling: float
+    at: str
+    stream_id: str | None = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
+
+
+AlertPayload = Annotated[LevelAlert | ForecastAlert | GuardAlert | ComplaintAlert,
+                         Field(description="an alert record: a level change, a forecast, a guard violation or a "
+                                           "spam-complaint level change")]
 
 
 class AlertsRecent(BaseModel):

@@ -22,6 +22,9 @@ class LiveBlock(_Open):
     avg_ring_ms: float | None
     ringing: int
     in_progress: int
+    waiting_for_agent: int = Field(description="callers answered, not machines, not yet taken by an agent or "
+                                               "bot, not hung up")
+    oldest_wait_ms: int | None = Field(description="now − the earliest connection start among them; null when none")
     last_dial_at: str | None
     pending: int
     retries_queued: int
@@ -47,6 +50,11 @@ class TimeWindow(_Open):
     tz: str = Field(description="IANA time zone name (UTC when the event named none)")
 
 
+class CallingHours(_Open):
+    start: str = Field(description="HH:MM")
+    end: str = Field(description="HH:MM, or 24:00")
+
+
 class StatsConfig(_Open):
     concurrency_limit: int
     max_attempts: int
@@ -55,6 +63,11 @@ class StatsConfig(_Open):
     abandon_from: Literal["answer", "greeting_end"]
     time_window: TimeWindow | None
     config: dict[str, Any] | None = Field(description="the campaign's opaque config, as sent")
+    calling_hours: CallingHours = Field(description="the called person's local hours in which a dial is allowed")
+    abandon_redial_hours: int = Field(description="no redial of a contact this long after an abandoned call "
+                                                  "(0: no guard)")
+    complaint_ceiling: float
+    complaint_warning: float
 
 
 class ContactBuckets(_Open):
@@ -121,12 +134,39 @@ class Pacing(_Open):
     max_abandon_rate: float | None
 
 
+class AbandonPeriod(_Open):
+    period: int = Field(description="1, 2, …: successive 30-day periods from the first dial")
+    start: str
+    end: str = Field(description="exclusive")
+    abandoned: int
+    human_answered: int
+    rate: float
+    within_ceiling: bool
+
+
 class Abandon(_Open):
     ceiling: float
     budget: int
     windows: AbandonWindows
     forecast: Forecast
     pacing: Pacing
+    periods: list[AbandonPeriod] = Field(description="empty until the first dial")
+
+
+class CallingHoursGuard(_Open):
+    violations: int
+    last_violation_at: str | None
+
+
+class AbandonRedialGuard(_Open):
+    hours: int
+    violations: int
+    last_violation_at: str | None
+
+
+class Compliance(_Open):
+    calling_hours: CallingHoursGuard
+    abandon_redial: AbandonRedialGuard
 
 
 class Performance(_Open):
@@ -176,6 +216,25 @@ class EmailRates(_Open):
     click_rate: float
     reply_rate: float
     conversion_rate: float
+    complaint_rate: float
+
+
+class ComplaintWindow(_Open):
+    complained: int
+    delivered: int
+    rate: float
+    level: Level
+
+
+class ComplaintWindows(_Open):
+    lifetime: ComplaintWindow
+    d30: ComplaintWindow = Field(alias="30d")
+
+
+class Complaints(_Open):
+    ceiling: float
+    warning: float
+    windows: ComplaintWindows
 
 
 class EmailStats(_Open):
@@ -186,8 +245,10 @@ class EmailStats(_Open):
     clicked: int
     replied: int
     unsubscribed: int
+    complained: int
     meetings_booked: int
     rates: EmailRates
+    complaints: Complaints
 
 
 class Costs(_Open):
@@ -228,6 +289,7 @@ class StatsBody(_Open):
     aht_ms: float | None
     avg_ring_ms: float | None
     abandon: Abandon
+    compliance: Compliance
     live: LiveBlock
     performance: Performance | None
     passes: list[PassStats]

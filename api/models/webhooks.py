@@ -16,8 +16,8 @@ class WebhookCreate(BaseModel):
                      description="http(s) URL the alerts are POSTed to (no credentials, no fragment)")
     secret: str | None = Field(None, pattern=SECRET_PATTERN,
                                   description="signing secret `whsec_<base64>`; omit to have one generated")
-    kinds: list[Literal["level", "forecast"]] | None = Field(
-        None, max_length=2, description="alert kinds to send; omitted or empty: every kind")
+    kinds: list[Literal["level", "forecast", "calling_hours", "abandon_redial", "complaint_level"]] | None = Field(
+        None, max_length=5, description="alert kinds to send; omitted or empty: every kind")
 
 
 class WebhookEndpoint(BaseModel):
