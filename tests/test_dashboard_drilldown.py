@@ -337,8 +337,11 @@ def test_activity_panel_follows_status_and_config(rstack, tmp_path):
 # ------------------------------------------------------------------------------------------ issue #12: forecast alert
 
 def forecast_events() -> tuple[list[dict], list[dict]]:
-    """Ceiling 25 %: 30 connected calls in the first minute, then (17 min later, out of the 15-min trend)
-    6 abandons and 2 connected calls: 6/38 = 15.8 % now, but the trend (6/8) crosses 25 % in ~13 min."""
+    """Ceiling 25 %, min_sample 5: 30 connected calls in the first minute, then (16 min later, out of the
+    15-min trend) 8 abandons and 4 connected calls: 8/42 = 19.05 % now (ok: under 0.8 c), but the trend
+    (8/12: at least 10 human answers) crosses 25 % in t* = (c·H − A)/(α − c·η) = (10.5 − 8)/(5/900) = 450 s
+    (SPEC §3 forecast, H ≥ m). Every called contact is then completed: E = ⌊58 open × 42/42⌋ = 58 human
+    answers still expected, more than the η·t* = 6 the breach needs."""
     day = int(time.time() // 86_400) * 86_400_000 - 86_400_000  # yesterday, UTC: one local day for the whole log
     t0 = day + 12 * 3_600_000
     n = iter(range(10_000))
@@ -351,15 +354,16 @@ def forecast_events() -> tuple[list[dict], list[dict]]:
         out = [ev("call.dialed", ts, contact_id=c, attempt_id=a), ev("call.answered", ts + 400, attempt_id=a)]
         if bridged:
             out.append(ev("call.bridged", ts + 500, attempt_id=a))
-        return out + [ev("call.ended", ts + 1500, attempt_id=a, sip_code=200)]
+        return out + [ev("call.ended", ts + 1500, attempt_id=a, sip_code=200),
+                      ev("contact.status", ts + 1600, contact_id=c, status="completed")]
 
     first = [ev("campaign.created", t0, name="Forecast floor", channel="voice", max_attempts=3, abandon_ceiling=0.25),
              ev("campaign.status", t0 + 1, status="active")]
-    first += [ev("contact.added", t0 + 2, contact_id=f"fc-c{i}", phone_number=f"+1555100{i:04d}") for i in range(60)]
+    first += [ev("contact.added", t0 + 2, contact_id=f"fc-c{i}", phone_number=f"+1555100{i:04d}") for i in range(100)]
     for i in range(30):
         first += call(i, t0 + 1000 + i * 2000, True)
     later, t1 = [], t0 + 16 * 60_000
-    for j, bridged in enumerate([True, False, False, True, False, False, False, False]):
+    for j, bridged in enumerate([True, False, False, True, False, False, True, False, False, True, False, False]):
         later += call(30 + j, t1 + j * 5000, bridged)
     return first, later
 
@@ -375,14 +379,15 @@ def test_forecast_alert_listed_and_hero_says_breach_in(rstack, tmp_path):
         rstack["ingest"]("fc-2.ndjson", later)  # the abandons: the engine raises forecast alerts
         fc_item = pg.locator('#alert-list li[data-kind="forecast"]')
         expect(fc_item.first).to_contain_text("breach in", timeout=30_000)
-        expect(pg.locator("#fc-30d")).to_contain_text("breach in 13 min at the current trend", timeout=30_000)
-        expect(pg.locator("#fc-today")).to_contain_text("breach in 13 min at the current trend")
+        expect(pg.locator("#fc-30d")).to_contain_text("breach in 8 min at the current trend", timeout=30_000)
+        expect(pg.locator("#fc-today")).to_contain_text("breach in 8 min at the current trend")
         expect(pg.locator("#fc-30d .lvl-breach")).to_be_visible()  # within 15 min: red
         expect(pg.locator("#alert-banner")).to_contain_text("Forecast:")
         body = _stats(rstack["http"], FC)
         ab = body["abandon"]
-        assert ab["windows"]["30d"]["level"] == "ok" and round(ab["forecast"]["30d"]["breach_in_s"]) == 788
-        expect(pg.locator('[data-m="abandon_rate"]')).to_have_text("15.79%")
+        assert ab["windows"]["30d"]["level"] == "ok" and ab["forecast"]["30d"]["breach_in_s"] == pytest.approx(450)
+        assert ab["pacing"]["expected_human_answers"] == 58
+        expect(pg.locator('[data-m="abandon_rate"]')).to_have_text("19.05%")
         # the alerts are in the activity log too (re-read when the alert arrived)
         expect(pg.locator('#activity > li[data-kind="alert"]').first).to_contain_text("forecast")
         recent = rstack["http"].get(f"/v1/campaigns/{FC}/activity", params={"kind": "alert"}).json()
@@ -394,7 +399,7 @@ def test_forecast_alert_listed_and_hero_says_breach_in(rstack, tmp_path):
     assert not errors, errors
     ctx, pg, errors = open_page(rstack, f"/campaigns/{FC}", 390, 844)
     try:
-        expect(pg.locator("#fc-30d")).to_contain_text("breach in 13 min at the current trend")
+        expect(pg.locator("#fc-30d")).to_contain_text("breach in 8 min at the current trend")
         no_overflow(pg)
         shoot(rstack, pg, tmp_path, "forecast-alert-phone.png", "#hero-wrap")
         shoot(rstack, pg, tmp_path, "forecast-activity-phone.png", "#activity-wrap")
