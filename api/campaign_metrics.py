@@ -28,6 +28,9 @@ WINDOWS = ("lifetime", "today", "24h", "30d")
 FORECAST_WINDOWS = ("today", "30d")
 CAMPAIGN = ["org_id", "campaign_id"]
 WINDOWED = CAMPAIGN + ["window"]
+GUARDED = CAMPAIGN + ["kind"]
+GUARDS = ("calling_hours", "abandon_redial")
+COMPLAINT_WINDOWS = ("lifetime", "30d")
 
 
 def _env_number(name: str, default, kind=int):
@@ -90,6 +93,23 @@ def build_families(bodies: list[dict], known: int, flow_marks: list[int], now_s:
         ("callpulse_campaign_dials_per_second", "dial rate (live.dials_per_sec)", CAMPAIGN),
         ("callpulse_campaign_watermark_timestamp_seconds", "the campaign's watermark (as_of), epoch seconds",
          CAMPAIGN),
+        ("callpulse_campaign_compliance_violations", "dials counted against the campaign by a compliance guard "
+                                                     "(compliance.<kind>.violations)", GUARDED),
+        ("callpulse_campaign_compliance_last_violation_timestamp_seconds",
+         "the latest violating dial of the guard, epoch seconds (absent when none)", GUARDED),
+        ("callpulse_campaign_waiting_for_agent", "answered calls waiting for an agent (live.waiting_for_agent)",
+         CAMPAIGN),
+        ("callpulse_campaign_oldest_wait_seconds", "the longest current wait for an agent (live.oldest_wait_ms / "
+                                                   "1000; absent when nobody waits)", CAMPAIGN),
+        ("callpulse_campaign_complaint_rate", "email spam complaints / delivered of the window", WINDOWED),
+        ("callpulse_campaign_complaint_level", "spam-complaint level of the window: 0 ok, 1 warning, 2 breach",
+         WINDOWED),
+        ("callpulse_campaign_complained", "messages reported as spam in the window", WINDOWED),
+        ("callpulse_campaign_delivered", "messages delivered in the window (the complaint rate's denominator)",
+         WINDOWED),
+        ("callpulse_campaign_complaint_ceiling", "the campaign's spam-complaint ceiling (email.complaints.ceiling)",
+         CAMPAIGN),
+        ("callpulse_campaign_complaint_warning", "the campaign's spam-complaint warning threshold", CAMPAIGN),
     )}
     for body in bodies:
         camp = [str(body.get("org_id")), str(body.get("campaign_id"))]
@@ -117,6 +137,7 @@ def build_families(bodies: list[dict], known: int, flow_marks: list[int], now_s:
         except EventRejected:
             as_of_s = None
         _add(g["callpulse_campaign_watermark_timestamp_seconds"], camp, as_of_s)
+        _add_guards(g, camp, body)
     out = list(g.values())
     counts = GaugeMetricFamily("callpulse_campaigns", "campaigns the flow has stored, and those exported here "
                                                      "(CALLPULSE_METRICS_MAX_CAMPAIGNS)", labels=["state"])
@@ -129,6 +150,47 @@ def build_families(bodies: list[dict], known: int, flow_marks: list[int], now_s:
         lag.add_metric([], max(0.0, now_s - max(flow_marks) / 1000))
         out.append(lag)
     return out
+
+
+def _add_guards(g: dict, camp: list[str], body: dict) -> None:
+    """Compliance guards, the wait for an agent and (email) the spam complaints of one /stats body."""
+    compliance = body.get("compliance") or {}
+    for kind in GUARDS:
+        guard = compliance.get(kind)
+        if not guard:
+            continue
+        _add(g["callpulse_campaign_compliance_violations"], camp + [kind], guard.get("violations"))
+        _add(g["callpulse_campaign_compliance_last_violation_timestamp_seconds"], camp + [kind],
+             _epoch_s(guard.get("last_violation_at")))
+    live = body.get("live") or {}
+    _add(g["callpulse_campaign_waiting_for_agent"], camp, live.get("waiting_for_agent"))
+    oldest = live.get("oldest_wait_ms")
+    if isinstance(oldest, (int, float)) and not isinstance(oldest, bool):
+        g["callpulse_campaign_oldest_wait_seconds"].add_metric(camp, oldest / 1000)
+    email = body.get("email")
+    if body.get("channel") != "email" or not email:  # a voice campaign has no complaint rate to judge
+        return
+    complaints = email.get("complaints") or {}
+    for w in COMPLAINT_WINDOWS:
+        win = (complaints.get("windows") or {}).get(w)
+        if not win:
+            continue
+        _add(g["callpulse_campaign_complaint_rate"], camp + [w], win.get("rate"))
+        if win.get("level") in LEVELS:
+            g["callpulse_campaign_complaint_level"].add_metric(camp + [w], LEVELS[win["level"]])
+        _add(g["callpulse_campaign_complained"], camp + [w], win.get("complained"))
+        _add(g["callpulse_campaign_delivered"], camp + [w], win.get("delivered"))
+    _add(g["callpulse_campaign_complaint_ceiling"], camp, complaints.get("ceiling"))
+    _add(g["callpulse_campaign_complaint_warning"], camp, complaints.get("warning"))
+
+
+def _epoch_s(text) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text, "at") / 1000
+    except EventRejected:
+        return None
 
 
 def _add(family, labels: list[str], value) -> None:

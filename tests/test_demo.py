@@ -31,6 +31,13 @@ def test_demo_runs_the_live_pipeline_and_stops_cleanly(tmp_path, redis_url):
     assert campaigns
     bodies = [orjson.loads(client.get(stats_key("org-1", c.decode()))) for c in campaigns]
     assert any(b["attempts"]["total"] > 0 for b in bodies)
+    # the seeded campaign's past (2 h of calls) is in from the start: its abandon rate is judged at once
+    # (no "too few to judge"), and its off-hours dials already count against the calling hours
+    (seeded,) = [b for b in bodies if b["campaign_id"].endswith("p-1-1")]
+    assert seeded["abandon"]["windows"]["30d"]["human_answered"] >= 50  # the flow's min_sample
+    assert seeded["compliance"]["calling_hours"]["violations"] > 0
+    assert seeded["status"] == "active"
+    assert " off-hours " in out.stdout
     assert " live " in out.stdout or " idle " in out.stdout
     # everything it started is gone: the API port is closed
     with socket.socket() as s:

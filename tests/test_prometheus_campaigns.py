@@ -20,6 +20,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
+from api.campaign_metrics import build_families
 from engine.events import parse_time
 from engine.keys import flow_status_key, stats_key
 from tests.support import ServerThread, run_cli
@@ -35,9 +36,16 @@ def prom_env(redis_server, tmp_path_factory):
     client.flushall()
     events_file = tmp / "events.ndjson"
     r = run_cli(redis_server, "simulate", "--orgs", "2", "--campaigns", "2", "--contacts", "80",
-                "--channel", "voice", "--abandon-prob", "0.3", "--out", str(events_file))
+                "--channel", "voice", "--abandon-prob", "0.3", "--tz-mix", "us", "--off-hours-pct", "10",
+                "--redial-abandoned-pct", "100", "--out", str(events_file))
     assert r.returncode == 0, r.stderr
     assert run_cli(redis_server, "ingest", str(events_file), "--replay").returncode == 0
+    # one email campaign (org-1) with spam complaints, for the complaint gauges
+    email_file = tmp / "email.ndjson"
+    r = run_cli(redis_server, "simulate", "--channel", "email", "--contacts", "200", "--complaint-pct", "5",
+                "--tag", "em", "--out", str(email_file))
+    assert r.returncode == 0, r.stderr
+    assert run_cli(redis_server, "ingest", str(email_file), "--replay").returncode == 0
     r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained", "--min-sample", "10")
     assert r.returncode == 0, r.stderr
     with pytest.MonkeyPatch.context() as mp:
@@ -81,12 +89,15 @@ def stored(client) -> list[dict]:
 def test_every_campaign_gauge_is_what_the_flow_stored(prom_env):
     m = scrape(prom_env["full"])
     camps = stored(prom_env["redis"])
-    assert len(camps) == 4
-    assert sample(m, "callpulse_campaigns", state="known") == 4
-    assert sample(m, "callpulse_campaigns", state="exported") == 4
+    assert len(camps) == 5
+    assert sample(m, "callpulse_campaigns", state="known") == 5
+    assert sample(m, "callpulse_campaigns", state="exported") == 5
     breaches = 0
     for b in camps:
         c = {"org_id": b["org_id"], "campaign_id": b["campaign_id"]}
+        assert_guard_gauges(m, b, c)
+        if b["channel"] == "email":
+            continue
         ab = b["abandon"]
         for w, win in ab["windows"].items():
             assert sample(m, "callpulse_campaign_abandon_level", **c, window=w) == LEVELS[win["level"]]
@@ -110,9 +121,60 @@ def test_every_campaign_gauge_is_what_the_flow_stored(prom_env):
     assert lag == pytest.approx(time.time() - max(marks) / 1000, abs=5)
 
 
+def assert_guard_gauges(m: dict, b: dict, c: dict) -> None:
+    """Compliance violations per kind, waiting calls and (email) the complaint windows, as stored."""
+    for kind, guard in b["compliance"].items():
+        assert sample(m, "callpulse_campaign_compliance_violations", **c, kind=kind) == guard["violations"]
+        last = guard["last_violation_at"]
+        got = sample(m, "callpulse_campaign_compliance_last_violation_timestamp_seconds", **c, kind=kind)
+        assert got == (pytest.approx(parse_time(last, "at") / 1000) if last else None)
+    assert sample(m, "callpulse_campaign_waiting_for_agent", **c) == b["live"]["waiting_for_agent"]
+    oldest = b["live"]["oldest_wait_ms"]
+    assert sample(m, "callpulse_campaign_oldest_wait_seconds", **c) == (oldest / 1000 if oldest is not None else None)
+    if b["channel"] != "email":
+        assert sample(m, "callpulse_campaign_complaint_rate", **c, window="lifetime") is None
+        return
+    comp = b["email"]["complaints"]
+    for w, win in comp["windows"].items():
+        assert sample(m, "callpulse_campaign_complaint_rate", **c, window=w) == pytest.approx(win["rate"])
+        assert sample(m, "callpulse_campaign_complaint_level", **c, window=w) == LEVELS[win["level"]]
+        assert sample(m, "callpulse_campaign_complained", **c, window=w) == win["complained"]
+        assert sample(m, "callpulse_campaign_delivered", **c, window=w) == win["delivered"]
+    assert sample(m, "callpulse_campaign_complaint_ceiling", **c) == pytest.approx(comp["ceiling"])
+    assert sample(m, "callpulse_campaign_complaint_warning", **c) == pytest.approx(comp["warning"])
+
+
+def test_compliance_and_complaint_gauges_are_not_all_zero(prom_env):
+    m = scrape(prom_env["full"])
+    for kind in ("calling_hours", "abandon_redial"):
+        assert sum(v for k, v in m["callpulse_campaign_compliance_violations"].items()
+                   if dict(k)["kind"] == kind) > 0, kind
+    assert max(m["callpulse_campaign_complained"].values()) > 0
+    assert max(m["callpulse_campaign_complaint_level"].values()) == 2  # 5 % of the delivered, campaign completed
+
+
+def test_waiting_calls_are_exported_with_the_oldest_wait():
+    body = {"org_id": "o", "campaign_id": "c", "channel": "voice", "as_of": "2026-05-08T13:00:00Z",
+            "live": {"waiting_for_agent": 3, "oldest_wait_ms": 4200},
+            "compliance": {"calling_hours": {"violations": 2, "last_violation_at": "2026-05-08T12:00:00Z"},
+                           "abandon_redial": {"hours": 72, "violations": 0, "last_violation_at": None}}}
+    fams = {f.name: {tuple(s.labels.values()): s.value for s in f.samples}
+            for f in build_families([body], 1, [], 0.0)}
+    assert fams["callpulse_campaign_waiting_for_agent"] == {("o", "c"): 3}
+    assert fams["callpulse_campaign_oldest_wait_seconds"] == {("o", "c"): 4.2}
+    assert fams["callpulse_campaign_compliance_violations"] == {("o", "c", "calling_hours"): 2,
+                                                               ("o", "c", "abandon_redial"): 0}
+    assert fams["callpulse_campaign_compliance_last_violation_timestamp_seconds"] == \
+        {("o", "c", "calling_hours"): 1_778_241_600.0}
+    assert fams["callpulse_campaign_complaint_rate"] == {}  # a voice campaign has no complaints
+    body["live"] = {"waiting_for_agent": 0, "oldest_wait_ms": None}
+    fams = {f.name: f.samples for f in build_families([body], 1, [], 0.0)}
+    assert fams["callpulse_campaign_oldest_wait_seconds"] == []  # absent while nobody waits
+
+
 def test_the_number_of_campaigns_exported_is_capped(prom_env):
     m = scrape(prom_env["capped"])
-    assert sample(m, "callpulse_campaigns", state="known") == 4
+    assert sample(m, "callpulse_campaigns", state="known") == 5
     assert sample(m, "callpulse_campaigns", state="exported") == 3
     exported = {dict(k)["campaign_id"] for k in m["callpulse_campaign_active_calls"]}
     first3 = sorted((b["org_id"], b["campaign_id"]) for b in stored(prom_env["redis"]))[:3]
@@ -141,7 +203,10 @@ def test_reads_are_cached_for_a_second(prom_env):
 # ------------------------------------------------------------------ the sample rules and dashboard
 
 def exported_names(prom_env) -> set[str]:
-    return set(scrape(prom_env["full"]))
+    """Every metric /metrics declares (HELP/TYPE), samples or not: a gauge such as the oldest wait for an
+    agent is absent while nobody waits, yet a rule may name it."""
+    r = httpx.get(prom_env["full"] + "/metrics", timeout=10)
+    return set(scrape(prom_env["full"])) | {fam.name for fam in text_string_to_metric_families(r.text)}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -152,7 +217,9 @@ def test_prometheus_rules_parse_and_reference_exported_metrics(prom_env):
     doc = yaml.safe_load((DOCS / "prometheus-rules.yml").read_text())
     rules = [r for g in doc["groups"] for r in g["rules"]]
     names = {r["alert"] for r in rules}
-    assert {"CallpulseAbandonBreach", "CallpulseAbandonBreachForecast", "CallpulseFlowLagging"} <= names
+    assert {"CallpulseAbandonBreach", "CallpulseAbandonBreachForecast", "CallpulseFlowLagging",
+            "CallpulseCallingHoursViolation", "CallpulseAbandonRedialViolation", "CallpulseCallersWaitingForAgent",
+            "CallpulseSpamComplaintBreach", "CallpulseSpamComplaintWarning"} <= names
     exported = exported_names(prom_env)
     for r in rules:
         assert set(r) <= {"alert", "expr", "for", "labels", "annotations", "keep_firing_for"}, r

@@ -10,6 +10,13 @@ Ctrl-C (or `--duration`) stops everything it started, flow last so its
 final frames are written. Every child runs in its own session, so a Ctrl-C in
 the terminal reaches only the demo, which stops them in order.
 
+The simulated dialers break the rules a regulator counts, so each compliance guard has something to
+show within a minute: contacts live in several US zones and some are dialed in their small hours
+(calling hours), abandoned numbers are redialed within the 72 h guard, and some emails are reported as
+spam. One more voice campaign (tag suffix ``p``) starts with a seeded past: its last ``--past`` of
+calls is written at once, so its abandon rate is judged from the first frame instead of "too few to
+judge" (the email campaign gets a few minutes of past too, so its complaints show at once).
+
 A Redis the demo starts itself begins empty (its files from an earlier demo are
 removed first, unless `--keep`), so a re-run does not show the stale campaigns
 of the last one; a Redis it reuses is never wiped.
@@ -27,7 +34,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 HELP = "Run the main job: Redis, the flow, the API and a simulated live campaign set; prints the URLs."
-
+# The compliance knobs of the demo's dialers (docs/simulator.md *Compliance*).
+VOICE_KNOBS = ("--tz-mix", "us", "--off-hours-pct", "10", "--redial-abandoned-pct", "50")
+EMAIL_KNOBS = ("--complaint-pct", "4", "--past", "4m")
+SEEDED_CONTACTS = 5000  # the seeded campaign: enough contacts to keep dialing after its past
 
 
 def add_arguments(parser) -> None:
@@ -36,6 +46,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     parser.add_argument("--abandon-prob", type=float, default=0.02,
                         help="share of human-answered calls abandoned (default 0.02; above 0.03 breaches)")
+    parser.add_argument("--past", default="2h",
+                        help="the seeded voice campaign's past, written at start (e.g. 90m, 2h; 0 = no seeded "
+                             "campaign; default 2h)")
     parser.add_argument("--host", default="127.0.0.1", help="API host (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: Ctrl-C)")
@@ -105,12 +118,22 @@ def status_line(body: dict) -> str:
     if body["channel"] == "email":
         e = body["email"]
         return (head + f"sends/s {live['dials_per_sec']:5.2f}  sent {e['emails_sent']:4d}  "
-                f"opened {e['opened']:4d}  replied {e['replied']:3d}  pending {live['pending']}")
+                f"opened {e['opened']:4d}  replied {e['replied']:3d}  spam {e.get('complained', 0):3d}  "
+                f"pending {live['pending']}")
     ring = live["avg_ring_ms"]
     return (head + f"dials/s {live['dials_per_sec']:5.2f}  connected/h {live['connected_per_hour']:6.1f}  "
             f"ringing {live['ringing']:2d}  in call {live['in_progress']:2d}  "
             f"ring {ring / 1000 if ring else 0:4.1f}s  abandon today {ab['rate']:.1%} ({ab['level']})  "
-            f"pending {live['pending']}")
+            f"waiting {live.get('waiting_for_agent', 0):2d}  {_guards(body)}pending {live['pending']}")
+
+
+def _guards(body: dict) -> str:
+    """`off-hours N  redials N  ` from the compliance block (empty on a body without one)."""
+    c = body.get("compliance") or {}
+    if not c:
+        return ""
+    return (f"off-hours {c['calling_hours']['violations']:3d}  "
+            f"redials {c['abandon_redial']['violations']:2d}  ")
 
 
 def print_status(client, org: str) -> None:
@@ -134,7 +157,12 @@ def run(args) -> int:
     import redis
 
     from callpulse.commands import redis_url
+    from callpulse.commands.simulate import parse_duration_ms
 
+    try:
+        past_ms = parse_duration_ms(args.past)
+    except ValueError as exc:
+        raise SystemExit(f"callpulse demo: --past: {exc}") from None
     url = redis_url()
     os.environ["CALLPULSE_REDIS_URL"] = url  # the children read it
     data_dir = Path(args.data_dir)
@@ -161,12 +189,18 @@ def run(args) -> int:
         children.start("api", "api", "--host", args.host, "--port", str(args.port), "--dev")
         # about 2 voice : 1 email, at least one email campaign from 2 campaigns on
         n_email = 0 if args.campaigns < 2 else max(1, round(args.campaigns / 3))
+        common = ("simulate", "--redis", "--speed", "realtime", "--window", "none", "--seed", str(args.seed),
+                  "--abandon-prob", str(args.abandon_prob))
         for channel, n, suffix in (("voice", args.campaigns - n_email, "v"), ("email", n_email, "e")):
             if n:
-                children.start(f"simulate-{channel}", "simulate", "--redis", "--speed", "realtime",
-                               "--window", "none", "--channel", channel, "--campaigns", str(n),
-                               "--contacts", str(args.contacts), "--seed", str(args.seed), "--tag", tag + suffix,
-                               "--abandon-prob", str(args.abandon_prob))
+                children.start(f"simulate-{channel}", *common, "--channel", channel, "--campaigns", str(n),
+                               "--contacts", str(args.contacts), "--tag", tag + suffix,
+                               *(VOICE_KNOBS if channel == "voice" else EMAIL_KNOBS))
+        if past_ms > 0:
+            # one voice campaign with a seeded past: its abandon hero is judged from the first frame
+            children.start("simulate-past", *common, "--channel", "voice", "--campaigns", "1",
+                           "--contacts", str(max(args.contacts, SEEDED_CONTACTS)), "--tag", tag + "p",
+                           "--past", args.past, *VOICE_KNOBS[:4], "--redial-abandoned-pct", "100")
         from api.auth import DEV_KEY  # accepted only by `callpulse api --dev`, which the demo runs
 
         base = f"http://{args.host}:{args.port}"

@@ -19,6 +19,9 @@ def add_arguments(parser) -> None:
     g.add_argument("--start", default=None,
                    help="time of the first event: epoch ms or RFC 3339 (default: a fixed instant, "
                         "2026-05-08T13:00:00Z, at --speed max; the current time otherwise)")
+    g.add_argument("--past", default=None, metavar="DURATION",
+                   help="a seeded past: the run starts this long (e.g. 90m, 6h, 2d, or seconds) before --start, "
+                        "and the events of that past go out at once before pacing begins")
     g.add_argument("--stagger", type=float, default=30.0, help="seconds between campaign starts (default 30)")
     g.add_argument("--batch-size", type=int, default=250, help="contacts per batch (default 250)")
     g.add_argument("--window", default="auto",
@@ -44,6 +47,19 @@ def add_arguments(parser) -> None:
     g.add_argument("--withdraw-run", action="store_true",
                    help="voice: once a campaign completes, prepare its next run, then withdraw it undialed")
     g.add_argument("--tag", default=None, help="id tag in campaign ids (default s<seed>)")
+    c = parser.add_argument_group("compliance (docs/simulator.md)")
+    c.add_argument("--tz-mix", default=None, metavar="PRESET|ZONE,ZONE",
+                   help="voice: contacts live in these zones (contact.added tz): a preset (us, eu, world) or a "
+                        "comma-separated list of IANA zones (default: no tz)")
+    c.add_argument("--off-hours-pct", type=float, default=0.0, metavar="P",
+                   help="voice: %% of contacts in a zone where the campaign starts in the small hours, so their "
+                        "dials break the calling hours (default 0)")
+    c.add_argument("--redial-abandoned-pct", type=float, default=None, metavar="P",
+                   help="voice: %% of abandoned contacts (with attempts left) redialed 1-10 min later, within the "
+                        "72 h redial guard; the rest wait until it has passed (default: retried like any "
+                        "unanswered contact)")
+    c.add_argument("--complaint-pct", type=float, default=0.0, metavar="P",
+                   help="email: %% of delivered messages reported as spam, 5 s-10 min later (default 0)")
     f = parser.add_argument_group("faults")
     f.add_argument("--duplicate-pct", type=float, default=0.0, help="%% of events sent twice (same event_id)")
     f.add_argument("--duplicate-delay-ms", type=int, default=2000, help="max delay of a duplicate (default 2000)")
@@ -74,6 +90,19 @@ def _start_ms(text: str | None, paced: bool) -> int | None:
         raise ValueError(exc.reason) from None
 
 
+def parse_duration_ms(text: str) -> int:
+    """``"90m"``, ``"6h"``, ``"2d"``, ``"30s"`` or plain seconds -> ms (ValueError when not >= 0)."""
+    units = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    unit = units.get(text[-1:])
+    try:
+        value = float(text[:-1] if unit else text)
+    except ValueError:
+        raise ValueError(f"bad duration {text!r}: want e.g. 90m, 6h, 2d or seconds") from None
+    if not value >= 0:
+        raise ValueError(f"bad duration {text!r}: must be >= 0")
+    return int(value * (unit or 1000))
+
+
 def run(args) -> int:
     from callpulse.simulator import SimConfig, Simulator
     from callpulse.simulator.pacing import parse_speed
@@ -81,6 +110,11 @@ def run(args) -> int:
     try:
         factor = parse_speed(args.speed)
         start = _start_ms(args.start, factor is not None)
+        past_ms = parse_duration_ms(args.past) if args.past else 0
+        if past_ms:
+            from callpulse.simulator.generator import DEFAULT_START_MS
+
+            start = (DEFAULT_START_MS if start is None else start) - past_ms
         kw = {} if start is None else {"start_ms": start}
         cfg = SimConfig(seed=args.seed, orgs=args.orgs, campaigns=args.campaigns, contacts=args.contacts,
                         channel=args.channel, stagger_s=args.stagger, batch_size=args.batch_size,
@@ -90,7 +124,8 @@ def run(args) -> int:
                         pause=args.pause, stop=args.stop, restart=args.restart,
                         withdraw_run=args.withdraw_run, tag=args.tag, duplicate_pct=args.duplicate_pct,
                         duplicate_delay_ms=args.duplicate_delay_ms, jitter_ms=args.jitter_ms,
-                        malformed_pct=args.malformed_pct, **kw)
+                        malformed_pct=args.malformed_pct, tz_mix=args.tz_mix, off_hours_pct=args.off_hours_pct,
+                        redial_abandoned_pct=args.redial_abandoned_pct, complaint_pct=args.complaint_pct, **kw)
         sim = Simulator(cfg)
     except ValueError as exc:
         print(f"callpulse simulate: {exc}", file=sys.stderr)
@@ -101,9 +136,10 @@ def run(args) -> int:
         from itertools import islice
 
         stream = islice(stream, max(0, args.limit))
+    pace_from = cfg.start_ms + past_ms  # events before this instant (the seeded past) go out at once
     if args.redis:
-        return _to_redis(args, sim, stream, factor, cfg.start_ms)
-    return _to_file(args, sim, stream, factor, cfg.start_ms)
+        return _to_redis(args, sim, stream, factor, pace_from)
+    return _to_file(args, sim, stream, factor, pace_from)
 
 
 def _to_file(args, sim, stream, factor, start_ms) -> int:

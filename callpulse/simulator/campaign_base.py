@@ -15,7 +15,7 @@ import itertools
 import random
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callpulse.simulator.call_window import CallWindow, parse_window
 
@@ -23,12 +23,46 @@ INF = float("inf")
 
 TIMEZONES = ["America/New_York", "America/Chicago", "America/Denver",
              "America/Los_Angeles", "Europe/London"]
+# `--tz-mix` presets: the zones contacts live in (each contact draws one).
+TZ_PRESETS = {
+    "us": ("America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
+           "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu"),
+    "eu": ("Europe/London", "Europe/Dublin", "Europe/Paris", "Europe/Berlin", "Europe/Madrid",
+           "Europe/Athens", "Europe/Helsinki"),
+    "world": ("America/New_York", "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo",
+              "Europe/London", "Europe/Berlin", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore",
+              "Asia/Tokyo", "Australia/Sydney"),
+}
+# One zone per UTC offset from -11 to +13: at any instant some of them are in the small hours, where
+# `--off-hours-pct` puts its contacts when no `--tz-mix` zone is.
+NIGHT_ZONES = ("Pacific/Pago_Pago", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles",
+               "America/Denver", "America/Chicago", "America/New_York", "America/Halifax",
+               "America/Sao_Paulo", "Atlantic/South_Georgia", "Atlantic/Cape_Verde", "Africa/Abidjan",
+               "Africa/Lagos", "Africa/Johannesburg", "Europe/Moscow", "Asia/Dubai", "Asia/Karachi",
+               "Asia/Dhaka", "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo", "Australia/Brisbane",
+               "Pacific/Noumea", "Pacific/Fiji", "Pacific/Tongatapu")
+NIGHT_HOURS = (0, 5)  # local [00:00, 05:00): at least 3 h before the default calling hours open (08:00)
 FIRST_NAMES = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Isla", "Jamal",
                "Kara", "Liam", "Maya", "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tariq"]
 LAST_NAMES = ["Adams", "Brown", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito",
               "Jones", "Khan", "Lopez", "Murphy", "Nguyen", "Okafor", "Patel", "Reyes", "Smith"]
 COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella Health", "Stark Logistics",
              "Wayne Foods", "Hooli", "Vandelay Imports", "Soylent Labs", "Tyrell Energy"]
+
+
+def parse_tz_mix(text: str) -> tuple[str, ...]:
+    """``"us"`` (a TZ_PRESETS name) or ``"Europe/London,Asia/Tokyo"`` -> the zones; ValueError on an unknown one."""
+    if text in TZ_PRESETS:
+        return TZ_PRESETS[text]
+    zones = tuple(z.strip() for z in text.split(",") if z.strip())
+    if not zones:
+        raise ValueError(f"tz_mix: want a preset ({', '.join(TZ_PRESETS)}) or a comma-separated list of IANA zones")
+    for z in zones:
+        try:
+            ZoneInfo(z)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"tz_mix: unknown time zone {z!r}") from None
+    return zones
 
 
 class CampaignSim:
@@ -68,6 +102,11 @@ class CampaignSim:
         self.closes = 0  # calling-window closings seen
         self.booked_until = 0  # latest dispatch time already scheduled
         self.pause_at, self.stop_at = self.control_points()
+        # The compliance knobs (tz mix, off-hours contacts, abandoned redials, complaints) draw from their own
+        # RNG, so a config without them gives exactly the events it gave before they existed.
+        self.xrng = random.Random(f"{cfg.seed}:compliance:{org_id}:{campaign_id}")
+        self.tz_mix = parse_tz_mix(cfg.tz_mix) if cfg.tz_mix else ()
+        self.night_zones = self._night_zones() if cfg.off_hours_pct else ()
 
     def ri(self, a: int, b: int) -> int:
         """Uniform integer in [a, b]; `random.randint` is ~10x slower and this is the hot path."""
@@ -140,6 +179,25 @@ class CampaignSim:
         return {"first_name": pick(FIRST_NAMES), "last_name": pick(LAST_NAMES),
                 "company": pick(COMPANIES), "vip": r.random() < 0.05,
                 "crm_id": f"crm-{self.ri(100000, 999999)}"}
+
+    def contact_tz(self, k: int) -> str | None:
+        """The called person's zone (`contact.added` `tz`): drawn from the mix; an off-hours contact's is one
+        where it is the small hours at the campaign start, so its dials fall before calling hours open."""
+        x = self.xrng
+        if self.night_zones and x.random() * 100 < self.cfg.off_hours_pct:
+            return self.night_zones[int(len(self.night_zones) * x.random())]
+        if self.tz_mix:
+            return self.tz_mix[int(len(self.tz_mix) * x.random())]
+        return None
+
+    def _night_zones(self) -> tuple[str, ...]:
+        """Zones where the campaign start is within NIGHT_HOURS local: the mix's, else NIGHT_ZONES'."""
+        lo, hi = NIGHT_HOURS
+
+        def night(tz: str) -> bool:
+            return lo <= datetime.fromtimestamp(self.t0 / 1000, ZoneInfo(tz)).hour < hi
+
+        return tuple(z for z in self.tz_mix if night(z)) or tuple(z for z in NIGHT_ZONES if night(z))
 
     def created_fields(self) -> dict:
         raise NotImplementedError

@@ -146,6 +146,9 @@ class EmailCampaign(CampaignSim):
         self.awaiting[k] = False
         m = {"message_id": mid}
         self.emit(ts, "email.delivered", m)
+        if self.cfg.complaint_pct and self.xrng.random() * 100 < self.cfg.complaint_pct:
+            # a mailbox provider's feedback loop reports it as spam, seconds to minutes later
+            self.emit(ts + 5000 + int(595_000 * self.xrng.random()), "email.complained", m)
         done_at = None  # when the contact replied or unsubscribed: no further steps
         if rand() < 0.45:
             opened = ts + int(min(3 * DAY, max(30_000, r.lognormvariate(15.8, 1.3))))  # ~2 h median

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from callpulse.simulator.call_window import parse_window
+from callpulse.simulator.campaign_base import parse_tz_mix
 from callpulse.simulator.email_campaign import EmailCampaign
 from callpulse.simulator.faults import inject_faults
 from callpulse.simulator.voice_campaign import VoiceCampaign
@@ -60,6 +61,11 @@ class SimConfig:
     jitter_ms: int = 0  # each event arrives at ts + uniform(0, jitter_ms); stream in arrival order
     malformed_pct: float = 0.0  # % of extra invalid items mixed in
     tag: str | None = None  # id tag in campaign ids; default f"s{seed}"
+    # Compliance (docs/simulator.md *Compliance*); off by default, and drawn from their own RNG
+    tz_mix: str | None = None  # voice: contacts' zones (contact.added tz): a preset (us, eu, world) or "Zone,Zone"
+    off_hours_pct: float = 0.0  # voice: % of contacts in a zone where the campaign starts in the small hours
+    redial_abandoned_pct: float | None = None  # voice: % of abandoned contacts redialed within the 72 h guard
+    complaint_pct: float = 0.0  # email: % of delivered messages reported as spam (email.complained)
 
     def check(self) -> None:
         """Raise ValueError on a config the simulator cannot honour."""
@@ -77,9 +83,13 @@ class SimConfig:
             raise ValueError("abandon_ramp must be within [0, 1]")
         if self.abandon_from not in ("answer", "greeting_end", "mixed"):
             raise ValueError("abandon_from must be answer, greeting_end or mixed")
-        for name in ("duplicate_pct", "malformed_pct"):
+        for name in ("duplicate_pct", "malformed_pct", "off_hours_pct", "complaint_pct"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"{name} must be within [0, 100]")
+        if self.redial_abandoned_pct is not None and not 0 <= self.redial_abandoned_pct <= 100:
+            raise ValueError("redial_abandoned_pct must be within [0, 100]")
+        if self.tz_mix is not None:
+            parse_tz_mix(self.tz_mix)
         if self.window not in ("auto", "none"):
             parse_window(self.window)
         if self.tag is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.tag):

@@ -51,6 +51,7 @@ SCRIPTS = {
 }
 NO_ANSWER_SIP = ((408, 0.55), (480, 0.18), (487, 0.15), (None, 0.12))
 MIN, HOUR = 60_000, 3_600_000
+REDIAL_GUARD_MS = 72 * HOUR  # the engine's default abandon_redial_hours (SPEC *Compliance guards*)
 DIAL_LAG_MS = 400  # contact.status dispatched -> call.dialed
 
 
@@ -81,6 +82,7 @@ class VoiceCampaign(CampaignSim):
         self.queue: deque = deque()
         self.next_pass: list = []
         self.followups: list = []  # heap of (due_at, contact)
+        self.redials: list = []  # heap of (due_at, contact): abandoned numbers redialed within the guard
         self.wakes: set = set()
         self.run_no = 1
         self.run_base = [0] * n  # attempts a contact had before the current run (retries count per run)
@@ -113,8 +115,12 @@ class VoiceCampaign(CampaignSim):
             v["balance_usd"] = round(self.rng.uniform(50, 5000), 2)
         elif self.kind == "appointment-reminder":
             v["appointment_at"] = "2026-05-09T10:30:00-04:00"
-        return {"contact_id": self.contact_ids[k], "batch_id": self.batch_ids[self.batch_of[k]],
-                "phone_number": phone, "variables": v}
+        f = {"contact_id": self.contact_ids[k], "batch_id": self.batch_ids[self.batch_of[k]],
+             "phone_number": phone, "variables": v}
+        tz = self.contact_tz(k)
+        if tz is not None:
+            f["tz"] = tz
+        return f
 
     def start_dialing(self, ts: int) -> None:
         self.status_ = "active"
@@ -165,15 +171,18 @@ class VoiceCampaign(CampaignSim):
             t += self.ri(50, 250)
 
     def _pick(self, t: int):
-        """Next contact to dial at t: due callbacks first, then the pass queue."""
-        fu, q = self.followups, self.queue
+        """Next contact to dial at t: due redials of abandoned numbers and callbacks first, then the pass queue."""
+        fu, q, rd = self.followups, self.queue, self.redials
         while True:
+            if rd and rd[0][0] <= t:
+                return heapq.heappop(rd)[1], False, None
             if fu and fu[0][0] <= t:
                 return heapq.heappop(fu)[1], True, None
             if q:
                 due, k = q[0]
                 if due > t:
-                    return None, False, min(due, fu[0][0]) if fu else due
+                    due = min(due, fu[0][0]) if fu else due
+                    return None, False, min(due, rd[0][0]) if rd else due
                 q.popleft()
                 if self.attempts[k] == 0 and self.skip[k]:
                     self.finalize(t, k, "skipped")
@@ -186,7 +195,10 @@ class VoiceCampaign(CampaignSim):
                 self.next_pass = []
                 self.emit(t, "pass.started", {"pass": self.pass_no, "eligible": len(q)})
                 continue
-            return None, False, (fu[0][0] if fu else None)
+            due = fu[0][0] if fu else None
+            if rd:
+                due = rd[0][0] if due is None else min(due, rd[0][0])
+            return None, False, due
 
     # -- one attempt ---------------------------------------------------------------
     def _dial(self, now: int, k: int, follow_up: bool) -> None:
@@ -349,6 +361,17 @@ class VoiceCampaign(CampaignSim):
         elif tries < self.max_attempts:
             scale = 0.3 if outcome == "busy" else 1.0
             due = t + int(self.cfg.retry_delay_s * 1000 * scale * r.uniform(0.5, 1.5))
+            pct = self.cfg.redial_abandoned_pct
+            if outcome == "abandoned" and pct is not None:
+                x = self.xrng
+                if x.random() * 100 < pct:  # redialed within the guard, ahead of the pass queue
+                    due = t + MIN + int(9 * MIN * x.random())
+                    self.status(t, k, "retrying", retry_number=self.attempts[k], due_at=due)
+                    heapq.heappush(self.redials, (due, k))
+                    if not self.done:
+                        self._pump(t + self.ri(20, 300))
+                    return
+                due += REDIAL_GUARD_MS  # a compliant dialer: not before the guard has passed
             self.status(t, k, "retrying", retry_number=self.attempts[k], due_at=due)
             self.next_pass.append((due, k))
         elif self.max_attempts > 1:
@@ -365,8 +388,9 @@ class VoiceCampaign(CampaignSim):
             if self.cb_open[k]:
                 self.cb_open[k] = False
                 self.emit(ts, "callback.cancelled", {"contact_id": self.contact_ids[k]})
-        waiting = [k for _d, k in self.queue] + [k for _d, k in self.next_pass] + [k for _d, k in self.followups]
-        self.queue, self.next_pass, self.followups = deque(), [], []
+        waiting = ([k for _d, k in self.queue] + [k for _d, k in self.next_pass] + [k for _d, k in self.followups]
+                   + [k for _d, k in self.redials])
+        self.queue, self.next_pass, self.followups, self.redials = deque(), [], [], []
         for k in sorted(waiting):
             self.finalize(ts + 1, k, status)
 
