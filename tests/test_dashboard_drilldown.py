@@ -406,3 +406,257 @@ def test_forecast_alert_listed_and_hero_says_breach_in(rstack, tmp_path):
     finally:
         ctx.close()
     assert not errors, errors
+
+
+# ------------------------------------------------------------------------------------------ issue #23: compliance
+
+CERT, DONE, MAIL = "cmp-dd-certain", "cmp-dd-final", "cmp-dd-mail"
+
+
+def base_ms(hour: int) -> int:
+    """Yesterday at ``hour``:00 UTC (after the forecast log, one local day)."""
+    return int(time.time() // 86_400) * 86_400_000 - 86_400_000 + hour * 3_600_000
+
+
+def evmaker(camp: str, prefix: str):
+    n = iter(range(10_000))
+
+    def ev(type_, ts, **f):
+        return {"event_id": f"{prefix}-{next(n):05d}", "type": type_, "ts": ts, "org_id": ORG, "campaign_id": camp, **f}
+    return ev
+
+
+def voice_call(ev, contact: str, attempt: str, ts: int, *, bridged: bool | None, end: bool = True) -> list[dict]:
+    """A human-answered call (``bridged`` None: never answered, still ringing); ``end`` False: still up."""
+    out = [ev("call.dialed", ts, contact_id=contact, attempt_id=attempt)]
+    if bridged is None:
+        return out
+    out.append(ev("call.answered", ts + 400, attempt_id=attempt))
+    if bridged:
+        out.append(ev("call.bridged", ts + 500, attempt_id=attempt))
+    if end:
+        out.append(ev("call.ended", ts + 1500, attempt_id=attempt, sip_code=200))
+    return out
+
+
+def certain_events() -> tuple[list[dict], list[dict]]:
+    """Ceiling 3 %, min_sample 5: ct-c0 (zone America/Los_Angeles) is dialed at 13:00 UTC = 05:00 there (outside
+    08:00–21:00); ct-c1's call is abandoned and redialed an hour later (within 72 h); 1 abandon of 3 human answers
+    is judged 1/max(3, 5) = 20 % > 3 %: a breach certain at the sample size. ct-c2 is answered and waits for an
+    agent, ct-c3 rings."""
+    ev, t0 = evmaker(CERT, "dd-ct"), base_ms(13)
+    first = [ev("campaign.created", t0, name="Certain floor", channel="voice", max_attempts=3),
+             ev("campaign.status", t0 + 1, status="active"),
+             ev("contact.added", t0 + 2, contact_id="ct-c0", phone_number="+15551000000", tz="America/Los_Angeles")]
+    first += [ev("contact.added", t0 + 3, contact_id=f"ct-c{i}", phone_number=f"+1555100000{i}") for i in range(1, 6)]
+    later = voice_call(ev, "ct-c0", "ct-c0-a1", t0 + 1000, bridged=True)
+    later += voice_call(ev, "ct-c1", "ct-c1-a1", t0 + 10_000, bridged=False)
+    later += voice_call(ev, "ct-c1", "ct-c1-a2", t0 + 3_600_000, bridged=True)
+    later += voice_call(ev, "ct-c2", "ct-c2-a1", t0 + 3_610_000, bridged=False, end=False)
+    later += voice_call(ev, "ct-c3", "ct-c3-a1", t0 + 3_620_000, bridged=None)
+    later.append(ev("contact.added", t0 + 3_640_000, contact_id="ct-c6", phone_number="+15551000006"))
+    return first, later
+
+
+def console_errors(pg) -> list[str]:
+    """Console errors, except the browser's own line for a response the page handles (the 422 below)."""
+    seen: list[str] = []
+    pg.on("console", lambda m: seen.append(m.text) if m.type == "error" and "status of 422" not in m.text else None)
+    return seen
+
+
+def test_certain_breach_guards_and_waiting(rstack, tmp_path):
+    first, later = certain_events()
+    rstack["ingest"]("ct-1.ndjson", first)
+    wait_until(lambda: _stats(rstack["http"], CERT).get("contacts", {}).get("total") == 6, timeout=60,
+               what="the certain-breach campaign")
+    ctx, pg, errors = open_page(rstack, f"/campaigns/{CERT}")
+    cerr = console_errors(pg)
+    try:
+        rstack["ingest"]("ct-2.ndjson", later)  # live: the calls, the guards' alerts and the level alerts
+        expect(pg.locator("#verdict-30d")).to_contain_text("breach certain at the sample size", timeout=30_000)
+        body = wait_until(lambda: (s := _stats(rstack["http"], CERT)).get("live", {}).get("waiting_for_agent") == 1
+                          and s["compliance"]["abandon_redial"]["violations"] == 1 and s, timeout=30, what="folded")
+        w = body["abandon"]["windows"]["30d"]
+        assert (w["abandoned"], w["human_answered"], w["level"]) == (1, 3, "breach")
+        expect(pg.locator("#verdict-today")).to_contain_text("breach certain at the sample size")
+        expect(pg.locator("#hero-30d")).to_have_attribute("data-judged", "certain")
+        expect(pg.locator('[data-m="abandon_rate"]')).to_have_text("33.33%")
+        expect(pg.locator("#budget-note")).to_have_text("— no more abandons affordable in 30 days")
+        # the guards, with their last times, and the periods table
+        expect(pg.locator('[data-m="v_calling_hours"]')).to_have_text("1")
+        expect(pg.locator('[data-m="v_abandon_redial"]')).to_have_text("1")
+        expect(pg.locator('[data-s="v_calling_hours"]')).to_contain_text("last ")
+        expect(pg.locator('[data-s="v_abandon_redial"]')).to_contain_text("no redial within 72 h")
+        expect(pg.locator("#periods tbody tr")).to_have_count(len(body["abandon"]["periods"]))
+        expect(pg.locator("#periods tbody tr").first).to_contain_text("over")
+        # waiting for an agent beside ringing and in progress
+        expect(pg.locator('[data-m="waiting_for_agent"]')).to_have_text("1")
+        expect(pg.locator('[data-s="waiting_for_agent"]')).to_contain_text("oldest waiting")
+        expect(pg.locator('[data-m="ringing"]')).to_have_text(str(body["live"]["ringing"]))
+        # the alert list and the activity log render the guard alerts
+        ch = pg.locator('#alert-list li[data-kind="calling_hours"]')
+        expect(ch).to_contain_text("ct-c0-a1", timeout=30_000)
+        expect(ch).to_contain_text("America/Los_Angeles")
+        expect(ch).to_contain_text("05:00:01 local")
+        expect(pg.locator('#alert-list li[data-kind="abandon_redial"]')).to_contain_text("ct-c1-a2")
+        expect(pg.locator('#activity > li[data-alert="calling_hours"]')).to_contain_text("outside calling hours")
+        expect(pg.locator('#activity > li[data-alert="abandon_redial"]')).to_contain_text("redial after an abandoned call")
+        shoot(rstack, pg, tmp_path, "compliance-certain-desktop.png", "#hero-wrap")
+        shoot(rstack, pg, tmp_path, "compliance-panel-desktop.png", "#compliance-wrap")
+        shoot(rstack, pg, tmp_path, "compliance-alerts-desktop.png", "#alert-list")
+        # the drill-down link: an API that answers 422 for the filter leaves the page usable
+        pg.route("**/calls?violation=*", lambda route: route.fulfill(
+            status=422, content_type="application/json", body=json.dumps({"detail": [{"msg": "unknown filter"}]})))
+        pg.locator('#guard-calling_hours a[data-violation]').click()
+        expect(pg.locator("#f-chips")).to_contain_text("Violation: outside calling hours")
+        expect(pg.locator("#page-info")).to_contain_text("could not filter by violation (HTTP 422)")
+        pg.locator('#f-chips [data-clear="violation"]').click()
+        expect(pg.locator("#page-info")).to_contain_text(f"{body['attempts']['total']} attempts")
+        pg.unroute("**/calls?violation=*")
+        # ... and the real API's answer
+        seen = calls_requests(pg)
+        pg.locator('#guard-abandon_redial a[data-violation]').click()
+        expect(pg.locator("#f-chips")).to_contain_text("Violation: redial after an abandon")
+        pg.wait_for_timeout(500)
+        assert any("/calls?violation=abandon_redial&page=1&limit=50" in u for u in seen), seen
+        real = rstack["http"].get(f"/v1/campaigns/{CERT}/calls", params={"violation": "abandon_redial"})
+        if real.status_code == 422:
+            expect(pg.locator("#page-info")).to_contain_text("could not filter by violation")
+        else:
+            expect(pg.locator("#page-info")).to_contain_text(f"{real.json()['total']} matching attempt")
+    finally:
+        ctx.close()
+    assert not errors, errors
+    assert not cerr, cerr
+    ctx, pg, errors = open_page(rstack, f"/campaigns/{CERT}", 390, 844)
+    cerr = console_errors(pg)
+    try:
+        expect(pg.locator("#verdict-30d")).to_contain_text("breach certain at the sample size")
+        expect(pg.locator('[data-m="v_calling_hours"]')).to_have_text("1")
+        no_overflow(pg)
+        shoot(rstack, pg, tmp_path, "compliance-certain-phone.png", "#hero-wrap")
+        shoot(rstack, pg, tmp_path, "compliance-panel-phone.png", "#compliance-wrap")
+        shoot(rstack, pg, tmp_path, "compliance-live-phone.png", "#live-grid")
+    finally:
+        ctx.close()
+    assert not errors, errors
+    assert not cerr, cerr
+    # the campaign list judges the same way
+    ctx, pg, errors = open_page(rstack, "/")
+    try:
+        row = pg.locator(f'#campaigns tr[data-id="{CERT}"]')
+        expect(row.locator('[data-col="ab30d"]')).to_contain_text("breach certain at the sample size")
+    finally:
+        ctx.close()
+    assert not errors, errors
+
+
+def final_events() -> tuple[list[dict], list[dict]]:
+    """Ceiling 30 %, min_sample 5: 1 abandon of 3 human answers is 1/5 = 20 % while active (ok: too few to
+    judge), and 1/3 = 33.3 % over the ceiling once the campaign is completed: its final rate is judged."""
+    ev, t0 = evmaker(DONE, "dd-dn"), base_ms(14)
+    out = [ev("campaign.created", t0, name="Finished floor", channel="voice", max_attempts=1, abandon_ceiling=0.3),
+           ev("campaign.status", t0 + 1, status="active")]
+    out += [ev("contact.added", t0 + 2, contact_id=f"dn-c{i}", phone_number=f"+1555200000{i}") for i in range(3)]
+    for i, bridged in enumerate([True, False, True]):
+        out += voice_call(ev, f"dn-c{i}", f"dn-c{i}-a1", t0 + 1000 + i * 5000, bridged=bridged)
+        out.append(ev("contact.status", t0 + 3000 + i * 5000, contact_id=f"dn-c{i}", status="completed"))
+    return out, [ev("campaign.status", t0 + 60_000, status="completed")]
+
+
+def test_finished_campaign_is_judged(rstack, tmp_path):
+    running, done = final_events()
+    rstack["ingest"]("dn-1.ndjson", running)
+    wait_until(lambda: _stats(rstack["http"], DONE).get("attempts", {}).get("total") == 3, timeout=60,
+               what="the finished campaign's calls")
+    ctx, pg, errors = open_page(rstack, f"/campaigns/{DONE}")
+    cerr = console_errors(pg)
+    try:
+        expect(pg.locator('[data-m="abandon_rate"]')).to_have_text("3/5 answers — too few to judge")
+        expect(pg.locator("#fc-30d")).to_contain_text("trend too thin (3 human answers in 15 min, needs 10)")
+        rstack["ingest"]("dn-2.ndjson", done)
+        expect(pg.locator('[data-m="abandon_rate"]')).to_have_text("33.33%", timeout=30_000)
+        expect(pg.locator("#hero-30d")).to_have_attribute("data-level", "breach")
+        expect(pg.locator("#hero-30d")).to_have_attribute("data-judged", "final")
+        expect(pg.locator("#verdict-30d")).to_contain_text("breach · final rate, campaign completed")
+        expect(pg.locator("#fc-30d")).to_contain_text("over the ceiling now")  # a breach: t* = 0, no time to come
+        expect(pg.locator("#budget-note")).to_have_text("— no more abandons affordable in 30 days")
+        assert "too few" not in pg.locator("#hero-wrap").inner_text()
+        body = _stats(rstack["http"], DONE)
+        assert body["abandon"]["windows"]["30d"]["level"] == "breach" and body["abandon"]["forecast"]["30d"]["breach_in_s"] in (0, None)
+        p = body["abandon"]["periods"]
+        assert len(p) == 1 and not p[0]["within_ceiling"]
+        expect(pg.locator("#periods tbody tr")).to_have_count(1)
+        expect(pg.locator("#periods tbody tr")).to_contain_text("33.33%")
+        expect(pg.locator("#periods tbody tr")).to_contain_text("over")
+        shoot(rstack, pg, tmp_path, "final-judged-desktop.png", "#hero-wrap")
+    finally:
+        ctx.close()
+    assert not errors, errors
+    assert not cerr, cerr
+    ctx, pg, errors = open_page(rstack, f"/campaigns/{DONE}", 390, 844)
+    try:
+        expect(pg.locator("#verdict-30d")).to_contain_text("final rate")
+        no_overflow(pg)
+        shoot(rstack, pg, tmp_path, "final-judged-phone.png", "#hero-wrap")
+    finally:
+        ctx.close()
+    assert not errors, errors
+
+
+def mail_events() -> tuple[list[dict], list[dict]]:
+    """20 messages sent, 18 delivered, 2 bounced; 1 complaint is 1/max(18, 1000) = 0.1 %: warning; 3 more make
+    4/1000 = 0.4 % > 0.3 %: a breach certain at the sample size (the rate shown is 4/18)."""
+    ev, t0 = evmaker(MAIL, "dd-ml"), base_ms(15)
+    first = [ev("campaign.created", t0, name="Mail floor", channel="email", max_attempts=1),
+             ev("campaign.status", t0 + 1, status="active")]
+    first += [ev("contact.added", t0 + 2, contact_id=f"ml-c{i}", email=f"p{i}@example.com") for i in range(20)]
+    first += [ev("email.sent", t0 + 1000 + i, contact_id=f"ml-c{i}", message_id=f"ml-m{i}") for i in range(20)]
+    first += [ev("email.bounced" if i >= 18 else "email.delivered", t0 + 5000 + i, message_id=f"ml-m{i}")
+              for i in range(20)]
+    first.append(ev("email.complained", t0 + 9000, message_id="ml-m0"))
+    later = [ev("email.complained", t0 + 20_000 + i, message_id=f"ml-m{i}") for i in (1, 2, 3)]
+    return first, later
+
+
+def test_email_deliverability_hero(rstack, tmp_path):
+    first, later = mail_events()
+    rstack["ingest"]("ml-1.ndjson", first)
+    wait_until(lambda: _stats(rstack["http"], MAIL).get("email", {}).get("complained") == 1, timeout=60,
+               what="the email campaign's complaint")
+    ctx, pg, errors = open_page(rstack, f"/campaigns/{MAIL}")
+    cerr = console_errors(pg)
+    try:
+        expect(pg.locator("#deliv-wrap")).to_be_visible()
+        expect(pg.locator("#hero-wrap")).to_be_hidden()
+        expect(pg.locator("#compliance-wrap")).to_be_hidden()
+        expect(pg.locator("#deliv-lifetime")).to_have_attribute("data-level", "warning")
+        expect(pg.locator('[data-m="cr_lifetime"]')).to_have_text("5.56%")
+        expect(pg.locator("#cr-verdict-lifetime")).to_contain_text("warning 0.1% · ceiling 0.3% · warning")
+        expect(pg.locator('[data-m="bounce_rate"]')).to_have_text("10.0%")
+        expect(pg.locator('[data-s="bounce_rate"]')).to_have_text("2 bounced of 20 sent")
+        expect(pg.locator("#alert-banner")).to_contain_text("Spam complaints")
+        rstack["ingest"]("ml-2.ndjson", later)
+        expect(pg.locator("#deliv-lifetime")).to_have_attribute("data-level", "breach", timeout=30_000)
+        expect(pg.locator("#cr-verdict-30d")).to_contain_text("breach certain at the sample size (18/1000 delivered)")
+        expect(pg.locator('[data-m="cr_lifetime"]')).to_have_text("22.22%")
+        item = pg.locator('#alert-list li[data-kind="complaint_level"]')
+        expect(item.first).to_contain_text("→ breach", timeout=30_000)
+        expect(pg.locator('#activity > li[data-alert="complaint_level"]').first).to_contain_text("spam complaints")
+        body = _stats(rstack["http"], MAIL)
+        assert body["email"]["complaints"]["windows"]["lifetime"]["level"] == "breach"
+        assert body["email"]["rates"]["complaint_rate"] == pytest.approx(4 / 18)
+        shoot(rstack, pg, tmp_path, "deliverability-desktop.png", "#deliv-wrap")
+    finally:
+        ctx.close()
+    assert not errors, errors
+    assert not cerr, cerr
+    ctx, pg, errors = open_page(rstack, f"/campaigns/{MAIL}", 390, 844)
+    try:
+        expect(pg.locator("#deliv-lifetime")).to_have_attribute("data-level", "breach")
+        no_overflow(pg)
+        shoot(rstack, pg, tmp_path, "deliverability-phone.png", "#deliv-wrap")
+    finally:
+        ctx.close()
+    assert not errors, errors

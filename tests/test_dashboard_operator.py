@@ -104,9 +104,11 @@ def test_hero_says_too_few_answers_then_judges(stack, page):
     assert page.locator('[data-s="abandon_rate"]').inner_text() == "0 abandons of 6 human answers"
     wait_text(page, "budget", "0")  # ⌊(0.03·6 − 0)/0.97⌋ = 0: nothing to spare yet, amber
     assert page.locator("#budget").get_attribute("class") == "lvl-warning"
-    # the engine's forecast and pacing, end to end: 0 abandons in the trend → no breach forecast
-    expect(page.locator("#fc-30d")).to_contain_text("no breach at this trend", timeout=T)
-    expect(page.locator("#fc-today")).to_contain_text("no breach at this trend")
+    expect(page.locator("#budget-note")).to_have_text("— no more abandons affordable in 30 days")
+    # the engine's forecast and pacing, end to end: 6 human answers in the trend are too few to extrapolate
+    expect(page.locator("#fc-30d")).to_contain_text("no forecast — trend too thin (6 human answers in 15 min, needs 10)",
+                                                    timeout=T)
+    expect(page.locator("#fc-today")).to_contain_text("trend too thin")
     expect(page.locator("#pacing")).to_contain_text("Pacing target")
 
 
@@ -263,6 +265,32 @@ def test_unit_render_synthetic_frame_forecast_pacing_runs_idle(stack, page):
                                       "ceiling": 0.03, "at": f["as_of"]})
     expect(page.locator('#alert-list li[data-kind="forecast"]')).to_contain_text("breach in 10 min")
     expect(page.locator('#alert-list li[data-kind="level"]')).to_contain_text("ok → warning")
+    # no breach time from the rule: the page says why (SPEC §3 forecast)
+    m = copy.deepcopy(h)
+    m["seq"] += 1
+    m["status"] = "active"
+    m["abandon"]["pacing"]["expected_human_answers"] = 2  # the today breach needs ~6.7 more answers: they run out
+    m["abandon"]["forecast"]["today"] = {"breach_in_s": None, "breach_at": None}
+    page.evaluate("f => render(f)", m)
+    expect(page.locator("#fc-today")).to_contain_text("no breach before the answers run out (~2 human answers still expected)")
+    m["seq"] += 1
+    m["abandon"]["forecast"]["trend"] = {"abandoned": 1, "human_answered": 4, "span_s": 900}
+    page.evaluate("f => render(f)", m)
+    expect(page.locator("#fc-today")).to_contain_text("no forecast — trend too thin (4 human answers in 15 min, needs 10)")
+    m["seq"] += 1
+    m["status"] = "stopped"
+    page.evaluate("f => render(f)", m)
+    expect(page.locator("#fc-today")).to_contain_text("no forecast — campaign stopped, nothing more will be dialed")
+    expect(page.locator("#verdict-today")).to_contain_text("final rate, campaign stopped")
+    # the compliance alert kinds in the alert list
+    page.evaluate("a => onAlert(a)", {"alert_id": "x:ch:1", "kind": "calling_hours", "attempt_id": "a-9",
+                                      "contact_id": "c-9", "dialed_at": f["as_of"], "tz": "Europe/London",
+                                      "local_time": "22:15:00", "at": f["as_of"]})
+    page.evaluate("a => onAlert(a)", {"alert_id": "x:cl:1", "kind": "complaint_level", "window": "30d", "from": "ok",
+                                      "to": "warning", "rate": 0.0011, "complained": 2, "delivered": 1800,
+                                      "ceiling": 0.003, "at": f["as_of"]})
+    expect(page.locator('#alert-list li[data-kind="calling_hours"]')).to_contain_text("22:15:00 local (Europe/London)")
+    expect(page.locator('#alert-list li[data-kind="complaint_level"]')).to_contain_text("spam complaints ok → warning")
     # absent keys hide their parts again
     k = copy.deepcopy(body)
     k["seq"] = 10 ** 9 + 10
