@@ -158,6 +158,11 @@ def patch(schema: dict) -> dict:
                 responses["200"] = {"description": "contacts as a JSON array or CSV", "content": {
                     "application/json": {"schema": {"type": "array", "items": {"$ref": REF + "Contact"}}},
                     "text/csv": {"schema": {"type": "string"}}}}
+            if path.endswith("/compliance"):
+                responses["200"] = {"description": "the compliance record as JSON, or as the auditor's CSV "
+                                    "(format=csv)", "content": {
+                    "application/json": {"schema": {"$ref": REF + "ComplianceRecord"}},
+                    "text/csv": {"schema": {"type": "string"}}}}
             if path == "/metrics":
                 responses["200"] = {"description": "Prometheus text", "content": {
                     "text/plain": {"schema": {"type": "string"}}}}

@@ -304,6 +304,13 @@ def attempt_outcome_index_key(org_id: str, campaign_id: str, outcome: str) -> st
     return f"{PREFIX}:attempt-outcomes:{campaign_tag(org_id, campaign_id)}:{key_part(outcome)}"
 
 
+def attempt_violation_index_key(org_id: str, campaign_id: str, kind: str) -> str:
+    """Sorted set of attempt ids scored by dial time, one per compliance guard (`engine.vocab`'s
+    VIOLATION_KINDS): the attempts whose record lists that violation now. Kept by the sink like the
+    outcome classes (ZREM from the others, ZADD to its own: no read, replay-safe)."""
+    return f"{PREFIX}:attempt-violations:{campaign_tag(org_id, campaign_id)}:{key_part(kind)}"
+
+
 def callback_index_key(org_id: str, campaign_id: str, state: str) -> str:
     """Sorted set (scores 0) of contact ids whose callbacks are in ``state`` (requested, pending,
     completed, cancelled: `engine.activity.callback_states`); kept by the sink from the contact records."""

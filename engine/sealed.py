@@ -313,6 +313,14 @@ class SealedAttempts:
         outcome is the one decided at its end and is never re-decided (nothing accepted now can
         precede the end), and its detail-only fields (phone, conversation, recording, evaluation)
         stayed in the detail store."""
+        a = self.view(row, contact_name)
+        self.mask[row] = DEAD
+        self.live -= 1
+        return a
+
+    def view(self, row: int, contact_name) -> Attempt:
+        """The row as a ``partial`` `Attempt` (as `unseal` gives it), the row staying sealed: for its
+        detail record when a later fact re-decides its guards (engine.state_guards)."""
         m = self.mask[row]
         v = self._value
         a = Attempt()
@@ -341,8 +349,6 @@ class SealedAttempts:
         a.answered_at_end = bool(m & F_ANSWERED)
         a.human_at_end = bool(m & F_HUMAN)
         a.guards = self.guard[row]
-        self.mask[row] = DEAD
-        self.live -= 1
         return a
 
     def _freeze(self) -> None:

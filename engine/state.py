@@ -26,7 +26,6 @@ from engine.activity import ACTIVITY_TYPES, activity_source
 from engine.alerts import DEFAULT_MIN_SAMPLE, AlertTracker
 from engine.config import ConfigHistory
 from engine.contact_table import ContactTable
-from engine.detail import attempt_patch, attempt_record
 from engine.entities import Attempt, Batch, Message, Pass, pack_batches, unpack_batches
 from engine.forecast import TREND_WINDOW_MS, ForecastAlarm
 from engine.localtime import day_bounds_of
@@ -304,7 +303,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
                 self._forget_open(a.contact, aid)
             if aid in dirty:  # its changed record is still owed to the detail sink: build it now
                 dirty.discard(aid)
-                self.sealed_records.append((a.partial, attempt_patch(aid, a) if a.partial else attempt_record(aid, a)))
+                self.sealed_records.append((a.partial, self.attempt_detail(aid, a)))
             del self.attempts[aid]
         self._seal_messages(horizon)
         self.table.forget_event_ids(horizon)

@@ -4,7 +4,7 @@ by the flow (engine.state composes this mixin)."""
 from __future__ import annotations
 
 from engine.activity import activity_source
-from engine.detail import attempt_patch, attempt_record, batch_record, contact_record, reply_record
+from engine.detail import batch_record, contact_record, reply_record
 from engine.state_grid import DAILY_FIELDS
 
 
@@ -31,10 +31,7 @@ class DetailRecords:
         self.sealed_records = []
         for aid in sorted(self.dirty_attempts):
             a = self.attempts[aid]
-            if a.partial:
-                out["attempt_patches"].append(attempt_patch(aid, a))
-            else:
-                out["attempts"].append(attempt_record(aid, a))
+            out["attempt_patches" if a.partial else "attempts"].append(self.attempt_detail(aid, a))
         self.transcript_lines = []
         self.activity_out = []
         self.profiles = {}

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.contact_table import NONFINAL_CODES
+from engine.detail import attempt_patch, attempt_record
 from engine.keys import alert_id
 from engine.localtime import local_tod_ms
 from engine.sealed import _OUTCOME_CODE, DEAD, F_DIAL, F_HUMAN
@@ -101,7 +102,10 @@ class ComplianceGuards:
         return new | (((old >> 2) | new) & VIOLATIONS) << 2
 
     def _guard_open(self, aid: str, a) -> None:
-        """(Re-)decide an open dialed attempt whose guard bits are counted."""
+        """(Re-)decide an open dialed attempt whose guard bits are counted (its detail record is written
+        again: the zone or the abandoned call it follows may have changed with the same decisions)."""
+        if self.collect_details:
+            self.dirty_attempts.add(aid)
         t = self.table
         row = t.row_of(a.contact)
         dial = a.dial[0]
@@ -122,11 +126,17 @@ class ComplianceGuards:
         """(Re-)decide sealed rows (live, dialed)."""
         sealed = self.sealed
         value, guard = sealed._value, sealed.guard
+        t_name = self.table.name
         for r in rows:
             r = int(r)
             dial, row = value("dial", r), value("contact", r)
             own = value("end", r) if value("outcome", r) == _ABANDONED else None
-            guard[r] = self._guards_apply(guard[r], self._decide_guards(dial, row, own), dial, sealed.hot_id(r), row)
+            aid = sealed.hot_id(r)
+            guard[r] = self._guards_apply(guard[r], self._decide_guards(dial, row, own), dial, aid, row)
+            if self.collect_details and aid is not None:
+                # its record again, as a patch (docs/flow.md); a frozen row keeps only a digest of its id,
+                # so its record keeps the decisions it was written with (docs/semantics.md)
+                self.sealed_records.append((True, self.attempt_detail(aid, sealed.view(r, t_name))))
 
     def _guard_retract_own(self, a) -> None:
         """Before an attempt's dial changes: its counted decisions leave (the alerted bits stay)."""
@@ -198,6 +208,46 @@ class ComplianceGuards:
         mask = sealed.column("mask")
         return sealed.column("dial"), (mask != DEAD) & ((mask & F_DIAL) != 0)
 
+    # detail records ------------------------------------------------------------------
+
+    def attempt_detail(self, aid: str, a) -> dict:
+        """The attempt's detail record (a patch for a ``partial`` one, engine.detail) with its guard
+        decisions and their data, and why it is abandoned: nothing of it is kept per attempt."""
+        rec = attempt_patch(aid, a) if a.partial else attempt_record(aid, a)
+        violations, zone, local, followed = [], None, None, None
+        if a.dial is not None:
+            dial = a.dial[0]
+            if a.guards & V_CH:
+                violations.append("calling_hours")
+            if a.guards & V_AR:
+                violations.append("abandon_redial")
+            row = self.table.row(a.contact)
+            zone = (self.table.zone_of(row) if row is not None else None) or self.config.current.tz
+            local = _hms(local_tod_ms(dial, zone))
+            span = self.config.current.redial_ms
+            ends = self.abandon_ends.get(row) if a.guards & V_AR and span else None
+            if ends:
+                own = a.end[0] if a.end is not None and a.outcome == "abandoned" else None
+                cands = list(ends)
+                if own is not None and own in cands:
+                    cands.remove(own)
+                followed = max((e for e in cands if e < dial <= e + span), default=None)
+        rec["violations"] = violations
+        rec["dial_tz"] = zone
+        rec["dial_local_time"] = local
+        rec["redial_after_abandon_at"] = None if followed is None else format_time(followed)
+        rec["abandon_reason"] = self._abandon_reason(a)
+        return rec
+
+    def _abandon_reason(self, a) -> str | None:
+        if a.outcome != "abandoned" or a.end is None:
+            return None
+        if a.bridge is None or not a.bridge < a.end:
+            return "never bridged"
+        threshold, start_from = self.config.rules_at(a.end)
+        after = a.bridge[0] - a._connection_start(start_from)
+        return f"bridged {after} ms after the connection start (threshold {threshold} ms)"
+
     # alerts ------------------------------------------------------------------------
 
     def _flush_guard_alerts(self, at: int) -> None:
@@ -217,9 +267,8 @@ class ComplianceGuards:
             }
             if kind == "calling_hours":
                 zone = self._zone_of(row)
-                tod = local_tod_ms(dial_ts, zone) // 1000
                 rec["tz"] = zone
-                rec["local_time"] = f"{tod // 3600:02d}:{tod // 60 % 60:02d}:{tod % 60:02d}"
+                rec["local_time"] = _hms(local_tod_ms(dial_ts, zone))
             rec["at"] = format_time(at)
             self.pending_alerts.append(rec)
 
@@ -328,7 +377,11 @@ class ComplianceGuards:
         t.book.touch_range(0, max(0, len(t.human) - 1))
         self.final_human = sum(h for code, h in zip(t.status, t.human) if code not in NONFINAL_CODES)
         self.open_contacts = sum(1 for code in t.status if code in NONFINAL_CODES)
+        # (the detail records are not rewritten for it: those of an earlier release gain the guard fields
+        # when their attempt next changes, docs/api.md *Compliance record*)
+        collect, self.collect_details = self.collect_details, False
         self._redecide_all()
+        self.collect_details = collect
         for a in self.attempts.values():
             a.guards |= (a.guards & VIOLATIONS) << 2
         guard = sealed.guard
@@ -337,3 +390,9 @@ class ComplianceGuards:
         self.guard_queue = []
         # their alerts count as raised: the ids of the next ones go on from there
         self.guard_alerts = {"calling_hours": self.ch_violations, "abandon_redial": self.ar_violations}
+
+
+def _hms(tod_ms: int) -> str:
+    """A local time of day as ``HH:MM:SS``."""
+    tod = tod_ms // 1000
+    return f"{tod // 3600:02d}:{tod // 60 % 60:02d}:{tod % 60:02d}"

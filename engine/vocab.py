@@ -57,3 +57,6 @@ ALERT_KINDS: tuple[str, ...] = ("level", "forecast", "calling_hours", "abandon_r
 ALERT_SERIES: tuple[str, ...] = (WINDOWS + tuple(f"forecast-{w}" for w in FORECAST_WINDOWS)
                                  + ("calling_hours", "abandon_redial")
                                  + tuple(f"complaint-{w}" for w in COMPLAINT_WINDOWS))
+
+# compliance guards (SPEC §3 *Compliance guards*): the kinds of violation an attempt's record lists
+VIOLATION_KINDS = ("calling_hours", "abandon_redial")

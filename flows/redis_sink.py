@@ -65,6 +65,7 @@ from engine.keys import (
     attempt_details_key,
     attempt_index_key,
     attempt_outcome_index_key,
+    attempt_violation_index_key,
     batch_details_key,
     callback_index_key,
     contact_attempts_key,
@@ -87,6 +88,7 @@ from engine.keys import (
     transcript_key,
     watermark_key,
 )
+from engine.vocab import VIOLATION_KINDS
 from flows.config import FlowConfig
 from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
 from flows.ingest_writer import execute
@@ -368,6 +370,13 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
             _file_by_class(cmds, [(a["attempt_id"].encode(), b"%d" % (a["started_ms"] or 0), {outcome_class(a)})
                                   for a in changed],
                            {o: attempt_outcome_index_key(org, camp, o).encode() for o in OUTCOME_FILTERS})
+            # the guards: the latest record of each attempt decides (a re-decided sealed attempt's patch
+            # follows its earlier record in this list)
+            last = {a["attempt_id"]: a for a in changed if "violations" in a}
+            if last:
+                _file_by_class(cmds, [(aid.encode(), b"%d" % (a["started_ms"] or 0), set(a["violations"]))
+                                      for aid, a in last.items()],
+                               {k: attempt_violation_index_key(org, camp, k).encode() for k in VIOLATION_KINDS})
         if details.get("activity"):  # keyed by event_id: a replayed event overwrites itself
             cmds.append((b"HSET", activity_key(org, camp).encode(),
                          *[x for ev in details["activity"] for x in (ev["event_id"].encode(), orjson.dumps(ev))]))

@@ -7,6 +7,7 @@ request; tests/test_api_contract.py checks every real response against the docum
 
 from api.models.campaigns import CampaignDetail, CampaignList, CampaignSummary, DailyRow, DailyStats, RepliesPage, Reply  # noqa: F401
 from api.models.detail import (  # noqa: F401
+    AbandonRedialRecord,
     ActivityEntry,
     ActivityPage,
     AttemptTrail,
@@ -14,11 +15,15 @@ from api.models.detail import (  # noqa: F401
     BatchesPage,
     Call,
     CallbackCounts,
+    CallingHoursRecord,
     CallsPage,
+    ComplianceRecord,
     ConfigChange,
     Contact,
     ContactsPage,
+    FollowedCall,
     TranscriptLine,
+    ViolatingAttempt,
 )
 from api.models.ingest import IngestResult, LateNotice, Rejection  # noqa: F401
 from api.models.live import (  # noqa: F401

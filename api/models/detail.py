@@ -6,7 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.models.stats import OUTCOMES, _Open
+from api.models.stats import OUTCOMES, AbandonPeriod, _Open
+
+ABANDON_REASON_HELP = ("why the attempt is `abandoned` (null otherwise): \"never bridged\", or \"bridged N ms "
+                       "after the connection start (threshold T ms)\"")
+VIOLATIONS_HELP = "the compliance guards the attempt violates now (SPEC §3 Compliance guards)"
 
 
 class AttemptTrail(BaseModel):
@@ -18,6 +22,8 @@ class AttemptTrail(BaseModel):
     sip_text: str | None
     conversation_id: str | None
     result: dict[str, Any] | None = Field(description="conversation evaluation results, null when none")
+    abandon_reason: str | None = Field(None, description=ABANDON_REASON_HELP)
+    violations: list[Literal["calling_hours", "abandon_redial"]] = Field([], description=VIOLATIONS_HELP)
 
 
 class CallbackCounts(BaseModel):
@@ -83,6 +89,13 @@ class Call(_Open):
     conversation_id: str | None
     recording_url: str | None
     evaluation: dict[str, Any] | None = Field(description="conversation evaluation results, null when none")
+    violations: list[Literal["calling_hours", "abandon_redial"]] = Field([], description=VIOLATIONS_HELP)
+    dial_tz: str | None = Field(None, description="the zone its dial is judged in (the contact's, else the "
+                                                  "campaign's); null when never dialed")
+    dial_local_time: str | None = Field(None, description="the dial's local time of day in dial_tz, HH:MM:SS")
+    redial_after_abandon_at: str | None = Field(None, description="an abandon_redial violation: the end of the "
+                                                                  "latest abandoned call of the contact it followed")
+    abandon_reason: str | None = Field(None, description=ABANDON_REASON_HELP)
     transcript: list[TranscriptLine]
 
 
@@ -93,6 +106,7 @@ class CallsPage(BaseModel):
     callback: Literal["all", "requested", "pending", "completed", "cancelled"]
     outcome: Literal["connected", "abandoned", "machine", "busy", "no_answer", "failed", "active"] | None
     run: int | None = Field(None, description="the run filter (null: every run)")
+    violation: Literal["calling_hours", "abandon_redial"] | None = Field(None, description="the violation filter")
     calls: list[Call]
 
 
@@ -136,3 +150,44 @@ class BatchesPage(BaseModel):
     limit: int
     batch_counts: dict[str, int]
     batches: list[Batch]
+
+
+class FollowedCall(BaseModel):
+    attempt_id: str | None = Field(description="the abandoned call (null when its record is not found)")
+    ended_at: str
+
+
+class ViolatingAttempt(BaseModel):
+    attempt_id: str
+    contact_id: str | None
+    dialed_at: str | None
+    tz: str | None = Field(description="the zone the dial is judged in")
+    local_time: str | None = Field(description="the dial's local time of day there, HH:MM:SS")
+    outcome: str | None
+    followed: FollowedCall | None = Field(description="abandon_redial: the abandoned call it followed (the "
+                                                      "latest in the redial hours); null for calling_hours")
+
+
+class CallingHoursRecord(BaseModel):
+    start: str | None
+    end: str | None
+    tz: str = Field(description="the campaign's zone, used for contacts without one")
+    violations: int
+    last_violation_at: str | None
+    attempts: list[ViolatingAttempt]
+
+
+class AbandonRedialRecord(BaseModel):
+    hours: int | None
+    violations: int
+    last_violation_at: str | None
+    attempts: list[ViolatingAttempt]
+
+
+class ComplianceRecord(BaseModel):
+    campaign_id: str
+    as_of: str | None
+    abandon_ceiling: float | None
+    periods: list[AbandonPeriod] = Field(description="as /stats abandon.periods")
+    calling_hours: CallingHoursRecord
+    abandon_redial: AbandonRedialRecord

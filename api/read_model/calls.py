@@ -1,11 +1,13 @@
 """The call table (`GET /calls`): attempt pages with transcripts, and its drill-down filters
-(`?callback=`, `?outcome=`, `?run=`; issue #14, docs/api.md).
+(`?callback=`, `?outcome=`, `?run=`; issue #14; `?violation=`, issue 23; docs/api.md).
 
 Both filters read indexes the flow's sink keeps (engine/keys.py):
 - ``outcome``: one sorted set of attempt ids per outcome class, scored by dial time like the
   attempt index, so a filtered page is one ZRANGE and its total one ZCARD;
 - ``callback``: one set of contact ids per callback state; the attempts are those contacts'
-  dialed attempts (their trails), ordered here by dial time (then id, as ZRANGE orders ties).
+  dialed attempts (their trails), ordered here by dial time (then id, as ZRANGE orders ties);
+- ``violation``: one sorted set of attempt ids per compliance guard, scored by dial time: alone, a
+  page is one ZRANGE; with another filter, its (few) members are kept by the other indexes here.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from engine.keys import (
     attempt_details_key,
     attempt_index_key,
     attempt_outcome_index_key,
+    attempt_violation_index_key,
     callback_index_key,
     contact_attempts_key,
     key_part,
@@ -35,6 +38,29 @@ CHUNK = 500
 def attempt_index(org: str, camp: str, outcome: str | None) -> str:
     """The sorted set (scored by dial time) of the campaign's attempts, or of one outcome class."""
     return attempt_outcome_index_key(org, camp, outcome) if outcome else attempt_index_key(org, camp)
+
+
+def violation_index(org: str, camp: str, violation: str) -> str:
+    """The sorted set (scored by dial time) of the attempts that violate one compliance guard now."""
+    return attempt_violation_index_key(org, camp, violation)
+
+
+async def violation_attempt_ids(r, org: str, camp: str, violation: str, *, callback: str, outcome: str | None,
+                                score_range: tuple[str, str] | None = None) -> list[str]:
+    """Attempt ids violating ``violation`` that the other filters keep, by dial time (ties by id)."""
+    lo, hi = score_range or ("-inf", "+inf")
+    ids = [_dec(m) for m in await r.zrangebyscore(violation_index(org, camp, violation), lo, hi)]
+    if outcome:
+        kept = []
+        for i in range(0, len(ids), CHUNK):
+            part = ids[i:i + CHUNK]
+            kept += [aid for aid, sc in zip(part, await r.zmscore(attempt_index(org, camp, outcome), part))
+                     if sc is not None]
+        ids = kept
+    if callback != "all" and ids:
+        allowed = set(await callback_attempt_ids(r, org, camp, callback, outcome, score_range))
+        ids = [aid for aid in ids if aid in allowed]
+    return ids
 
 
 async def contact_attempt_ids(r, org: str, camp: str, contact_ids: list[str]) -> list[str]:
@@ -83,11 +109,18 @@ async def callback_attempt_ids(r, org: str, camp: str, callback: str, outcome: s
 
 
 async def call_page(r, org: str, camp: str, *, callback: str, outcome: str | None, desc: bool,
-                    start: int, count: int, score_range: tuple[str, str] | None = None) -> tuple[int, list[str]]:
+                    start: int, count: int, score_range: tuple[str, str] | None = None,
+                    violation: str | None = None) -> tuple[int, list[str]]:
     """(total after the filters, the ids of one page) in dial-time order; ``score_range``: the
     dial-time scores of one run (api/read_model/runs.py)."""
+    if violation and (callback != "all" or outcome):
+        ids = await violation_attempt_ids(r, org, camp, violation, callback=callback, outcome=outcome,
+                                          score_range=score_range)
+        if desc:
+            ids.reverse()
+        return len(ids), ids[start:start + count]
     if callback == "all":
-        index = attempt_index(org, camp, outcome)
+        index = violation_index(org, camp, violation) if violation else attempt_index(org, camp, outcome)
         if score_range is None:
             rng = r.zrevrange if desc else r.zrange
             return await r.zcard(index), [_dec(x) for x in await rng(index, start, start + count - 1)]
@@ -142,14 +175,15 @@ def call_row(att: dict, runs: RunRanges) -> dict:
 
 
 async def calls_page(r, org: str, camp: str, runs: RunRanges, *, page: int, limit: int, order: str,
-                     callback: str, outcome: str | None, run: int | None) -> dict:
+                     callback: str, outcome: str | None, run: int | None, violation: str | None = None) -> dict:
     """One page of attempts with transcripts; an attempt must match every filter given."""
     bounds = None if run is None else runs.score_range(run)
     if run is not None and bounds is None:
         total, aids = 0, []  # no such run (never started, or withdrawn)
     else:
         total, aids = await call_page(r, org, camp, callback=callback, outcome=outcome, desc=order == "desc",
-                                      start=(page - 1) * limit, count=limit, score_range=bounds)
+                                      start=(page - 1) * limit, count=limit, score_range=bounds,
+                                      violation=violation)
     recs = await r.hmget(attempt_details_key(org, camp), aids) if aids else []
     trs = await transcripts(r, org, camp, aids)
     calls = []
@@ -159,4 +193,4 @@ async def calls_page(r, org: str, camp: str, runs: RunRanges, *, page: int, limi
         calls.append(att)
     await fill_numbers(r, org, camp, calls)
     return {"total": total, "page": page, "limit": limit, "callback": callback, "outcome": outcome, "run": run,
-            "calls": calls}
+            "violation": violation, "calls": calls}

@@ -35,7 +35,8 @@ def trail_entry(att: dict) -> dict:
     return {"attempt_id": att["attempt_id"], "started_at": att.get("started_at"),
             "ended_at": att.get("ended_at"), "outcome": att.get("outcome"), "sip_code": att.get("sip_code"),
             "sip_text": att.get("sip_text"), "conversation_id": att.get("conversation_id"),
-            "result": att.get("evaluation")}
+            "result": att.get("evaluation"), "abandon_reason": att.get("abandon_reason"),
+            "violations": att.get("violations") or []}
 
 
 def _loads(raw):

@@ -12,7 +12,7 @@ import re
 import orjson
 
 from api.read_model import dec
-from api.read_model.calls import attempt_index, callback_attempt_ids
+from api.read_model.calls import attempt_index, callback_attempt_ids, violation_attempt_ids, violation_index
 from api.read_model.contacts import contacts_with_trails, fill_numbers
 from api.read_model.runs import RunRanges
 from engine.keys import attempt_details_key, contact_index_key
@@ -21,17 +21,19 @@ CHUNK = 500
 REPORT_COLUMNS = ["attempt_id", "contact_id", "direction", "from", "to", "pass", "run", "follow_up", "started_at",
                   "answered_at", "bridged_at", "ended_at", "amd_result", "outcome", "result", "sip_code",
                   "sip_text", "ring_ms", "call_length_ms", "handle_ms", "wrap_ms", "conversation_id",
-                  "recording_url", "evaluation"]
+                  "recording_url", "evaluation", "violations", "dial_tz", "dial_local_time",
+                  "redial_after_abandon_at", "abandon_reason"]
 EXPORT_COLUMNS = ["contact_id", "status", "retry_number", "status_at", "batch_id", "phone_number", "email",
                   "added_at", "attempts_dialed", "last_outcome", "last_attempt_at", "variables"]
 
 
 # ---------------------------------------------------------------- attempt report
 
-async def iter_attempts(r, org: str, camp: str, outcome: str | None = None, lo: str = "-inf", hi: str = "+inf"):
-    """Attempt records (of one outcome class when given) in dial-time order, CHUNK at a time
-    (score cursor: constant memory); ``lo``/``hi``: a range of dial-time scores (one run's)."""
-    idx, details = attempt_index(org, camp, outcome), attempt_details_key(org, camp)
+async def iter_attempts(r, org: str, camp: str, outcome: str | None = None, lo: str = "-inf", hi: str = "+inf",
+                        index: str | None = None):
+    """Attempt records (of one outcome class when given; of ``index`` when given) in dial-time order,
+    CHUNK at a time (score cursor: constant memory); ``lo``/``hi``: a range of dial-time scores (one run's)."""
+    idx, details = index or attempt_index(org, camp, outcome), attempt_details_key(org, camp)
     last_score, at_score, current = lo, 0, None
     while True:
         rows = await r.zrangebyscore(idx, last_score, hi, start=at_score, num=CHUNK, withscores=True)
@@ -53,12 +55,18 @@ async def iter_attempts(r, org: str, camp: str, outcome: str | None = None, lo: 
             return
 
 
-async def _filtered_attempts(r, org: str, camp: str, callback: str, outcome: str | None, bounds: tuple[str, str]):
-    if callback == "all":
-        async for att in iter_attempts(r, org, camp, outcome, *bounds):
+async def _filtered_attempts(r, org: str, camp: str, callback: str, outcome: str | None, bounds: tuple[str, str],
+                             violation: str | None = None):
+    if callback == "all" and not (violation and outcome):
+        index = violation_index(org, camp, violation) if violation else None
+        async for att in iter_attempts(r, org, camp, outcome, *bounds, index=index):
             yield att
         return
-    ids = await callback_attempt_ids(r, org, camp, callback, outcome, bounds)
+    if violation:
+        ids = await violation_attempt_ids(r, org, camp, violation, callback=callback, outcome=outcome,
+                                          score_range=bounds)
+    else:
+        ids = await callback_attempt_ids(r, org, camp, callback, outcome, bounds)
     for i in range(0, len(ids), CHUNK):
         part = ids[i:i + CHUNK]
         recs = [orjson.loads(x) for x in await r.hmget(attempt_details_key(org, camp), part) if x]
@@ -67,13 +75,13 @@ async def _filtered_attempts(r, org: str, camp: str, callback: str, outcome: str
 
 
 async def attempt_report_lines(r, org: str, camp: str, runs: RunRanges, *, callback: str, outcome: str | None,
-                               run: int | None):
+                               run: int | None, violation: str | None = None):
     """The CSV lines of the attempt report: a header, then one row per attempt with its run."""
     bounds = ("-inf", "+inf") if run is None else runs.score_range(run)
     yield csv_line(REPORT_COLUMNS)
     if bounds is None:
         return  # no such run
-    async for att in _filtered_attempts(r, org, camp, callback, outcome, bounds):
+    async for att in _filtered_attempts(r, org, camp, callback, outcome, bounds, violation):
         att["run"] = runs.run_of(att.get("started_ms"))
         yield csv_line([att.get(c) for c in REPORT_COLUMNS])
 

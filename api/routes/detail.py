@@ -1,4 +1,5 @@
-"""Drill-downs of one campaign: contacts, calls, the attempt report (CSV), the contact export, batches, activity."""
+"""Drill-downs of one campaign: contacts, calls, the attempt report (CSV), the contact export, batches, activity,
+the compliance record."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from fastapi.responses import StreamingResponse
 
 from api import models
 from api.deps import ID_PATTERN, CampaignId, ReadPrincipal, RedisDep
-from api.read_model import calls, contacts, exports
+from api.read_model import calls, compliance, contacts, exports
 from api.read_model.campaigns import batches_page, ensure_campaign
 from api.read_model.runs import run_ranges
 from api.responses import OrjsonResponse
 from engine.activity import ACTIVITY_KINDS, CALLBACK_FILTERS, OUTCOME_FILTERS
 from engine.events import BATCH_STATUSES, CONTACT_STATUSES
+from engine.vocab import VIOLATION_KINDS
 
 router = APIRouter(tags=["detail"])
 
@@ -28,6 +30,9 @@ CALLBACK_HELP = ("all (default: no filter); requested: the attempt's contact has
                  "callback closed that way")
 OUTCOME_HELP = "an ended attempt's outcome, or active: dialed and not ended"
 RunQuery = Query(None, ge=1, le=2**63 - 1, description="only the attempts of this run (restart) number")
+ViolationFilter = Literal[VIOLATION_KINDS]  # type: ignore[valid-type]
+VIOLATION_HELP = ("only the attempts that violate this compliance guard now (SPEC §3 Compliance guards): "
+                  "calling_hours or abandon_redial")
 
 
 @router.get("/v1/campaigns/{campaign_id}/contacts", response_model=models.ContactsPage)
@@ -48,13 +53,15 @@ async def list_calls(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
                      order: Literal["desc", "asc"] = Query("desc", description="by dial time"),
                      callback: CallbackFilter = Query("all", description=CALLBACK_HELP),
                      outcome: OutcomeFilter | None = Query(None, description=OUTCOME_HELP),
-                     run: int | None = RunQuery):
+                     run: int | None = RunQuery,
+                     violation: ViolationFilter | None = Query(None, description=VIOLATION_HELP)):
     """Call attempts (newest dial first by default) with transcript and recording URL; `callback`,
-    `outcome` and `run` filter them (an attempt must match each given), `total` counts what they keep."""
+    `outcome`, `run` and `violation` filter them (an attempt must match each given), `total` counts what
+    they keep."""
     await ensure_campaign(r, p.org_id, campaign_id)
     runs = await run_ranges(r, p.org_id, campaign_id)
     return OrjsonResponse(await calls.calls_page(r, p.org_id, campaign_id, runs, page=page, limit=limit, order=order,
-                                                 callback=callback, outcome=outcome, run=run))
+                                                 callback=callback, outcome=outcome, run=run, violation=violation))
 
 
 @router.get("/v1/campaigns/{campaign_id}/attempt-report.csv", response_class=StreamingResponse,
@@ -62,11 +69,13 @@ async def list_calls(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
 async def attempt_report(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
                          callback: CallbackFilter = Query("all", description=CALLBACK_HELP),
                          outcome: OutcomeFilter | None = Query(None, description=OUTCOME_HELP),
-                         run: int | None = RunQuery):
+                         run: int | None = RunQuery,
+                         violation: ViolationFilter | None = Query(None, description=VIOLATION_HELP)):
     """One CSV row per attempt in dial-time order, streamed, with the run it belongs to; the same
     filters as `/calls`."""
     runs = await run_ranges(r, p.org_id, campaign_id)  # 404 before the stream starts
-    lines = exports.attempt_report_lines(r, p.org_id, campaign_id, runs, callback=callback, outcome=outcome, run=run)
+    lines = exports.attempt_report_lines(r, p.org_id, campaign_id, runs, callback=callback, outcome=outcome, run=run,
+                                         violation=violation)
     return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{campaign_id}-attempts.csv"'})
 
@@ -99,3 +108,19 @@ async def activity(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
     status changes, pauses and resumes, batch status changes and abandon alerts (engine/activity.py)."""
     await ensure_campaign(r, p.org_id, campaign_id)
     return OrjsonResponse(await contacts.activity_page(r, p.org_id, campaign_id, kind=kind, page=page, limit=limit))
+
+
+@router.get("/v1/campaigns/{campaign_id}/compliance", response_model=models.ComplianceRecord,
+            responses={200: {"content": {"text/csv": {}}}})
+async def compliance_record(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                            format: Literal["json", "csv"] = Query("json", description="csv: the auditor's "
+                                                                   "record, one row per period and per "
+                                                                   "violating attempt (docs/api.md)")):
+    """The compliance record: the 30-day abandon periods (as `/stats` `abandon.periods`), both guards
+    (settings, counts, last times) and the attempts that violate each now, with dial time, local time
+    and zone, and for a redial the abandoned call it followed."""
+    rec = await compliance.compliance_record(r, p.org_id, campaign_id)
+    if format == "json":
+        return OrjsonResponse(rec)
+    return StreamingResponse(compliance.compliance_csv(rec), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{campaign_id}-compliance.csv"'})
