@@ -87,7 +87,8 @@ def test_calls_carry_their_run_and_filter_by_it(env):
             assert starts == sorted(starts, reverse=order == "desc")
             assert sum(c["outcome"] == "connected" for c in mine) == r["outcomes"]["connected"]
     assert get(env, "/calls?run=3").json() == {"total": 0, "page": 1, "limit": 50, "callback": "all",
-                                               "outcome": None, "run": 3, "calls": []}  # withdrawn
+                                               "outcome": None, "violation": None, "run": 3,
+                                               "calls": []}  # withdrawn
     # the run filter combines with the drill-down filters
     abandoned = get(env, "/calls?run=2&outcome=abandoned&limit=200").json()
     assert abandoned["total"] == runs[2]["outcomes"]["abandoned"]
