@@ -197,20 +197,23 @@ def _tz_valid(name: str) -> bool:
     return ok
 
 
+def _check_hhmm(value: dict, field: str, part: str, matches=_HHMM, what: str = "HH 00-23 and MM 00-59") -> str:
+    """``value[part]``: a present "HH:MM" string that ``matches`` (a time of day of a window or of calling hours)."""
+    sub = f"{field}.{part}"
+    v = value.get(part)
+    if v is None:
+        raise _missing(sub)
+    if not isinstance(v, str):
+        raise _bad_type(sub, 'a string "HH:MM"', v)
+    if matches(v) is None:
+        raise _bad_value(sub, f'must be "HH:MM" with {what}, got {_show(v)}')
+    return str(v)
+
+
 def _check_time_window(value: Any, field: str) -> dict:
     if not isinstance(value, dict):
         raise _bad_type(field, 'an object {"start":"HH:MM","end":"HH:MM","tz"?}', value)
-    out = {}
-    for part in ("start", "end"):
-        sub = f"{field}.{part}"
-        v = value.get(part)
-        if v is None:
-            raise _missing(sub)
-        if not isinstance(v, str):
-            raise _bad_type(sub, 'a string "HH:MM"', v)
-        if _HHMM(v) is None:
-            raise _bad_value(sub, f'must be "HH:MM" with HH 00-23 and MM 00-59, got {_show(v)}')
-        out[part] = str(v)
+    out = {part: _check_hhmm(value, field, part) for part in ("start", "end")}
     if out["start"] == out["end"]:
         raise _bad_value(f"{field}.end", "must differ from start (start = end is not a valid window)")
     tz = value.get("tz")
@@ -236,18 +239,8 @@ def _check_calling_hours(value: Any, field: str) -> dict:
     point order, so the reported field does not depend on the JSON's key order), then start < end."""
     if not isinstance(value, dict):
         raise _bad_type(field, 'an object {"start":"HH:MM","end":"HH:MM"}', value)
-    out = {}
-    for part, ok, what in (("start", _HHMM, "HH 00-23 and MM 00-59"),
-                           ("end", _HHMM_END, "HH 00-23 and MM 00-59, or 24:00")):
-        sub = f"{field}.{part}"
-        v = value.get(part)
-        if v is None:
-            raise _missing(sub)
-        if not isinstance(v, str):
-            raise _bad_type(sub, 'a string "HH:MM"', v)
-        if ok(v) is None:
-            raise _bad_value(sub, f'must be "HH:MM" with {what}, got {_show(v)}')
-        out[part] = str(v)
+    out = {"start": _check_hhmm(value, field, "start"),
+           "end": _check_hhmm(value, field, "end", _HHMM_END, "HH 00-23 and MM 00-59, or 24:00")}
     extra = sorted(str(k) for k in value if k not in CALLING_HOURS_KEYS)
     if extra:
         raise _bad_value(f"{field}.{extra[0]}", f"is not allowed: {field} takes exactly the keys start and end")
