@@ -27,7 +27,10 @@ from flows.campaign_step import CampaignLogic  # noqa: E402
 from flows.config import FlowConfig  # noqa: E402
 from flows.messages import CampaignBatch  # noqa: E402
 
-with open(HERE / "var/bench/voice-1000000.ndjson", "rb") as f:
+DATA = HERE / "var/bench/voice-1000000.ndjson"
+if not DATA.exists():
+    sys.exit(f"bench step: {DATA} is missing: run `callpulse bench scale --contacts 1000000 --reuse` first")
+with open(DATA, "rb") as f:
     lines = [ln.rstrip(b"\n") for ln in islice(f, n)]
 first = orjson.loads(lines[0])
 route = route_key(first["org_id"], first["campaign_id"])
