@@ -31,7 +31,8 @@ BODY = validator("IngestBody")
 # 1970..9999 once its offset is applied (the date-time format catches most but not all), the
 # size of the whole event, and "future" (wall clock)
 _NOT_EXPRESSIBLE = {("invalid_value", "time_window.tz"), ("invalid_value", "tz"), ("too_large", None),
-                    ("invalid_value", "calling_hours.end")}  # (end after start: an order of two strings)
+                    ("invalid_value", "calling_hours.end"),  # end after start: an order of two strings
+                    ("invalid_value", "time_window.end")}  # end different from start: two strings compared
 
 
 def test_every_field_has_a_schema():
