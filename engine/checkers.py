@@ -218,14 +218,7 @@ def _check_time_window(value: Any, field: str) -> dict:
         raise _bad_value(f"{field}.end", "must differ from start (start = end is not a valid window)")
     tz = value.get("tz")
     if tz is not None:
-        sub = f"{field}.tz"
-        if not isinstance(tz, str):
-            raise _bad_type(sub, "a string (IANA time zone name)", tz)
-        if len(tz) > MAX_TZ_CHARS:
-            raise _too_large(sub, f"must be at most {MAX_TZ_CHARS} characters, got {len(tz)}")
-        if not _tz_valid(tz):
-            raise _bad_value(sub, f"must be an IANA time zone name, got {_show(tz)}")
-        out["tz"] = str(tz)
+        out["tz"] = _check_tz(tz, f"{field}.tz")
     return out
 
 
