@@ -51,6 +51,14 @@ class Sender(threading.Thread):
         self.rejected: list = []
         self.refusals: Counter = Counter()  # what the failed tries got: a status code, or an exception type
 
+    def wait_for(self, fraction: float) -> None:
+        """Until that share of the log is acknowledged; the sender must still be sending (the faults land
+        mid-stream)."""
+        n = len(self.chunks)
+        wait_until(lambda: self.done >= fraction * n or not self.is_alive(), timeout=120,
+                   what=f"{fraction:.0%} of the log sent")
+        assert self.is_alive(), "the log went in before the faults: make it longer"
+
     def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
         for chunk in self.chunks:
@@ -119,11 +127,7 @@ def test_chaos_flow_kills_api_kill_mid_request_redis_restart_retrying_sender(tmp
         sender = Sender(url, key, items)
         sender.start()
         n = len(sender.chunks)
-
-        def at(fraction: float) -> None:
-            wait_until(lambda: sender.done >= fraction * n or not sender.is_alive(), timeout=120,
-                       what=f"{fraction:.0%} of the log sent")
-            assert sender.is_alive(), "the log went in before the faults: make it longer"
+        at = sender.wait_for
 
         kills = 0
         for fraction in (0.1, 0.4, 0.75):  # the flow, SIGKILLed three times mid-stream

@@ -181,11 +181,7 @@ def test_chaos_on_a_cluster_flow_and_api_killed_and_a_master_lost(tmp_path):
         sender = Sender(api_url, key, items)
         sender.start()
         n = len(sender.chunks)
-
-        def at(fraction: float) -> None:
-            wait_until(lambda: sender.done >= fraction * n or not sender.is_alive(), timeout=120,
-                       what=f"{fraction:.0%} of the log sent")
-            assert sender.is_alive(), "the log went in before the faults: make it longer"
+        at = sender.wait_for
 
         at(0.15)
         time.sleep(rng.uniform(0.2, 0.6))
