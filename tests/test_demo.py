@@ -23,7 +23,8 @@ def test_demo_runs_the_live_pipeline_and_stops_cleanly(tmp_path, redis_url):
     out = subprocess.run([CLI, "demo", "--duration", "25", "--every", "5", "--contacts", "40", "--port", str(port),
                           "--data-dir", str(tmp_path)], env=env, capture_output=True, timeout=120, text=True)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert f"dashboard:  http://127.0.0.1:{port}/" in out.stdout
+    assert f"dashboard:  http://127.0.0.1:{port}/#key=" in out.stdout  # the page's advice: key in the fragment
+    assert "?key=" not in out.stdout
     assert "Authorization: Bearer" in out.stdout
     # the flow wrote live bodies for the simulated campaigns, and dialing really happened
     client = redis.Redis.from_url(redis_url)
@@ -39,6 +40,9 @@ def test_demo_runs_the_live_pipeline_and_stops_cleanly(tmp_path, redis_url):
     assert seeded["status"] == "active"
     assert " off-hours " in out.stdout
     assert " live " in out.stdout or " idle " in out.stdout
+    # campaigns by name, each introduced once with its id and link
+    assert f"new: Seeded {seeded['name'].removeprefix('Seeded ')} — id {seeded['campaign_id']}" in out.stdout
+    assert out.stdout.count(f"id {seeded['campaign_id']},") == 1
     # everything it started is gone: the API port is closed
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
@@ -93,3 +97,48 @@ def test_ctrl_c_to_the_process_group_stops_everything_cleanly(tmp_path):
     assert "Traceback" not in again.stdout + again.stderr
     for old in ids:
         assert old not in again.stdout
+
+
+# ---------------------------------------------------------------- the terminal's words (no process)
+
+def _window(abandoned, answers, level):
+    return {"abandoned": abandoned, "human_answered": answers, "rate": abandoned / answers if answers else 0.0,
+            "level": level}
+
+
+def test_terminal_judges_the_abandon_rate_as_the_dashboard_does():
+    from callpulse.commands.demo_status import abandon_words
+
+    # 1 abandon of 2 answers is 50 %, but far below the sample: not "50.0% (ok)"
+    assert abandon_words(_window(1, 2, "ok"), 50, "active") == "abandon today too few to judge (2/50 answers)"
+    assert abandon_words(_window(2, 40, "breach"), 50, "active") == \
+        "abandon today 5.0% (breach, certain at the sample size)"
+    assert abandon_words(_window(1, 2, "breach"), 50, "completed") == "abandon today 50.0% (breach, final)"
+    assert abandon_words(_window(3, 200, "ok"), 50, "active") == "abandon today 1.5% (ok)"
+
+
+def test_terminal_lines_show_the_campaign_name():
+    from callpulse.commands.demo_status import status_line
+    from callpulse.simulator import SimConfig, generate
+    from engine.events import validate_event
+    from engine.fold import Fold
+
+    fold = Fold()
+    for ev in generate(SimConfig(seed=3, contacts=30, channel="mixed", campaigns=4, name_prefix="Seeded")):
+        fold.apply(validate_event(ev if isinstance(ev, dict) else orjson.loads(ev)))
+    bodies = fold.snapshots()
+    assert {b["channel"] for b in bodies} == {"voice", "email"}
+    for body in bodies:
+        line = status_line(body)
+        assert body["name"].startswith("Seeded ") and body["name"] in line
+        assert body["campaign_id"] not in line
+
+
+def test_plain_setup_after_the_test_setup_installs_nothing():
+    """The README's test command, then its demo command: the second set-up must not reinstall (and print
+    pip's warnings before the demo's first line). The suite itself runs after the test set-up."""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(["bash", "scripts/setup.sh"], cwd=root, capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if k != "CALLPULSE_TEST_EXTRAS"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout + out.stderr == ""

@@ -111,52 +111,11 @@ class Children:
         self.procs.clear()
 
 
-def status_line(body: dict) -> str:
-    live = body["live"]
-    ab = body["abandon"]["windows"]["today"]
-    head = f"  {body['campaign_id']:<22} {live['banner']:<22}"
-    if body["channel"] == "email":
-        e = body["email"]
-        return (head + f"sends/s {live['dials_per_sec']:5.2f}  sent {e['emails_sent']:4d}  "
-                f"opened {e['opened']:4d}  replied {e['replied']:3d}  spam {e.get('complained', 0):3d}  "
-                f"pending {live['pending']}")
-    ring = live["avg_ring_ms"]
-    return (head + f"dials/s {live['dials_per_sec']:5.2f}  connected/h {live['connected_per_hour']:6.1f}  "
-            f"ringing {live['ringing']:2d}  in call {live['in_progress']:2d}  "
-            f"ring {ring / 1000 if ring else 0:4.1f}s  abandon today {ab['rate']:.1%} ({ab['level']})  "
-            f"waiting {live.get('waiting_for_agent', 0):2d}  {_guards(body)}pending {live['pending']}")
-
-
-def _guards(body: dict) -> str:
-    """`off-hours N  redials N  ` from the compliance block (empty on a body without one)."""
-    c = body.get("compliance") or {}
-    if not c:
-        return ""
-    return (f"off-hours {c['calling_hours']['violations']:3d}  "
-            f"redials {c['abandon_redial']['violations']:2d}  ")
-
-
-def print_status(client, org: str) -> None:
-    import orjson
-
-    from engine.keys import org_campaigns_key, stats_key
-
-    ids = sorted(x.decode() for x in client.smembers(org_campaigns_key(org)))
-    lines = []
-    for cid in ids:
-        raw = client.get(stats_key(org, cid))
-        if raw:
-            lines.append(status_line(orjson.loads(raw)))
-    print(time.strftime("%H:%M:%S") + (f"  {len(lines)} campaign(s)" if lines else "  waiting for the first frames…"))
-    for line in lines:
-        print(line)
-    sys.stdout.flush()
-
-
 def run(args) -> int:
     import redis
 
     from callpulse.commands import redis_url
+    from callpulse.commands.demo_status import StatusPrinter
     from callpulse.commands.simulate import parse_duration_ms
 
     try:
@@ -173,6 +132,8 @@ def run(args) -> int:
     tag = f"demo{int(time.time()) % 100_000}"  # fresh campaign ids per run: a reused Redis keeps old ones apart
 
     children = Children(data_dir / "logs")
+    base = f"http://{args.host}:{args.port}"
+    status = StatusPrinter(client, "org-1", base)
     stopping = False
 
     def on_signal(signum, _frame):
@@ -200,11 +161,12 @@ def run(args) -> int:
             # one voice campaign with a seeded past: its abandon hero is judged from the first frame
             children.start("simulate-past", *common, "--channel", "voice", "--campaigns", "1",
                            "--contacts", str(max(args.contacts, SEEDED_CONTACTS)), "--tag", tag + "p",
-                           "--past", args.past, *VOICE_KNOBS[:4], "--redial-abandoned-pct", "100")
+                           "--past", args.past, *VOICE_KNOBS[:4], "--redial-abandoned-pct", "100",
+                           "--name-prefix", "Seeded")
         from api.auth import DEV_KEY  # accepted only by `callpulse api --dev`, which the demo runs
 
-        base = f"http://{args.host}:{args.port}"
-        print(f"dashboard:  {base}/?key={DEV_KEY}")
+        # the key in the fragment: never sent to the server, kept out of logs and Referer (docs/dashboard.md)
+        print(f"dashboard:  {base}/#key={DEV_KEY}")
         print(f"API:        {base}/v1/campaigns   (OpenAPI: {base}/docs)")
         print(f"API key:    {DEV_KEY} with header X-Org: org-1   (dev mode)   e.g.")
         print(f"            curl -H 'Authorization: Bearer {DEV_KEY}' -H 'X-Org: org-1' {base}/v1/campaigns")
@@ -220,7 +182,7 @@ def run(args) -> int:
                 print(f"demo: {problem}", file=sys.stderr)
                 return 1
             if time.monotonic() >= next_status:
-                print_status(client, "org-1")
+                status.print()
                 next_status += args.every
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -230,7 +192,7 @@ def run(args) -> int:
         sys.stdout.flush()
         children.stop()
     try:
-        print_status(client, "org-1")
+        status.print()
     except redis.RedisError as exc:  # Redis went away meanwhile: nothing more to show
         print(f"demo: final status unavailable ({exc})")
     return 0

@@ -47,6 +47,8 @@ def add_arguments(parser) -> None:
     g.add_argument("--withdraw-run", action="store_true",
                    help="voice: once a campaign completes, prepare its next run, then withdraw it undialed")
     g.add_argument("--tag", default=None, help="id tag in campaign ids (default s<seed>)")
+    g.add_argument("--name-prefix", default=None, metavar="TEXT",
+                   help="put TEXT before each campaign's name (tells apart campaigns of several runs)")
     c = parser.add_argument_group("compliance (docs/simulator.md)")
     c.add_argument("--tz-mix", default=None, metavar="PRESET|ZONE,ZONE",
                    help="voice: contacts live in these zones (contact.added tz): a preset (us, eu, world) or a "
@@ -122,7 +124,8 @@ def run(args) -> int:
                         abandon_ramp=args.abandon_ramp, abandon_from=args.abandon_from,
                         retry_delay_s=args.retry_delay, email_step_delay_s=args.email_step_delay,
                         pause=args.pause, stop=args.stop, restart=args.restart,
-                        withdraw_run=args.withdraw_run, tag=args.tag, duplicate_pct=args.duplicate_pct,
+                        withdraw_run=args.withdraw_run, tag=args.tag, name_prefix=args.name_prefix,
+                        duplicate_pct=args.duplicate_pct,
                         duplicate_delay_ms=args.duplicate_delay_ms, jitter_ms=args.jitter_ms,
                         malformed_pct=args.malformed_pct, tz_mix=args.tz_mix, off_hours_pct=args.off_hours_pct,
                         redial_abandoned_pct=args.redial_abandoned_pct, complaint_pct=args.complaint_pct, **kw)

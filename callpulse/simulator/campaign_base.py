@@ -208,7 +208,10 @@ class CampaignSim:
     # -- setup: created, batches + contacts, active --------------------------
     def setup(self) -> Iterator[tuple[int, str, dict | None]]:
         t = self.t0
-        yield t, "campaign.created", self.created_fields()
+        fields = self.created_fields()
+        if self.cfg.name_prefix:  # tells apart campaigns of one kind from several runs (the demo's seeded one)
+            fields["name"] = f"{self.cfg.name_prefix} {fields['name']}"
+        yield t, "campaign.created", fields
         k = 0
         n = self.cfg.contacts
         for b, bid in enumerate(self.batch_ids):

@@ -61,6 +61,7 @@ class SimConfig:
     jitter_ms: int = 0  # each event arrives at ts + uniform(0, jitter_ms); stream in arrival order
     malformed_pct: float = 0.0  # % of extra invalid items mixed in
     tag: str | None = None  # id tag in campaign ids; default f"s{seed}"
+    name_prefix: str | None = None  # put before each campaign's name ("Seeded Sales Outreach #1")
     # Compliance (docs/simulator.md *Compliance*); off by default, and drawn from their own RNG
     tz_mix: str | None = None  # voice: contacts' zones (contact.added tz): a preset (us, eu, world) or "Zone,Zone"
     off_hours_pct: float = 0.0  # voice: % of contacts in a zone where the campaign starts in the small hours
