@@ -17,10 +17,11 @@ from fastapi_offline import FastAPIOffline
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff, NoBackoff
 
-from api import openapi_doc, sse_cap, stream_tokens, webhook_delivery
+from api import docs_pages, openapi_doc, sse_cap, stream_tokens, webhook_delivery
 from api.auth import AuthError, dev_mode_from_env
 from api.dataset_guard import DatasetGuard
 from api.dot_segments import DotSegments
+from api.env_settings import check_redis_url
 from api.live import LiveHub
 from api.live_shards import ShardedLiveHub
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -33,6 +34,9 @@ from flows.redis_connect import is_cluster_or_guess
 
 REDIS_RETRY_AFTER_S = 1  # a blip or a failover: try again soon
 OOM_RETRY_AFTER_S = 10  # an operator has to free memory or raise maxmemory
+# the response headers a page on another origin may read (CORS shows it only the safelisted ones otherwise):
+# when to retry (429, 503), the alert min_sample of /live, a CSV's file name, a 405's methods, a 401's scheme
+EXPOSED_HEADERS = ("Retry-After", "X-Min-Sample", "Content-Disposition", "Allow", "WWW-Authenticate")
 
 
 def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: float = 5.0,
@@ -48,8 +52,12 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     ``webhooks``: run the webhook deliverer in this process (default: env ``CALLPULSE_WEBHOOKS``, on
     unless 0), api/webhook_delivery.py. ``sse_max_connections``: open SSE streams this process serves before it
     answers 503 (default: env ``CALLPULSE_SSE_MAX_CONNECTIONS``, else 10 000), api/sse_cap.py."""
+    # every setting is read and checked here, before the server starts: a bad one is a ValueError naming it,
+    # which `callpulse api` prints as one line (not a traceback from the lifespan)
+    check_redis_url(redis_url)
     if webhooks is None:
         webhooks = webhook_delivery.enabled_from_env()
+    delivery = webhook_delivery.DeliverySettings.from_env() if webhooks else None
     settings = ApiSettings(
         redis_url=redis_url, dev_mode=dev_mode_from_env() if dev_mode is None else dev_mode,
         heartbeat_s=heartbeat_s, min_frame_interval_s=min_frame_interval_s, ping_s=ping_s, max_replay=max_replay,
@@ -91,7 +99,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         state.hub = hub_class(state.redis, max_alert_queue=max_alert_queue, pubsub_redis=state.pubsub_redis)
         state.hub.start()
         reaper.start()
-        state.webhooks = webhook_delivery.Deliverer(state.redis, metrics=metrics) if webhooks else None
+        state.webhooks = webhook_delivery.Deliverer(state.redis, delivery, metrics=metrics) if webhooks else None
         if state.webhooks is not None:
             state.webhooks.start()
         try:
@@ -108,8 +116,8 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
             if state.sync_redis is not None:
                 state.sync_redis.close()
 
-    # the docs pages (/docs, /redoc) load Swagger UI / ReDoc from the fastapi-offline package, not a CDN:
-    # they work on a machine without internet access
+    # the docs pages (/docs, /redoc) load Swagger UI / ReDoc from the fastapi-offline package, not a CDN, and
+    # fetch nothing else from outside (api/docs_pages.py): they work on a machine without internet access
     app = FastAPIOffline(
         title="callpulse API",
         version="1",
@@ -118,7 +126,8 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
         docs_url="/docs",
-        redoc_url="/redoc",
+        redoc_url=None,  # our own /redoc (api/docs_pages.py): ReDoc's bundle would fetch its logo from a CDN
+        generate_unique_id_function=openapi_doc.operation_id,  # getCampaignStats, not get_stats_v1_…_get
     )
     app.state.settings = settings
     app.state.dev_mode = settings.dev_mode
@@ -135,6 +144,7 @@ def create_app(redis_url: str, *, dev_mode: bool | None = None, heartbeat_s: flo
     for router in ROUTERS:
         app.include_router(router)
     openapi_doc.install(app)
+    docs_pages.install(app)
     return app
 
 
@@ -146,8 +156,9 @@ def _add_cors(app: FastAPI, cors_origins: str | None) -> None:
     if origins:
         from starlette.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type", "X-Org", "Last-Event-ID"])
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-Org", "Last-Event-ID"],
+                           expose_headers=list(EXPOSED_HEADERS))
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -9,7 +9,8 @@ SHA-256 of the secret:
   ``sha256`` (hex digest of the secret), ``created_ms``, ``revoked_ms`` (once revoked);
   ``expires_ms`` and ``lifetime_ms`` (keys created or rotated with an expiry: when it ends, and
   how long each secret lives); ``rotated_ms``, ``prev_sha256`` and ``prev_until_ms`` (after a
-  rotation with a grace period: the replaced secret, valid until then).
+  rotation: the replaced secret, valid until then — the rotation's time when it had no grace period,
+  kept so that its use answers "rotated" rather than "invalid").
 - ``callpulse:apikeys`` — set of every key id (for ``callpulse keys list``).
 
 These names are the API's own; the flow never reads them.
@@ -204,19 +205,13 @@ def rotate_key(client, key_id: str, *, expires_in_s: int | None = None, grace_s:
     lifetime = expires_in_s * 1000 if expires_in_s is not None else int(rec.get("lifetime_ms") or 0)
     if lifetime:
         new.update(expires_ms=now + lifetime, lifetime_ms=lifetime)
-    drop = []
-    if grace_s:
-        until = now + grace_s * 1000
-        if rec.get("expires_ms"):
-            until = min(until, int(rec["expires_ms"]))
-        new.update(prev_sha256=rec["sha256"], prev_until_ms=until)
-    else:
-        drop = ["prev_sha256", "prev_until_ms"]
-    pipe = client.pipeline(transaction=True)
-    pipe.hset(k, mapping=new)
-    if drop:
-        pipe.hdel(k, *drop)
-    pipe.execute()
+    # the replaced secret's hash is kept even without a grace period (valid until now): its use then answers
+    # the documented "rotated" 401, not "invalid API key"
+    until = now + grace_s * 1000
+    if rec.get("expires_ms"):
+        until = min(until, int(rec["expires_ms"]))
+    new.update(prev_sha256=rec["sha256"], prev_until_ms=until)
+    client.hset(k, mapping=new)
     prefix = "ak" if rec.get("kind") == "org" else "pat"
     return f"{prefix}_{key_id}_{secret}"
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
+from api.env_settings import env_number
 from api.read_model.gauges import OrgDirectory, read_campaigns, read_flow_marks
 from engine.events import EventRejected, parse_time
 
@@ -33,11 +33,6 @@ GUARDS = ("calling_hours", "abandon_redial")
 COMPLAINT_WINDOWS = ("lifetime", "30d")
 
 
-def _env_number(name: str, default, kind=int):
-    try:
-        return kind(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 class CampaignGauges:
@@ -53,9 +48,12 @@ class CampaignGauges:
 
     @classmethod
     def from_env(cls) -> CampaignGauges:
-        return cls(max_campaigns=_env_number("CALLPULSE_METRICS_MAX_CAMPAIGNS", 0),
-                   cache_s=_env_number("CALLPULSE_METRICS_CACHE_S", 2.0, float),
-                   scan_keys=_env_number("CALLPULSE_METRICS_SCAN_KEYS", 100_000))
+        """The settings of the environment; ValueError naming a malformed one (api/env_settings.py)."""
+        return cls(max_campaigns=env_number("CALLPULSE_METRICS_MAX_CAMPAIGNS", 0, kind=int, minimum=0,
+                                            what="a whole number of campaigns"),
+                   cache_s=env_number("CALLPULSE_METRICS_CACHE_S", 2.0, minimum=0, what="a number of seconds"),
+                   scan_keys=env_number("CALLPULSE_METRICS_SCAN_KEYS", 100_000, kind=int, minimum=1,
+                                        what="a whole number of keys"))
 
     async def refresh(self, r) -> None:
         """Re-read unless the cache is fresh; a Redis error keeps the last values (and logs)."""
@@ -64,9 +62,8 @@ class CampaignGauges:
                 return
             try:
                 marks = await read_flow_marks(r)
-                known, bodies = 0, []
-                if self.max_campaigns > 0:
-                    known, bodies = await read_campaigns(r, await self.orgs.orgs(r), self.max_campaigns)
+                # the campaigns known are counted even with the gauges off (then nothing else is read)
+                known, bodies = await read_campaigns(r, await self.orgs.orgs(r), self.max_campaigns)
             except RedisError as exc:
                 log.warning("campaign gauges: Redis read failed (%s); exporting the last values", exc)
                 return

@@ -3,12 +3,13 @@
 FastAPI documents only 200 and its own 422 shape. This adds what the app really answers:
 400 (bad ``X-Org`` use), 401, 403, 404 (campaign routes), 413 and 429 (ingest), 503 (Redis
 unreachable, dataset lost), the 422 body our handler writes (``detail`` string + ``errors``),
-and the media types of the CSV routes.
+and the media types of the CSV routes; the typed events of the SSE routes (api/openapi_sse.py) and
+the 400 of sending a key and a stream token at once. ``operation_id`` names every operation.
 """
 
 from __future__ import annotations
 
-from api import event_schema
+from api import event_schema, openapi_sse
 
 REF = "#/components/schemas/"
 
@@ -82,18 +83,25 @@ def _model_components(comps: dict) -> None:
         comps.setdefault(name, schema)
 
 
-def _sse_doc(events: dict[str, list[str]]) -> dict:
-    """The 200 of an SSE route: the stream, with each event's data schema under `x-sse-events`."""
-    return {"description": "a text/event-stream; each event's `data` is one JSON object, see x-sse-events",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
-            "x-sse-events": {name: {"oneOf": [{"$ref": REF + m} for m in ms]} if len(ms) > 1
-                             else {"$ref": REF + ms[0]} for name, ms in events.items()}}
+def operation_id(route) -> str:
+    """A route's operationId: its function's name in camelCase (``get_campaign_stats`` → ``getCampaignStats``),
+    instead of FastAPI's ``get_stats_v1_campaigns__campaign_id__stats_get``: what generated clients name their
+    methods after. create_app passes it as ``generate_unique_id_function``, so a new route gets one too;
+    tests/test_openapi_surface.py checks that they are unique."""
+    head, *rest = route.name.strip("_").split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest if w)
 
 
-ALERT_MODELS = ["LevelAlert", "ForecastAlert", "GuardAlert", "ComplaintAlert"]
-LIVE_EVENTS = {"frame": ["LiveFrame"], "alert": ALERT_MODELS}
-ORG_ALERT_EVENTS = {"alert": ALERT_MODELS}
-ORG_LIVE_EVENTS = {"snapshot": ["OrgLiveSnapshot"], "campaign": ["OrgLiveSummary"]}
+SSE_ROUTES = {"/v1/campaigns/{campaign_id}/live": "campaign", "/v1/live": "org_live", "/v1/alerts": "alerts"}
+_SSE_200 = {
+    "campaign": "a text/event-stream of `frame` and `alert` events (the schema is one event); resume with "
+                "`Last-Event-ID`",
+    "org_live": "a text/event-stream: `snapshot` first, then `campaign` events (the schema is one event)",
+    "alerts": "a text/event-stream of `alert` events (the schema is one event); resume with `Last-Event-ID`",
+}
+STREAM_TOKEN = "StreamToken"  # the security scheme of `?token=` (api/deps.py)
+STREAM_400 = ("X-Org is malformed or missing for a user token, or the request sent both `Authorization` and "
+              "`?token=` (a stream token replaces the key: send one of them)")
 
 
 def patch(schema: dict) -> dict:
@@ -104,6 +112,7 @@ def patch(schema: dict) -> dict:
     comps["ValidationErrorBody"] = VALIDATION_ERROR
     comps["RateLimitedBody"] = RATE_LIMITED
     _add_models(comps)
+    openapi_sse.add_components(comps)
     comps.pop("HTTPValidationError", None)
     comps.pop("ValidationError", None)
     for path, item in schema.get("paths", {}).items():
@@ -125,6 +134,8 @@ def patch(schema: dict) -> dict:
                     responses["400"] = {"description": "the body is not valid JSON (the detail says where), "
                                                        "or X-Org is malformed or missing for a user token",
                                         "content": {"application/json": {"schema": _REF}}}
+            if any(STREAM_TOKEN in req for req in op.get("security", [])):  # api/deps.stream_principal
+                responses["400"] = {**_err("400"), "description": STREAM_400}
             for param in op.get("parameters", []):
                 if path == "/v1/usage" and param.get("name") == "period":
                     # what the handler accepts: a real month or a real date (not just the digit shapes)
@@ -142,13 +153,8 @@ def patch(schema: dict) -> dict:
             if path.endswith("/attempt-report.csv"):
                 responses["200"] = {"description": "one CSV row per attempt", "content": {
                     "text/csv": {"schema": {"type": "string"}}}}
-            if path == "/v1/live":
-                responses["200"] = _sse_doc(ORG_LIVE_EVENTS)
-            elif path.endswith("/live"):
-                responses["200"] = _sse_doc(LIVE_EVENTS)
-            if path == "/v1/alerts":
-                responses["200"] = _sse_doc(ORG_ALERT_EVENTS)
-            if path in ("/v1/live", "/v1/alerts") or path.endswith("/live"):  # the SSE routes: the cap too
+            if path in SSE_ROUTES:  # typed events (api/openapi_sse.py), and the cap's 503
+                responses["200"] = openapi_sse.response(SSE_ROUTES[path], _SSE_200[SSE_ROUTES[path]])
                 responses["503"] = {**_err("503"), "description": _WHY["503"] + "; or this process holds its maximum "
                                     "of SSE connections (CALLPULSE_SSE_MAX_CONNECTIONS): retry after Retry-After, "
                                     "or on another process",

@@ -69,6 +69,37 @@ def open_alerts(abandon: dict) -> list[dict]:
     return out
 
 
+LIVE_KEYS = ("banner", "dials_per_sec", "pending", "retries_queued", "eta_seconds", "eta_at", "last_dial_at",
+             "waiting_for_agent", "connected_per_hour", "calls_per_min")
+
+
+def _zone(body: dict) -> str:
+    """The campaign's time zone: its calling window's (tz filled in), UTC without one (SPEC §3 guards)."""
+    tw = (body.get("config") or {}).get("time_window")
+    return (tw.get("tz") or "UTC") if isinstance(tw, dict) else "UTC"
+
+
+def _contacts(body: dict) -> dict:
+    """The parts of pending / in flight an operator reads apart: new, on a call, retry queue, follow-ups."""
+    contacts = body.get("contacts") or {}
+    by_status = contacts.get("by_status") or {}
+    buckets = contacts.get("buckets") or {}
+    return {"total": contacts.get("total"), "new": by_status.get("pending"), "on_call": buckets.get("in_progress"),
+            "retrying": by_status.get("retrying"), "followup_scheduled": by_status.get("followup_scheduled")}
+
+
+def _complaints(body: dict) -> dict | None:
+    """Email: the spam-complaint windows (the email twin of the abandon windows), else None."""
+    cp = (body.get("email") or {}).get("complaints")
+    if body.get("channel") != "email" or not isinstance(cp, dict):
+        return None
+    windows = cp.get("windows") or {}
+    keys = ("complained", "delivered", "rate", "level")
+    return {"ceiling": cp.get("ceiling"), "warning": cp.get("warning"),
+            "windows": {name: {k: windows[name].get(k) for k in keys}
+                        for name in ("lifetime", "30d") if isinstance(windows.get(name), dict)}}
+
+
 def summarize(body: dict, min_sample: int) -> dict:
     """The compact summary of one `/stats` body (absent keys of newer bodies stay out, never fail)."""
     live = body.get("live") or {}
@@ -77,9 +108,10 @@ def summarize(body: dict, min_sample: int) -> dict:
     summary = {
         "campaign_id": body.get("campaign_id"), "name": body.get("name"), "channel": body.get("channel"),
         "kind": body.get("kind"), "status": body.get("status"), "as_of": body.get("as_of"),
-        "first_dial_at": _first_dial_at(body),
-        "live": {k: live.get(k) for k in ("banner", "dials_per_sec", "pending", "retries_queued",
-                                          "eta_seconds", "eta_at", "last_dial_at")},
+        "first_dial_at": _first_dial_at(body), "tz": _zone(body),
+        "live": {**{k: live.get(k) for k in LIVE_KEYS}, "active_calls": body.get("active_calls")},
+        "contacts": _contacts(body),
+        "complaints": _complaints(body),
         "abandon": {"ceiling": abandon.get("ceiling"), "budget": abandon.get("budget"), "min_sample": min_sample,
                     "windows": {name: _window(windows.get(name)) for name in REGULATORY}},
         "open_alerts": open_alerts(abandon),

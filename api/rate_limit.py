@@ -30,11 +30,20 @@ from engine.keys import PREFIX
 OFF = ("", "0", "off", "none", "false", "no")
 
 
-def parse_rate(text: str | None) -> list[RateLimitItem]:
-    """Parsed limits of a setting; [] when it is unset or off. Raises ValueError for a bad string."""
+def parse_rate(text: str | None, setting: str = "rate limit") -> list[RateLimitItem]:
+    """Parsed limits of a setting; [] when it is unset or off. ValueError naming ``setting`` for a bad string
+    (one that `limits` cannot read, or a limit of 0: nothing would ever pass)."""
     if text is None or text.strip().lower() in OFF:
         return []
-    return parse_many(text.strip())
+    try:
+        items = parse_many(text.strip())
+    except ValueError:
+        raise ValueError(f"{setting}={text!r}: not a rate limit (e.g. 20/second, 20/second;600/minute, "
+                         f"500 per 10 seconds; 0 or off: no limit)") from None
+    for item in items:
+        if item.amount < 1:
+            raise ValueError(f"{setting}={text!r}: {describe(item)} admits nothing (off: 0, or leave it unset)")
+    return items
 
 
 def storage_uri(redis_url: str) -> str:
@@ -77,8 +86,8 @@ class IngestLimits:
     """The two per-key limits of POST /v1/events; `enabled` is False when both are off."""
 
     def __init__(self, redis_url: str, *, requests: str | None = None, events: str | None = None):
-        self.requests = parse_rate(requests)
-        self.events = parse_rate(events)
+        self.requests = parse_rate(requests, "CALLPULSE_INGEST_RATE")
+        self.events = parse_rate(events, "CALLPULSE_INGEST_EVENT_RATE")
         self.enabled = bool(self.requests or self.events)
         self._uri = storage_uri(redis_url) if self.enabled else None
         self._limiter = None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import struct
 import time
@@ -29,10 +28,12 @@ import time
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from api.env_settings import env_number
+
 log = logging.getLogger("callpulse.api.sockets")
 
-DEFAULT_SNDBUF = int(os.environ.get("CALLPULSE_SNDBUF", 64 * 1024))  # the kernel doubles it (bookkeeping)
-DEFAULT_HEADER_TIMEOUT_S = float(os.environ.get("CALLPULSE_HEADER_TIMEOUT_S", 10))  # 0 = none
+DEFAULT_SNDBUF = 64 * 1024  # CALLPULSE_SNDBUF; the kernel doubles it (bookkeeping)
+DEFAULT_HEADER_TIMEOUT_S = 10.0  # CALLPULSE_HEADER_TIMEOUT_S; 0 = none
 TRANSPORTS: dict[tuple, asyncio.Transport] = {}  # (host, port) of the peer -> its transport
 
 
@@ -45,6 +46,16 @@ class BoundedHTTPProtocol(H11Protocol):
     def with_header_timeout(cls, header_timeout_s: float) -> type[BoundedHTTPProtocol]:
         """This protocol with another header timeout (``callpulse api --header-timeout-s``)."""
         return type(cls.__name__, (cls,), {"header_timeout_s": header_timeout_s})
+
+    @classmethod
+    def configured(cls, header_timeout_s: float | None = None) -> type[BoundedHTTPProtocol]:
+        """This protocol as the environment sets it (``CALLPULSE_SNDBUF``, ``CALLPULSE_HEADER_TIMEOUT_S``, the
+        latter unless ``header_timeout_s`` is given); ValueError naming a malformed setting."""
+        if header_timeout_s is None:
+            header_timeout_s = env_number("CALLPULSE_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S, minimum=0,
+                                          what="a number of seconds")
+        sndbuf = env_number("CALLPULSE_SNDBUF", DEFAULT_SNDBUF, kind=int, minimum=0, what="a number of bytes")
+        return type(cls.__name__, (cls,), {"header_timeout_s": header_timeout_s, "sndbuf": sndbuf})
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -41,6 +41,7 @@ import orjson
 import redis as redis_sync
 from standardwebhooks import Webhook
 
+from api.env_settings import env_number
 from api.webhook_policy import check_destination
 from api.webhook_store import GROUP, ORGS_KEY, due_key, endpoint_key, jobs_key, log_key, org_endpoints_key
 from engine.keys import ALERT_FIELD, org_alerts_stream
@@ -71,8 +72,7 @@ return 1
 
 
 def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    return float(raw) if raw.strip() else default
+    return env_number(name, default, minimum=0, what="a number of seconds")
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ class DeliverySettings:
                    timeout_s=_env_float("CALLPULSE_WEBHOOK_TIMEOUT_S", d.timeout_s),
                    poll_s=_env_float("CALLPULSE_WEBHOOK_POLL_S", d.poll_s),
                    claim_idle_s=_env_float("CALLPULSE_WEBHOOK_CLAIM_IDLE_S", d.claim_idle_s),
-                   max_in_flight=int(_env_float("CALLPULSE_WEBHOOK_MAX_IN_FLIGHT", d.max_in_flight)))
+                   max_in_flight=env_number("CALLPULSE_WEBHOOK_MAX_IN_FLIGHT", d.max_in_flight, kind=int,
+                                            minimum=1, what="a whole number of deliveries"))
 
     def backoff_s(self, attempts: int, rng: random.Random = random) -> float:
         """Delay before the attempt after ``attempts`` failed ones: exponential, capped, jittered."""

@@ -91,7 +91,7 @@ def create_endpoint(client, *, org: str, url: str, secret: str | None = None,
 
     if not valid_org(org):
         raise ValueError(f"invalid org id {org!r}")
-    check_url(url)
+    url = check_url(url)  # a literal address in canonical form (api/webhook_policy.py)
     if secret is None:
         secret = new_secret()
     elif not re.fullmatch(SECRET_PATTERN, secret):

@@ -18,6 +18,7 @@ What lives here, by job:
   `contact_table`, `sealed`, `runs`; configuration in `config`; windows in `windows`, `localtime`;
   older pickles in `state_upgrade`;
 * derived views — `snapshot` (the /stats body), `alerts` (levels), `forecast`, `daily`, `detail`,
-  `activity`, `peer_percentiles` (`benchmarks` is its old name);
+  `activity`, `peer_percentiles` (`benchmarks` is its old name), `history` (a body's minute point),
+  `followups` (the follow-up schedule by due minute, and its view);
 * `keys` — the Redis key layout, the alert id (`AlertId`) and the partition count.
 """

@@ -23,9 +23,10 @@ from hashlib import blake2b
 
 BLOCK_ROWS = 65_536  # default rows per block
 COLUMNS = (("status", "b"), ("retry", "i"), ("dialed", "i"), ("batch", "i"), ("status_ts", "q"),
-           ("added_ts", "q"), ("meeting", "b"), ("tz", "H"), ("human", "i"))
-# Blocks written before the last two columns existed (issue #23) hold the first seven: `join_blocks`
-# fills the missing ones with zeros (no zone, no human answer counted yet).
+           ("added_ts", "q"), ("meeting", "b"), ("tz", "H"), ("human", "i"), ("due", "q"))
+# Blocks written before the zone and human columns existed (issue #23) hold the first seven, and before the
+# due column (issue 24) the first nine: `join_blocks` fills the missing ones with zeros (no zone, no human
+# answer counted yet, no due time known).
 
 
 class ColumnBlock:

@@ -42,7 +42,7 @@ def _kept(doc: bytes) -> bytes:
 
 class ContactTable:
     __slots__ = ("ids_", "recent", "status", "retry", "dialed", "batch", "status_ts", "added_ts", "meeting",
-                 "tz", "human", "zones", "zone_no",
+                 "tz", "human", "due", "zones", "zone_no",
                  "status_eid", "added_eid", "callback_events", "callback_blocks",
                  "book", "id_starts")
 
@@ -58,6 +58,9 @@ class ContactTable:
         self.meeting = array("b")  # 1 once a meeting.booked names the contact
         self.tz = array("H")  # the zone of its counted contact.added: index into `zones`, 0 = none
         self.human = array("i")  # its human-answered ended attempts (pacing's F_h)
+        # due_at + 1 of its latest contact.status while that is retrying or followup_scheduled, 0 = none (so a
+        # block written before this column, read with zeros, means "no due time known"); engine.followups
+        self.due = array("q")
         self.zones: list[str] = [""]  # the campaign's contact zones, by index (0: none)
         self.zone_no: dict[str, int] = {}
         self.status_eid: dict[int, str] = {}  # row -> event_id of its status fact, while inside the horizon
@@ -116,6 +119,7 @@ class ContactTable:
         self.meeting.append(0)
         self.tz.append(0)
         self.human.append(0)
+        self.due.append(0)
         return row
 
     def zone_index(self, name: str | None) -> int:
@@ -202,8 +206,8 @@ class ContactTable:
             for (name, _t), col in zip(COLUMNS, columns):
                 setattr(self, name, col)
             self.book.loaded(blocks)
-            if any(len(blk.columns) < len(COLUMNS) for blk in blocks):  # written before the zone and human
-                self.book.touch_range(0, max(0, len(self.status) - 1))  # columns: rewrite every block
+            if any(len(blk.columns) < len(COLUMNS) for blk in blocks):  # written before the zone, human or
+                self.book.touch_range(0, max(0, len(self.status) - 1))  # due columns: rewrite every block
             starts, offset = [], 0
             for blk in blocks:
                 starts.append(offset)
@@ -216,6 +220,7 @@ class ContactTable:
             self.book = BlockBook()
             self.tz = array("H", bytes(2 * len(self.status)))
             self.human = array("i", bytes(4 * len(self.status)))
+            self.due = array("q", bytes(8 * len(self.status)))
         self.callback_events = {}
         for doc in callbacks:
             events, _folds = orjson.loads(doc)

@@ -135,6 +135,18 @@ def watermark_key(org_id: str, campaign_id: str) -> str:
     return f"{PREFIX}:watermark:{campaign_tag(org_id, campaign_id)}"
 
 
+def history_key(org_id: str, campaign_id: str) -> str:
+    """Sorted set of the campaign's minute points (`engine.history`), scored by epoch minute, one member per
+    minute (the point of its last frame: the sink replaces it), trimmed to the newest `HISTORY_MINUTES`."""
+    return f"{PREFIX}:history:{campaign_tag(org_id, campaign_id)}"
+
+
+def followups_key(org_id: str, campaign_id: str) -> str:
+    """String: the follow-ups view (`engine.followups.followups_view`, JSON), written with a frame when its
+    schedule or the watermark's minute changed since the view the step sent last."""
+    return f"{PREFIX}:followups:{campaign_tag(org_id, campaign_id)}"
+
+
 def frames_stream(org_id: str, campaign_id: str) -> str:
     """Stream of live frames, capped; entry id ``<seq>-0`` so the SSE id is the frame seq."""
     return f"{PREFIX}:frames:{campaign_tag(org_id, campaign_id)}"
@@ -293,6 +305,19 @@ def replies_key(org_id: str, campaign_id: str) -> str:
 def replies_index_key(org_id: str, campaign_id: str) -> str:
     """Sorted set of message ids with a reply, scored by reply time (ms)."""
     return f"{PREFIX}:reply-index:{campaign_tag(org_id, campaign_id)}"
+
+
+def message_details_key(org_id: str, campaign_id: str) -> str:
+    """Hash message_id -> email message record JSON (engine.message_detail.message_record)."""
+    return f"{PREFIX}:messages:{campaign_tag(org_id, campaign_id)}"
+
+
+def message_index_key(org_id: str, campaign_id: str, status: str | None = None) -> str:
+    """Sorted set of message ids scored by sent time (ms; 0 before its `email.sent`) — all, or those whose
+    record's status is ``status`` now (engine.message_detail.MESSAGE_STATUSES). The sink moves a changed
+    message by ZREM from every other status index (no read, replay-safe), like the attempt outcome classes."""
+    suffix = f":{key_part(status)}" if status else ""
+    return f"{PREFIX}:message-index:{campaign_tag(org_id, campaign_id)}{suffix}"
 
 
 # ------------------------------------------------------------- drill-down indexes and activity (issue #14)

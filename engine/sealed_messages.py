@@ -105,6 +105,14 @@ class SealedMessages(SealedAttempts):
     def unseal(self, row: int, contact_name) -> Message:  # type: ignore[override]
         """The message back as a `Message`: its facts keyed ``(ts, "")`` (every event still accepted is
         later than all of them, so no comparison needs their event ids), its contact, no reply."""
+        m = self.view(row, contact_name)
+        self.mask[row] = 0
+        self.live -= 1
+        return m
+
+    def view(self, row: int, contact_name) -> Message:  # type: ignore[override]
+        """The row as a `Message` (as `unseal` gives it), the row staying sealed: for the record of a message
+        sealed after it changed and before its record was taken (engine.state_details)."""
         m = Message()
         mask = self.mask[row]
         for t in EMAIL_TYPES:
@@ -112,6 +120,4 @@ class SealedMessages(SealedAttempts):
                 m.keys[t] = (self._value(t, row), "")
         c = self._value("contact", row)
         m.contact = contact_name(c) if c >= 0 else None
-        self.mask[row] = 0
-        self.live -= 1
         return m

@@ -27,6 +27,7 @@ from engine.alerts import DEFAULT_MIN_SAMPLE, AlertTracker
 from engine.config import ConfigHistory
 from engine.contact_table import ContactTable
 from engine.entities import Attempt, Batch, Message, Pass, pack_batches, unpack_batches
+from engine.followups import DueSchedule
 from engine.forecast import TREND_WINDOW_MS, ForecastAlarm
 from engine.localtime import day_bounds_of
 from engine.measures import CallbackTotals, Latest, Mean
@@ -81,6 +82,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         self.by_status: Counter = Counter()
         self.retry: Counter = Counter()
         self.nonfinal_by_dialed: Counter = Counter()  # for retries_left
+        self.due_schedule = DueSchedule()  # follow-ups and retries by due minute (derived from the table on load)
         self.attempts_total = 0
         self.follow_up = 0
         self.active = 0
@@ -172,7 +174,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         self.dirty_contacts: set[str] = set()
         self.dirty_attempts: set[str] = set()
         self.dirty_batches: set[str] = set()
-        self.dirty_messages: set[str] = set()  # messages with a reply whose record changed
+        self.dirty_messages: set[str] = set()  # messages whose counted facts changed (their records, replies)
         self.dirty_quarters: set[int] = set()  # daily quarter-hour buckets that changed
         self.transcript_lines: list[dict] = []
         self.profiles: dict[str, dict] = {}  # contact_id -> profile record of its winning contact.added
@@ -184,6 +186,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         d = self.__dict__.copy()
         d["batches"] = pack_batches(self.batches)
         del d["open_by_contact"], d["waiting"]  # derived from the open attempts on load
+        d.pop("due_schedule", None)  # derived from the contact table on load
         return d
 
     def __setstate__(self, d: dict) -> None:
@@ -212,6 +215,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         self.forecast_reads_e = True  # (evaluated at the next event)
         self.__dict__.setdefault("complaints_dirty", True)
         self.config.current = self.config.resolve()  # (a configuration pickled before newer fields)
+        self.due_schedule = DueSchedule.of_table(self.table)
         self.open_by_contact, self.waiting = {}, {}
         for aid, a in self.attempts.items():
             if a.dial is not None:

@@ -8,6 +8,7 @@ import bisect
 from engine.contact_table import NONFINAL_CODES, STATUS_CODE
 from engine.detail import profile_record
 from engine.entities import Batch, Pass, fold_callbacks
+from engine.followups import DUE_CODES
 from engine.vocab import CONTACT_STATUSES
 
 
@@ -73,6 +74,8 @@ class ContactFacts:
             self.retry[t.retry[row]] += s
             if b is not None:
                 b.retry[t.retry[row]] += s
+        if code in DUE_CODES:  # the follow-up schedule (engine.followups): its due minute, if it has one
+            self.due_schedule.add(code, t.due[row], s)
         if code in NONFINAL_CODES:
             self.nonfinal_by_dialed[t.dialed[row]] += s
             self.open_contacts += s
@@ -121,8 +124,10 @@ class ContactFacts:
         t.touch(row)
         t.status_ts[row] = key[0]
         t.status_eid[row] = key[1]
-        t.status[row] = STATUS_CODE[ev["status"]]
+        code = t.status[row] = STATUS_CODE[ev["status"]]
         t.retry[row] = ev.get("retry_number") or 0
+        due = ev.get("due_at")
+        t.due[row] = due + 1 if due is not None and code in DUE_CODES else 0  # kept only while it can fall due
         self._contact_contrib(row, 1)
 
     def _meeting_booked(self, ev, key):

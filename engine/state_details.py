@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from engine.activity import activity_source
 from engine.detail import batch_record, contact_record, reply_record
+from engine.message_detail import message_record
 from engine.state_grid import DAILY_FIELDS
 
 
 class DetailRecords:
     def take_details(self) -> dict:
         """Detail records changed since the last call (see docs/flow.md): contacts, attempts,
-        batches, replies, daily quarter-hour cells ``{q: [9 counters]}``, and new transcript lines."""
+        batches, email messages and replies, daily quarter-hour cells ``{q: [9 counters]}``, and new
+        transcript lines."""
         t = self.table
+        messages = self.message_records()
         out = {
             "contacts": [contact_record(cid, t, t.row_of(cid)) for cid in sorted(self.dirty_contacts)],
             "profiles": [self.profiles[cid] for cid in sorted(self.profiles)],
@@ -21,7 +24,9 @@ class DetailRecords:
             "attempt_patches": [],
             "batches": [batch_record(bid, self.batches[bid]) for bid in sorted(self.dirty_batches)
                         if self.batches[bid].exists],
-            "replies": [reply_record(mid, self.messages[mid]) for mid in sorted(self.dirty_messages)],
+            "replies": [reply_record(rec["message_id"], m) for rec in messages
+                        if (m := self.messages.get(rec["message_id"])) is not None and m.reply is not None],
+            "messages": messages,
             "daily": {q: list(self.daily.get(q) or [0] * len(DAILY_FIELDS)) for q in sorted(self.dirty_quarters)},
             "transcripts": self.transcript_lines,
             "activity": self.activity_out,
@@ -44,7 +49,22 @@ class DetailRecords:
         """About how many detail records the next `take_details` returns (the flow flushes them early
         when they pile up between two frames, to bound the memory a burst of events takes)."""
         return (len(self.dirty_contacts) + len(self.profiles) + len(self.dirty_attempts) + len(self.sealed_records)
-                + len(self.trail_changes))
+                + len(self.trail_changes) + len(self.dirty_messages))
+
+    def message_records(self) -> list[dict]:
+        """The records of the changed messages, by id. A message sealed since it changed is read back from
+        its row (engine.sealed_messages): sealing does not wait for the record to be taken."""
+        messages, sealed = self.messages, self.sealed_messages
+        out = []
+        for mid in sorted(self.dirty_messages):
+            m = messages.get(mid)
+            if m is None:
+                row = sealed.find(mid) if sealed.live else None
+                if row is None:
+                    continue
+                m = sealed.view(row, self.table.name)
+            out.append(message_record(mid, m))
+        return out
 
     def mark_all_details_dirty(self) -> None:
         """Make the next `take_details` return every detail record (a rewrite of the derived keys)."""
@@ -53,6 +73,6 @@ class DetailRecords:
         self.dirty_contacts = set(self.table.ids())
         self.dirty_attempts = set(self.attempts)
         self.dirty_batches = set(self.batches)
-        self.dirty_messages = {mid for mid, m in self.messages.items() if m.reply is not None}
+        self.dirty_messages = set(self.messages)  # (sealed ones keep no id to list: a release-1 state has none)
         self.dirty_quarters = set(self.daily)
         self.activity_out = [activity_source(ev) for ev in self.config.events]  # status history is not kept

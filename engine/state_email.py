@@ -45,7 +45,7 @@ class EmailFacts:
             m.reply = {k: ev.get(k) for k in ("sentiment", "preview", "name", "company", "from_email")}
             m.reply["ts"] = key[0]
         self._message_contrib(m, 1)
-        if self.collect_details and m.reply is not None:
+        if self.collect_details:  # its record (engine.message_detail), and its reply's when it has one
             self.dirty_messages.add(mid)
         if self.lateness_ms is not None:  # sealed once all its facts are behind the horizon (engine.state)
             heapq.heappush(self.message_seal_queue, (max(k[0] for k in m.keys.values()), mid))

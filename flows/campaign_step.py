@@ -17,7 +17,9 @@ import orjson
 from bytewax.operators import StatefulBatchLogic
 
 from engine.events import MAX_EVENT_BYTES, EventRejected, parse_event
+from engine.followups import followups_view
 from engine.gate import DUPLICATE, OK, EventGate
+from engine.history import history_entry
 from engine.keys import route_key
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
@@ -42,11 +44,13 @@ from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 # and pipelining all of their records at once is the flow's biggest transient allocation.
 DETAIL_FLUSH_ROWS = 2000
 
+# 5: a due column in the contact blocks (the follow-up schedule, engine.followups; 4 is read with no due
+# times known);
 # 4: compliance guards (a guard byte a sealed attempt, contact zone and human-answer columns, the guards'
 # counts), complaint windows, 30-day periods (3 is read and completed from its attempts: engine.state);
 # 3: compact sealed rows, byte pass counters, callbacks as JSON (2 is read as is: its pieces carry their
 # own layouts); 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded
-STATE_VERSION = 4
+STATE_VERSION = 5
 
 
 class StateVersionError(RuntimeError):
@@ -122,6 +126,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         self.interval = cfg.frame_interval_ms / 1000
         self.heartbeat = cfg.heartbeat_ms / 1000
         self.quiet = cfg.quiet_ms / 1000
+        self.followups_sent = None  # what the last follow-ups view sent was built from (not in the snapshot)
         if resume is None:
             self.state: CampaignState | None = None
             self.seq = 0
@@ -171,8 +176,20 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         self.seq += 1
         self.dirty = False
         self.last_frame = wall
-        out.append(Frame(st.org_id, st.campaign_id, self.seq, orjson.dumps(build_snapshot(st)),
-                         self.gate.watermark((st.org_id, st.campaign_id))))
+        body = build_snapshot(st)
+        out.append(Frame(st.org_id, st.campaign_id, self.seq, orjson.dumps(body),
+                         self.gate.watermark((st.org_id, st.campaign_id)), history_entry(body), self._followups(st)))
+
+    def _followups(self, st: CampaignState) -> bytes | None:
+        """The follow-ups view (engine.followups) when its schedule or the watermark's minute moved since the
+        last one this step sent, else None: built at most once a minute for a campaign whose follow-ups do not
+        change. After a restart the first frame sends it again (the sink's SET overwrites)."""
+        sched = st.due_schedule
+        mark = (id(sched), sched.changes, st.now // 60_000)
+        if mark == self.followups_sent:
+            return None
+        self.followups_sent = mark
+        return orjson.dumps(followups_view(st))
 
     def _revive(self, route: str) -> None:
         """A campaign this step does not hold may have been retired: carry on from its archive."""

@@ -79,13 +79,20 @@ class Details(NamedTuple):
 class Frame(NamedTuple):
     """The campaign's next frame: its ``seq``, the `/stats` body as JSON bytes (without ``seq``) and the
     event-time watermark of the campaign's gate (ms; None when the gate has none), which the sink
-    stores beside the body for the ingest late notice (`engine.keys.watermark_key`)."""
+    stores beside the body for the ingest late notice (`engine.keys.watermark_key`).
+
+    Computed by the step from the body's dict, so that the sink decodes nothing (issue 24): ``history`` =
+    ``(epoch minute, point JSON)``, the body's minute point (`engine.history`; None without ``as_of``);
+    ``followups`` = the follow-ups view as JSON (`engine.followups`), only when it changed since the step's
+    last one, else None."""
 
     org_id: str
     campaign_id: str
     seq: int
     body: bytes
     watermark: int | None = None
+    history: tuple[int, bytes] | None = None
+    followups: bytes | None = None
 
 
 CampaignOutput = DeadLetter | Alert | Details | Frame

@@ -13,6 +13,10 @@ Per frame ``(seq, body)`` of campaign (org, c):
   fail with "equal or smaller than the target stream top item", which
   means "already written" and is ignored;
 - ``SADD org_campaigns_key c``;
+- the frame's minute point (issue 24, `engine.history`): a script that replaces the minute's member of
+  ``history_key`` and trims it to the newest `HISTORY_MINUTES` minutes; and, when the frame carries one,
+  ``SET followups_key`` = the follow-ups view (`engine.followups`). Both come computed from the step: the
+  frame bytes are never decoded here. Replaying them writes the same minute again: harmless;
 - ``PUBLISH callpulse:live {"kind":"frame","org_id","campaign_id","seq","frame"}``
   (`flows.live_channel`: the frame bytes last, so the API forwards them undecoded). On a Redis
   Cluster: ``SPUBLISH`` (sharded pub/sub) of the same message on the campaign's channel
@@ -54,6 +58,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from engine.activity import CALLBACK_FILTERS, OUTCOME_FILTERS, callback_states, outcome_class
 from engine.events import CONTACT_STATUSES
+from engine.history import HISTORY_MINUTES
 from engine.keys import (
     ALERT_FIELD,
     DEAD_LETTER_STREAM,
@@ -75,9 +80,13 @@ from engine.keys import (
     daily_key,
     dead_letter_ids_key,
     flow_status_key,
+    followups_key,
     frames_stream,
+    history_key,
     live_campaign_channel,
     live_org_channel,
+    message_details_key,
+    message_index_key,
     org_alert_ids_key,
     org_alerts_stream,
     org_campaigns_key,
@@ -88,6 +97,7 @@ from engine.keys import (
     transcript_key,
     watermark_key,
 )
+from engine.message_detail import MESSAGE_STATUSES
 from engine.vocab import VIOLATION_KINDS
 from flows.config import FlowConfig
 from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
@@ -115,6 +125,21 @@ redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[4]) - 1)
 local args = {KEYS[1], 'MAXLEN', '~', ARGV[3], '*'}
 for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
+return 1
+"""
+
+# KEYS: a campaign's history zset. ARGV: minute, point JSON, minutes kept. The minute's point replaces the one
+# there (the last frame of a minute wins); minutes older than the kept span behind the newest are dropped (a
+# replayed old minute is not added back). One key: cluster-safe; atomic: a reader never sees the minute missing.
+HISTORY_SCRIPT = b"""
+local m = tonumber(ARGV[1])
+local newest = m
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+if top and tonumber(top) > m then newest = tonumber(top) end
+if m <= newest - tonumber(ARGV[3]) then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], m, m)
+redis.call('ZADD', KEYS[1], m, ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest - tonumber(ARGV[3]))
 return 1
 """
 
@@ -201,6 +226,8 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
         cmds: list[tuple] = []
         frame_xadds: set[int] = set()  # indexes of frame XADDs (their "already written" error is fine)
         latest: dict[tuple, tuple] = {}  # campaign -> (its keys, its last frame in this batch)
+        points: dict[tuple, dict[int, bytes]] = {}  # campaign -> minute -> its last point in this batch
+        views: dict[tuple, bytes] = {}  # campaign -> its last follow-ups view in this batch
         for _route, msg in items:
             if type(msg) is DeadLetter:
                 self._dead_letter(msg.record, cmds)
@@ -212,6 +239,10 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                 seq = msg.seq
                 frame = msg.body[:-1] + b',"seq":%d}' % seq
                 latest[(msg.org_id, msg.campaign_id)] = (ks, msg)
+                if msg.history is not None:
+                    points.setdefault((msg.org_id, msg.campaign_id), {})[msg.history[0]] = msg.history[1]
+                if msg.followups is not None:
+                    views[(msg.org_id, msg.campaign_id)] = msg.followups
                 frame_xadds.add(len(cmds))
                 cmds.append((b"XADD", ks.frames, b"MAXLEN", b"~", self.frames_maxlen, b"%d-0" % seq, FRAME_FIELD,
                              frame))
@@ -230,7 +261,8 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                 cmds.append((b"EVAL", self.alert_script, b"2", ks.org_alerts, ks.org_alert_ids, aid, js,
                              self.alerts_maxlen, *((ks.org_live, pub) if ks.org_live is not None else ())))
         self._merge_attempt_patches(items, cmds)
-        for (_org, camp), (ks, msg) in latest.items():
+        for (org, camp), (ks, msg) in latest.items():
+            self._history(org, camp, points.get((org, camp)), views.get((org, camp)), cmds)
             # The gate's watermark, not the body's as_of (which follows the wall clock live); before the body,
             # so a reader that sees a body sees a watermark at least as new (the pipeline is no MULTI).
             if msg.watermark is not None:
@@ -332,6 +364,13 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                          *[x for r in replies for x in (r["message_id"].encode(), orjson.dumps(r))]))
             cmds.append((b"ZADD", replies_index_key(org, camp).encode(),
                          *[x for r in replies for x in (b"%d" % r["replied_ms"], r["message_id"].encode())]))
+        if details.get("messages"):  # email messages: by id, by sent time, and by status now (like attempt outcomes)
+            msgs = [(m["message_id"].encode(), b"%d" % m.get("sent_ms", 0), m) for m in details["messages"]]
+            cmds.append((b"HSET", message_details_key(org, camp).encode(),
+                         *[x for mid, _s, m in msgs for x in (mid, orjson.dumps(m))]))
+            cmds.append((b"ZADD", message_index_key(org, camp).encode(), *[x for mid, s, _m in msgs for x in (s, mid)]))
+            _file_by_class(cmds, [(mid, s, {m["status"]}) for mid, s, m in msgs],
+                           {st: message_index_key(org, camp, st).encode() for st in MESSAGE_STATUSES})
         if contacts:
             fields, by_status = [], {}
             for c in contacts:
@@ -387,6 +426,17 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                  orjson.dumps({"ts": line["ts"], "role": line["role"], "content": line["content"]})))
         for aid, fields in by_attempt.items():
             cmds.append((b"HSET", transcript_key(org, camp, aid).encode(), *fields))
+
+    def _history(self, org: str, camp: str, points: dict[int, bytes] | None, view: bytes | None,
+                 cmds: list) -> None:
+        """A campaign's minute points (engine.history: one script each, replace and trim) and its latest
+        follow-ups view (engine.followups: overwritten), ahead of its stats body."""
+        if points:
+            key = history_key(org, camp).encode()
+            for minute, point in points.items():
+                cmds.append((b"EVAL", HISTORY_SCRIPT, b"1", key, b"%d" % minute, point, b"%d" % HISTORY_MINUTES))
+        if view is not None:
+            cmds.append((b"SET", followups_key(org, camp).encode(), view))
 
     def _dead_letter(self, rec: dict, cmds: list) -> None:
         args = [b"EVAL", DEAD_LETTER_SCRIPT, b"2", *self.dl_keys, rec["source"].encode(), _b(rec["at"]),

@@ -2,8 +2,10 @@
 
 A campaign whose status is completed, stopped or cancelled and which has had
 no event for ``--retire-after-ms`` (wall clock) is *retired* by its step
-(`flows.campaign_step.CampaignLogic`): its final body and detail are already in
-Redis; its state (with its gate and frame sequence) is written to
+(`flows.campaign_step.CampaignLogic`): its final body and detail records
+(contacts, attempts, email messages and their indexes, engine/keys.py) are
+already in Redis — a campaign with changes not yet written is not retired —
+and stay there; its state (with its gate and frame sequence) is written to
 ``callpulse:archive:{org:campaign}`` — synchronously, before the step forgets
 the campaign — and the step then discards it, so it leaves memory, every later
 recovery snapshot and the heartbeat schedule. An event that arrives for it
@@ -14,6 +16,12 @@ until the revived state is in a committed snapshot it is the only copy).
 The archive is pickled like a recovery snapshot (frozen chunks are named, and
 live in the recovery directory's chunk store), so it belongs to the recovery
 directory and the Redis dataset together (docs/operations.md).
+
+A retired campaign also keeps its minute history (``callpulse:history:{org:campaign}``: its last day of
+points, trimmed by minutes of event time, not by the wall clock) and its last follow-ups view
+(``callpulse:followups:{org:campaign}``). Neither is in the archive: a revived campaign derives its
+follow-up schedule from the archived contact columns (engine.followups) and writes the view and the
+point of its minute with its first frame.
 """
 
 from __future__ import annotations

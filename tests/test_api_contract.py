@@ -4,7 +4,8 @@ Real Redis (conftest), campaigns folded by the real flow (with abandon alerts), 
 server, real HTTP. Each response is validated against the schema the document declares for its
 status code and media type, made strict here: an object may hold no key its schema does not name
 (the published document stays open, so that clients tolerate additions; this test makes sure the
-document names them). SSE routes: each event's `data` against its schema in `x-sse-events`.
+document names them). SSE routes: each event received, as the object {event, id, data} that the route's
+`text/event-stream` schema describes (its JSON `data` decoded and checked against the `contentSchema`).
 Every operation of the document must be exercised here (a new route without a contract fails).
 """
 
@@ -29,6 +30,18 @@ from tests.support import ServerThread, read_sse, run_cli
 SKIP_BODY = {"text/csv", "text/plain", "text/event-stream"}  # checked by media type, not schema
 
 
+def decoded(node):
+    """A copy of a schema in which a JSON string with a ``contentSchema`` (an SSE event's ``data``) is that
+    schema: it then validates the event with its data decoded."""
+    if isinstance(node, list):
+        return [decoded(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("contentMediaType") == "application/json" and "contentSchema" in node:
+        return decoded(node["contentSchema"])
+    return {k: decoded(v) for k, v in node.items()}
+
+
 def strict(node):
     """A copy of a schema in which objects with named properties admit no other key."""
     if isinstance(node, list):
@@ -44,12 +57,12 @@ def strict(node):
 class Contract:
     def __init__(self, doc: dict):
         self.doc = doc
-        self.components = strict(doc["components"]["schemas"])
+        self.components = strict(decoded(doc["components"]["schemas"]))
         self.seen: set[tuple[str, str]] = set()
         self.failures: list[str] = []  # all of a test's mismatches are reported together
 
     def check(self, schema: dict, instance, where: str) -> None:
-        root = dict(strict(schema), components={"schemas": self.components})
+        root = dict(strict(decoded(schema)), components={"schemas": self.components})
         errors = [f"{e.instance_path}: {e.message}"[:300] for e in
                   jsonschema_rs.Draft202012Validator(root).iter_errors(instance)]
         if errors:
@@ -76,8 +89,15 @@ class Contract:
         if ctype not in SKIP_BODY:
             self.check(content[ctype]["schema"], r.json(), where)
 
-    def sse_schema(self, path: str, event: str) -> dict:
-        return self.doc["paths"][path]["get"]["responses"]["200"]["x-sse-events"][event]
+    def stream_schema(self, path: str) -> dict:
+        """The schema of one event of an SSE route, as its 200 declares it."""
+        return self.doc["paths"][path]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+
+    def events(self, path: str, events: list[dict], where: str) -> None:
+        """Validate received SSE events ({event, id, data: decoded JSON}) against the route's event schema."""
+        self.seen.add(("get", path))
+        for ev in events:
+            self.check(self.stream_schema(path), ev, f"{where} {ev['event']}")
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +157,10 @@ def test_every_operation_answers_as_declared(env):
         c.response("get", P + "/stats/daily", http.get(base + "/stats/daily", params={
             "start": "2020-01-01", "end": "2030-01-01"}), 200)  # truncated_to_days
         c.response("get", P + "/replies", http.get(base + "/replies"), 200)
+        c.response("get", P + "/history", http.get(base + "/history", params={"minutes": 1440}), 200)
+        c.response("get", P + "/followups", http.get(base + "/followups"), 200)
+        c.response("get", P + "/messages", http.get(base + "/messages", params={"limit": 200}), 200)
+        c.response("get", P + "/messages.csv", http.get(base + "/messages.csv"), 200)
     kind = http.get(f"/v1/campaigns/{voice}").json()["kind"]
     c.response("get", "/v1/benchmarks", http.get("/v1/benchmarks", params={"kind": kind}), 200)
     for period in ("all", "2026-05", "2026-05-08"):
@@ -177,25 +201,26 @@ def test_error_responses_are_declared(env):
     c.response("get", P + "/live", http.get("/v1/campaigns/no-such/live"), 404)
     c.response("get", P + "/live", httpx.get(env["url"] + f"/v1/campaigns/{camp}/live",
                                              params={"token": "st_bad"}), 401)
+    c.response("get", P + "/live", http.get(f"/v1/campaigns/{camp}/live", params={"token": "st_bad"}), 400)
+    c.response("get", "/v1/alerts", http.get("/v1/alerts", params={"token": "st_bad"}), 400)
     c.assert_ok()
 
 
 async def _sse(url: str, path: str, headers: dict, want: dict[str, int]) -> dict[str, list]:
-    """Read an SSE route until it has sent ``want[event]`` events of each kind; their data."""
+    """Read an SSE route until it has sent ``want[event]`` events of each kind: each as {event, id, data}."""
     got: dict[str, list] = {k: [] for k in want}
     async with httpx.AsyncClient(base_url=url, timeout=20) as client:
         async with client.stream("GET", path, headers=headers) as r:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
 
-            def on(event, _id, data):
-                if event in got:
-                    got[event].append(json.loads(data))
+            def on(event, id_, data):
+                got.setdefault(event, []).append({"event": event, "id": id_, "data": json.loads(data)})
                 return all(len(got[k]) >= n for k, n in want.items())
             await asyncio.wait_for(read_sse(r, on), timeout=15)
     return got
 
 
-def test_sse_event_data_match_their_schemas(env):
+def test_sse_events_match_their_schemas(env):
     c, camp = env["contract"], env["voice"]
     auth = {"Authorization": f"Bearer {env['keys']['all']}"}
     P = "/v1/campaigns/{campaign_id}/live"
@@ -204,20 +229,31 @@ def test_sse_event_data_match_their_schemas(env):
     # a cursor before everything replays the campaign's alerts, then frames
     got = asyncio.run(_sse(env["url"], f"/v1/campaigns/{camp}/live", dict(auth, **{"Last-Event-ID": "0.0.0.0.0.0.0"}),
                            {"alert": n_alerts, "frame": 2}))
-    for frame in got["frame"]:
-        c.check(c.sse_schema(P, "frame"), frame, "live frame")
-    for alert in got["alert"]:
-        c.check(c.sse_schema(P, "alert"), alert, "live alert")
-    c.seen.add(("get", P))
+    assert set(got) == {"frame", "alert"}, "only the events the route declares"
+    c.events(P, got["frame"] + got["alert"], "live")
+    # a stream token opens it too (the StreamToken security scheme)
+    token = env["http"].post("/v1/stream-tokens", json={"campaign_id": camp}).json()["token"]
+    got = asyncio.run(_sse(env["url"], f"/v1/campaigns/{camp}/live?token={token}", {}, {"frame": 1}))
+    c.events(P, got["frame"], "live (token)")
     got = asyncio.run(_sse(env["url"], "/v1/alerts", dict(auth, **{"Last-Event-ID": "0-0"}), {"alert": 2}))
-    for alert in got["alert"]:
-        c.check(c.sse_schema("/v1/alerts", "alert"), alert, "org alert")
-    c.seen.add(("get", "/v1/alerts"))
+    assert set(got) == {"alert"}
+    c.events("/v1/alerts", got["alert"], "org alerts")
     got = asyncio.run(_sse(env["url"], "/v1/live", auth, {"snapshot": 1}))
-    c.check(c.sse_schema("/v1/live", "snapshot"), got["snapshot"][0], "org live snapshot")
-    assert {s["campaign_id"] for s in got["snapshot"][0]["campaigns"]} == {env["voice"], env["email"]}
-    c.seen.add(("get", "/v1/live"))
+    c.events("/v1/live", got["snapshot"], "org live")
+    assert {s["campaign_id"] for s in got["snapshot"][0]["data"]["campaigns"]} == {env["voice"], env["email"]}
     c.assert_ok()
+
+
+def test_an_sse_event_against_the_wrong_schema_fails(env):
+    """The event schemas are a union discriminated by `event`: a frame's data sent as an alert does not pass."""
+    c = env["contract"]
+    frame = {"event": "frame", "id": "1.0.0.0.0.0.0",
+             "data": env["http"].get(f"/v1/campaigns/{env['voice']}/stats").json() | {"seq": 1}}
+    c.check(c.stream_schema("/v1/campaigns/{campaign_id}/live"), frame, "frame")
+    c.assert_ok()
+    c.check(c.stream_schema("/v1/campaigns/{campaign_id}/live"), dict(frame, event="alert"), "frame as alert")
+    with pytest.raises(AssertionError, match="frame as alert"):
+        c.assert_ok()
 
 
 def test_every_operation_was_exercised(env):

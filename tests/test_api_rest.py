@@ -147,7 +147,8 @@ def test_keys_are_stored_hashed_and_revocable(env):
 
 
 CAMPAIGN_PATHS = ["", "/stats", "/contacts", "/calls", "/attempt-report.csv", "/batches", "/export?format=csv",
-                  "/export?format=json", "/stats/daily?start=2026-05-08&end=2026-05-09", "/replies", "/live"]
+                  "/export?format=json", "/stats/daily?start=2026-05-08&end=2026-05-09", "/replies", "/live",
+                  "/messages", "/messages.csv"]
 
 
 def test_cross_tenant_is_404_exactly_like_missing(env):

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from api.app import create_app
-from engine.keys import stats_key
+from engine.keys import followups_key, stats_key
 from tests.support import ServerThread, run_cli, wait_until
 
 T_BASE = 1_778_245_200_000
@@ -61,10 +61,18 @@ def test_ingest_flow_and_api_on_a_cluster_equal_replay(tmp_path, cluster_url, mo
         listed = httpx.get(f"{server.url}/v1/campaigns", headers=h, timeout=20)
         assert listed.status_code == 200, listed.text
         assert sorted(c["campaign_id"] for c in listed.json()["campaigns"]) == sorted(want)
+        cluster = redis.RedisCluster.from_url(cluster_url)
         for camp, body in want.items():
             got = httpx.get(f"{server.url}/v1/campaigns/{camp}/stats", headers=h, timeout=20)
             assert got.status_code == 200, got.text
             assert got.json() == body, camp
+            # the minute points and follow-ups, written in the campaign's slot (issue 24)
+            hist = httpx.get(f"{server.url}/v1/campaigns/{camp}/history", headers=h, timeout=20).json()
+            assert hist["points"] and hist["points"][-1]["pending"] == body["live"]["pending"], camp
+            fu = httpx.get(f"{server.url}/v1/campaigns/{camp}/followups", headers=h, timeout=20).json()
+            assert fu["retrying"]["count"] == body["contacts"]["by_status"]["retrying"], camp
+            assert cluster.exists(followups_key("org-1", camp)), "the flow's view, not the fallback"
+        cluster.close()
         # tenants stay apart on a cluster too
         assert httpx.get(f"{server.url}/v1/campaigns/posted-0/stats", timeout=20,
                          headers={"Authorization": f"Bearer {other}"}).status_code == 404

@@ -19,6 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -174,9 +175,9 @@ def wait_live(pg, timeout: int = T) -> None:
     pg.wait_for_selector('#conn[data-state="live"]', timeout=timeout)
 
 
-def save_screenshot(pg, tmp_path: Path, name: str) -> Path:
+def save_screenshot(pg, tmp_path: Path, name: str, full_page: bool = True) -> Path:
     out = tmp_path / name
-    pg.screenshot(path=str(out), full_page=True)
+    pg.screenshot(path=str(out), full_page=full_page)
     assert out.stat().st_size > 10_000
     dest = os.environ.get("CALLPULSE_ARTIFACTS")
     if dest:
@@ -191,8 +192,10 @@ def test_list_then_campaign_view(stack, page):
     page.goto(f"{base(stack)}/?key={stack['key']}")
     rows = page.locator("#campaigns tbody tr")
     rows.first.wait_for()
-    assert [r.get_attribute("data-id") for r in rows.all()] == [BREACH, EMAIL, LIVE]
+    # worst first, then by name: nothing alerts and nothing is live yet (idle, completed), so by name
+    assert [r.get_attribute("data-id") for r in rows.all()] == [BREACH, LIVE, EMAIL]
     assert "Mail <b>run</b>" in page.locator("#campaigns").inner_text()  # names are text, not markup
+    expect(page.locator('#org-totals [data-t="live"]')).to_have_text("0 of 3live")
     assert "key=" not in page.url  # the key left the address bar (kept in sessionStorage)
     page.locator(f'#campaigns tr[data-id="{LIVE}"]').click()
     page.wait_for_url(f"**/campaigns/{LIVE}")
@@ -200,10 +203,40 @@ def test_list_then_campaign_view(stack, page):
     # the first frame may still be the page's /stats read: wait for the stream's banner (2 cores under load)
     expect(page.locator("#banner")).to_have_text(re.compile(r"^(Live|Idle — no dial in 30 s)$"))
     wait_text(page, "total", "20")
-    # every metric tile carries its definition as hover help
+    # the name in the titles, the id beside it; the times say their zone (no window: UTC)
+    expect(page.locator("#camp-title")).to_have_text(f"Live floor {LIVE}")
+    assert page.locator("#camp-label").inner_text() == "/ Live floor" and "Live floor" in page.title()
+    assert "times in UTC" in page.locator("#camp-sub").inner_text()
+    assert page.locator("#calls thead th").first.inner_text() == "Started (UTC)"
+    # every metric tile carries its definition as hover help ...
     titles = page.locator(".tile").evaluate_all("els => els.map(e => e.title)")
     assert len(titles) >= 40 and all(t.strip() for t in titles)
+    # ... and behind a "?" button that the keyboard reaches: focus, Enter shows it, Tab goes to the next one
+    bridged = page.locator('[data-m="connected_per_hour"]').locator("xpath=..")
+    bridged.locator(".help").focus()
+    page.keyboard.press("Enter")
+    expect(bridged.locator(".def")).to_be_visible()
+    expect(bridged.locator(".def")).to_contain_text("Calls bridged to an agent per hour")
+    assert bridged.evaluate("e => e.contains(document.activeElement)")
+    page.keyboard.press("Tab")
+    page.keyboard.press(" ")
+    expect(page.locator('[data-m="avg_ring_ms"]').locator("xpath=..").locator(".def")).to_be_visible()
+    bridged.locator(".help").click()  # a tap (touch) is a click: it closes it again
+    expect(bridged.locator(".def")).to_be_hidden()
+    assert page.locator("#f-chips").inner_text() == ""  # the "?" of a drill-down tile does not drill
     assert page.locator("#csv").get_attribute("href") == f"/v1/campaigns/{LIVE}/attempt-report.csv"
+
+
+def test_unknown_campaign_says_not_found(stack, page):
+    page.goto(f"{base(stack)}/campaigns/cmp-no-such#key={stack['key']}")
+    expect(page.locator("#notfound")).to_be_visible()
+    expect(page.locator("#notfound")).to_contain_text("No campaign cmp-no-such in this key's org")
+    expect(page.locator("#camp-title")).to_have_text("Campaign not found")
+    for hidden in ("#live-grid", "#hero-wrap", "#stats-grid", "#calls-wrap", "#banner"):  # no skeleton of "—" tiles
+        expect(page.locator(hidden)).to_be_hidden()
+    page.locator("#notfound a").click()
+    page.wait_for_url(f"{base(stack)}/")
+    page.locator("#campaigns tbody tr").first.wait_for()
 
 
 def test_bad_key_asks_for_a_key(stack, page):
@@ -228,6 +261,7 @@ def test_live_grid_updates_from_the_stream(stack, page):
                      for i in range(2)])
     wait_text(page, "pending", "23")
     wait_text(page, "ringing", "2")
+    wait_text(page, "active_calls", "2")
     wait_text(page, "total", "23")
     assert int(page.evaluate("document.body.dataset.seq")) > seq0
     assert text(page, "last_dial_at") != "—"
@@ -241,6 +275,16 @@ def test_live_grid_updates_from_the_stream(stack, page):
                      ev("call.ended", LIVE, now_ms(), attempt_id=f"{LIVE}-r1", sip_code=486)])
     wait_text(page, "connected", "1")
     wait_text(page, "answer_rate", "50.0%")
+    # today's totals (GET /stats/daily for the local date) follow the stream, re-read at most every 5 s
+    wait_text(page, "t_dials", "2")
+    wait_text(page, "t_connected", "1")
+    wait_text(page, "t_ended", "2")
+    # the chart opened with the API's history when it has one (the flow keeps a point a minute)
+    with httpx.Client(base_url=base(stack), headers={"Authorization": f"Bearer {stack['key']}"}) as http:
+        hist = http.get(f"/v1/campaigns/{LIVE}/history", params={"minutes": 60})
+    if hist.status_code == 200 and hist.json()["points"]:
+        assert int(page.locator("#spark").get_attribute("data-history")) >= 1
+        expect(page.locator("#spark-range")).to_contain_text("1-min history")
     # the call table follows (page 1 refreshes when attempts change) with SIP friendly text
     expect(page.locator("#calls tbody")).to_contain_text("486 Line busy", timeout=T)
     assert page.locator("#calls tbody tr[data-i]").count() == 2
@@ -260,6 +304,11 @@ def test_breach_banner_and_alert(stack, page, tmp_path):
     expect(page.locator('[data-m="abandon_rate"]')).to_have_class("v lvl-breach", timeout=T)
     wait_text(page, "abandons", "8")
     assert text(page, "budget") == "0"
+    # the disposition roll-up and today's totals agree with the tiles
+    expect(page.locator('#dispo tr[data-outcome="abandoned"] td').nth(1)).to_have_text("8")
+    expect(page.locator('#dispo tr[data-outcome="abandoned"] td').nth(2)).to_have_text("100.0%")
+    expect(page.locator('#cstatus tr[data-status="pending"] td').nth(1)).to_have_text("12")
+    wait_text(page, "t_abandoned", "8")
     # the attempt report CSV downloads with the key (a plain link could not send it)
     with page.expect_download(timeout=T) as dl:
         page.click("#csv")
@@ -308,3 +357,22 @@ def test_completed_email_campaign(stack, page):
     wait_text(page, "cost_total", "$0.25")
     assert page.locator('[data-m="dials_per_sec"]').locator("xpath=..").locator(".k").inner_text() == "Sends/sec"
     assert "Mail <b>run</b>" in page.locator("#camp-title").inner_text()
+    # a finished campaign shows no live rate (its figures are final) and no ETA
+    expect(page.locator('[data-m="dials_per_sec"]')).to_be_hidden()
+    assert page.locator('[data-s="eta"]').inner_text() == "campaign completed"
+    # the message list (email's twin of the call list) with its CSV, when the API has one
+    with httpx.Client(base_url=base(stack), headers={"Authorization": f"Bearer {stack['key']}"}) as http:
+        listed = http.get(f"/v1/campaigns/{EMAIL}/messages", params={"limit": 50})
+    if listed.status_code == 200:
+        expect(page.locator("#messages tbody tr[data-i]")).to_have_count(listed.json()["total"])
+        expect(page.locator("#m-info")).to_contain_text("4 messages")
+        assert page.locator("#msgs-csv").get_attribute("href") == f"/v1/campaigns/{EMAIL}/messages.csv"
+        with page.expect_download(timeout=T) as dl:
+            page.click("#msgs-csv")
+        assert Path(dl.value.path()).read_text().count(f"{EMAIL}-m") == 4
+        page.select_option("#m-status", "replied")
+        expect(page.locator("#m-info")).to_contain_text("1 matching message")
+        expect(page.locator("#messages tbody tr[data-i]")).to_have_count(1)
+        assert page.locator("#msgs-csv").get_attribute("href").endswith("messages.csv?status=replied")
+    else:
+        expect(page.locator("#msgs-wrap")).to_be_hidden()

@@ -259,6 +259,12 @@ def test_abandon_figure_opens_the_filtered_call_list(rstack, tmp_path):
         pg.locator('[data-m="abandon_rate"]').click()
         expect(pg.locator("#page-info")).to_contain_text(f"{abandoned} matching attempt")
         no_overflow(pg)
+        # on a phone the calls stack: each row's result comes first, on screen, labelled (no column off to the right)
+        result = pg.locator('#calls tbody tr[data-i]').first.locator('td[data-l="result"]')
+        expect(result).to_contain_text("abandoned")
+        box = result.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert result.evaluate("e => getComputedStyle(e, '::before').content") == '"result "'
         shoot(rstack, pg, tmp_path, "drilldown-abandoned-phone.png", "#calls-wrap")
     finally:
         ctx.close()
@@ -400,6 +406,10 @@ def test_forecast_alert_listed_and_hero_says_breach_in(rstack, tmp_path):
     ctx, pg, errors = open_page(rstack, f"/campaigns/{FC}", 390, 844)
     try:
         expect(pg.locator("#fc-30d")).to_contain_text("breach in 8 min at the current trend")
+        # alerts raised before this page opened: the live list says what it lists, the log has them
+        expect(pg.locator("#no-alerts")).to_have_text(
+            "None received since this page opened — every past alert is in the activity log below.")
+        expect(pg.locator('#activity > li[data-kind="alert"]').first).to_be_visible()
         no_overflow(pg)
         shoot(rstack, pg, tmp_path, "forecast-alert-phone.png", "#hero-wrap")
         shoot(rstack, pg, tmp_path, "forecast-activity-phone.png", "#activity-wrap")
@@ -583,6 +593,12 @@ def test_finished_campaign_is_judged(rstack, tmp_path):
         expect(pg.locator("#fc-30d")).to_contain_text("over the ceiling now")  # a breach: t* = 0, no time to come
         expect(pg.locator("#budget-note")).to_have_text("— no more abandons affordable in 30 days")
         assert "too few" not in pg.locator("#hero-wrap").inner_text()
+        # finished: its performance figures in place of the live rates (no "filling" rate beside them)
+        expect(pg.locator("#perf-wrap")).to_be_visible()
+        expect(pg.locator("#perf-title")).to_contain_text("Performance (campaign completed)")
+        for m in ("dials_per_sec", "calls_per_min", "connected_per_hour"):
+            expect(pg.locator(f'[data-m="{m}"]')).to_be_hidden()
+        assert "too few" not in pg.locator("#metrics-grid").inner_text()  # the 24 h / lifetime tiles are final too
         body = _stats(rstack["http"], DONE)
         assert body["abandon"]["windows"]["30d"]["level"] == "breach" and body["abandon"]["forecast"]["30d"]["breach_in_s"] in (0, None)
         p = body["abandon"]["periods"]

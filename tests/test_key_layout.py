@@ -25,7 +25,8 @@ CAMPAIGN_BUILDERS = [keys.stats_key, keys.frames_stream, keys.alerts_stream, key
                      keys.contact_details_key, keys.attempt_details_key, keys.attempt_index_key,
                      keys.batch_details_key, keys.daily_key, keys.replies_key, keys.replies_index_key,
                      keys.contact_index_key, keys.contact_profiles_key, keys.contact_attempts_key,
-                     keys.archive_key, keys.watermark_key]
+                     keys.archive_key, keys.watermark_key, keys.message_details_key, keys.message_index_key,
+                     keys.history_key, keys.followups_key]
 ORG_BUILDERS = [keys.org_alerts_stream, keys.org_campaigns_key, keys.org_alert_ids_key]
 
 
@@ -36,6 +37,7 @@ def all_keys(org: str, camp: str, extra: str) -> dict[str, tuple]:
         out[b(org, camp)] = (b.__name__, org, camp)
     out[keys.contact_index_key(org, camp, extra)] = ("contact_index_key", org, camp, extra)
     out[keys.transcript_key(org, camp, extra)] = ("transcript_key", org, camp, extra)
+    out[keys.message_index_key(org, camp, extra)] = ("message_index_key", org, camp, extra)
     for b in ORG_BUILDERS:
         out[b(org)] = (b.__name__, org)
     out[keys.seen_key(org, extra)] = ("seen_key", org, extra)
@@ -81,7 +83,8 @@ def test_key_part_is_reversible_and_safe(s):
 @given(org=ID, camp=ID, extra=ID)
 def test_one_cluster_slot_per_campaign(org, camp, extra):
     tag = keys.campaign_tag(org, camp)
-    campaign_keys = [b(org, camp) for b in CAMPAIGN_BUILDERS] + [keys.transcript_key(org, camp, extra)]
+    campaign_keys = [b(org, camp) for b in CAMPAIGN_BUILDERS] + [keys.transcript_key(org, camp, extra),
+                                                                  keys.message_index_key(org, camp, extra)]
     for k in campaign_keys:
         first = k[k.index("{"):k.index("}") + 1]  # Redis Cluster hashes the first {...}
         assert first == tag

@@ -83,9 +83,13 @@ def test_rotation_keeps_id_and_scopes_with_a_grace_period(redis_url, redis_clien
     assert code == 401 and "rotated" in detail
     assert status(api, new) == (200, None)
 
-    # without a grace period the old secret stops at once; --expires-in sets the new lifetime
+    # without a grace period the old secret stops at once, with the same "rotated" answer (not "invalid API
+    # key"); --expires-in sets the new lifetime
     newer = orjson.loads(keys_cli(redis_url, "rotate", kid, "--expires-in", "1h", "--json").stdout)
-    assert status(api, new)[0] == 401 and status(api, newer["key"]) == (200, None)
+    assert status(api, new) == (401, "API key was rotated: this secret is no longer valid (use the new key)")
+    assert status(api, newer["key"]) == (200, None)
+    assert status(api, old) == (401, "invalid API key")  # only the latest replaced secret is remembered
+    assert status(api, new[:-1] + ("A" if new[-1] != "A" else "B")) == (401, "invalid API key")
     assert abs(newer["expires_ms"] - (time.time() * 1000 + 3_600_000)) < 60_000
     assert newer["old_secret_until_ms"] is None
 

@@ -54,11 +54,14 @@ def prom_env(redis_server, tmp_path_factory):
         full = ServerThread(create_app(redis_server)).start()
         mp.setenv("CALLPULSE_METRICS_MAX_CAMPAIGNS", "3")
         capped = ServerThread(create_app(redis_server)).start()
+        mp.delenv("CALLPULSE_METRICS_MAX_CAMPAIGNS")  # the default: per-campaign gauges off
+        off = ServerThread(create_app(redis_server)).start()
     try:
-        yield {"redis": client, "full": full.url, "capped": capped.url}
+        yield {"redis": client, "full": full.url, "capped": capped.url, "off": off.url}
     finally:
         full.stop()
         capped.stop()
+        off.stop()
         client.close()
 
 
@@ -179,6 +182,13 @@ def test_the_number_of_campaigns_exported_is_capped(prom_env):
     exported = {dict(k)["campaign_id"] for k in m["callpulse_campaign_active_calls"]}
     first3 = sorted((b["org_id"], b["campaign_id"]) for b in stored(prom_env["redis"]))[:3]
     assert exported == {c for _o, c in first3}  # (org, campaign) order
+
+
+def test_campaigns_are_counted_with_the_gauges_off(prom_env):
+    m = scrape(prom_env["off"])
+    assert sample(m, "callpulse_campaigns", state="known") == 5  # not 0: counted, nothing else read
+    assert sample(m, "callpulse_campaigns", state="exported") == 0
+    assert not m.get("callpulse_campaign_active_calls") and not m.get("callpulse_campaign_abandon_rate")
 
 
 def test_reads_are_cached_for_a_second(prom_env):

@@ -9,7 +9,8 @@ import time
 
 import orjson
 
-from engine.keys import archive_key, stats_key
+from engine.history import history_point
+from engine.keys import archive_key, followups_key, history_key, stats_key
 from tests.test_flow import append, offline_replay, start_flow, wait_for_bodies, write_ndjson
 
 T0 = 1_778_245_200_000
@@ -53,6 +54,10 @@ def test_a_finished_campaign_retires_and_a_later_event_brings_it_back_exactly(tm
         assert redis_client.xlen("callpulse:frames:{o1:running}") > running_frames
         body_before = orjson.loads(redis_client.get(stats_key("o1", "done")))
         assert body_before["status"] == "completed" and body_before["outcomes"]["connected"] == 1
+        # its minute points and follow-ups view stay (issue 24)
+        points = redis_client.zrange(history_key("o1", "done"), 0, -1)
+        assert orjson.loads(points[-1]) == history_point(body_before)
+        view_before = orjson.loads(redis_client.get(followups_key("o1", "done")))
 
         append(redis_client, late)
         path = tmp_path / "all.ndjson"
@@ -66,6 +71,11 @@ def test_a_finished_campaign_retires_and_a_later_event_brings_it_back_exactly(tm
     assert "campaigns retired, 1 revived" in log and "0 campaigns retired" not in log, log[-1500:]
     got = orjson.loads(redis_client.get(stats_key("o1", "done")))
     assert got["costs"]["total_usd"] == 1.25 and got["diagnostics"]["duplicates"] == 1
+    # revived: its view written again (schedule derived from the archive), its last minute's point replaced
+    assert orjson.loads(redis_client.get(followups_key("o1", "done")))["as_of"] > view_before["as_of"]
+    last = redis_client.zrange(history_key("o1", "done"), -1, -1)
+    assert orjson.loads(last[0]) == history_point(got) != history_point(body_before)
+    assert redis_client.zcard(history_key("o1", "done")) == len(points)  # the same minute, replaced
 
 
 def test_retiring_many_campaigns_shares_one_redis_connection_pool(tmp_path, redis_url, redis_client):

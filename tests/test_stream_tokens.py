@@ -153,6 +153,8 @@ def test_expired_unknown_and_forged_tokens(env):
     live = mint(env)["token"]
     assert first_frame(env["url"], path, live[:-4] + "AAAA")[0] == 401  # right id, wrong secret
     assert first_frame(env["url"], path, "st_nothing")[0] == 401
+    status, body = first_frame(env["url"], path, "")  # `?token=` empty: a bad token, not a missing key
+    assert status == 401 and body["detail"] == "invalid stream token"
 
 
 def test_revoking_the_key_ends_its_tokens(env):
@@ -184,7 +186,9 @@ def test_header_and_token_together_are_refused(env):
     camp = env["camps"][0]
     r = env["http"].get(f"/v1/campaigns/{camp}/live", headers=H(env["keys"]["read"]),
                         params={"token": mint(env)["token"]})
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.json()["detail"] == "send either Authorization or ?token=, not both"
+    r = env["http"].get("/v1/alerts", headers=H(env["keys"]["read"]), params={"token": ""})
+    assert r.status_code == 400  # whatever either holds
 
 
 def test_tokens_never_reach_the_access_log():

@@ -9,6 +9,7 @@ own script (flows.redis_sink.ALERT_SCRIPT), exactly as the flow appends them.
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import time
@@ -85,6 +86,60 @@ def test_url_policy(monkeypatch):
     assert check_url("http://127.0.0.1:9/x") and check_url("http://localhost/")
     with pytest.raises(DestinationDenied):
         check_url("http://10.0.0.5/")
+
+
+def test_numeric_and_ipv6_hosts_are_read_as_a_resolver_reads_them(monkeypatch):
+    """A host ending in a number is an IPv4 address in any inet_aton form, judged by the policy; [v6] too."""
+    monkeypatch.delenv("CALLPULSE_WEBHOOK_ALLOW", raising=False)
+    for url, addr in [("http://0x7f000002/", "127.0.0.2"), ("http://167772161/", "10.0.0.1"),
+                      ("http://0177.0.0.1/", "127.0.0.1"), ("http://127.1/", "127.0.0.1"),
+                      ("http://0/", "0.0.0.0"), ("http://[::ffff:127.0.0.1]/", "127.0.0.1"),
+                      ("http://[2002:a9fe:a9fe::]/", "169.254.169.254")]:  # 6to4 of the metadata address
+        with pytest.raises(DestinationDenied, match=rf"\(the address {re.escape(addr)}\) is not a public"):
+            check_url(url)
+    for url in ("http://[::1]:8080/x", "http://[2001:db8::1]/", "http://[fe80::1]/", "http://[fc00::5]/"):
+        with pytest.raises(DestinationDenied, match="is not a public address"):
+            check_url(url)
+    # public ones are accepted, stored in canonical form (what a browser or httpx then connects to)
+    assert check_url("http://0x08080808:8080/h?a=1") == "http://8.8.8.8:8080/h?a=1"
+    assert check_url("https://134744072/") == "https://8.8.8.8/"
+    assert check_url("http://[2606:4700:4700:0:0:0:0:1111]/h") == "http://[2606:4700:4700::1111]/h"
+    assert check_url("https://hooks.example.com/") == "https://hooks.example.com/"  # names: checked at delivery
+    # no address at all: a clear refusal, not a policy decision
+    for url, why in [("http://08.0.0.1/", "ends in a number but is not an IPv4 address"),
+                     ("http://example.123/", "ends in a number"), ("http://1.2.3.4.5/", "ends in a number"),
+                     ("http://[::::]/", r"\[::::\] is not an IPv6 address")]:
+        with pytest.raises(ValueError, match=why) as exc:
+            check_url(url)
+        assert not isinstance(exc.value, DestinationDenied)
+    monkeypatch.setenv("CALLPULSE_WEBHOOK_ALLOW", "127.0.0.0/8,::1/128")  # the allow list sees the address
+    assert check_url("http://0x7f000002/") == "http://127.0.0.2/"
+    assert check_url("http://[::1]/") == "http://[::1]/"
+
+
+def test_registration_judges_numeric_and_ipv6_urls(redis_url, redis_client, monkeypatch):
+    monkeypatch.delenv("CALLPULSE_WEBHOOK_ALLOW", raising=False)
+    manage = {"Authorization": "Bearer " + create_key(redis_client, org=ORG, scopes=["campaigns:manage"])[1]}
+    api = ServerThread(create_app(redis_url, webhooks=False)).start()
+    try:
+        with httpx.Client(base_url=api.url, timeout=10, headers=manage) as http:
+            for url in ("http://0x7f000002/", "http://167772161/", "http://0177.0.0.1/", "http://127.1/",
+                        "http://[::1]/", "http://[::ffff:127.0.0.1]/"):
+                r = http.post("/v1/webhooks", json={"url": url})
+                assert r.status_code == 422, (url, r.text)
+                err = r.json()["errors"][0]
+                assert err["field"] == "url" and "is not a public address" in err["msg"], (url, err)
+            r = http.post("/v1/webhooks", json={"url": "http://[::::]/"})
+            assert r.status_code == 422 and "is not an IPv6 address" in r.json()["errors"][0]["msg"], r.text
+            r = http.post("/v1/webhooks", json={"url": "https://[2606:4700:4700:0::1111]:8443/hook"})
+            assert r.status_code == 201, r.text
+            assert r.json()["url"] == "https://[2606:4700:4700::1111]:8443/hook"
+            r = http.post("/v1/webhooks", json={"url": "http://0x08080808/hook"})
+            assert r.status_code == 201 and r.json()["url"] == "http://8.8.8.8/hook", r.text
+            assert {w["url"] for w in http.get("/v1/webhooks").json()["webhooks"]} == {
+                "https://[2606:4700:4700::1111]:8443/hook", "http://8.8.8.8/hook"}
+    finally:
+        api.stop()
 
 
 # ------------------------------------------------------------------ delivery through the API

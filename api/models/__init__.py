@@ -43,6 +43,7 @@ from api.models.live import (  # noqa: F401
     StreamTokenRequest,
     WindowSummary,
 )
+from api.models.messages import EmailMessage, MessagesPage  # noqa: F401
 from api.models.org import Benchmarks, Plan, RateBenchmark, Usage, UsageFigures, UsageRow  # noqa: F401
 from api.models.stats import (  # noqa: F401
     OUTCOMES,
@@ -74,6 +75,15 @@ from api.models.stats import (  # noqa: F401
     StatsBody,
     StatsConfig,
     TimeWindow,
+)
+from api.models.timeline import (  # noqa: F401
+    AbandonCount,
+    CampaignFollowups,
+    CampaignHistory,
+    FollowupCounts,
+    FollowupHour,
+    FollowupStatus,
+    HistoryPoint,
 )
 from api.models.webhooks import (  # noqa: F401
     DeliveryAttempt,

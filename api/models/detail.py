@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
-from api.models.stats import OUTCOMES, AbandonPeriod, _Open
+from api.models.stats import OUTCOMES, AbandonPeriod, StatsConfig, _Open
+from engine.vocab import CHANNELS
 
 ABANDON_REASON_HELP = ("why the attempt is `abandoned` (null otherwise): \"never bridged\", or \"bridged N ms "
                        "after the connection start (threshold T ms)\"")
@@ -110,10 +111,24 @@ class CallsPage(BaseModel):
     calls: list[Call]
 
 
-class ConfigChange(BaseModel):
-    field: str
-    from_: Any = Field(alias="from")
-    to: Any
+# the type of each campaign config field, as the /stats body shows it (engine.config.DEFAULTS lists the fields;
+# tests/test_openapi_surface.py checks that every one is here)
+CONFIG_FIELD_TYPES: dict[str, Any] = {"name": str | None, "channel": Literal[CHANNELS], "kind": str | None,
+                                      **{f: info.annotation for f, info in StatsConfig.model_fields.items()}}
+
+
+def _config_change(field: str, value: Any) -> type[BaseModel]:
+    """The change of one config field: ``from`` and ``to`` typed as the field is (``from`` null when unset)."""
+    return create_model(
+        "ConfigChange" + "".join(w.title() for w in field.split("_")), __base__=BaseModel,
+        __doc__=f"a change of `{field}` (activity log, kinds created and config)",
+        field=(Literal[field], ...),
+        from_=(value | None, Field(alias="from", description="the value before (on `created`: the default)")),
+        to=(value, Field(description="the value after")))
+
+
+ConfigChange = Annotated[Union[tuple(_config_change(f, t) for f, t in CONFIG_FIELD_TYPES.items())],  # noqa: UP007
+                         Field(discriminator="field")]
 
 
 class ActivityEntry(BaseModel):

@@ -155,6 +155,31 @@ class OpenAlert(_Open):
     breach_at: str | None = None
 
 
+class ContactParts(_Open):
+    """The parts of `live.pending` and `contacts.in_flight` an operator reads apart (counts of contacts)."""
+
+    total: int | None = Field(None, description="contacts.total")
+    new: int | None = Field(None, description="status pending: not dialed (sent) yet")
+    on_call: int | None = Field(None, description="buckets.in_progress: dispatched or on a call now")
+    retrying: int | None = Field(None, description="status retrying: the retry queue")
+    followup_scheduled: int | None = Field(None, description="status followup_scheduled: waiting for a later step")
+
+
+class ComplaintWindowSummary(_Open):
+    complained: int | None
+    delivered: int | None
+    rate: float | None
+    level: str | None = Field(description="ok, warning or breach")
+
+
+class ComplaintSummary(_Open):
+    """Email campaigns: `email.complaints` (the spam-complaint windows lifetime and 30d)."""
+
+    ceiling: float | None
+    warning: float | None
+    windows: dict[str, ComplaintWindowSummary]
+
+
 class OrgLiveSummary(BaseModel):
     """`event: campaign` of `GET /v1/live`: one campaign, sent when anything but as_of changed."""
 
@@ -165,8 +190,13 @@ class OrgLiveSummary(BaseModel):
     status: str | None
     as_of: str | None
     first_dial_at: str | None = Field(description="earliest dial known (passes/runs): what live rates rest on")
-    live: dict[str, Any] = Field(description="banner, dials_per_sec, pending, retries_queued, eta_seconds, eta_at, "
-                                             "last_dial_at (as in the live block)")
+    tz: str | None = Field(None, description="the campaign's time zone (its calling window's; UTC without one): "
+                                             "the zone of `today`")
+    live: dict[str, Any] = Field(description="banner, dials_per_sec, connected_per_hour, calls_per_min, pending, "
+                                             "retries_queued, waiting_for_agent, eta_seconds, eta_at, last_dial_at "
+                                             "(as in the live block) and active_calls (the body's)")
+    contacts: ContactParts | None = Field(None, description="pending and in flight split by contact status")
+    complaints: ComplaintSummary | None = Field(None, description="email campaigns only (null for voice)")
     abandon: AbandonSummary
     open_alerts: list[OpenAlert]
 

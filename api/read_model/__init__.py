@@ -7,6 +7,8 @@ The flow writes; this package only reads (key layout: engine/keys.py). Modules b
 - ``calls``: the call table (filters by callback, outcome and run) with transcripts;
 - ``runs``: which run an attempt belongs to (resolved at read time);
 - ``exports``: the streamed CSV / JSON exports;
+- ``timeline``: a campaign's minute points and its follow-ups view (stored as JSON by the flow);
+- ``messages``: the email message list and its CSV;
 - ``org``: org-wide reads (usage, recent alerts, benchmarks).
 
 Domain rules (contact buckets, the daily cell layout, benchmarks) come from the engine, never re-derived here.

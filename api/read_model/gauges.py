@@ -59,13 +59,19 @@ class OrgDirectory:
 
 
 async def read_campaigns(r, orgs: list[str], cap: int) -> tuple[int, list[dict]]:
-    """(campaigns known, stored /stats bodies of the first ``cap`` in (org, campaign) order)."""
+    """(campaigns known, stored /stats bodies of the first ``cap`` in (org, campaign) order). With ``cap`` 0
+    (the per-campaign gauges off) only the count is read: one SCARD per org."""
+    if cap <= 0:
+        pipe = r.pipeline(transaction=False)
+        for org in orgs:
+            pipe.scard(org_campaigns_key(org))
+        return (sum(await pipe.execute()) if orgs else 0), []
     pipe = r.pipeline(transaction=False)
     for org in orgs:
         pipe.smembers(org_campaigns_key(org))
     pairs = sorted((org, dec(c)) for org, members in zip(orgs, await pipe.execute()) for c in members)
-    if not pairs or cap <= 0:
-        return len(pairs), []
+    if not pairs:
+        return 0, []
     pipe = r.pipeline(transaction=False)
     for org, camp in pairs[:cap]:
         pipe.get(stats_key(org, camp))

@@ -29,24 +29,24 @@ async def get_campaign(r: RedisDep, campaign_id: CampaignId, p: ReadPrincipal):
 
 
 @router.get("/v1/campaigns/{campaign_id}/stats", response_model=models.StatsBody)
-async def get_stats(r: RedisDep, campaign_id: CampaignId, p: ReadPrincipal):
+async def get_campaign_stats(r: RedisDep, campaign_id: CampaignId, p: ReadPrincipal):
     """Everything of SPEC §3 for the campaign: the body the flow stored with its last frame."""
     return raw_json(await reads.stats_bytes(r, p.org_id, campaign_id))  # served as stored: no parse
 
 
 @router.get("/v1/campaigns/{campaign_id}/stats/daily", response_model=models.DailyStats)
-async def stats_daily(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                      start: date = Query(..., description="first local date, YYYY-MM-DD"),
-                      end: date = Query(..., description="last local date, YYYY-MM-DD")):
+async def get_daily_stats(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                          start: date = Query(..., description="first local date, YYYY-MM-DD"),
+                          end: date = Query(..., description="last local date, YYYY-MM-DD")):
     """Daily rows (SPEC §3 Daily): every local day of [start, end] in the campaign's time zone, zeros
     included; each fact on the local date of its own event."""
     return OrjsonResponse(await reads.daily_stats(r, p.org_id, campaign_id, start, end))
 
 
 @router.get("/v1/campaigns/{campaign_id}/replies", response_model=models.RepliesPage)
-async def replies(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                  sentiment: Literal["positive", "neutral", "negative"] | None = Query(None),
-                  page: int = Query(1, ge=1, le=10**7), per_page: int = Query(50, ge=1, le=200)):
+async def list_replies(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                       sentiment: Literal["positive", "neutral", "negative"] | None = Query(None),
+                       page: int = Query(1, ge=1, le=10**7), per_page: int = Query(50, ge=1, le=200)):
     """Email replies, newest first, optionally of one sentiment (the earliest reply of each message)."""
     await reads.ensure_campaign(r, p.org_id, campaign_id)
     return OrjsonResponse(await reads.replies_page(r, p.org_id, campaign_id, sentiment=sentiment, page=page,

@@ -1,5 +1,5 @@
 """Drill-downs of one campaign: contacts, calls, the attempt report (CSV), the contact export, batches, activity,
-the compliance record."""
+the compliance record, email messages (list and CSV)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from fastapi.responses import StreamingResponse
 
 from api import models
 from api.deps import ID_PATTERN, CampaignId, ReadPrincipal, RedisDep
-from api.read_model import calls, compliance, contacts, exports
+from api.read_model import calls, compliance, contacts, exports, messages
 from api.read_model.campaigns import batches_page, ensure_campaign
 from api.read_model.runs import run_ranges
 from api.responses import OrjsonResponse
 from engine.activity import ACTIVITY_KINDS, CALLBACK_FILTERS, OUTCOME_FILTERS
 from engine.events import BATCH_STATUSES, CONTACT_STATUSES
+from engine.message_detail import MESSAGE_STATUSES
 from engine.vocab import VIOLATION_KINDS
 
 router = APIRouter(tags=["detail"])
@@ -66,11 +67,11 @@ async def list_calls(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
 
 @router.get("/v1/campaigns/{campaign_id}/attempt-report.csv", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
-async def attempt_report(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                         callback: CallbackFilter = Query("all", description=CALLBACK_HELP),
-                         outcome: OutcomeFilter | None = Query(None, description=OUTCOME_HELP),
-                         run: int | None = RunQuery,
-                         violation: ViolationFilter | None = Query(None, description=VIOLATION_HELP)):
+async def get_attempt_report(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                             callback: CallbackFilter = Query("all", description=CALLBACK_HELP),
+                             outcome: OutcomeFilter | None = Query(None, description=OUTCOME_HELP),
+                             run: int | None = RunQuery,
+                             violation: ViolationFilter | None = Query(None, description=VIOLATION_HELP)):
     """One CSV row per attempt in dial-time order, streamed, with the run it belongs to; the same
     filters as `/calls`."""
     runs = await run_ranges(r, p.org_id, campaign_id)  # 404 before the stream starts
@@ -82,8 +83,8 @@ async def attempt_report(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
 
 @router.get("/v1/campaigns/{campaign_id}/export", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}, "application/json": {}}}})
-async def export(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                 format: Literal["csv", "json"] = Query("json")):
+async def export_contacts(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                          format: Literal["csv", "json"] = Query("json")):
     """Every contact of the campaign with its attempts trail (JSON array) or one CSV row per contact; streamed."""
     await ensure_campaign(r, p.org_id, campaign_id)
     if format == "json":
@@ -101,9 +102,9 @@ async def list_batches(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
 
 
 @router.get("/v1/campaigns/{campaign_id}/activity", response_model=models.ActivityPage)
-async def activity(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                   kind: ActivityKind | None = Query(None, description="only entries of this kind"),
-                   page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200)):
+async def get_activity(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                       kind: ActivityKind | None = Query(None, description="only entries of this kind"),
+                       page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200)):
     """What happened to the campaign, newest first: creation and config changes (field, from, to),
     status changes, pauses and resumes, batch status changes and abandon alerts (engine/activity.py)."""
     await ensure_campaign(r, p.org_id, campaign_id)
@@ -112,10 +113,10 @@ async def activity(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
 
 @router.get("/v1/campaigns/{campaign_id}/compliance", response_model=models.ComplianceRecord,
             responses={200: {"content": {"text/csv": {}}}})
-async def compliance_record(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
-                            format: Literal["json", "csv"] = Query("json", description="csv: the auditor's "
-                                                                   "record, one row per period and per "
-                                                                   "violating attempt (docs/api.md)")):
+async def get_compliance_record(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                                format: Literal["json", "csv"] = Query("json", description=(
+                                    "csv: the auditor's record, one row per period and per violating attempt "
+                                    "(docs/api.md)"))):
     """The compliance record: the 30-day abandon periods (as `/stats` `abandon.periods`), both guards
     (settings, counts, last times) and the attempts that violate each now, with dial time, local time
     and zone, and for a redial the abandoned call it followed."""
@@ -124,3 +125,32 @@ async def compliance_record(r: RedisDep, p: ReadPrincipal, campaign_id: Campaign
         return OrjsonResponse(rec)
     return StreamingResponse(compliance.compliance_csv(rec), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{campaign_id}-compliance.csv"'})
+
+
+# ---------------------------------------------------------------- email messages
+
+MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
+MESSAGE_STATUS_HELP = ("only the messages whose furthest stage is this now (sent < delivered < bounced < opened < "
+                       "clicked < replied < unsubscribed < complained)")
+
+
+@router.get("/v1/campaigns/{campaign_id}/messages", response_model=models.MessagesPage)
+async def list_campaign_messages(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                                 status: MessageStatus | None = Query(None, description=MESSAGE_STATUS_HELP),
+                                 page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200),
+                                 order: Literal["desc", "asc"] = Query("desc", description="by sent time")):
+    """An email campaign's messages (newest send first by default), each with the time of its earliest event
+    of every type and its furthest stage (`status`); a voice campaign has none."""
+    await ensure_campaign(r, p.org_id, campaign_id)
+    return OrjsonResponse(await messages.messages_page(r, p.org_id, campaign_id, status=status, page=page,
+                                                       limit=limit, order=order))
+
+
+@router.get("/v1/campaigns/{campaign_id}/messages.csv", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+async def export_campaign_messages_csv(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                                       status: MessageStatus | None = Query(None, description=MESSAGE_STATUS_HELP)):
+    """One CSV row per email message, oldest send first, streamed; the columns of `/messages`."""
+    await ensure_campaign(r, p.org_id, campaign_id)  # 404 before the stream starts
+    return StreamingResponse(messages.messages_csv(r, p.org_id, campaign_id, status), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{campaign_id}-messages.csv"'})

@@ -23,7 +23,7 @@ def too_large() -> OrjsonResponse:
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/IngestBody"}},  # api/event_schema.py
                  "application/x-ndjson": {"schema": {"type": "string"}}}}})
-async def post_events(request: Request, p: WritePrincipal, sync_redis: SyncRedisDep):
+async def ingest_events(request: Request, p: WritePrincipal, sync_redis: SyncRedisDep):
     """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`.
     `late` lists the accepted events the campaign's watermark already makes late: the flow will count
     them in `diagnostics.late` instead of applying them (docs/api.md, *Late events*)."""

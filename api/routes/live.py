@@ -67,11 +67,14 @@ async def hub_ready(request: Request) -> LiveHub:
 
 @router.get("/v1/campaigns/{campaign_id}/live", tags=["live"], response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def live(request: Request, r: RedisDep, settings: SettingsDep, campaign_id: CampaignId, p: StreamPrincipal,
-               last_event_id: str | None = Header(None, max_length=200)):
-    """SSE: `event: frame` (data: LiveFrame, the /stats body + `seq`) and `event: alert` (data: LevelAlert or
-    ForecastAlert); resume with `Last-Event-ID`. A browser `EventSource` authenticates with `?token=` (a stream
-    token from POST /v1/stream-tokens)."""
+async def stream_campaign_live(request: Request, r: RedisDep, settings: SettingsDep, campaign_id: CampaignId,
+                               p: StreamPrincipal, last_event_id: str | None = Header(None, max_length=200)):
+    """SSE: `event: frame` (data: LiveFrame, the /stats body + `seq`) and `event: alert` (data: an alert record);
+    resume with `Last-Event-ID`: no alert is lost or repeated, frames resume after the cursor's seq. Frames are
+    whole snapshots, so a client resuming far behind may skip frames at the switch from history to live: those
+    published while its history was being sent, but the newest (alerts are never skipped). A browser
+    `EventSource` authenticates with `?token=` (a stream token from POST /v1/stream-tokens; never together with
+    `Authorization`: 400)."""
     await ensure_campaign(r, p.org_id, campaign_id)
     hub = await hub_ready(request)
     # the flow's alert min_sample: the dashboard shows "too few answers to judge" below it
@@ -87,8 +90,8 @@ async def live(request: Request, r: RedisDep, settings: SettingsDep, campaign_id
                                             "(data: OrgLiveSummary) per changed campaign",
                              "content": {"text/event-stream": {"schema": {
                                  "$ref": "#/components/schemas/OrgLiveSnapshot"}}}}})
-async def org_live(request: Request, r: RedisDep, settings: SettingsDep, p: ReadPrincipal,
-                   last_event_id: str | None = Header(None, max_length=200)):
+async def stream_org_live(request: Request, r: RedisDep, settings: SettingsDep, p: ReadPrincipal,
+                          last_event_id: str | None = Header(None, max_length=200)):
     """SSE: every campaign of the org — a snapshot on (re)connect, then one summary per change (coalesced)."""
     hub = await hub_ready(request)
     return sse_response(request, lambda stop: org_summary_events(
@@ -98,10 +101,11 @@ async def org_live(request: Request, r: RedisDep, settings: SettingsDep, p: Read
 
 @router.get("/v1/alerts", tags=["alerts"], response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def alerts_live(request: Request, r: RedisDep, settings: SettingsDep, p: StreamPrincipal,
-                      last_event_id: str | None = Header(None, max_length=200)):
-    """SSE of every alert of the org (`event: alert`, data: LevelAlert or ForecastAlert, id = org alert stream
-    id); resume with `Last-Event-ID`. Also opens with `?token=` (an org-wide stream token)."""
+async def stream_alerts(request: Request, r: RedisDep, settings: SettingsDep, p: StreamPrincipal,
+                        last_event_id: str | None = Header(None, max_length=200)):
+    """SSE of every alert of the org (`event: alert`, data: an alert record, id = org alert stream id); resume
+    with `Last-Event-ID`. Also opens with `?token=` (an org-wide stream token; never together with
+    `Authorization`: 400)."""
     hub = await hub_ready(request)
     return sse_response(request, lambda stop: org_alert_events(hub, r, p.org_id, last_event_id,
                                                                max_replay=settings.max_replay,

@@ -46,12 +46,12 @@ def flow_not_running(st: dict, now_ms: int) -> str | None:
 
 
 @router.get("/healthz")
-async def healthz():
+async def get_health():
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-async def readyz(request: Request, r: RedisDep, settings: SettingsDep):
+async def get_readiness(request: Request, r: RedisDep, settings: SettingsDep):
     bound = settings.flow_lag_bound_ms
     out = {"status": "ready", "redis": False, "flow_lag_ms": None, "lag_bound_ms": bound}
     try:
@@ -85,7 +85,7 @@ async def readyz(request: Request, r: RedisDep, settings: SettingsDep):
 
 
 @router.get("/metrics", response_class=Response)
-async def prometheus_metrics(request: Request, r: RedisDep):
+async def get_metrics(request: Request, r: RedisDep):
     metrics = request.app.state.metrics
     metrics.subscribers.set(request.app.state.hub.count())
     await metrics.campaigns.refresh(r)  # per-campaign gauges, cached a few seconds (api/campaign_metrics.py)

@@ -19,15 +19,15 @@ async def get_benchmarks(r: RedisDep, p: ReadPrincipal, kind: str = Query(..., m
 
 
 @router.get("/v1/usage", tags=["org"], response_model=models.Usage)
-async def usage(r: RedisDep, p: ReadPrincipal,
-                period: str = Query("all", pattern=r"^(all|\d{4}-\d{2}|\d{4}-\d{2}-\d{2})$",
-                                    description="all, YYYY-MM or YYYY-MM-DD (UTC)")):
+async def get_usage(r: RedisDep, p: ReadPrincipal,
+                    period: str = Query("all", pattern=r"^(all|\d{4}-\d{2}|\d{4}-\d{2}-\d{2})$",
+                    description="all, YYYY-MM or YYYY-MM-DD (UTC)")):
     """Usage of the org: lifetime totals from the stats bodies; for a month/day, dials (from the attempt index)."""
     return OrjsonResponse(await reads.usage(r, p.org_id, period))
 
 
 @router.get("/v1/alerts/recent", tags=["alerts"], response_model=models.AlertsRecent)
-async def alerts_recent(r: RedisDep, p: ReadPrincipal, limit: int = Query(50, ge=1, le=1000),
-                        campaign_id: str | None = Query(None, pattern=ID_PATTERN)):
+async def list_recent_alerts(r: RedisDep, p: ReadPrincipal, limit: int = Query(50, ge=1, le=1000),
+                             campaign_id: str | None = Query(None, pattern=ID_PATTERN)):
     """The org's latest alerts, newest first."""
     return OrjsonResponse({"alerts": await reads.recent_alerts(r, p.org_id, limit=limit, campaign_id=campaign_id)})

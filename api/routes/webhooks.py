@@ -62,9 +62,9 @@ async def delete_webhook(webhook_id: WebhookId, p: ManagePrincipal, client: Sync
 
 
 @router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=models.DeliveryLog)
-async def webhook_deliveries(webhook_id: WebhookId, p: ManagePrincipal, client: SyncRedisDep,
-                             limit: int = Query(100, ge=1, le=1000),
-                             alert_id: str | None = Query(None, min_length=1, max_length=600)):
+async def list_webhook_deliveries(webhook_id: WebhookId, p: ManagePrincipal, client: SyncRedisDep,
+                                  limit: int = Query(100, ge=1, le=1000),
+                                  alert_id: str | None = Query(None, min_length=1, max_length=600)):
     """Deliveries still scheduled, and the logged attempts (newest first): time, status code or
     error, latency, next retry, and the state each attempt left the delivery in."""
     await own_or_404(client, webhook_id, p.org_id)

@@ -50,18 +50,17 @@ def run(args) -> int:
     dev = args.dev or dev_mode_from_env()
     from api.sockets import BoundedHTTPProtocol
 
-    try:
+    try:  # every setting the API reads at start (api/env_settings.py)
         app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat, sse_stall_s=args.sse_stall_s,
                          webhooks=False if args.no_webhooks else None, sse_max_connections=args.sse_max_connections)
-    except ValueError as exc:  # a setting out of range (e.g. CALLPULSE_SSE_MAX_CONNECTIONS): one line, exit 2
+        protocol = BoundedHTTPProtocol.configured(args.header_timeout_s)
+    except ValueError as exc:  # a malformed or out-of-range setting (e.g. CALLPULSE_INGEST_RATE): one line, exit 2
         print(f"callpulse api: {exc}", file=sys.stderr)
         return 2
     if dev:
         print(f"callpulse api: DEV MODE — the demo key {DEV_KEY} is accepted (X-Org picks the org)",
               file=sys.stderr)
     print(f"callpulse api: http://{args.host}:{args.port}  (docs at /docs, Redis {redis_url()})", file=sys.stderr)
-    protocol = BoundedHTTPProtocol if args.header_timeout_s is None \
-        else BoundedHTTPProtocol.with_header_timeout(args.header_timeout_s)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=args.graceful_timeout, lifespan="on",
                             http=protocol)  # capped SO_SNDBUF, header timeout per socket (api/sockets.py)
