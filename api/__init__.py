@@ -1,8 +1,10 @@
 """The FastAPI service (SPEC §4): REST, ingest, server-sent events, auth, the dashboard page.
 
 Where things live (a newcomer's map; docs/api.md is the user-facing reference):
-- ``app.py``: ``create_app``, the factory: lifespan (Redis clients, live hub, webhook deliverer),
-  middleware, error handlers, the routers, the OpenAPI patch (``openapi_doc.py``);
+- ``settings.py``: ``ApiSettings``, the process's one settings object and the only reader of the environment
+  in api/; ``app.py``: ``build_app(settings)`` (``create_app`` builds the settings first): middleware, error
+  handlers, the routers, the OpenAPI patch (``openapi_doc.py``), and the lifespan that opens and closes
+  ``resources.py`` (Redis clients, live hub, rate limits, webhook deliverer);
 - ``routes/``: one ``APIRouter`` per area (ops, ingest, campaigns, detail, org, live, webhooks, dashboard);
 - ``deps.py``: the ``Annotated`` dependencies routes declare (``RedisDep``, ``ReadPrincipal``, ``CampaignId``...);
 - ``read_model/``: every Redis read the routes make; ``ingest.py``: the POST /v1/events path;

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -225,10 +224,6 @@ def revoke_key(client, key_id: str) -> bool:
 
 
 # ------------------------------------------------------------------ request authentication (async)
-
-def dev_mode_from_env() -> bool:
-    return os.environ.get("CALLPULSE_DEV", "") not in ("", "0", "false", "no")
-
 
 async def authenticate(redis, authorization: str | None, x_org: str | None, *, dev_mode: bool) -> Principal:
     """Principal of a request, or AuthError(401/403/400)."""

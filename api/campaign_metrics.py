@@ -17,7 +17,6 @@ import time
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
-from api.env_settings import env_number
 from api.read_model.gauges import OrgDirectory, read_campaigns, read_flow_marks
 from engine.events import EventRejected, parse_time
 
@@ -38,22 +37,15 @@ COMPLAINT_WINDOWS = ("lifetime", "30d")
 class CampaignGauges:
     """A prometheus_client collector: ``refresh`` (async, on scrape) reads, ``collect`` (sync) exports."""
 
-    def __init__(self, max_campaigns: int = 200, cache_s: float = 2.0, scan_keys: int = 100_000):
+    def __init__(self, *, max_campaigns: int, cache_s: float, scan_keys: int):
+        """The three settings (``CALLPULSE_METRICS_*``): `ApiSettings.metrics_max_campaigns`, ``_cache_s``,
+        ``_scan_keys`` (api/settings.py, their defaults too)."""
         self.max_campaigns = max_campaigns
         self.cache_s = cache_s
         self.orgs = OrgDirectory(scan_keys)
         self.read_at = float("-inf")
         self.families: list = []
         self.lock = asyncio.Lock()
-
-    @classmethod
-    def from_env(cls) -> CampaignGauges:
-        """The settings of the environment; ValueError naming a malformed one (api/env_settings.py)."""
-        return cls(max_campaigns=env_number("CALLPULSE_METRICS_MAX_CAMPAIGNS", 0, kind=int, minimum=0,
-                                            what="a whole number of campaigns"),
-                   cache_s=env_number("CALLPULSE_METRICS_CACHE_S", 2.0, minimum=0, what="a number of seconds"),
-                   scan_keys=env_number("CALLPULSE_METRICS_SCAN_KEYS", 100_000, kind=int, minimum=1,
-                                        what="a whole number of keys"))
 
     async def refresh(self, r) -> None:
         """Re-read unless the cache is fresh; a Redis error keeps the last values (and logs)."""

@@ -1,7 +1,8 @@
 """Request dependencies, in FastAPI's ``Annotated`` style: a route names what it needs in its signature.
 
-- ``RedisDep`` / ``SyncRedisDep``: the app's shared Redis clients (made by the lifespan, api/app.py);
-- ``SettingsDep``: what create_app was given (api/settings.py);
+- ``RedisDep`` / ``SyncRedisDep``: the app's shared Redis clients, ``HubDep``: the live hub, ``LimitsDep``: the
+  rate limits of POST /v1/events (all made and closed by the lifespan: ``ResourcesDep``, api/resources.py);
+- ``SettingsDep``: the process's settings (api/settings.py); ``MetricsDep``: its Prometheus metrics;
 - ``ReadPrincipal`` / ``WritePrincipal`` / ``ManagePrincipal``: an authenticated caller holding the
   scope ``campaigns:read`` / ``events:write`` / ``campaigns:manage`` (api/auth.py);
   ``StreamPrincipal``: SSE routes, which also open with a stream token (api/stream_tokens.py);
@@ -22,31 +23,54 @@ from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBear
 
 from api import stream_tokens
 from api.auth import AuthError, Principal, authenticate, valid_org
+from api.live import LiveHub
+from api.metrics import ApiMetrics
+from api.rate_limit import IngestLimits
+from api.resources import Resources
 from api.settings import ApiSettings
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
-def get_redis(request: Request) -> aioredis.Redis:
-    return request.app.state.redis
+# the getters are coroutines: FastAPI awaits them in place (a plain function would take a thread-pool hop)
+async def get_resources(request: Request) -> Resources:
+    return request.app.state.resources
 
 
-async def get_sync_redis(request: Request) -> redis_sync.Redis:
-    """The sync client of the thread-pool work (ingest, webhook store); made on first use, closed by the lifespan."""
-    if request.app.state.sync_redis is None:
-        from flows.redis_connect import connect
-
-        request.app.state.sync_redis = connect(request.app.state.settings.redis_url)
-    return request.app.state.sync_redis
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_redis(resources: ResourcesDep) -> aioredis.Redis:
+    return resources.redis
+
+
+async def get_sync_redis(resources: ResourcesDep) -> redis_sync.Redis:
+    """The sync client of the thread-pool work (ingest, webhook store), made by the lifespan."""
+    return resources.sync_client()
+
+
+async def get_hub(resources: ResourcesDep) -> LiveHub:
+    return resources.hub
+
+
+async def get_limits(resources: ResourcesDep) -> IngestLimits:
+    return resources.ingest_limits
+
+
+async def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
+
+
+async def get_metrics(request: Request) -> ApiMetrics:
+    return request.app.state.metrics
 
 
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 SyncRedisDep = Annotated[redis_sync.Redis, Depends(get_sync_redis)]
+HubDep = Annotated[LiveHub, Depends(get_hub)]
+LimitsDep = Annotated[IngestLimits, Depends(get_limits)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 CampaignId = Annotated[str, Path(pattern=ID_PATTERN, description="campaign id")]
 
 # ---------------------------------------------------------------- auth
@@ -57,7 +81,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 async def _dataset_whole(request: Request) -> None:
     # a wiped dataset has no API keys either: say so (503 + reason) before auth would say 401
-    problem = await request.app.state.guard.problem(request.app.state.redis)
+    problem = await request.app.state.guard.problem(request.app.state.resources.redis)
     if problem:
         raise HTTPException(503, problem)
 
@@ -70,7 +94,8 @@ async def _principal(request: Request, creds: HTTPAuthorizationCredentials | Non
         raise AuthError(401, f"stream tokens open only {stream_tokens.SSE_ROUTES} (as ?token=); "
                              "other routes need an API key")
     authorization = f"Bearer {creds.credentials}" if creds is not None else None
-    p = await authenticate(request.app.state.redis, authorization, x_org, dev_mode=request.app.state.dev_mode)
+    p = await authenticate(request.app.state.resources.redis, authorization, x_org,
+                           dev_mode=request.app.state.settings.dev_mode)
     if scope not in p.scopes:
         raise AuthError(403, f"this key lacks the {scope!r} scope")
     return p
@@ -115,7 +140,8 @@ async def stream_principal(
     if creds is not None:
         raise AuthError(400, "send either Authorization or ?token=, not both")
     await _dataset_whole(request)
-    return await stream_tokens.authenticate(request.app.state.redis, token, dev_mode=request.app.state.dev_mode,
+    return await stream_tokens.authenticate(request.app.state.resources.redis, token,
+                                            dev_mode=request.app.state.settings.dev_mode,
                                             campaign_id=request.path_params.get("campaign_id"))
 
 

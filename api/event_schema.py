@@ -1,10 +1,11 @@
-"""JSON Schema of the ingest events, generated from the validator's own field tables (engine/events.py).
+"""JSON Schema of the ingest events, generated from the validator's own field tables (engine/validation.py).
 
-One source of truth: ``engine.events`` keeps, per event type, a table of (field, checker, required).
+One source of truth: ``engine.validation.TYPE_FIELDS`` keeps, per event type, a table of (field, checker,
+required), its checkers public in ``engine.checkers``.
 This module reads those tables and turns each checker into the JSON Schema of what it accepts, so
 a type or field added to the validator shows up in the OpenAPI document with no edit here. The
-checkers are plain functions or closures of three factories (``_int_checker``, ``_enum_checker``,
-``_string_checker``), whose bounds are read back from their closure variables.
+checkers are plain functions or closures of three factories (``int_checker``, ``enum_checker``,
+``string_checker``), whose bounds are read back from their closure variables.
 
 A checker this module does not know yields ``{}`` (any value) plus ``x-unmapped-checker``; the
 test tests/test_event_schema.py fails on it, so a new kind of checker gets its schema here.
@@ -19,7 +20,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from engine import events as ev
+from engine import checkers as ck
+from engine import limits as lim
+from engine.timefmt import RFC3339, parse_time
+from engine.validation import TYPE_FIELDS, retry_number_required
 
 REF = "#/components/schemas/"
 ENVELOPE = ("event_id", "type", "ts", "org_id", "campaign_id")
@@ -30,10 +34,10 @@ def _pattern(compiled_fullmatch) -> str:
     return f"^(?:{compiled_fullmatch.__self__.pattern})$"
 
 
-ID = {"type": "string", "minLength": 1, "maxLength": ev.MAX_ID_CHARS, "pattern": _pattern(ev._ID_OK)}
+ID = {"type": "string", "minLength": 1, "maxLength": lim.MAX_ID_CHARS, "pattern": _pattern(ck.ID_OK)}
 TIME = {"description": "integer epoch milliseconds, or an RFC 3339 date-time with offset",
-        "anyOf": [{"type": "integer", "minimum": 0, "maximum": ev.MAX_TIME_MS},
-                  {"type": "string", "pattern": _pattern(ev._RFC3339)}]}  # not format date-time: a space may stand for T
+        "anyOf": [{"type": "integer", "minimum": 0, "maximum": lim.MAX_TIME_MS},
+                  {"type": "string", "pattern": _pattern(RFC3339)}]}  # not format date-time: a space may stand for T
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
 
 
@@ -45,39 +49,39 @@ def _flat_object(max_keys: int, key: dict, max_value_chars: int) -> dict:
 
 # checkers that are plain functions -> their schema
 _FIXED: dict[Callable, dict] = {
-    ev._check_id: ID,
-    ev._check_id_cached: ID,
-    ev._check_time: TIME,
-    ev.parse_time: TIME,
-    ev._check_number: {"type": "number"},
-    ev._check_ceiling: {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-    ev._check_usd: {"type": "number", "minimum": 0, "maximum": ev.MAX_USD},
-    ev._check_unit_open: {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-    ev._check_tz: {"type": "string", "maxLength": ev.MAX_TZ_CHARS,
+    ck.check_id: ID,
+    ck.check_id_cached: ID,
+    ck.check_time: TIME,
+    parse_time: TIME,
+    ck.check_number: {"type": "number"},
+    ck.check_ceiling: {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+    ck.check_usd: {"type": "number", "minimum": 0, "maximum": lim.MAX_USD},
+    ck.check_unit_open: {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    ck.check_tz: {"type": "string", "maxLength": lim.MAX_TZ_CHARS,
                    "description": "IANA time zone name the zone database knows"},
-    ev._check_calling_hours: {
+    ck.check_calling_hours: {
         "type": "object", "required": ["start", "end"], "additionalProperties": False,
         "description": "the called person's local hours in which a dial is allowed; exactly start and end, "
                        "start < end (no span over midnight)",
-        "properties": {"start": {"type": "string", "pattern": _pattern(ev._HHMM), "description": "HH:MM"},
-                       "end": {"type": "string", "pattern": _pattern(ev._HHMM_END),
+        "properties": {"start": {"type": "string", "pattern": _pattern(ck.HHMM), "description": "HH:MM"},
+                       "end": {"type": "string", "pattern": _pattern(ck.HHMM_END),
                                "description": "HH:MM, or 24:00"}}},
-    ev._check_bool: {"type": "boolean"},
-    ev._check_email: {"type": "string", "maxLength": ev.STRING_LIMITS["email"], "pattern": "^[^@]+@[^@]+$",
+    ck.check_bool: {"type": "boolean"},
+    ck.check_email: {"type": "string", "maxLength": lim.STRING_LIMITS["email"], "pattern": "^[^@]+@[^@]+$",
                       "description": "an e-mail address: one '@' with text on both sides"},
-    ev._check_config: {"type": "object", "description": "opaque; returned as sent"},
-    ev._check_time_window: {
+    ck.check_config: {"type": "object", "description": "opaque; returned as sent"},
+    ck.check_time_window: {
         "type": "object", "required": ["start", "end"],
         "description": "dialing hours; end before start spans midnight; start = end is invalid",
-        "properties": {"start": {"type": "string", "pattern": _pattern(ev._HHMM), "description": "HH:MM"},
-                       "end": {"type": "string", "pattern": _pattern(ev._HHMM), "description": "HH:MM"},
-                       "tz": {"type": ["string", "null"], "maxLength": ev.MAX_TZ_CHARS,
+        "properties": {"start": {"type": "string", "pattern": _pattern(ck.HHMM), "description": "HH:MM"},
+                       "end": {"type": "string", "pattern": _pattern(ck.HHMM), "description": "HH:MM"},
+                       "tz": {"type": ["string", "null"], "maxLength": lim.MAX_TZ_CHARS,
                               "description": "IANA time zone name (default UTC)"}}},
-    ev._check_variables: _flat_object(ev.MAX_VARIABLES, {"minLength": 1, "maxLength": ev.MAX_VARIABLE_KEY_CHARS},
-                                      ev.MAX_VARIABLE_VALUE_CHARS),
-    ev._check_results: _flat_object(ev.MAX_RESULTS, {"maxLength": ev.MAX_RESULT_KEY_CHARS,
+    ck.check_variables: _flat_object(lim.MAX_VARIABLES, {"minLength": 1, "maxLength": lim.MAX_VARIABLE_KEY_CHARS},
+                                      lim.MAX_VARIABLE_VALUE_CHARS),
+    ck.check_results: _flat_object(lim.MAX_RESULTS, {"maxLength": lim.MAX_RESULT_KEY_CHARS,
                                                      "pattern": r"^[^.]+\.[\s\S]+$"},
-                                    ev.MAX_RESULT_VALUE_CHARS),
+                                    lim.MAX_RESULT_VALUE_CHARS),
 }
 
 
@@ -85,11 +89,11 @@ def _from_factory(check: Callable) -> dict | None:
     """Schema of a checker made by one of the validator's checker factories, from its closure."""
     factory = check.__qualname__.split(".<locals>")[0]
     bound = inspect.getclosurevars(check).nonlocals
-    if factory == "_int_checker":
+    if factory == "int_checker":
         return {"type": "integer", "minimum": bound["lo"], "maximum": bound["hi"]}  # MAX_INT: a 64-bit int
-    if factory == "_enum_checker":
+    if factory == "enum_checker":
         return {"type": "string", "enum": bound["listing"].split("|")}
-    if factory == "_string_checker":
+    if factory == "string_checker":
         return {"type": "string", "maxLength": bound["limit"], **({"minLength": 1} if bound["nonempty"] else {})}
     return None
 
@@ -106,7 +110,7 @@ def checker_schema(check: Callable) -> dict:
 
 def _conditions(required: Any, name: str) -> dict | None:
     """A field required only in some cases (``required`` is a callable of the event so far)."""
-    if required is getattr(ev, "_retry_number_required", None):
+    if required is retry_number_required:
         return {"if": {"required": ["status"], "properties": {"status": {"const": "retrying"}}},
                 # present and not null: an optional field given as null is absent (SPEC §1)
                 "then": {"required": [name], "properties": {name: {"not": {"type": "null"}}}}}
@@ -153,9 +157,9 @@ def components() -> dict[str, dict]:
     """Every event type's schema, plus ``Event`` (the union, discriminated by ``type``) and ``IngestBody``."""
     out: dict[str, dict] = {}
     mapping = {}
-    for t in sorted(ev._TYPE_FIELDS):
+    for t in sorted(TYPE_FIELDS):
         name = component_name(t)
-        out[name] = event_schema(t, ev._TYPE_FIELDS[t])
+        out[name] = event_schema(t, TYPE_FIELDS[t])
         mapping[t] = REF + name
     out["Event"] = {"description": "one event (SPEC §1 of the product; docs/events.md), by `type`",
                     "oneOf": [{"$ref": ref} for ref in mapping.values()],
@@ -164,12 +168,12 @@ def components() -> dict[str, dict]:
         "description": "a JSON array of events or one event object. Each event is validated on its own: "
                        "an invalid one is reported in `rejected` (with its index and reason), the others "
                        "are accepted",
-        "oneOf": [{"type": "array", "maxItems": ev.MAX_BATCH_EVENTS, "items": {"$ref": REF + "Event"}},
+        "oneOf": [{"type": "array", "maxItems": lim.MAX_BATCH_EVENTS, "items": {"$ref": REF + "Event"}},
                   {"$ref": REF + "Event"}]}
     return out
 
 
 def unmapped() -> list[str]:
     """``type.field`` of every field whose checker this module cannot describe (should be empty)."""
-    return [f"{t}.{name}" for t, table in ev._TYPE_FIELDS.items() for name, check, _ in table
+    return [f"{t}.{name}" for t, table in TYPE_FIELDS.items() for name, check, _ in table
             if "x-unmapped-checker" in checker_schema(check)]

@@ -12,6 +12,7 @@ import time
 import orjson
 
 from api.late_notice import LateCheck
+from api.settings import ApiSettings
 from engine.events import EventRejected, parse_event, split_body, validate_event
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
@@ -50,17 +51,18 @@ def json_body_problem(body: bytes, content_type: str) -> str | None:
     return None
 
 
-def ingest_body(client, body: bytes, org_id: str) -> dict:
+def ingest_body(client, body: bytes, org_id: str, settings: ApiSettings) -> dict:
     """Split, validate (live mode) and append a POST /v1/events body: the answer body
     ``{accepted, duplicates, rejected, late}``.
 
     Raises EventRejected("too_large") for a body over the limits. The append is
-    `flows.ingest_claims.accept_events`, the path `callpulse ingest` takes.
+    `flows.ingest_claims.accept_events`, the path `callpulse ingest` takes, with the partitions and the replica
+    acknowledgement of ``settings`` (`ApiSettings`).
     """
-    return ingest_items(client, split_body(body), org_id)
+    return ingest_items(client, split_body(body), org_id, settings)
 
 
-def ingest_items(client, items: list, org_id: str) -> dict:
+def ingest_items(client, items: list, org_id: str, settings: ApiSettings) -> dict:
     """Validate (live mode) and append the items of a split POST /v1/events body (see `ingest_body`)."""
     from flows.ingest_claims import accept_events  # one of the few flows imports (api/__init__.py)
 
@@ -83,7 +85,7 @@ def ingest_items(client, items: list, org_id: str) -> dict:
         return {"accepted": 0, "duplicates": 0, "rejected": rejected, "late": []}
     check = LateCheck(client)
     check.read(valid)  # before the append: the watermark as it stands without this body (api/late_notice.py)
-    fresh = accept_events(client, valid)
+    fresh = accept_events(client, valid, partitions=settings.partitions, ack=settings.ack)
     late = [{"index": i, "reason": why} for i, why in check.late(valid, fresh, positions)]
     accepted = sum(1 for f in fresh if f)
     return {"accepted": accepted, "duplicates": len(fresh) - accepted, "rejected": rejected, "late": late}

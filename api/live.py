@@ -30,6 +30,7 @@ from collections import deque
 import orjson
 
 from api.org_live import MinSample, OrgSummaries
+from api.settings import ApiSettings
 from engine.keys import ALERT_FIELD, ALERT_SERIES, LIVE_CHANNEL, alert_position, org_alerts_stream
 from flows.live_channel import split_frame
 
@@ -196,7 +197,8 @@ class OrgFeed:
 
 
 class LiveHub:
-    def __init__(self, redis, *, max_alert_queue: int = 1000, org_poll_s: float = 2.0, pubsub_redis=None):
+    def __init__(self, redis, *, max_alert_queue: int = ApiSettings.max_alert_queue, org_poll_s: float = 2.0,
+                 pubsub_redis=None):
         self.redis = redis
         # the subscription must NOT reconnect silently (messages published meanwhile would be lost
         # unnoticed): a client without retries, so a lost subscription closes every stream (see run)

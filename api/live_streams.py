@@ -91,35 +91,84 @@ async def campaign_events(hub: LiveHub, redis, org: str, camp: str, last_event_i
     try:
         if not await hub.wait_live(org, camp):  # a cluster: its sharded channel not subscribed; the client retries
             return
-        parsed = Cursor.parse(last_event_id)
-        fkey, akey = frames_stream(org, camp), alerts_stream(org, camp)
         try:  # the response has started: a Redis error now must end the stream cleanly, not abort it
-            alert_history = await redis.xrange(akey, "-", "+", count=ALERT_HISTORY)
-            if parsed is None or "." not in last_event_id:
-                # fresh start (or a bare frame seq): alerts from now on; mark those in the stream as seen
-                cur = Cursor(parsed.seq if parsed else 0)
-                for _sid, fields in alert_history:
-                    raw = fields.get(ALERT_FIELD)
-                    if raw:
-                        with contextlib.suppress(Exception):
-                            cur.mark_alert(orjson.loads(raw).get("alert_id", ""))
-                alert_history = []
-            else:
-                cur = parsed
-            if parsed is None:
-                history = await redis.xrevrange(fkey, "+", "-", count=1)  # the latest frame only
-            else:
-                history = await redis.xrevrange(fkey, "+", "(%d-0" % cur.seq, count=max_replay)
-                if not history:
-                    top = await redis.xrevrange(fkey, "+", "-", count=1)
-                    if top and int(top[0][0].decode().partition("-")[0]) < cur.seq:
-                        # the cursor is ahead of the stream (frames renumbered, e.g. a flow restarted
-                        # without recovery): start over from the latest frame instead of waiting forever
-                        cur.seq = 0
-                        history = top
+            cur, alert_history, history = await _campaign_history(redis, org, camp, last_event_id, max_replay)
         except RedisError as exc:  # the client resumes from its Last-Event-ID
             log.warning("live stream %s/%s: history read failed (%s); closing the stream", org, camp, exc)
             return
+        feed = _CampaignFeed(sub, cur, heartbeat_s=heartbeat_s, min_interval_s=min_interval_s, metrics=metrics)
+        for event in feed.replay(alert_history, history):
+            yield event
+        # ---- live (drain what was buffered meanwhile, skipping what history already sent)
+        while not sub.closed:
+            for event in feed.buffered_alerts():
+                yield event
+            event, wait = feed.due_frame()
+            if event is None:
+                await feed.idle(wait)
+                continue
+            yield event
+            feed.frame_sent()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        hub.remove_campaign(org, camp, sub)
+        if metrics:
+            metrics.subscribers.dec()
+
+
+async def _campaign_history(redis, org: str, camp: str, last_event_id: str | None, max_replay: int):
+    """What a campaign stream replays before going live: ``(cursor, alert entries, frame entries newest
+    first)``. A fresh start (or a bare frame seq) replays no alert: those in the stream are marked seen."""
+    parsed = Cursor.parse(last_event_id)
+    fkey, akey = frames_stream(org, camp), alerts_stream(org, camp)
+    alert_history = await redis.xrange(akey, "-", "+", count=ALERT_HISTORY)
+    if parsed is None or "." not in last_event_id:
+        cur = Cursor(parsed.seq if parsed else 0)
+        for _sid, fields in alert_history:
+            raw = fields.get(ALERT_FIELD)
+            if raw:
+                with contextlib.suppress(Exception):
+                    cur.mark_alert(orjson.loads(raw).get("alert_id", ""))
+        alert_history = []
+    else:
+        cur = parsed
+    if parsed is None:
+        return cur, alert_history, await redis.xrevrange(fkey, "+", "-", count=1)  # the latest frame only
+    history = await redis.xrevrange(fkey, "+", "(%d-0" % cur.seq, count=max_replay)
+    if not history:
+        top = await redis.xrevrange(fkey, "+", "-", count=1)
+        if top and int(top[0][0].decode().partition("-")[0]) < cur.seq:
+            # the cursor is ahead of the stream (frames renumbered, e.g. a flow restarted without
+            # recovery): start over from the latest frame instead of waiting forever
+            cur.seq = 0
+            history = top
+    return cur, alert_history, history
+
+
+class _CampaignFeed:
+    """One campaign stream's position and pace: the cursor, the latest frame sent and when.
+
+    It decides what to send next (``replay``, ``buffered_alerts``, ``due_frame``) and how long to wait
+    (``idle``); `campaign_events` writes the events. A frame goes at most every ``min_interval_s``
+    (the latest one wins), and the latest frame again after ``heartbeat_s`` without one."""
+
+    def __init__(self, sub: Subscriber, cur: Cursor, *, heartbeat_s: float, min_interval_s: float, metrics):
+        self.sub, self.cur, self.metrics = sub, cur, metrics
+        self.heartbeat_s, self.min_interval_s = heartbeat_s, min_interval_s
+        self.last_frame: bytes | None = None
+        self.last_sent = 0.0
+
+    def _alert(self, aid: str, raw: bytes):
+        """The alert's event if the cursor has not seen it (marked seen once sent)."""
+        if self.cur.alert_is_new(aid):
+            self.cur.mark_alert(aid)
+            yield sse("alert", self.cur.text(), raw)
+            if self.metrics:
+                self.metrics.alerts_sent.inc()
+
+    def replay(self, alert_history, history):
+        """The history's events: its alerts not yet seen, then its frames after the cursor, oldest first."""
         for _sid, fields in alert_history:
             raw = fields.get(ALERT_FIELD)
             if not raw:
@@ -128,66 +177,53 @@ async def campaign_events(hub: LiveHub, redis, org: str, camp: str, last_event_i
                 aid = orjson.loads(raw).get("alert_id", "")
             except orjson.JSONDecodeError:
                 continue
-            if cur.alert_is_new(aid):
-                cur.mark_alert(aid)
-                yield sse("alert", cur.text(), raw)
-                if metrics:
-                    metrics.alerts_sent.inc()
-        last_frame: bytes | None = None
-        last_sent = 0.0
+            yield from self._alert(aid, raw)
         for sid, fields in reversed(history):
             seq = int(sid.decode().partition("-")[0])
             raw = fields.get(FRAME_FIELD)
-            if raw is None or seq <= cur.seq:
+            if raw is None or seq <= self.cur.seq:
                 continue
-            cur.seq = seq
-            last_frame = raw
-            yield sse("frame", cur.text(), raw)
-            last_sent = time.monotonic()
-            if metrics:
-                metrics.frames_sent.inc()
-        # ---- live (drain what was buffered meanwhile, skipping what history already sent)
-        while True:
-            if sub.closed:
-                return
-            while sub.alerts:
-                aid, raw = sub.alerts.popleft()
-                if cur.alert_is_new(aid):
-                    cur.mark_alert(aid)
-                    yield sse("alert", cur.text(), raw)
-                    if metrics:
-                        metrics.alerts_sent.inc()
-            now = time.monotonic()
-            wait = heartbeat_s - (now - last_sent) if last_frame is not None else heartbeat_s
-            f = sub.frame
-            if f is not None and f[0] > cur.seq:
-                gap = min_interval_s - (now - last_sent)
-                if gap <= 0:
-                    cur.seq, last_frame = f
-                    yield sse("frame", cur.text(), last_frame)
-                    last_sent = time.monotonic()
-                    if metrics:
-                        metrics.frames_sent.inc()
-                    continue
-                wait = min(wait, gap)
-            elif last_frame is not None and wait <= 0:
-                yield sse("frame", cur.text(), last_frame)  # heartbeat: the latest frame again
-                last_sent = time.monotonic()
-                if metrics:
-                    metrics.frames_sent.inc()
-                continue
-            sub.wake.clear()
-            if sub.alerts or sub.closed or (sub.frame is not None and sub.frame[0] > cur.seq and
-                                            min_interval_s - (time.monotonic() - last_sent) <= 0):
-                continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(sub.wake.wait(), timeout=max(wait, 0.001))
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-        hub.remove_campaign(org, camp, sub)
-        if metrics:
-            metrics.subscribers.dec()
+            self.cur.seq = seq
+            self.last_frame = raw
+            yield sse("frame", self.cur.text(), raw)
+            self.frame_sent()
+
+    def buffered_alerts(self):
+        """The events of the alerts the hub buffered, those the cursor has not seen."""
+        while self.sub.alerts:
+            aid, raw = self.sub.alerts.popleft()
+            yield from self._alert(aid, raw)
+
+    def due_frame(self) -> tuple[bytes | None, float]:
+        """``(event, 0)``: a frame to send now (a newer one, or the latest again as a heartbeat); or
+        ``(None, seconds)``: nothing before that long (unless the hub wakes the stream)."""
+        now = time.monotonic()
+        wait = self.heartbeat_s - (now - self.last_sent) if self.last_frame is not None else self.heartbeat_s
+        f = self.sub.frame
+        if f is not None and f[0] > self.cur.seq:
+            gap = self.min_interval_s - (now - self.last_sent)
+            if gap <= 0:
+                self.cur.seq, self.last_frame = f
+                return sse("frame", self.cur.text(), self.last_frame), 0.0
+            wait = min(wait, gap)
+        elif self.last_frame is not None and wait <= 0:
+            return sse("frame", self.cur.text(), self.last_frame), 0.0  # heartbeat: the latest frame again
+        return None, wait
+
+    def frame_sent(self) -> None:
+        self.last_sent = time.monotonic()
+        if self.metrics:
+            self.metrics.frames_sent.inc()
+
+    async def idle(self, wait: float) -> None:
+        """Wait for the hub (a frame, an alert, a close) at most ``wait`` seconds, unless something is due."""
+        sub = self.sub
+        sub.wake.clear()
+        if sub.alerts or sub.closed or (sub.frame is not None and sub.frame[0] > self.cur.seq and
+                                        self.min_interval_s - (time.monotonic() - self.last_sent) <= 0):
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(sub.wake.wait(), timeout=max(wait, 0.001))
 
 
 async def org_alert_events(hub: LiveHub, redis, org: str, last_event_id: str | None, *, max_replay: int,

@@ -11,7 +11,7 @@ from api.campaign_metrics import CampaignGauges
 
 
 class ApiMetrics:
-    def __init__(self):
+    def __init__(self, campaigns: CampaignGauges):
         self.registry = CollectorRegistry()
         self.requests = Counter("callpulse_api_requests_total", "HTTP requests", ["method", "route", "status"],
                                 registry=self.registry)
@@ -36,7 +36,7 @@ class ApiMetrics:
                                         "webhook delivery attempts by the state they left the delivery in",
                                         ["state"], registry=self.registry)
         # per-campaign gauges from the stored stats bodies; refreshed (cached) by the /metrics route
-        self.campaigns = CampaignGauges.from_env()
+        self.campaigns = campaigns
         self.registry.register(self.campaigns)
 
     def render(self) -> tuple[bytes, str]:

@@ -1,6 +1,7 @@
 """Per-key rate limits on ``POST /v1/events`` (issue #9; docs/operations.md), shared through Redis.
 
-Two limits, each off unless set (environment, or `create_app(ingest_rate=..., ingest_event_rate=...)`):
+Two limits, each off unless set (`ApiSettings`, api/settings.py: the environment, or
+`create_app(ingest_rate=..., ingest_event_rate=...)`):
 
 - ``CALLPULSE_INGEST_RATE``: requests per API key, e.g. ``20/second`` or ``20/second;600/minute``;
 - ``CALLPULSE_INGEST_EVENT_RATE``: events per API key (every item of a body counts, valid or not),
@@ -19,7 +20,6 @@ that is a 413 (send smaller batches), not a 429.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 
@@ -91,14 +91,6 @@ class IngestLimits:
         self.enabled = bool(self.requests or self.events)
         self._uri = storage_uri(redis_url) if self.enabled else None
         self._limiter = None
-
-    @classmethod
-    def from_env(cls, redis_url: str, requests: str | None = None, events: str | None = None) -> IngestLimits:
-        if requests is None:
-            requests = os.environ.get("CALLPULSE_INGEST_RATE")
-        if events is None:
-            events = os.environ.get("CALLPULSE_INGEST_EVENT_RATE")
-        return cls(redis_url, requests=requests, events=events)
 
     def bind(self, pool, *, cluster: bool = False) -> None:
         """Use the app's Redis connection pool (made in its lifespan, inside the server's event loop); on a

@@ -28,18 +28,18 @@ import time
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from api.env_settings import env_number
+from api.settings import ApiSettings
 
 log = logging.getLogger("callpulse.api.sockets")
 
-DEFAULT_SNDBUF = 64 * 1024  # CALLPULSE_SNDBUF; the kernel doubles it (bookkeeping)
-DEFAULT_HEADER_TIMEOUT_S = 10.0  # CALLPULSE_HEADER_TIMEOUT_S; 0 = none
 TRANSPORTS: dict[tuple, asyncio.Transport] = {}  # (host, port) of the peer -> its transport
 
 
 class BoundedHTTPProtocol(H11Protocol):
-    sndbuf = DEFAULT_SNDBUF
-    header_timeout_s = DEFAULT_HEADER_TIMEOUT_S  # 0: no header timeout
+    # the settings' defaults (CALLPULSE_SNDBUF, CALLPULSE_HEADER_TIMEOUT_S), for a server made without settings
+    # (tests/support.py); `configured` gives the process's own
+    sndbuf = ApiSettings.sndbuf
+    header_timeout_s = ApiSettings.header_timeout_s  # 0: no header timeout
     _header_timer: asyncio.TimerHandle | None = None
 
     @classmethod
@@ -48,14 +48,9 @@ class BoundedHTTPProtocol(H11Protocol):
         return type(cls.__name__, (cls,), {"header_timeout_s": header_timeout_s})
 
     @classmethod
-    def configured(cls, header_timeout_s: float | None = None) -> type[BoundedHTTPProtocol]:
-        """This protocol as the environment sets it (``CALLPULSE_SNDBUF``, ``CALLPULSE_HEADER_TIMEOUT_S``, the
-        latter unless ``header_timeout_s`` is given); ValueError naming a malformed setting."""
-        if header_timeout_s is None:
-            header_timeout_s = env_number("CALLPULSE_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S, minimum=0,
-                                          what="a number of seconds")
-        sndbuf = env_number("CALLPULSE_SNDBUF", DEFAULT_SNDBUF, kind=int, minimum=0, what="a number of bytes")
-        return type(cls.__name__, (cls,), {"header_timeout_s": header_timeout_s, "sndbuf": sndbuf})
+    def configured(cls, settings: ApiSettings) -> type[BoundedHTTPProtocol]:
+        """This protocol as the process's settings say (``sndbuf``, ``header_timeout_s``: api/settings.py)."""
+        return type(cls.__name__, (cls,), {"header_timeout_s": settings.header_timeout_s, "sndbuf": settings.sndbuf})
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -140,7 +135,7 @@ class _Watch:
 
 
 class StallReaper:
-    def __init__(self, stall_s: float = 10.0, metrics=None):
+    def __init__(self, stall_s: float, metrics=None):  # stall_s: ApiSettings.sse_stall_s
         self.stall_s = stall_s
         self.metrics = metrics
         self.watches: set[_Watch] = set()

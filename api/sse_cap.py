@@ -9,28 +9,14 @@ response never run at all, when it is dropped.
 
 from __future__ import annotations
 
-import os
-
 from sse_starlette.sse import EventSourceResponse
 
-SETTING = "CALLPULSE_SSE_MAX_CONNECTIONS"
-DEFAULT_MAX = 10_000
 RETRY_AFTER_S = 5
 
 
-def max_from_env() -> int:
-    raw = os.environ.get(SETTING, "").strip()
-    try:
-        value = int(raw) if raw else DEFAULT_MAX
-    except ValueError:
-        raise ValueError(f"{SETTING}={raw!r}: a whole number of SSE connections (default {DEFAULT_MAX})") from None
-    if value < 1:
-        raise ValueError(f"{SETTING}={raw!r}: at least 1")
-    return value
-
-
 class SseCap:
-    """How many SSE streams this process has open, against its cap (one event loop: no lock needed)."""
+    """How many SSE streams this process has open, against its cap (`ApiSettings.sse_max_connections`,
+    ``CALLPULSE_SSE_MAX_CONNECTIONS``; one event loop: no lock needed)."""
 
     def __init__(self, limit: int):
         self.limit = limit

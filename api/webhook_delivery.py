@@ -1,6 +1,7 @@
 """Webhook delivery: every alert of an org, POSTed to each of its endpoints, at least once.
 
-Runs as a background task of `callpulse api` (off with ``--no-webhooks`` or ``CALLPULSE_WEBHOOKS=0``).
+Runs as a background task of `callpulse api` (off with ``--no-webhooks`` or ``CALLPULSE_WEBHOOKS=0``), with the
+`DeliverySettings` and the allow list (``CALLPULSE_WEBHOOK_ALLOW``) of the process's `ApiSettings`.
 Any number of API replicas may run it; in normal operation each delivery is made by one of them.
 
 1. **Fan-out.** Each org with endpoints has a consumer group (`webhook_store.GROUP`) on its alert
@@ -41,7 +42,6 @@ import orjson
 import redis as redis_sync
 from standardwebhooks import Webhook
 
-from api.env_settings import env_number
 from api.webhook_policy import check_destination
 from api.webhook_store import GROUP, ORGS_KEY, due_key, endpoint_key, jobs_key, log_key, org_endpoints_key
 from engine.keys import ALERT_FIELD, org_alerts_stream
@@ -71,12 +71,10 @@ return 1
 """
 
 
-def _env_float(name: str, default: float) -> float:
-    return env_number(name, default, minimum=0, what="a number of seconds")
-
-
 @dataclass(frozen=True)
 class DeliverySettings:
+    """The deliverer's knobs (``CALLPULSE_WEBHOOK_*``, read by api/settings.py); the defaults are these."""
+
     backoff_base_s: float = 5.0
     backoff_cap_s: float = 3600.0
     give_up_s: float = 86_400.0
@@ -84,18 +82,6 @@ class DeliverySettings:
     poll_s: float = 0.5
     claim_idle_s: float = 30.0
     max_in_flight: int = 32
-
-    @classmethod
-    def from_env(cls) -> DeliverySettings:
-        d = cls()
-        return cls(backoff_base_s=_env_float("CALLPULSE_WEBHOOK_BACKOFF_BASE_S", d.backoff_base_s),
-                   backoff_cap_s=_env_float("CALLPULSE_WEBHOOK_BACKOFF_CAP_S", d.backoff_cap_s),
-                   give_up_s=_env_float("CALLPULSE_WEBHOOK_GIVE_UP_S", d.give_up_s),
-                   timeout_s=_env_float("CALLPULSE_WEBHOOK_TIMEOUT_S", d.timeout_s),
-                   poll_s=_env_float("CALLPULSE_WEBHOOK_POLL_S", d.poll_s),
-                   claim_idle_s=_env_float("CALLPULSE_WEBHOOK_CLAIM_IDLE_S", d.claim_idle_s),
-                   max_in_flight=env_number("CALLPULSE_WEBHOOK_MAX_IN_FLIGHT", d.max_in_flight, kind=int,
-                                            minimum=1, what="a whole number of deliveries"))
 
     def backoff_s(self, attempts: int, rng: random.Random = random) -> float:
         """Delay before the attempt after ``attempts`` failed ones: exponential, capped, jittered."""
@@ -105,10 +91,6 @@ class DeliverySettings:
     @property
     def lease_ms(self) -> int:
         return int((self.timeout_s + 5) * 1000)
-
-
-def enabled_from_env() -> bool:
-    return os.environ.get("CALLPULSE_WEBHOOKS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _iso(ms: int) -> str:
@@ -126,10 +108,11 @@ def envelope(record: dict, appended_ms: int) -> bytes:
 
 class Deliverer:
     def __init__(self, redis, settings: DeliverySettings | None = None, *, http: httpx.AsyncClient | None = None,
-                 metrics=None):
+                 metrics=None, allow: str = ""):
         self.redis = redis
         self.metrics = metrics  # api.metrics.ApiMetrics, or None
-        self.settings = settings or DeliverySettings.from_env()
+        self.settings = settings or DeliverySettings()
+        self.allow = allow  # CALLPULSE_WEBHOOK_ALLOW: destinations allowed despite the policy (api/webhook_policy.py)
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.http = http
         self.in_flight: set[asyncio.Task] = set()
@@ -295,7 +278,7 @@ class Deliverer:
     async def _post(self, ep: dict, msg_id: str, body: str) -> tuple[int | None, str | None]:
         """(status code, None) or (None, error text) of one signed POST."""
         try:
-            await check_destination(ep["url"])
+            await check_destination(ep["url"], self.allow)
             now = datetime.now(UTC)
             headers = {"content-type": "application/json", "webhook-id": msg_id,
                        "webhook-timestamp": str(int(now.timestamp())),

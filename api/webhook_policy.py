@@ -4,7 +4,8 @@ A webhook URL is chosen by a tenant, and the process that POSTs to it sits next 
 maybe a cloud metadata service. So by default a delivery never goes to a loopback, private,
 link-local (169.254.169.254 is the usual metadata address), multicast, reserved or unspecified
 address. ``CALLPULSE_WEBHOOK_ALLOW`` lists exceptions: comma-separated CIDRs (``10.1.2.0/24``,
-``127.0.0.1/32``) or exact host names (``hooks.internal``), e.g. for an in-house receiver.
+``127.0.0.1/32``) or exact host names (``hooks.internal``), e.g. for an in-house receiver. The process's
+settings object reads it (`ApiSettings.webhook_allow`, `CliSettings.webhook_allow`) and passes it in as ``allow``.
 
 Checked twice: at registration (a literal IP address, or ``localhost``) and before every
 attempt (every address the host name resolves to then). At registration a host is read the way a
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import re
 import socket
 from urllib.parse import urlsplit, urlunsplit
@@ -40,9 +40,9 @@ class DestinationDenied(ValueError):
     pass
 
 
-def _allow_list(raw: str | None) -> tuple[list, set]:
+def _allow_list(raw: str) -> tuple[list, set]:
     nets, names = [], set()
-    for item in (raw if raw is not None else os.environ.get("CALLPULSE_WEBHOOK_ALLOW", "")).split(","):
+    for item in raw.split(","):
         item = item.strip()
         if not item:
             continue
@@ -86,7 +86,7 @@ def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
         raise ValueError(f"url: {host} ends in a number but is not an IPv4 address") from None
 
 
-def check_url(url: str, allow: str | None = None) -> str:
+def check_url(url: str, allow: str = "") -> str:
     """The URL to store if it may be registered (a literal address in canonical form); ValueError (syntax)
     or DestinationDenied (policy) otherwise."""
     if not _URL_RE.fullmatch(url):
@@ -111,7 +111,7 @@ def check_url(url: str, allow: str | None = None) -> str:
     return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port is not None else "")))
 
 
-async def check_destination(url: str, allow: str | None = None) -> None:
+async def check_destination(url: str, allow: str = "") -> None:
     """Before an attempt: DestinationDenied if the host resolves to any address the policy refuses."""
     try:
         parts = urlsplit(url)

@@ -83,15 +83,16 @@ def _public(webhook_id: str, rec: dict) -> dict:
 
 
 def create_endpoint(client, *, org: str, url: str, secret: str | None = None,
-                    kinds: list[str] | None = None) -> dict:
+                    kinds: list[str] | None = None, allow: str = "") -> dict:
     """Register an endpoint; returns its public record plus ``secret`` (shown once).
 
-    ValueError for an invalid org, URL (api.webhook_policy), secret or kind."""
+    ValueError for an invalid org, URL (api.webhook_policy; ``allow``: ``CALLPULSE_WEBHOOK_ALLOW`` as the
+    settings read it), secret or kind."""
     import re
 
     if not valid_org(org):
         raise ValueError(f"invalid org id {org!r}")
-    url = check_url(url)  # a literal address in canonical form (api/webhook_policy.py)
+    url = check_url(url, allow)  # a literal address in canonical form (api/webhook_policy.py)
     if secret is None:
         secret = new_secret()
     elif not re.fullmatch(SECRET_PATTERN, secret):

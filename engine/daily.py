@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from engine.localtime import local_date
-from engine.state import CampaignState
 from engine.state_grid import D_COST, DAILY_FIELDS, QUARTER_HOUR
+
+if TYPE_CHECKING:  # a type hint only: the API's read side (rows_from_quarters) must not load the write model
+    from engine.state import CampaignState
 
 MAX_DAYS = 3660
 

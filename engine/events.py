@@ -3,38 +3,13 @@
 Import from here or from the owning module: limits (`engine.limits`), vocabularies (`engine.vocab`),
 the rejection (`engine.rejection`), time parsing and formatting (`engine.timefmt`), money
 (`engine.money`), field checkers (`engine.checkers`), the field tables and `validate_event`
-(`engine.validation`), body splitting (`engine.body`). `api/event_schema.py` reads the checkers and
-`_TYPE_FIELDS` through this module, so those private names stay reachable here.
+(`engine.validation`), body splitting (`engine.body`). Only public names: a reader of the validator's
+table (api/event_schema.py) takes it from its owners, `engine.validation.TYPE_FIELDS` and `engine.checkers`.
 """
 
 from __future__ import annotations
 
 from engine.body import split_body
-from engine.checkers import (  # noqa: F401
-                             _HHMM,
-                             _HHMM_END,
-                             _ID_OK,
-                             _SEEN_IDS,
-                             _TZ_CACHE,
-                             _check_bool,
-                             _check_calling_hours,
-                             _check_ceiling,
-                             _check_config,
-                             _check_email,
-                             _check_id,
-                             _check_id_cached,
-                             _check_number,
-                             _check_results,
-                             _check_time,
-                             _check_time_window,
-                             _check_tz,
-                             _check_unit_open,
-                             _check_usd,
-                             _check_variables,
-                             _enum_checker,
-                             _int_checker,
-                             _string_checker,
-)
 from engine.limits import (  # noqa: F401
                              FUTURE_TOLERANCE_MS,
                              MAX_BATCH_EVENTS,
@@ -55,12 +30,10 @@ from engine.limits import (  # noqa: F401
 )
 from engine.money import usd_to_micros
 from engine.rejection import EventRejected
-from engine.timefmt import _MINUTE_CACHE, _RFC3339, _TAIL_CACHE, format_time, parse_time  # noqa: F401
-from engine.validation import (  # noqa: F401
-                             _TYPE_FIELDS,
+from engine.timefmt import format_time, parse_time
+from engine.validation import (
                              EVENT_FIELDS,
                              EVENT_TYPES,
-                             _retry_number_required,
                              clear_caches,
                              decode_event,
                              parse_event,

@@ -2,7 +2,8 @@
 
 This is the whole engine path for one process: `callpulse replay` uses it
 directly, and the Bytewax flow runs the same two pieces (gate, then
-`CampaignState.apply`) in its stateful steps, so both give identical results.
+`CampaignState.apply`) in its stateful steps through the same `gate_and_apply`,
+so both give identical results.
 """
 
 from __future__ import annotations
@@ -13,6 +14,24 @@ from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 
 CampaignKey = tuple[str, str]  # (org_id, campaign_id)
+
+
+def apply_verdict(st: CampaignState, verdict: str, ev: dict) -> None:
+    """What a gate's verdict on a validated event does to its campaign's state: ``ok`` applies it; a
+    duplicate or a late event is only counted (a late event's dead letter is the caller's to write)."""
+    if verdict == OK:
+        st.apply(ev)
+    elif verdict == DUPLICATE:
+        st.note_duplicate()
+    else:
+        st.note_late()
+
+
+def gate_and_apply(gate: EventGate, st: CampaignState, ev: dict) -> str:
+    """Gate one validated event of ``st``'s campaign and apply the verdict (`apply_verdict`); the verdict."""
+    verdict = gate.check(ev)
+    apply_verdict(st, verdict, ev)
+    return verdict
 
 
 class Fold:
@@ -30,18 +49,7 @@ class Fold:
 
     def apply(self, ev: dict) -> str:
         """Apply one validated event; returns the gate's verdict (ok, duplicate, late)."""
-        verdict = self.gate.check(ev)
-        key = (ev["org_id"], ev["campaign_id"])
-        st = self.campaigns.get(key)
-        if st is None:
-            st = self.state(key)
-        if verdict is OK:
-            st.apply(ev)
-        elif verdict is DUPLICATE:
-            st.note_duplicate()
-        else:
-            st.note_late()
-        return verdict
+        return gate_and_apply(self.gate, self.state((ev["org_id"], ev["campaign_id"])), ev)
 
     def advance(self, now: int) -> None:
         """Live-mode tick: every campaign's watermark moves to at least ``now``."""

@@ -13,6 +13,9 @@ there: its contacts already in those statuses count as ``without_due`` until the
 
 Times are kept to the minute: a due time counts as due from the start of its minute, and ``next_due_at`` /
 ``last_due_at`` are minute starts.
+
+`DUE_STATUSES` and the view of a campaign without a schedule (`view_without_due`) live in
+`engine.due_statuses`, which the API imports without numpy.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from engine.contact_table import STATUS_CODE
+from engine.due_statuses import DUE_STATUSES
 from engine.state_grid import HOUR, MINUTE
 from engine.timefmt import format_time
 
-DUE_STATUSES = ("followup_scheduled", "retrying")
 DUE_CODES = frozenset(STATUS_CODE[s] for s in DUE_STATUSES)
 BY_HOUR_MINUTES = 48 * 60  # `by_hour` covers the due times of the next 48 hours; later ones are summed
 
@@ -110,17 +113,4 @@ def followups_view(state) -> dict:
     view["by_hour"] = [{"hour": format_time(h * HOUR), DUE_STATUSES[0]: a, DUE_STATUSES[1]: b}
                        for h, (a, b) in sorted(hours.items())]
     view["later"] = later
-    return view
-
-
-def view_without_due(as_of: str | None, by_status: dict) -> dict:
-    """The view of a campaign whose flow has written none yet (a campaign last written by a release before
-    the schedule, e.g. retired since): its counts from the `/stats` ``contacts.by_status``, every one of them
-    ``without_due``."""
-    view: dict = {"as_of": as_of}
-    for status in DUE_STATUSES:
-        n = by_status.get(status, 0)
-        view[status] = {"count": n, "due_now": 0, "without_due": n, "next_due_at": None, "last_due_at": None}
-    view["by_hour"] = []
-    view["later"] = dict.fromkeys(DUE_STATUSES, 0)
     return view

@@ -16,12 +16,11 @@ so their keys are the same as before the escaping (docs/streams.md, *Key
 layout versions*).
 
 Also the alert id (`AlertId`: its format and its parse) and the ingest partition count, parsed from a
-setting the caller reads (the engine reads no environment; see `partition_count`).
+setting the caller reads (the engine reads no environment; see `partitions_from`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import zlib
 
@@ -46,35 +45,35 @@ def key_part(value: str) -> str:
     return _UNSAFE.sub(_escape_char, value)
 
 
-PARTITIONS_SETTING = "CALLPULSE_PARTITIONS"  # the environment variable a process edge reads
+PARTITIONS_SETTING = "CALLPULSE_PARTITIONS"  # the environment variable the process's settings object reads
 
 
 def partitions_from(setting: str | None) -> int:
-    """Number of ingest stream partitions from the deployment's setting (None: default 8).
+    """Number of ingest stream partitions from the deployment's setting (None or blank: default 8); the
+    settings objects (api/settings.py, flows/config.py, callpulse/settings.py) read it and pass the count on.
 
     Writers and the flow must agree on it; changing it on a live system
     re-routes campaigns, so treat it as fixed per deployment.
     """
-    return int(setting) if setting is not None else DEFAULT_PARTITIONS
-
-
-def partition_count() -> int:
-    """`partitions_from` the environment's ``CALLPULSE_PARTITIONS``.
-
-    Transitional: the one environment read left in the engine, kept only for the callers that still
-    use it (flows/redis_source.py, flows/ingest_writer.py); they should read `PARTITIONS_SETTING`
-    themselves and call `partitions_from`."""
-    return partitions_from(os.environ.get(PARTITIONS_SETTING))
+    setting = (setting or "").strip()
+    if not setting:
+        return DEFAULT_PARTITIONS
+    try:
+        count = int(setting)
+    except ValueError:
+        raise ValueError(f"{PARTITIONS_SETTING}={setting!r}: not a whole number of partitions") from None
+    if count < 1:
+        raise ValueError(f"{PARTITIONS_SETTING}={setting!r}: at least 1 partition")
+    return count
 
 
 def partition_for(org_id: str, campaign_id: str, partitions: int) -> int:
-    """Stable partition of a campaign: CRC-32 of ``org_id \\x1f campaign_id``.
+    """Stable partition of a campaign: CRC-32 of its `route_key` (``org_id \\x1f campaign_id``).
 
     Stable across processes and Python versions (unlike ``hash()``), so one
     campaign's events always land in one stream and stay in order there.
     """
-    key = f"{org_id}\x1f{campaign_id}".encode()  # \x1f is no id character: injective
-    return zlib.crc32(key) % partitions
+    return zlib.crc32(route_key(org_id, campaign_id).encode()) % partitions
 
 
 def ingest_stream(partition: int) -> str:
@@ -95,6 +94,15 @@ REPEAT_FIELD = b"r"
 def route_key(org_id: str, campaign_id: str) -> str:
     """The flow's key of a campaign: ``org \x1f campaign`` (no id holds \x1f, so it is injective)."""
     return f"{org_id}\x1f{campaign_id}"
+
+
+def split_route_key(route: str) -> tuple[str, str] | None:
+    """``(org_id, campaign_id)`` of a `route_key`; None for a string that is none (no \x1f: a routing field
+    a raw writer made up, or the flow's `UNROUTABLE`)."""
+    org_id, sep, campaign_id = route.partition("\x1f")
+    return (org_id, campaign_id) if sep else None
+
+
 DEAD_LETTER_STREAM = f"{PREFIX}:deadletter"
 
 

@@ -31,7 +31,7 @@ class EventRejected(ValueError):
         return f"EventRejected({self.code!r}, {self.field!r}, {self.reason!r})"
 
 
-def _jtype(value: object) -> str:
+def json_type(value: object) -> str:
     """JSON-ish name of a value's type, for reasons."""
     if value is None:
         return "null"
@@ -50,7 +50,7 @@ def _jtype(value: object) -> str:
     return type(value).__name__
 
 
-def _show(value: object, limit: int = 40) -> str:
+def show_value(value: object, limit: int = 40) -> str:
     """Short repr of a value for reasons (never echoes a huge value)."""
     text = repr(value)
     if len(text) > limit:
@@ -58,19 +58,19 @@ def _show(value: object, limit: int = 40) -> str:
     return text
 
 
-def _missing(field: str) -> EventRejected:
+def missing_field(field: str) -> EventRejected:
     return EventRejected("missing_field", field, f"field '{field}' is required")
 
 
-def _bad_type(field: str, expected: str, value: object) -> EventRejected:
+def bad_type(field: str, expected: str, value: object) -> EventRejected:
     return EventRejected(
-        "invalid_type", field, f"field '{field}' must be {expected}, got {_jtype(value)}"
+        "invalid_type", field, f"field '{field}' must be {expected}, got {json_type(value)}"
     )
 
 
-def _bad_value(field: str, why: str) -> EventRejected:
+def bad_value(field: str, why: str) -> EventRejected:
     return EventRejected("invalid_value", field, f"field '{field}' {why}")
 
 
-def _too_large(field: str, why: str) -> EventRejected:
+def too_large(field: str, why: str) -> EventRejected:
     return EventRejected("too_large", field, f"field '{field}' {why}")

@@ -23,7 +23,8 @@ from bisect import bisect_right
 import numpy as np
 
 from engine.contact_table import NO_TS
-from engine.sealed import DEAD, F_ANS, F_ANSWERED, F_DIAL, F_HUMAN
+from engine.sealed_base import DEAD
+from engine.sealed_layouts import F_ANS, F_ANSWERED, F_DIAL, F_HUMAN
 from engine.timefmt import format_time
 from engine.vocab import OUTCOMES
 

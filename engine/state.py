@@ -25,15 +25,16 @@ from collections import Counter
 from engine.activity import ACTIVITY_TYPES, activity_source
 from engine.alerts import DEFAULT_MIN_SAMPLE, AlertTracker
 from engine.config import ConfigHistory
-from engine.contact_table import ContactTable
+from engine.contact_table import NO_TS, ContactTable
 from engine.entities import Attempt, Batch, Message, Pass, pack_batches, unpack_batches
 from engine.followups import DueSchedule
-from engine.forecast import TREND_WINDOW_MS, ForecastAlarm
+from engine.forecast import ForecastAlarm
 from engine.localtime import day_bounds_of
-from engine.measures import CallbackTotals, Latest, Mean
+from engine.measures import CallbackTotals, Latest
 from engine.runs import Runs, runs_of
 from engine.sealed import SealedAttempts
-from engine.sealed_messages import SealedMessages, latest_fact_ts
+from engine.sealed_layouts import latest_fact_ts
+from engine.sealed_messages import SealedMessages
 from engine.state_alerts import AlertsAndForecast
 from engine.state_attempts import AttemptFacts
 from engine.state_contacts import ContactFacts
@@ -42,8 +43,9 @@ from engine.state_email import EMAIL_TYPES, EmailFacts
 from engine.state_extremes import StaleExtremes
 from engine.state_grid import HOUR, MINUTE, SECOND
 from engine.state_guards import ComplianceGuards
-from engine.vocab import COMPLAINT_WINDOWS, FORECAST_WINDOWS, OUTCOMES, WINDOWS
-from engine.windows import BucketSeries, RollingPair
+from engine.state_upgrade import adopt_value_objects, upgrade
+from engine.vocab import COMPLAINT_WINDOWS, FORECAST_WINDOWS
+from engine.windows import RollingPair
 
 
 class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, ComplianceGuards, DetailRecords,
@@ -83,20 +85,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         self.retry: Counter = Counter()
         self.nonfinal_by_dialed: Counter = Counter()  # for retries_left
         self.due_schedule = DueSchedule()  # follow-ups and retries by due minute (derived from the table on load)
-        self.attempts_total = 0
-        self.follow_up = 0
-        self.active = 0
-        self.ringing = 0
-        self.in_progress = 0
-        self.ended = 0
-        self.outcomes: Counter = Counter({o: 0 for o in OUTCOMES})
-        self.answered = 0
-        self.human = 0
-        self.abandoned = 0
-        self.ring = Mean()  # ring time (answer - dial) of answered dialed attempts
-        self.aht = Mean()  # handle time (end - bridge + wrap) of connected calls
-        self.orphan_attempts = 0
-        self.orphan_messages = 0
+        self._init_attempt_totals()
         self.email_counts: Counter = Counter({t: 0 for t in EMAIL_TYPES})
         self.meetings = 0
         self.callbacks = CallbackTotals()
@@ -113,39 +102,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         self.last_send = Latest()
         self.last_end = Latest()
 
-        # Trailing-window series (1 s grid, kept for the longest 1 s window: 1 h).
-        self.dials_1s = BucketSeries(SECOND, 3700)
-        self.sends_1s = BucketSeries(SECOND, 3700)
-        self.bridged_1s = BucketSeries(SECOND, 3700)
-        self.ended_1s = BucketSeries(SECOND, 3700)
-        self.ring_1s = BucketSeries(SECOND, 3700, width=2)  # (ring sum, count) by answered ts
-        self.daily: dict[int, list[int]] = {}
-
-        # Abandon windows with running totals (alerts are evaluated after every event).
-        self.today = RollingPair(MINUTE, None, retain_buckets=26 * 60)
-        self.w24h = RollingPair(MINUTE, 24 * 60)
-        self.w30d = RollingPair(HOUR, 30 * 24)
-        self.day_start = None
-        self.day_end = None
-        self.day_tz = None
-        self.trackers = {w: AlertTracker(w) for w in WINDOWS}
-        # (abandoned, human_answered) of the forecast's trend: the trailing 15 min on the 1 s grid
-        self.trend = RollingPair(SECOND, TREND_WINDOW_MS // SECOND)
-        self.forecast_alarms = {w: ForecastAlarm() for w in FORECAST_WINDOWS}
-        # The forecast changes with its inputs (window counts, levels, ceiling, first dial: they mark it
-        # stale) and with time alone (the trend's 1 s grid, its span, the `today` horizon): it needs no
-        # re-evaluation before `forecast_recheck_at` unless it is stale.
-        self.forecast_stale = True
-        self.forecast_recheck_at = 0
-        self.forecast_reads_e = False  # a forecast t* > 0 awaits pacing's E (contacts then re-mark it stale)
-        self.pending_alerts: list[dict] = []
-        self.alerts_dirty = True  # window inputs or the ceiling changed since the last evaluation
-        self._minute = None
-
-        # Spam complaints: (complained, delivered) of the 30-day window (1 h grid); lifetime = email_counts.
-        self.complaints_30d = RollingPair(HOUR, 30 * 24)
-        self.complaint_trackers = {w: AlertTracker(w) for w in COMPLAINT_WINDOWS}
-        self.complaints_dirty = True  # their inputs changed since the last evaluation
+        self._init_series()
+        self._init_alerts()
         # Pacing's E (engine.forecast): the contacts in a non-final status, and F_h, the human-answered ended
         # attempts of the contacts in a final status.
         self.open_contacts = 0
@@ -168,19 +126,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         self.period_origin = None
         self.periods: dict[int, list[int]] = {}
 
-        # Detail for the contacts/calls endpoints (the flow turns this on and drains it with
-        # take_details(); an offline replay leaves it off so nothing accumulates).
-        self.collect_details = collect_details
-        self.dirty_contacts: set[str] = set()
-        self.dirty_attempts: set[str] = set()
-        self.dirty_batches: set[str] = set()
-        self.dirty_messages: set[str] = set()  # messages whose counted facts changed (their records, replies)
-        self.dirty_quarters: set[int] = set()  # daily quarter-hour buckets that changed
-        self.transcript_lines: list[dict] = []
-        self.profiles: dict[str, dict] = {}  # contact_id -> profile record of its winning contact.added
-        self.trail_changes: list[tuple[str, str, int]] = []  # (contact_id, attempt_id, +1 | -1)
-        self.sealed_records: list[tuple[bool, dict]] = []  # (is patch, record) of attempts sealed unsent
-        self.activity_out: list[dict] = []  # applied campaign/batch events for the activity log (engine.activity)
+        self._init_details(collect_details)
 
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
@@ -193,12 +139,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         if isinstance(d.get("batches"), bytes):
             d["batches"] = unpack_batches(d["batches"])
         if "contacts" in d:  # pickled by release 1 (a recovery snapshot from before the contact table)
-            from engine.state_upgrade import upgrade
-
             d = upgrade(d)
         if "ring_sum" in d:  # pickled before the aggregates were value objects (issue #13)
-            from engine.state_upgrade import adopt_value_objects
-
             d = adopt_value_objects(d)
         self.__dict__.update(d)
         if "sealed_messages" not in d:  # pickled before messages were sealed: queue them all for sealing
@@ -247,8 +189,6 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
                     pair.add(k[0], da, dh)
         sm = self.sealed_messages
         if sm.live:
-            from engine.contact_table import NO_TS
-
             live = sm.live_rows()
             for ts in sm.column("email.delivered")[live].tolist():
                 if ts != NO_TS:

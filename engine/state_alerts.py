@@ -3,10 +3,11 @@ the breach times, and the alert records it queues (engine.state composes this mi
 
 from __future__ import annotations
 
-from engine.alerts import FINAL_STATUSES
+from engine.alerts import FINAL_STATUSES, AlertTracker
 from engine.forecast import (
     MIN_TREND_ANSWERS,
     TREND_WINDOW_MS,
+    ForecastAlarm,
     breach_at,
     breach_in_s,
     breach_time_ms,
@@ -15,12 +16,42 @@ from engine.forecast import (
     within_horizon,
 )
 from engine.keys import alert_id
-from engine.state_grid import NEVER, SECOND
+from engine.sealed_layouts import F_HUMAN, OUTCOME_CODE
+from engine.state_grid import HOUR, MINUTE, NEVER, SECOND
 from engine.timefmt import format_time
+from engine.vocab import COMPLAINT_WINDOWS, FORECAST_WINDOWS, WINDOWS
 from engine.windows import RollingPair
 
 
 class AlertsAndForecast:
+    def _init_alerts(self) -> None:
+        """The abandon windows, alert trackers, forecast and complaint windows this part owns."""
+        # Abandon windows with running totals (alerts are evaluated after every event).
+        self.today = RollingPair(MINUTE, None, retain_buckets=26 * 60)
+        self.w24h = RollingPair(MINUTE, 24 * 60)
+        self.w30d = RollingPair(HOUR, 30 * 24)
+        self.day_start = None
+        self.day_end = None
+        self.day_tz = None
+        self.trackers = {w: AlertTracker(w) for w in WINDOWS}
+        # (abandoned, human_answered) of the forecast's trend: the trailing 15 min on the 1 s grid
+        self.trend = RollingPair(SECOND, TREND_WINDOW_MS // SECOND)
+        self.forecast_alarms = {w: ForecastAlarm() for w in FORECAST_WINDOWS}
+        # The forecast changes with its inputs (window counts, levels, ceiling, first dial: they mark it
+        # stale) and with time alone (the trend's 1 s grid, its span, the `today` horizon): it needs no
+        # re-evaluation before `forecast_recheck_at` unless it is stale.
+        self.forecast_stale = True
+        self.forecast_recheck_at = 0
+        self.forecast_reads_e = False  # a forecast t* > 0 awaits pacing's E (contacts then re-mark it stale)
+        self.pending_alerts: list[dict] = []
+        self.alerts_dirty = True  # window inputs or the ceiling changed since the last evaluation
+        self._minute = None
+
+        # Spam complaints: (complained, delivered) of the 30-day window (1 h grid); lifetime = email_counts.
+        self.complaints_30d = RollingPair(HOUR, 30 * 24)
+        self.complaint_trackers = {w: AlertTracker(w) for w in COMPLAINT_WINDOWS}
+        self.complaints_dirty = True  # their inputs changed since the last evaluation
+
     def _rebuild_trend(self) -> None:
         """The trend's buckets from the attempts (open and sealed) that ended in its window."""
         self.trend = RollingPair(SECOND, TREND_WINDOW_MS // SECOND)
@@ -32,11 +63,9 @@ class AlertsAndForecast:
             if a.end is not None and a.human_at_end and a.end[0] >= lo:
                 self.trend.add(a.end[0], 1 if a.outcome == "abandoned" else 0, 1)
         if self.sealed.live:
-            from engine.sealed import _OUTCOME_CODE, F_HUMAN
-
             end, mask, outcome = self.sealed.column("end"), self.sealed.column("mask"), self.sealed.column("outcome")
             rows = self.sealed.live_rows() & (mask & F_HUMAN != 0) & (end >= lo)
-            abandoned = _OUTCOME_CODE["abandoned"]
+            abandoned = OUTCOME_CODE["abandoned"]
             for ets, o in zip(end[rows].tolist(), outcome[rows].tolist()):
                 self.trend.add(ets, 1 if o == abandoned else 0, 1)
         self.__dict__.setdefault("activity_out", [])  # pickled before the activity log

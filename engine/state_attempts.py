@@ -5,10 +5,23 @@ this mixin), plus the daily quarter-hour cells every fact counts in."""
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 
 from engine.contact_table import NONFINAL_CODES
 from engine.entities import Attempt
-from engine.state_grid import D_ABANDONED, D_ANSWERED, D_CONNECTED, D_DIALS, D_ENDED, DAILY_FIELDS, QUARTER_HOUR
+from engine.measures import Mean
+from engine.state_grid import (
+    D_ABANDONED,
+    D_ANSWERED,
+    D_CONNECTED,
+    D_DIALS,
+    D_ENDED,
+    DAILY_FIELDS,
+    QUARTER_HOUR,
+    SECOND,
+)
+from engine.vocab import OUTCOMES
+from engine.windows import BucketSeries
 
 ATTEMPT_FACTS = {"call.dialed": "dial", "call.answered": "ans", "call.amd": "amd",
                  "call.bridged": "bridge", "call.ended": "end"}
@@ -31,6 +44,33 @@ SLOT_PARTS = {
 
 
 class AttemptFacts:
+    def _init_attempt_totals(self) -> None:
+        """The attempt and outcome totals this part maintains."""
+        self.attempts_total = 0
+        self.follow_up = 0
+        self.active = 0
+        self.ringing = 0
+        self.in_progress = 0
+        self.ended = 0
+        self.outcomes: Counter = Counter({o: 0 for o in OUTCOMES})
+        self.answered = 0
+        self.human = 0
+        self.abandoned = 0
+        self.ring = Mean()  # ring time (answer - dial) of answered dialed attempts
+        self.aht = Mean()  # handle time (end - bridge + wrap) of connected calls
+        self.orphan_attempts = 0
+        self.orphan_messages = 0
+
+    def _init_series(self) -> None:
+        """The trailing-window series on the 1 s grid (kept for the longest 1 s window: 1 h) and daily cells."""
+        # Trailing-window series (1 s grid, kept for the longest 1 s window: 1 h).
+        self.dials_1s = BucketSeries(SECOND, 3700)
+        self.sends_1s = BucketSeries(SECOND, 3700)
+        self.bridged_1s = BucketSeries(SECOND, 3700)
+        self.ended_1s = BucketSeries(SECOND, 3700)
+        self.ring_1s = BucketSeries(SECOND, 3700, width=2)  # (ring sum, count) by answered ts
+        self.daily: dict[int, list[int]] = {}
+
     # attempts -----------------------------------------------------------------
 
     def _attempt_event(self, ev, key):
@@ -178,24 +218,7 @@ class AttemptFacts:
             self.runs.contrib(a, s, parts & P_DIAL, parts & P_ANSWER, parts & P_END)
         if parts & P_DIAL:
             if dial is not None:
-                dts = dial[0]
-                self.attempts_total += s
-                if a.follow_up:
-                    self.follow_up += s
-                self.dials_1s.add1(dts, s)
-                self._daily(dts, D_DIALS, s)
-                if s > 0:
-                    if self.first_dial is None or dts < self.first_dial:
-                        self.first_dial = dts
-                        self.forecast_stale = True  # the trend's span starts at the first dial
-                self.last_dial.count(dts, s)
-                p = self._pass(a.pass_no)
-                p.add_dial(self.table.row_of(a.contact), s)
-                if s > 0:
-                    if p.started is None or dts < p.started:
-                        p.started = dts
-                elif dts == p.started:
-                    p.stale = True
+                self._dial_contrib(a, dial[0], s)
             else:
                 self.orphan_attempts += s
         if parts & P_STATE:
@@ -215,9 +238,32 @@ class AttemptFacts:
                 self.ring_1s.add(ats, (s * ring, s))
         if parts & P_BRIDGE and a.bridge is not None:
             self.bridged_1s.add1(a.bridge[0], s)
-        if not parts & P_END or end is None:
-            return
-        ets = end[0]
+        if parts & P_END and end is not None:
+            self._end_contrib(a, end[0], s)
+
+    def _dial_contrib(self, a: Attempt, dts: int, s: int) -> None:
+        """The dial part: dial counts and series, first/last dial, the pass's contacts and start."""
+        self.attempts_total += s
+        if a.follow_up:
+            self.follow_up += s
+        self.dials_1s.add1(dts, s)
+        self._daily(dts, D_DIALS, s)
+        if s > 0:
+            if self.first_dial is None or dts < self.first_dial:
+                self.first_dial = dts
+                self.forecast_stale = True  # the trend's span starts at the first dial
+        self.last_dial.count(dts, s)
+        p = self._pass(a.pass_no)
+        p.add_dial(self.table.row_of(a.contact), s)
+        if s > 0:
+            if p.started is None or dts < p.started:
+                p.started = dts
+        elif dts == p.started:
+            p.stale = True
+
+    def _end_contrib(self, a: Attempt, ets: int, s: int) -> None:
+        """The end part: outcomes, abandon windows and periods, pacing F_h, guards, AHT, the pass end."""
+        dial = a.dial
         o = a.outcome
         self.ended += s
         self.outcomes[o] += s

@@ -5,38 +5,57 @@ from __future__ import annotations
 
 from engine.activity import activity_source
 from engine.detail import batch_record, contact_record, reply_record
+from engine.detail_batch import DetailBatch
 from engine.message_detail import message_record
 from engine.state_grid import DAILY_FIELDS
 
 
 class DetailRecords:
-    def take_details(self) -> dict:
+    def _init_details(self, collect_details: bool) -> None:
+        """The outbox of changed detail records this part owns (drained by take_details)."""
+        # Detail for the contacts/calls endpoints (the flow turns this on and drains it with
+        # take_details(); an offline replay leaves it off so nothing accumulates).
+        self.collect_details = collect_details
+        self.dirty_contacts: set[str] = set()
+        self.dirty_attempts: set[str] = set()
+        self.dirty_batches: set[str] = set()
+        self.dirty_messages: set[str] = set()  # messages whose counted facts changed (their records, replies)
+        self.dirty_quarters: set[int] = set()  # daily quarter-hour buckets that changed
+        self.transcript_lines: list[dict] = []
+        self.profiles: dict[str, dict] = {}  # contact_id -> profile record of its winning contact.added
+        self.trail_changes: list[tuple[str, str, int]] = []  # (contact_id, attempt_id, +1 | -1)
+        self.sealed_records: list[tuple[bool, dict]] = []  # (is patch, record) of attempts sealed unsent
+        self.activity_out: list[dict] = []  # applied campaign/batch events for the activity log (engine.activity)
+
+    def take_details(self) -> DetailBatch:
         """Detail records changed since the last call (see docs/flow.md): contacts, attempts,
         batches, email messages and replies, daily quarter-hour cells ``{q: [9 counters]}``, and new
         transcript lines."""
         t = self.table
         messages = self.message_records()
-        out = {
-            "contacts": [contact_record(cid, t, t.row_of(cid)) for cid in sorted(self.dirty_contacts)],
-            "profiles": [self.profiles[cid] for cid in sorted(self.profiles)],
-            "trail": self.trail_changes,
-            "attempts": [],
-            "attempt_patches": [],
-            "batches": [batch_record(bid, self.batches[bid]) for bid in sorted(self.dirty_batches)
-                        if self.batches[bid].exists],
-            "replies": [reply_record(rec["message_id"], m) for rec in messages
-                        if (m := self.messages.get(rec["message_id"])) is not None and m.reply is not None],
-            "messages": messages,
-            "daily": {q: list(self.daily.get(q) or [0] * len(DAILY_FIELDS)) for q in sorted(self.dirty_quarters)},
-            "transcripts": self.transcript_lines,
-            "activity": self.activity_out,
-        }
+        attempts: list[dict] = []
+        patches: list[dict] = []
         for is_patch, rec in self.sealed_records:
-            out["attempt_patches" if is_patch else "attempts"].append(rec)
+            (patches if is_patch else attempts).append(rec)
         self.sealed_records = []
         for aid in sorted(self.dirty_attempts):
             a = self.attempts[aid]
-            out["attempt_patches" if a.partial else "attempts"].append(self.attempt_detail(aid, a))
+            (patches if a.partial else attempts).append(self.attempt_detail(aid, a))
+        out = DetailBatch(
+            contacts=[contact_record(cid, t, t.row_of(cid)) for cid in sorted(self.dirty_contacts)],
+            profiles=[self.profiles[cid] for cid in sorted(self.profiles)],
+            trail=self.trail_changes,
+            attempts=attempts,
+            attempt_patches=patches,
+            batches=[batch_record(bid, self.batches[bid]) for bid in sorted(self.dirty_batches)
+                     if self.batches[bid].exists],
+            replies=[reply_record(rec["message_id"], m) for rec in messages
+                     if (m := self.messages.get(rec["message_id"])) is not None and m.reply is not None],
+            messages=messages,
+            daily={q: list(self.daily.get(q) or [0] * len(DAILY_FIELDS)) for q in sorted(self.dirty_quarters)},
+            transcripts=self.transcript_lines,
+            activity=self.activity_out,
+        )
         self.transcript_lines = []
         self.activity_out = []
         self.profiles = {}

@@ -40,7 +40,8 @@ from engine.contact_table import NONFINAL_CODES
 from engine.detail import attempt_patch, attempt_record
 from engine.keys import alert_id
 from engine.localtime import local_tod_ms
-from engine.sealed import _OUTCOME_CODE, DEAD, F_DIAL, F_HUMAN
+from engine.sealed_base import DEAD
+from engine.sealed_layouts import F_DIAL, F_HUMAN, OUTCOME_CODE
 from engine.timefmt import format_time
 
 V_CH, V_AR = 1, 2  # violates calling hours / abandon redial
@@ -48,7 +49,7 @@ A_CH, A_AR = 4, 8  # its alert was raised
 VIOLATIONS = V_CH | V_AR
 GUARD_KINDS = ("calling_hours", "abandon_redial")
 PERIOD_MS = 30 * 86_400_000
-_ABANDONED = _OUTCOME_CODE["abandoned"]
+_ABANDONED = OUTCOME_CODE["abandoned"]
 
 
 class ComplianceGuards:
@@ -125,7 +126,7 @@ class ComplianceGuards:
     def _guard_sealed_rows(self, rows) -> None:
         """(Re-)decide sealed rows (live, dialed)."""
         sealed = self.sealed
-        value, guard = sealed._value, sealed.guard
+        value, guard = sealed.value, sealed.guard
         t_name = self.table.name
         for r in rows:
             r = int(r)

@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 from engine.limits import MAX_TIME_MS
-from engine.rejection import EventRejected, _bad_type, _bad_value, _show
+from engine.rejection import EventRejected, bad_type, bad_value, show_value
 
-_RFC3339 = re.compile(
+RFC3339 = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]+))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 ).fullmatch
@@ -67,10 +67,10 @@ def clear_time_caches() -> None:
 
 
 def _bad_time_str(field: str, value: str) -> EventRejected:
-    return _bad_value(
+    return bad_value(
         field,
         "must be an RFC 3339 date-time with offset "
-        f"(YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)), got {_show(value)}",
+        f"(YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)), got {show_value(value)}",
     )
 
 
@@ -82,16 +82,16 @@ def _minute_ms(prefix: str, field: str) -> int:
     h = int(prefix[11:13])
     mi = int(prefix[14:16])
     if not 1 <= mo <= 12:
-        raise _bad_value(field, f"has month {prefix[5:7]} out of range 01-12")
+        raise bad_value(field, f"has month {prefix[5:7]} out of range 01-12")
     dim = _DAYS_IN_MONTH[mo]
     if mo == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0):
         dim = 29
     if not 1 <= d <= dim:
-        raise _bad_value(field, f"has day {prefix[8:10]} out of range for {prefix[0:7]}")
+        raise bad_value(field, f"has day {prefix[8:10]} out of range for {prefix[0:7]}")
     if h > 23:
-        raise _bad_value(field, f"has hour {prefix[11:13]} out of range 00-23")
+        raise bad_value(field, f"has hour {prefix[11:13]} out of range 00-23")
     if mi > 59:
-        raise _bad_value(field, f"has minute {prefix[14:16]} out of range 00-59")
+        raise bad_value(field, f"has minute {prefix[14:16]} out of range 00-59")
     ms = ((_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000
     if len(_MINUTE_CACHE) >= _TIME_CACHE_MAX:
         _MINUTE_CACHE.clear()
@@ -106,9 +106,9 @@ def _offset_ms(off: str, field: str) -> int:
     oh = int(off[1:3])
     om = int(off[4:6])
     if oh > 23:
-        raise _bad_value(field, f"has offset hour {off[1:3]} out of range 00-23")
+        raise bad_value(field, f"has offset hour {off[1:3]} out of range 00-23")
     if om > 59:
-        raise _bad_value(field, f"has offset minute {off[4:6]} out of range 00-59")
+        raise bad_value(field, f"has offset minute {off[4:6]} out of range 00-59")
     ms = (oh * 60 + om) * 60000
     return -ms if off[0] == "-" else ms
 
@@ -122,8 +122,8 @@ def _parse_time_str(value: str, field: str) -> int:
             ms = base + rest
             if 0 <= ms <= MAX_TIME_MS:
                 return ms
-            raise _bad_value(field, "is outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z")
-    m = _RFC3339(value)
+            raise bad_value(field, "is outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z")
+    m = RFC3339(value)
     if m is None:
         raise _bad_time_str(field, value)
     prefix, sec, frac, off = m.groups()
@@ -132,7 +132,7 @@ def _parse_time_str(value: str, field: str) -> int:
         base = _minute_ms(prefix, field)
     s = int(sec)
     if s > 59:
-        raise _bad_value(field, f"has second {sec} out of range 00-59 (leap seconds are not accepted)")
+        raise bad_value(field, f"has second {sec} out of range 00-59 (leap seconds are not accepted)")
     # Digits beyond milliseconds are truncated (floor to the earlier ms).
     rest = s * 1000 + (int((frac + "00")[:3]) if frac else 0) - _offset_ms(off, field)
     if len(_TAIL_CACHE) >= _TIME_CACHE_MAX:
@@ -141,7 +141,7 @@ def _parse_time_str(value: str, field: str) -> int:
     ms = base + rest
     if 0 <= ms <= MAX_TIME_MS:
         return ms
-    raise _bad_value(field, "is outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z")
+    raise bad_value(field, "is outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z")
 
 
 def parse_time(value: Any, field: str) -> int:
@@ -156,14 +156,14 @@ def parse_time(value: Any, field: str) -> int:
     if t is int:
         if 0 <= value <= MAX_TIME_MS:
             return value
-        raise _bad_value(field, f"must be an epoch-ms integer in 0..{MAX_TIME_MS}, got {value}")
+        raise bad_value(field, f"must be an epoch-ms integer in 0..{MAX_TIME_MS}, got {value}")
     if t is str:
         return _parse_time_str(value, field)
     if isinstance(value, str):
         return _parse_time_str(str(value), field)
     if isinstance(value, int) and not isinstance(value, bool):
         return parse_time(int(value), field)
-    raise _bad_type(field, _TIME_EXPECTED, value)
+    raise bad_type(field, _TIME_EXPECTED, value)
 
 
 def format_time(ms: int) -> str:

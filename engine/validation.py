@@ -26,30 +26,30 @@ from typing import Any
 import orjson
 
 from engine.checkers import (
-    _ID_OK,
-    _SEEN_IDS,
-    _check_bool,
-    _check_calling_hours,
-    _check_ceiling,
-    _check_config,
-    _check_email,
-    _check_id,
-    _check_id_cached,
-    _check_results,
-    _check_time,
-    _check_time_window,
-    _check_tz,
-    _check_unit_open,
-    _check_usd,
-    _check_variables,
-    _enum_checker,
-    _int_checker,
-    _string_checker,
+    ID_OK,
+    SEEN_IDS,
+    check_bool,
+    check_calling_hours,
+    check_ceiling,
+    check_config,
+    check_email,
+    check_id,
+    check_id_cached,
+    check_results,
+    check_time,
+    check_time_window,
+    check_tz,
+    check_unit_open,
+    check_usd,
+    check_variables,
     clear_checker_caches,
+    enum_checker,
+    int_checker,
+    string_checker,
 )
 from engine.limits import FUTURE_TOLERANCE_MS, MAX_EVENT_BYTES, MAX_TIME_MS, STRING_LIMITS
 from engine.money import usd_to_micros
-from engine.rejection import EventRejected, _bad_type, _jtype, _missing, _show
+from engine.rejection import EventRejected, bad_type, json_type, missing_field, show_value
 from engine.timefmt import clear_time_caches, parse_time
 from engine.vocab import (
     ABANDON_FROM,
@@ -62,97 +62,100 @@ from engine.vocab import (
     TRANSCRIPT_ROLES,
 )
 
-# A field: (name, checker(value, name) -> normalised value, required), where
-# required is True, False, or a callable(out_so_far) -> bool.
-_Spec = tuple[tuple[str, Callable[[Any, str], Any], Any], ...]
+Checker = Callable[[Any, str], Any]  # (value, field) -> the normalised value, or raise EventRejected
+# A field of a type's table: (name, checker, required), where required is True, False, or a
+# callable(out_so_far) -> bool (`retry_number_required`). Plain tuples: `validate_event` unpacks them per event.
+FieldSpec = tuple[str, Checker, Any]
 
 _REQ = True
 _OPT = False
 
 
-def _retry_number_required(out: dict) -> bool:
+def retry_number_required(out: dict) -> bool:
     return out.get("status") == "retrying"
 
 
 def _s(name: str, **kw) -> Callable[[Any, str], str]:
-    return _string_checker(STRING_LIMITS[name], **kw)
+    return string_checker(STRING_LIMITS[name], **kw)
 
 
-_ID = _check_id_cached
-_TIME = _check_time
+_ID = check_id_cached
+_TIME = check_time
 
-_TYPE_FIELDS: dict[str, _Spec] = {
+# The validator's table, public: type -> its fields in SPEC order. api/event_schema.py reads it (with the
+# checkers of engine.checkers, by identity and by factory) to build the events' JSON Schema.
+TYPE_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
     "campaign.created": (
         ("name", _s("name"), _OPT),
-        ("channel", _enum_checker(CHANNELS), _OPT),
-        ("concurrency_limit", _int_checker(1), _OPT),
-        ("max_attempts", _int_checker(1), _OPT),
-        ("abandon_ceiling", _check_ceiling, _OPT),
-        ("abandon_threshold_ms", _int_checker(0), _OPT),
-        ("abandon_from", _enum_checker(ABANDON_FROM), _OPT),
-        ("time_window", _check_time_window, _OPT),
+        ("channel", enum_checker(CHANNELS), _OPT),
+        ("concurrency_limit", int_checker(1), _OPT),
+        ("max_attempts", int_checker(1), _OPT),
+        ("abandon_ceiling", check_ceiling, _OPT),
+        ("abandon_threshold_ms", int_checker(0), _OPT),
+        ("abandon_from", enum_checker(ABANDON_FROM), _OPT),
+        ("time_window", check_time_window, _OPT),
         ("kind", _s("kind", nonempty=True), _OPT),
-        ("config", _check_config, _OPT),
-        ("calling_hours", _check_calling_hours, _OPT),
-        ("abandon_redial_hours", _int_checker(0), _OPT),
-        ("complaint_ceiling", _check_unit_open, _OPT),
-        ("complaint_warning", _check_unit_open, _OPT),
+        ("config", check_config, _OPT),
+        ("calling_hours", check_calling_hours, _OPT),
+        ("abandon_redial_hours", int_checker(0), _OPT),
+        ("complaint_ceiling", check_unit_open, _OPT),
+        ("complaint_warning", check_unit_open, _OPT),
     ),
-    "campaign.status": (("status", _enum_checker(CAMPAIGN_STATUSES), _REQ),),
-    "campaign.run_started": (("run", _int_checker(2), _REQ),),
-    "campaign.run_cancelled": (("run", _int_checker(2), _REQ),),
+    "campaign.status": (("status", enum_checker(CAMPAIGN_STATUSES), _REQ),),
+    "campaign.run_started": (("run", int_checker(2), _REQ),),
+    "campaign.run_cancelled": (("run", int_checker(2), _REQ),),
     "batch.created": (("batch_id", _ID, _REQ),),
     "batch.status": (
         ("batch_id", _ID, _REQ),
-        ("status", _enum_checker(BATCH_STATUSES), _REQ),
+        ("status", enum_checker(BATCH_STATUSES), _REQ),
     ),
     "pass.started": (
-        ("pass", _int_checker(1), _REQ),
-        ("eligible", _int_checker(0), _REQ),
+        ("pass", int_checker(1), _REQ),
+        ("eligible", int_checker(0), _REQ),
     ),
     "contact.added": (
         ("contact_id", _ID, _REQ),
         ("batch_id", _ID, _OPT),
         ("phone_number", _s("phone_number"), _OPT),
-        ("email", _check_email, _OPT),
-        ("variables", _check_variables, _OPT),
-        ("tz", _check_tz, _OPT),
+        ("email", check_email, _OPT),
+        ("variables", check_variables, _OPT),
+        ("tz", check_tz, _OPT),
     ),
     "contact.status": (
         ("contact_id", _ID, _REQ),
-        ("status", _enum_checker(CONTACT_STATUSES), _REQ),
-        ("retry_number", _int_checker(1), _retry_number_required),
+        ("status", enum_checker(CONTACT_STATUSES), _REQ),
+        ("retry_number", int_checker(1), retry_number_required),
         ("due_at", _TIME, _OPT),
     ),
     "call.dialed": (
         ("contact_id", _ID, _REQ),
         ("attempt_id", _ID, _REQ),
         ("phone_number", _s("phone_number"), _OPT),
-        ("pass", _int_checker(1), _OPT),
-        ("follow_up", _check_bool, _OPT),
+        ("pass", int_checker(1), _OPT),
+        ("follow_up", check_bool, _OPT),
     ),
     "call.answered": (("attempt_id", _ID, _REQ),),
     "call.amd": (
         ("attempt_id", _ID, _REQ),
-        ("result", _enum_checker(AMD_RESULTS), _REQ),
+        ("result", enum_checker(AMD_RESULTS), _REQ),
     ),
     "call.bridged": (("attempt_id", _ID, _REQ),),
     "call.ended": (
         ("attempt_id", _ID, _REQ),
-        ("sip_code", _int_checker(100, 699), _OPT),
-        ("wrap_ms", _int_checker(0), _OPT),
+        ("sip_code", int_checker(100, 699), _OPT),
+        ("wrap_ms", int_checker(0), _OPT),
         ("conversation_id", _ID, _OPT),
         ("recording_url", _s("recording_url"), _OPT),
     ),
     "call.transcript": (
         ("attempt_id", _ID, _REQ),
-        ("role", _enum_checker(TRANSCRIPT_ROLES), _REQ),
+        ("role", enum_checker(TRANSCRIPT_ROLES), _REQ),
         ("content", _s("content"), _REQ),
     ),
     "conversation.evaluated": (
         ("attempt_id", _ID, _REQ),
         ("conversation_id", _ID, _REQ),
-        ("results", _check_results, _REQ),
+        ("results", check_results, _REQ),
     ),
     "callback.requested": (
         ("contact_id", _ID, _REQ),
@@ -172,7 +175,7 @@ _TYPE_FIELDS: dict[str, _Spec] = {
     "email.complained": (("message_id", _ID, _REQ),),
     "email.replied": (
         ("message_id", _ID, _REQ),
-        ("sentiment", _enum_checker(SENTIMENTS), _REQ),
+        ("sentiment", enum_checker(SENTIMENTS), _REQ),
         ("preview", _s("preview"), _OPT),
         ("name", _s("name"), _OPT),
         ("company", _s("company"), _OPT),
@@ -181,11 +184,11 @@ _TYPE_FIELDS: dict[str, _Spec] = {
     "meeting.booked": (("contact_id", _ID, _REQ),),
     "cost.incurred": (
         ("category", _s("category", nonempty=True), _REQ),
-        ("usd", _check_usd, _REQ),
+        ("usd", check_usd, _REQ),
     ),
 }
 
-EVENT_TYPES: frozenset[str] = frozenset(_TYPE_FIELDS)
+EVENT_TYPES: frozenset[str] = frozenset(TYPE_FIELDS)
 
 #: Field names (envelope + type fields, SPEC order) of each type's normalised event
 #: (``cost.incurred`` also carries the derived ``usd_micros``).
@@ -193,12 +196,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     t: ("event_id", "type", "ts", "org_id", "campaign_id")
     + tuple(name for name, _, _ in spec)
     + (("usd_micros",) if t == "cost.incurred" else ())
-    for t, spec in _TYPE_FIELDS.items()
+    for t, spec in TYPE_FIELDS.items()
 }
-
-# type -> ((name, checker, required), ...); required is True, False or a
-# callable(out_so_far) -> bool.
-_TABLE = _TYPE_FIELDS
 
 
 def clear_caches() -> None:
@@ -242,45 +241,36 @@ def validate_event(obj: object, *, now_ms: int | None = None) -> dict:
     ``now_ms`` is rejected with code ``future``.
     """
     if not isinstance(obj, dict):
-        raise EventRejected(
-            "malformed", None, f"event must be a JSON object, got {_jtype(obj)}"
-        )
+        raise EventRejected("malformed", None, f"event must be a JSON object, got {json_type(obj)}")
     get = obj.get
 
     # -- envelope ------------------------------------------------------
     v = get("event_id")
     if v is None:
-        raise _missing("event_id")
-    event_id = v if (type(v) is str and _ID_OK(v) is not None) else _check_id(v, "event_id")
+        raise missing_field("event_id")
+    event_id = v if (type(v) is str and ID_OK(v) is not None) else check_id(v, "event_id")
 
     etype = get("type")
     if etype is None:
-        raise _missing("type")
-    spec = _TABLE.get(etype) if type(etype) is str else None
+        raise missing_field("type")
+    spec = TYPE_FIELDS.get(etype) if type(etype) is str else None
     if spec is None:
-        if not isinstance(etype, str):
-            raise _bad_type("type", "a string", etype)
-        spec = _TABLE.get(str(etype))
-        if spec is None:
-            raise EventRejected(
-                "unknown_type", "type", f"field 'type' is not a known event type: {_show(etype)}"
-            )
-        etype = str(etype)
+        etype, spec = _known_type(etype)
 
     v = get("ts")
     if v is None:
-        raise _missing("ts")
+        raise missing_field("ts")
     ts = v if (type(v) is int and 0 <= v <= MAX_TIME_MS) else parse_time(v, "ts")
 
     v = get("org_id")
     if v is None:
-        raise _missing("org_id")
-    org_id = v if (type(v) is str and v in _SEEN_IDS) else _check_id_cached(v, "org_id")
+        raise missing_field("org_id")
+    org_id = v if (type(v) is str and v in SEEN_IDS) else check_id_cached(v, "org_id")
 
     v = get("campaign_id")
     if v is None:
-        raise _missing("campaign_id")
-    campaign_id = v if (type(v) is str and v in _SEEN_IDS) else _check_id_cached(v, "campaign_id")
+        raise missing_field("campaign_id")
+    campaign_id = v if (type(v) is str and v in SEEN_IDS) else check_id_cached(v, "campaign_id")
 
     out = {
         "event_id": event_id,
@@ -291,12 +281,12 @@ def validate_event(obj: object, *, now_ms: int | None = None) -> dict:
     }
 
     # -- type fields -----------------------------------------------------
-    seen = _SEEN_IDS
+    seen = SEEN_IDS
     for name, check, required in spec:
         v = get(name)
         if v is None:
             if required is True or (required is not False and required(out)):
-                raise _missing(name)
+                raise missing_field(name)
             continue
         if check is _ID and type(v) is str and v in seen:
             out[name] = v
@@ -308,13 +298,19 @@ def validate_event(obj: object, *, now_ms: int | None = None) -> dict:
 
     # -- live mode -------------------------------------------------------
     if now_ms is not None and ts > now_ms + FUTURE_TOLERANCE_MS:
-        raise EventRejected(
-            "future",
-            "ts",
-            f"field 'ts' is {ts - now_ms} ms ahead of the clock "
-            f"(more than {FUTURE_TOLERANCE_MS} ms in the future)",
-        )
+        raise EventRejected("future", "ts", f"field 'ts' is {ts - now_ms} ms ahead of the clock "
+                                            f"(more than {FUTURE_TOLERANCE_MS} ms in the future)")
     return out
+
+
+def _known_type(etype: object) -> tuple[str, tuple]:
+    """The slow path of the type check (a str subclass, or not a known type): the type and its field spec."""
+    if not isinstance(etype, str):
+        raise bad_type("type", "a string", etype)
+    spec = TYPE_FIELDS.get(str(etype))
+    if spec is None:
+        raise EventRejected("unknown_type", "type", f"field 'type' is not a known event type: {show_value(etype)}")
+    return str(etype), spec
 
 
 def parse_event(raw: bytes | str, *, now_ms: int | None = None) -> dict:

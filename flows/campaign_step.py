@@ -17,10 +17,11 @@ import orjson
 from bytewax.operators import StatefulBatchLogic
 
 from engine.events import MAX_EVENT_BYTES, EventRejected, parse_event
+from engine.fold import apply_verdict, gate_and_apply
 from engine.followups import followups_view
-from engine.gate import DUPLICATE, OK, EventGate
+from engine.gate import LATE, OK, EventGate
 from engine.history import history_entry
-from engine.keys import route_key
+from engine.keys import route_key, split_route_key
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from flows.chunk_store import store_for
@@ -36,7 +37,6 @@ from flows.messages import (
     Repeat,
 )
 from flows.retirement import RETIRING_STATUSES, archive_for
-from flows.routing import UNROUTABLE
 from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 
 # Detail records piled up between two frames are sent ahead of the frame once there are this many: a
@@ -118,7 +118,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         self.store = store_for(cfg.recovery_dir) if cfg.recovery and cfg.recovery_dir else None
         self.gate = EventGate(lateness_ms=cfg.lateness_ms)
         self.retire_after = cfg.retire_after_ms / 1000
-        self.archive = archive_for(cfg.redis_url, self.store) if cfg.retire_after_ms else None
+        self.archive = archive_for(cfg, self.store) if cfg.retire_after_ms else None
         self.looked_for_archive = resume is not None
         self.min_sample = cfg.min_sample
         self.lateness_ms = cfg.lateness_ms
@@ -165,7 +165,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
     def _details(self, out: list[CampaignOutput]) -> None:
         st = self.state
         details = st.take_details()
-        if any(details.values()):
+        if details.has_records():
             out.append(Details(st.org_id, st.campaign_id, details))
 
     def _frame(self, wall: float, out: list[CampaignOutput]) -> None:
@@ -194,11 +194,14 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
     def _revive(self, route: str) -> None:
         """A campaign this step does not hold may have been retired: carry on from its archive."""
         self.looked_for_archive = True
-        archived = self.archive.load(route) if self.archive is not None else None
+        names = split_route_key(route)
+        if names is None or self.archive is None:
+            return
+        archived = self.archive.load(*names)
         if archived is None:
             return
         version, state, seq, gate = archived
-        check_state_version(version, "the archive of retired campaign " + route.replace("\x1f", "/"))
+        check_state_version(version, "the archive of retired campaign {}/{}".format(*names))
         self.state, self.gate = state, gate
         self.seq = max(seq, now_ms())  # above the frames sent before it retired
         self.last_event = time.time()
@@ -238,12 +241,13 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
                 if raw is DUPLICATE_MARK:
                     # A marker without its repeat (written before markers carried it): a duplicate,
                     # creating the campaign's state if needed, as `callpulse replay` does.
-                    if route == UNROUTABLE:
+                    names = split_route_key(route)  # None: UNROUTABLE (flows.routing), or a made-up routing field
+                    if names is None:
                         out.append(DeadLetter(dead_letter(ref, None, "malformed", None,
                                                           "duplicate marker without a routing field")))
                         continue
                     if st is None:
-                        st = self._new_state(*route.split("\x1f", 1))
+                        st = self._new_state(*names)
                     st.note_duplicate()
                     continue
                 if raw is None:
@@ -261,14 +265,10 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
                     continue
                 if st is None:
                     st = self._new_state(org, camp)
-                verdict = gate.check(ev)
+                verdict = gate_and_apply(gate, st, ev)
                 if verdict == OK:
-                    st.apply(ev)
                     applied = True
-                elif verdict == DUPLICATE:
-                    st.note_duplicate()
-                else:
-                    st.note_late()
+                elif verdict == LATE:
                     out.append(self._late_letter(ref, raw, ev))
         if st is None:  # nothing but rejected entries so far
             return out, StatefulBatchLogic.RETAIN
@@ -297,11 +297,10 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
             return st
         if st is None:
             st = self._new_state(org, camp)
-        if self.gate.check_repeat(ev) == DUPLICATE:
-            st.note_duplicate()
-            return st
-        st.note_late()
-        out.append(self._late_letter(ref, raw, ev))
+        verdict = self.gate.check_repeat(ev)  # never ok: a repeat is not applied
+        apply_verdict(st, verdict, ev)
+        if verdict == LATE:
+            out.append(self._late_letter(ref, raw, ev))
         return st
 
     def _late_letter(self, ref: str, raw: bytes, ev: dict) -> DeadLetter:

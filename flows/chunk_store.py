@@ -2,7 +2,7 @@
 
 Bytewax snapshots a key's whole state every epoch in which it changed. A
 million-contact campaign seals millions of attempts into immutable
-`engine.sealed.FrozenChunk`s; pickling them every epoch would make the cost of
+`engine.sealed_base.FrozenChunk`s; pickling them every epoch would make the cost of
 an epoch grow with the campaign's history. Here the state is pickled with a
 dispatch table for the stored types (`STORED_TYPES`): a frozen chunk or a
 block of contact columns is written once to
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from engine.contact_blocks import ColumnBlock, ColumnBlockRef
-from engine.sealed import FrozenChunk
+from engine.sealed_base import FrozenChunk
 
 # Content-addressed pieces of a state written once and then only named: sealed attempt chunks and blocks
 # of the contact columns. Each has `chunk_key` and `chunk_data()` (what is written to its file).

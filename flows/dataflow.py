@@ -45,7 +45,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     else:
         source = RedisStreamSource(cfg.redis_url, partitions=cfg.partitions, count=cfg.read_count,
                                    idle_ms=cfg.idle_ms, until_drained=cfg.until_drained,
-                                   retain_ms=cfg.retain_ms if cfg.recovery else 0)
+                                   retain_ms=cfg.retain_ms if cfg.recovery else 0, cluster=cfg.redis_cluster)
 
     flow = Dataflow("callpulse")
     routed = op.input("read", flow, source)  # (route, CampaignBatch): flows.messages
@@ -55,9 +55,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
 
 
 def build(redis_url: str | None = None, **kwargs) -> Dataflow:
-    """Factory for ``python -m bytewax.run "flows.dataflow:build(replay=True)"``; keywords = `FlowConfig` fields."""
-    if redis_url is not None:
-        kwargs["redis_url"] = redis_url
+    """Factory for ``python -m bytewax.run "flows.dataflow:build(replay=True)"``; keywords = `FlowConfig` fields
+    (the others from the environment, as for `callpulse flow`)."""
     if "files" in kwargs:
         kwargs["files"] = tuple(kwargs["files"])
-    return build_flow(FlowConfig(**kwargs))
+    return build_flow(FlowConfig.from_env(redis_url=redis_url, **kwargs))

@@ -37,9 +37,9 @@ from collections.abc import Sequence
 import orjson
 import redis
 
-from engine.keys import ingest_stream, partition_count, partition_for, route_key, seen_key, stored_key
+from engine.keys import DEFAULT_PARTITIONS, ingest_stream, partition_for, route_key, seen_key, stored_key
 from flows.ingest_writer import execute, raise_first_error
-from flows.replica_ack import replica_ack
+from flows.replica_ack import AckSettings, replica_ack
 
 SEEN_TTL_S = 3600  # SPEC: a repeat within (at least) the last hour is a duplicate
 STORED_TTL_S = SEEN_TTL_S + 120  # a minute's bucket outlives every claim made in that minute
@@ -91,8 +91,8 @@ def verdict(reply, mine: bytes) -> str:
     return DUPLICATE
 
 
-def accept_events(client, events: Sequence[dict], *, partitions: int | None = None,
-                  maxlen: int | None = None) -> list[bool]:
+def accept_events(client, events: Sequence[dict], *, partitions: int = DEFAULT_PARTITIONS,
+                  maxlen: int | None = None, ack: AckSettings = AckSettings()) -> list[bool]:
     """Append the not-yet-seen validated `events` exactly once; per event True (accepted) or False (duplicate).
 
     Raises a redis error when Redis refused or could not be reached: the caller answers "retry", and
@@ -101,14 +101,14 @@ def accept_events(client, events: Sequence[dict], *, partitions: int | None = No
     """
     if not events:
         return []
-    n = partitions or partition_count()
+    n = partitions
     minute = int(time.time()) // 60
     payloads = [orjson.dumps(ev) for ev in events]
     keys = [seen_key(ev["org_id"], ev["event_id"]).encode() for ev in events]
     mine = [pending_value(minute, orjson.dumps(ev, option=orjson.OPT_SORT_KEYS)) for ev in events]
     verdicts = _claim(client, keys, mine)
     streams = _append(client, events, payloads, verdicts, mine, n, maxlen)
-    replica_ack(client).confirm(streams + keys)  # a replica holds it all before it is confirmed and answered
+    replica_ack(client, ack).confirm(streams + keys)  # a replica holds it all before it is confirmed and answered
     accepted = [k for k, v in zip(keys, verdicts) if v != DUPLICATE]
     if accepted:
         ttl = str(SEEN_TTL_S).encode()

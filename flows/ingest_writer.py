@@ -15,10 +15,10 @@ import orjson
 import redis
 
 from engine.keys import (
+    DEFAULT_PARTITIONS,
     INGEST_FIELD,
     ROUTE_FIELD,
     ingest_stream,
-    partition_count,
     partition_for,
     route_key,
 )
@@ -58,14 +58,14 @@ def encode(event) -> bytes:
 class StreamAppender:
     """Buffered XADD of events to their partition streams; flushes every `chunk` events."""
 
-    def __init__(self, client, *, partitions: int | None = None, chunk: int = DEFAULT_CHUNK,
+    def __init__(self, client, *, partitions: int = DEFAULT_PARTITIONS, chunk: int = DEFAULT_CHUNK,
                  maxlen: int | None = None, patience=None):
         self.client = client
         # flows.patience.Patience: retry a flush while Redis is unreachable (else the error is raised).
         # A retried chunk that Redis had partly applied is appended twice: the flow counts the
         # repeats as event_id duplicates (diagnostics.duplicates), it never applies them twice.
         self.patience = patience
-        self.partitions = partitions or partition_count()
+        self.partitions = partitions
         self.streams = [ingest_stream(p).encode() for p in range(self.partitions)]
         self.chunk = max(1, chunk)
         self.maxlen = maxlen  # None: never trim here (with recovery on, the flow trims what it has read: --retain-ms)
@@ -117,7 +117,9 @@ def xadd_args(stream: bytes, payload: bytes, maxlen: int | None, route: bytes | 
 # pool (Redis Cluster) take the ordinary pipeline.
 
 
-def _pack_in_python(args: tuple) -> bytes:
+def pack_in_python(args: tuple) -> bytes:
+    """One command in RESP, in Python: the packer when hiredis refuses the arguments (and the reference
+    the tests hold hiredis's packing to)."""
     out = [b"*%d\r\n" % len(args)]
     for a in args:
         out.append(b"$%d\r\n%b\r\n" % (len(a), a))
@@ -127,7 +129,7 @@ def _pack_in_python(args: tuple) -> bytes:
 try:  # redis[hiredis] is a dependency; the Python packer is for an install without it
     from hiredis import pack_command as _pack_in_c
 except ImportError:  # pragma: no cover
-    _pack_in_c = _pack_in_python
+    _pack_in_c = pack_in_python
 
 
 def pack(args: tuple) -> bytes:
@@ -135,7 +137,7 @@ def pack(args: tuple) -> bytes:
     try:
         return _pack_in_c(args)
     except TypeError:
-        return _pack_in_python(args)
+        return pack_in_python(args)
 
 
 def execute(client, commands: list[tuple]) -> list:

@@ -18,7 +18,6 @@ cannot be reached makes `/readyz` 503 on its own.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -42,8 +41,8 @@ def _ms() -> int:
     return int(time.time() * 1000)
 
 
-def _client(redis_url: str):
-    return connect(redis_url, socket_timeout=2, socket_connect_timeout=2)
+def _client(redis_url: str, cluster: bool | None = None):
+    return connect(redis_url, cluster=cluster, socket_timeout=2, socket_connect_timeout=2)
 
 
 def mark_start(client) -> None:
@@ -53,11 +52,12 @@ def mark_start(client) -> None:
     client.hset(flow_status_key(), mapping={"alive_ms": _ms(), "alive_every_ms": int(ALIVE_EVERY_S * 1000)})
 
 
-def record_stop(redis_url: str, kind: str, reason: str, *, first: bool = True) -> bool:
+def record_stop(redis_url: str, kind: str, reason: str, *, first: bool = True, cluster: bool | None = None) -> bool:
     """Record why the flow ended, unless this run already recorded it (``first``; else overwrite: a start
-    that failed before it cleared the last run's record); best effort (True if written)."""
+    that failed before it cleared the last run's record); best effort (True if written). ``cluster``: the
+    settings' ``CALLPULSE_REDIS_CLUSTER`` (None: ask Redis)."""
     try:
-        client = _client(redis_url)
+        client = _client(redis_url, cluster)
         try:
             if not first:
                 client.hset(flow_status_key(), mapping={"stopped_ms": _ms(), "stop_kind": kind, "stop_reason": reason})
@@ -74,14 +74,16 @@ def record_stop(redis_url: str, kind: str, reason: str, *, first: bool = True) -
 class Beat:
     """A daemon thread that writes ``alive_ms`` every ``every_s`` while the flow runs.
 
-    It writes only while Redis holds the flow's dataset (``CALLPULSE_DATASET_ID``, set by `callpulse
-    flow` at start); otherwise it records the loss (``dataset_error``, flows/dataset.py) once, even when
-    the flow has nothing to write, and stops beating."""
+    It writes only while Redis holds the flow's dataset (``dataset``: the id `callpulse flow` adopted at
+    start, `FlowConfig.dataset`); otherwise it records the loss (``dataset_error``, flows/dataset.py) once,
+    even when the flow has nothing to write, and stops beating."""
 
-    def __init__(self, redis_url: str, every_s: float = ALIVE_EVERY_S):
+    def __init__(self, redis_url: str, every_s: float = ALIVE_EVERY_S, *, dataset: str | None = None,
+                 cluster: bool | None = None):
         self.redis_url = redis_url
+        self.cluster = cluster
         self.every_s = every_s
-        self.dataset = os.environ.get("CALLPULSE_DATASET_ID") or None
+        self.dataset = dataset
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, name="callpulse-liveness", daemon=True)
         self.lost = False
@@ -101,7 +103,7 @@ class Beat:
         try:
             while not self.done.is_set():
                 try:
-                    client = client or _client(self.redis_url)
+                    client = client or _client(self.redis_url, self.cluster)
                     self.beat(client, every_ms)
                 except Exception:  # Redis unreachable: /readyz says so; beat again next time
                     pass

@@ -16,6 +16,8 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
+from engine.detail_batch import DetailBatch
+
 
 class Mark(enum.Enum):
     """Raw values that are not event bytes (an enum member pickles by name, so identity survives the exchange)."""
@@ -69,11 +71,11 @@ class Alert(NamedTuple):
 
 class Details(NamedTuple):
     """The detail records changed since the campaign's previous frame (`CampaignState.take_details()`),
-    sent just before that frame."""
+    sent just before that frame; the sink writes them with flows.detail_writer."""
 
     org_id: str
     campaign_id: str
-    details: dict
+    details: DetailBatch
 
 
 class Frame(NamedTuple):

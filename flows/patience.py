@@ -1,7 +1,8 @@
 """Ride out a Redis outage of any length: retry with capped exponential back-off.
 
 Used by the flow's sink (every write is idempotent, so a retried batch is harmless) and by
-`callpulse simulate --redis`. Settings (environment, read when the object is made):
+`callpulse simulate --redis`. Settings (`PatienceSettings`; the environment is read by the process's settings
+object, flows/config.py or callpulse/settings.py, which hands them over):
 
 - ``CALLPULSE_RETRY_MAX_DELAY_S`` (default 5): the back-off cap, i.e. how long after Redis is
   back the writer notices at worst;
@@ -13,9 +14,10 @@ Used by the flow's sink (every write is idempotent, so a retried batch is harmle
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import redis
 
@@ -28,20 +30,35 @@ FAILOVER = (redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError, r
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError, OUT_OF_MEMORY, *FAILOVER)
 
 
-def _env_float(name: str, default: float) -> float:
+@dataclass(frozen=True)
+class PatienceSettings:
+    max_delay_s: float = 5.0  # CALLPULSE_RETRY_MAX_DELAY_S
+    notice_s: float = 60.0  # CALLPULSE_OUTAGE_NOTICE_S
+    give_up_s: float = 0.0  # CALLPULSE_GIVE_UP_S (0: never)
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> PatienceSettings:
+        """The settings an environment (as a mapping, given by the caller) holds; a malformed value is the
+        default, as it always was (the writers must keep waiting, not stop on a typo)."""
+        d = cls()
+        return cls(max_delay_s=_number(env, "CALLPULSE_RETRY_MAX_DELAY_S", d.max_delay_s),
+                   notice_s=_number(env, "CALLPULSE_OUTAGE_NOTICE_S", d.notice_s),
+                   give_up_s=_number(env, "CALLPULSE_GIVE_UP_S", d.give_up_s))
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
     try:
-        return float(os.environ.get(name, default))
+        return float(env.get(name, default))
     except ValueError:
         return default
 
 
 class Patience:
-    def __init__(self, who: str, *, max_delay_s: float | None = None, notice_s: float | None = None,
-                 give_up_s: float | None = None):
+    def __init__(self, who: str, settings: PatienceSettings = PatienceSettings()):
         self.who = who
-        self.max_delay_s = max_delay_s if max_delay_s is not None else _env_float("CALLPULSE_RETRY_MAX_DELAY_S", 5.0)
-        self.notice_s = notice_s if notice_s is not None else _env_float("CALLPULSE_OUTAGE_NOTICE_S", 60.0)
-        self.give_up_s = give_up_s if give_up_s is not None else _env_float("CALLPULSE_GIVE_UP_S", 0.0)
+        self.max_delay_s = settings.max_delay_s
+        self.notice_s = settings.notice_s
+        self.give_up_s = settings.give_up_s
         self.outages = 0  # outages survived
         self.last_outage_ms = 0  # length of the last one
         self.reconnected = False  # set after an outage; the caller clears it (e.g. to re-check the dataset)

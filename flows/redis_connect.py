@@ -4,18 +4,20 @@
 asked once per URL (``INFO cluster``: ``cluster_enabled:1``) and remembered for the process; the answer
 picks redis-py's client: `redis.Redis` / `redis.asyncio.Redis`, or `redis.RedisCluster` /
 `redis.asyncio.RedisCluster`, which follow the cluster's slot map (MOVED, ASK, failover) by themselves.
-``CALLPULSE_REDIS_CLUSTER`` = ``1`` / ``0`` skips the question (a process that must start while Redis
-is down). A cluster has one database: a URL that names another than 0 is refused with a clear error.
+The setting ``CALLPULSE_REDIS_CLUSTER`` = ``1`` / ``0`` skips the question (a process that must start while
+Redis is down): the process's settings object reads it (`cluster_from`) and passes it in as ``cluster``; this
+module reads no environment. A cluster has one database: a URL that names another than 0 is refused with a
+clear error.
 """
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlparse
 
 import redis
 import redis.asyncio as aioredis
 
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"  # CALLPULSE_REDIS_URL unset: every process's default
 CLUSTER_SETTING = "CALLPULSE_REDIS_CLUSTER"
 _KNOWN: dict[str, bool] = {}
 
@@ -24,11 +26,18 @@ class RedisUrlError(ValueError):
     """A Redis URL the product cannot use (a database other than 0 on a cluster)."""
 
 
-def is_cluster(url: str) -> bool:
-    """Whether ``url`` names a node of a Redis Cluster (asked once per URL and process)."""
-    setting = os.environ.get(CLUSTER_SETTING, "").strip()
-    if setting in ("0", "1"):
-        return setting == "1"
+def cluster_from(setting: str | None) -> bool | None:
+    """The value of ``CALLPULSE_REDIS_CLUSTER`` as a settings object holds it: True / False for ``1`` / ``0``,
+    None (ask Redis) when unset or anything else."""
+    setting = (setting or "").strip()
+    return setting == "1" if setting in ("0", "1") else None
+
+
+def is_cluster(url: str, cluster: bool | None = None) -> bool:
+    """Whether ``url`` names a node of a Redis Cluster: ``cluster`` when the settings say so, else asked once
+    per URL and process."""
+    if cluster is not None:
+        return cluster
     known = _KNOWN.get(url)
     if known is None:
         # asked on database 0: a cluster refuses SELECT, and a wrong database is refused below with its reason
@@ -41,11 +50,11 @@ def is_cluster(url: str) -> bool:
     return known
 
 
-def is_cluster_or_guess(url: str) -> bool:
+def is_cluster_or_guess(url: str, cluster: bool | None = None) -> bool:
     """`is_cluster`, for a process that must start even while Redis is down (the API): an unreachable Redis
     is taken for a standalone one, not remembered (set ``CALLPULSE_REDIS_CLUSTER=1`` where that guess is wrong)."""
     try:
-        return is_cluster(url)
+        return is_cluster(url, cluster)
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return False
 
@@ -57,18 +66,19 @@ def _check_db(url: str) -> None:
                             f"use a URL ending in /0 (or none)")
 
 
-def connect(url: str, **kwargs) -> redis.Redis | redis.RedisCluster:
-    """A sync client for ``url``: `redis.RedisCluster` on a cluster, else `redis.Redis`."""
-    if is_cluster(url):
+def connect(url: str, *, cluster: bool | None = None, **kwargs) -> redis.Redis | redis.RedisCluster:
+    """A sync client for ``url``: `redis.RedisCluster` on a cluster, else `redis.Redis` (``cluster``: the
+    settings' ``CALLPULSE_REDIS_CLUSTER``, None to ask Redis)."""
+    if is_cluster(url, cluster):
         _check_db(url)
         kwargs.pop("redis_connect_func", None)  # per-connection hooks are the standalone client's
         return redis.RedisCluster.from_url(url, **kwargs)
     return redis.Redis.from_url(url, **kwargs)
 
 
-def connect_async(url: str, **kwargs) -> aioredis.Redis | aioredis.RedisCluster:
+def connect_async(url: str, *, cluster: bool | None = None, **kwargs) -> aioredis.Redis | aioredis.RedisCluster:
     """An asyncio client for ``url``: `redis.asyncio.RedisCluster` on a cluster, else `redis.asyncio.Redis`."""
-    if is_cluster(url):
+    if is_cluster(url, cluster):
         _check_db(url)
         return aioredis.RedisCluster.from_url(url, **kwargs)
     return aioredis.Redis.from_url(url, **kwargs)

@@ -31,6 +31,9 @@ on the campaign's channel and the org script on the org's (each channel in its
 script's slot). Alert ids are deterministic (engine), so an
 alert re-emitted after a recovery is written and published once.
 
+Per `Details` item: its `DetailBatch`'s records by id and in their indexes (flows.detail_writer), the
+records of unsealed attempts merged over the stored ones after every other write of the batch.
+
 Per dead letter: a Lua script adds its source ref (stream + entry id, or
 file + line) to a capped sorted set and only if new ``XADD``s the record to
 ``callpulse:deadletter`` (``MAXLEN ~``).
@@ -47,7 +50,6 @@ another Redis) is never written to; the flow records why and stops.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import NamedTuple
@@ -56,28 +58,14 @@ import orjson
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from engine.activity import CALLBACK_FILTERS, OUTCOME_FILTERS, callback_states, outcome_class
-from engine.events import CONTACT_STATUSES
 from engine.history import HISTORY_MINUTES
 from engine.keys import (
     ALERT_FIELD,
     DEAD_LETTER_STREAM,
     FRAME_FIELD,
     LIVE_CHANNEL,
-    activity_key,
     alert_ids_key,
     alerts_stream,
-    attempt_details_key,
-    attempt_index_key,
-    attempt_outcome_index_key,
-    attempt_violation_index_key,
-    batch_details_key,
-    callback_index_key,
-    contact_attempts_key,
-    contact_details_key,
-    contact_index_key,
-    contact_profiles_key,
-    daily_key,
     dead_letter_ids_key,
     flow_status_key,
     followups_key,
@@ -85,22 +73,15 @@ from engine.keys import (
     history_key,
     live_campaign_channel,
     live_org_channel,
-    message_details_key,
-    message_index_key,
     org_alert_ids_key,
     org_alerts_stream,
     org_campaigns_key,
-    replies_index_key,
-    replies_key,
     stats_key,
-    trail_member,
-    transcript_key,
     watermark_key,
 )
-from engine.message_detail import MESSAGE_STATUSES
-from engine.vocab import VIOLATION_KINDS
 from flows.config import FlowConfig
 from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
+from flows.detail_writer import merge_attempt_patches, write_details
 from flows.ingest_writer import execute
 from flows.live_channel import alert_message, frame_message
 from flows.messages import Alert, CampaignOutput, DeadLetter, Details, Frame
@@ -186,9 +167,10 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
         # every (re)connection is checked before its first command: a Redis that came back empty
         # after a restart never gets a write
         # a dataset check on every new connection (standalone; a cluster client checks at least once a second)
-        self.client = connect(cfg.redis_url, redis_connect_func=self._on_connect)
+        self.client = connect(cfg.redis_url, cluster=cfg.redis_cluster, redis_connect_func=self._on_connect)
         self.worker = worker_index
         self.cfg_url = cfg.redis_url
+        self.cluster = cfg.redis_cluster
         self.frames_maxlen = _b(cfg.frames_maxlen)
         self.alerts_maxlen = _b(cfg.alerts_maxlen)
         self.dl_maxlen = _b(cfg.dead_letter_maxlen)
@@ -202,9 +184,9 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
         self.status_key = flow_status_key().encode()
         self.reported_at = 0.0
         self.keys: dict[tuple[str, str], CampaignKeys] = {}
-        self.patience = Patience(f"flow sink (worker {worker_index})")
+        self.patience = Patience(f"flow sink (worker {worker_index})", cfg.patience)
         # the id `callpulse flow` adopted at start (flows.dataset); bare `bytewax.run`: whatever Redis holds first
-        self.dataset = os.environ.get("CALLPULSE_DATASET_ID") or None
+        self.dataset = cfg.dataset
         self.checked_at = 0.0
 
     def _campaign_keys(self, org: str, camp: str) -> CampaignKeys:
@@ -251,7 +233,7 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                 if ks.org_live is not None:
                     cmds.append((b"SPUBLISH", ks.org_live, pub))
             elif type(msg) is Details:
-                self._details(msg.org_id, msg.campaign_id, msg.details, cmds)
+                write_details(msg.org_id, msg.campaign_id, msg.details, cmds)
             else:  # Alert
                 aid = msg.record["alert_id"].encode()
                 js = orjson.dumps(msg.record)
@@ -260,7 +242,7 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
                              ks.live, pub))
                 cmds.append((b"EVAL", self.alert_script, b"2", ks.org_alerts, ks.org_alert_ids, aid, js,
                              self.alerts_maxlen, *((ks.org_live, pub) if ks.org_live is not None else ())))
-        self._merge_attempt_patches(items, cmds)
+        merge_attempt_patches([m for _route, m in items if type(m) is Details], self._execute, cmds)
         for (org, camp), (ks, msg) in latest.items():
             self._history(org, camp, points.get((org, camp)), views.get((org, camp)), cmds)
             # The gate's watermark, not the body's as_of (which follows the wall clock live); before the body,
@@ -310,122 +292,13 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
     def _check_dataset(self, found) -> None:
         found = found.decode() if isinstance(found, bytes) else found
         if self.dataset is None:  # not started by `callpulse flow` (bare bytewax.run): adopt, or create
-            self.dataset = found = found or ensure(connect(self.cfg_url))
+            self.dataset = found = found or ensure(connect(self.cfg_url, cluster=self.cluster))
         if found is None or found != self.dataset:
             msg = lost_message(self.dataset or "?", found, "the running flow")
             print(f"callpulse flow: {msg}", file=sys.stderr, flush=True)
-            report_lost(connect(self.cfg_url), msg)
+            report_lost(connect(self.cfg_url, cluster=self.cluster), msg)
             raise DatasetLost(msg)
         self.checked_at = time.monotonic()
-
-    def _merge_attempt_patches(self, items: list, cmds: list) -> None:
-        """Records of unsealed attempts (engine.sealed) lack the detail-only fields: lay each patch over
-        the attempt's latest record — one written earlier in this batch, else the stored one (read in
-        one round trip; rare) — and write it after every other detail of the batch (idempotent)."""
-        details = [msg for _route, msg in items if type(msg) is Details]
-        if not any(d.get("attempt_patches") for _o, _c, d in details):
-            return
-        latest: dict[tuple, dict] = {}
-        patches = []
-        for org, camp, d in details:
-            for rec in d["attempts"]:  # a partial attempt never writes a full record after a patch
-                latest[(org, camp, rec["attempt_id"])] = rec
-            patches += [(org, camp, rec) for rec in d.get("attempt_patches", ())]
-        missing = sorted({(o, c, r["attempt_id"]) for o, c, r in patches} - set(latest))
-        reads = [(b"HGET", attempt_details_key(o, c).encode(), a.encode()) for o, c, a in missing]
-        for k, raw in zip(missing, self._execute(reads) if reads else []):
-            latest[k] = orjson.loads(raw) if isinstance(raw, bytes) else {}
-        for org, camp, rec in patches:
-            k = (org, camp, rec["attempt_id"])
-            merged = latest[k] = {**latest[k], **rec}
-            cmds.append((b"HSET", attempt_details_key(org, camp).encode(), rec["attempt_id"].encode(),
-                         orjson.dumps(merged)))
-
-    @staticmethod
-    def _details(org: str, camp: str, details: dict, cmds: list) -> None:
-        """Detail records: HSET by id, ZADD to the indexes (all overwrites or set operations: idempotent)."""
-        contacts, attempts, lines = details["contacts"], details["attempts"], details["transcripts"]
-        if details.get("profiles"):
-            cmds.append((b"HSET", contact_profiles_key(org, camp).encode(),
-                         *[x for p in details["profiles"] for x in (p["contact_id"].encode(), orjson.dumps(p))]))
-        for cid, aid, d in details.get("trail", ()):
-            # In order: an attempt that moved between contacts leaves one trail and joins the other.
-            cmds.append((b"ZADD" if d > 0 else b"ZREM", contact_attempts_key(org, camp).encode(),
-                         *((b"0",) if d > 0 else ()), trail_member(cid, aid).encode()))
-        if details["batches"]:
-            cmds.append((b"HSET", batch_details_key(org, camp).encode(),
-                         *[x for b in details["batches"] for x in (b["batch_id"].encode(), orjson.dumps(b))]))
-        if details["daily"]:
-            cmds.append((b"HSET", daily_key(org, camp).encode(),
-                         *[x for q, cell in details["daily"].items() for x in (b"%d" % q, orjson.dumps(cell))]))
-        if details["replies"]:
-            replies = details["replies"]
-            cmds.append((b"HSET", replies_key(org, camp).encode(),
-                         *[x for r in replies for x in (r["message_id"].encode(), orjson.dumps(r))]))
-            cmds.append((b"ZADD", replies_index_key(org, camp).encode(),
-                         *[x for r in replies for x in (b"%d" % r["replied_ms"], r["message_id"].encode())]))
-        if details.get("messages"):  # email messages: by id, by sent time, and by status now (like attempt outcomes)
-            msgs = [(m["message_id"].encode(), b"%d" % m.get("sent_ms", 0), m) for m in details["messages"]]
-            cmds.append((b"HSET", message_details_key(org, camp).encode(),
-                         *[x for mid, _s, m in msgs for x in (mid, orjson.dumps(m))]))
-            cmds.append((b"ZADD", message_index_key(org, camp).encode(), *[x for mid, s, _m in msgs for x in (s, mid)]))
-            _file_by_class(cmds, [(mid, s, {m["status"]}) for mid, s, m in msgs],
-                           {st: message_index_key(org, camp, st).encode() for st in MESSAGE_STATUSES})
-        if contacts:
-            fields, by_status = [], {}
-            for c in contacts:
-                cid = c["contact_id"].encode()
-                fields += [cid, orjson.dumps(c)]
-                by_status.setdefault(c["status"], []).append(cid)
-            cmds.append((b"HSET", contact_details_key(org, camp).encode(), *fields))
-            everyone = [cid for ids in by_status.values() for cid in ids]
-            cmds.append((b"ZADD", contact_index_key(org, camp).encode(), *[x for i in everyone for x in (b"0", i)]))
-            # Each changed contact leaves every other status index and joins its own. This needs no
-            # memory of the previous status, so it stays right when a recovery replays writes.
-            for status in CONTACT_STATUSES:
-                key = contact_index_key(org, camp, status).encode()
-                ids = by_status.get(status)
-                others = [i for st, ids_ in by_status.items() if st != status for i in ids_]
-                if others:
-                    cmds.append((b"ZREM", key, *others))
-                if ids:
-                    cmds.append((b"ZADD", key, *[x for i in ids for x in (b"0", i)]))
-            _file_by_class(cmds, [(c["contact_id"].encode(), b"0", callback_states(c.get("callbacks")))
-                                  for c in contacts],
-                           {st: callback_index_key(org, camp, st).encode() for st in CALLBACK_FILTERS})
-        if attempts:
-            fields, scored = [], []
-            for a in attempts:
-                aid = a["attempt_id"].encode()
-                fields += [aid, orjson.dumps(a)]
-                scored += [b"%d" % (a["started_ms"] or 0), aid]
-            cmds.append((b"HSET", attempt_details_key(org, camp).encode(), *fields))
-            cmds.append((b"ZADD", attempt_index_key(org, camp).encode(), *scored))
-        for a in details.get("attempt_patches", ()):  # the record itself: _merge_attempt_patches
-            cmds.append((b"ZADD", attempt_index_key(org, camp).encode(), b"%d" % (a["started_ms"] or 0),
-                         a["attempt_id"].encode()))
-        changed = attempts + list(details.get("attempt_patches", ()))  # a patch carries the outcome fields too
-        if changed:
-            _file_by_class(cmds, [(a["attempt_id"].encode(), b"%d" % (a["started_ms"] or 0), {outcome_class(a)})
-                                  for a in changed],
-                           {o: attempt_outcome_index_key(org, camp, o).encode() for o in OUTCOME_FILTERS})
-            # the guards: the latest record of each attempt decides (a re-decided sealed attempt's patch
-            # follows its earlier record in this list)
-            last = {a["attempt_id"]: a for a in changed if "violations" in a}
-            if last:
-                _file_by_class(cmds, [(aid.encode(), b"%d" % (a["started_ms"] or 0), set(a["violations"]))
-                                      for aid, a in last.items()],
-                               {k: attempt_violation_index_key(org, camp, k).encode() for k in VIOLATION_KINDS})
-        if details.get("activity"):  # keyed by event_id: a replayed event overwrites itself
-            cmds.append((b"HSET", activity_key(org, camp).encode(),
-                         *[x for ev in details["activity"] for x in (ev["event_id"].encode(), orjson.dumps(ev))]))
-        by_attempt: dict[str, list] = {}
-        for line in lines:
-            by_attempt.setdefault(line["attempt_id"], []).extend(
-                (line["event_id"].encode(),
-                 orjson.dumps({"ts": line["ts"], "role": line["role"], "content": line["content"]})))
-        for aid, fields in by_attempt.items():
-            cmds.append((b"HSET", transcript_key(org, camp, aid).encode(), *fields))
 
     def _history(self, org: str, camp: str, points: dict[int, bytes] | None, view: bytes | None,
                  cmds: list) -> None:
@@ -448,18 +321,6 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
 
     def close(self) -> None:
         self.client.close()
-
-
-def _file_by_class(cmds: list, members: list[tuple[bytes, bytes, set]], keys: dict[str, bytes]) -> None:
-    """Put each member (id, score, its classes) into the index of each of its classes and take it out
-    of every other one: no memory of its former classes is needed, so a replayed write stays right."""
-    for cls, key in keys.items():
-        adds = [x for m, score, classes in members if cls in classes for x in (score, m)]
-        rems = [m for m, _score, classes in members if cls not in classes]
-        if rems:
-            cmds.append((b"ZREM", key, *rems))
-        if adds:
-            cmds.append((b"ZADD", key, *adds))
 
 
 class RedisSink(DynamicSink[tuple[str, CampaignOutput]]):

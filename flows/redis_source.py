@@ -36,13 +36,13 @@ import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from engine.keys import (
+    DEFAULT_PARTITIONS,
     DUPLICATE_FIELD,
     INGEST_FIELD,
     REPEAT_FIELD,
     ROUTE_FIELD,
     flow_status_key,
     ingest_stream,
-    partition_count,
 )
 from flows.lifecycle import STOP
 from flows.messages import DUPLICATE_MARK, Repeat, Routed
@@ -182,12 +182,13 @@ class RedisStreamPartition(StatefulSourcePartition[Routed, str]):
 class RedisStreamSource(FixedPartitionedSource[Routed, str]):
     """The ingest streams `callpulse:ingest:{0..N-1}` as N Bytewax partitions."""
 
-    def __init__(self, redis_url: str, *, partitions: int | None = None, count: int = DEFAULT_COUNT,
+    def __init__(self, redis_url: str, *, partitions: int = DEFAULT_PARTITIONS, count: int = DEFAULT_COUNT,
                  idle_ms: int = DEFAULT_IDLE_MS, until_drained: bool = False, start_id: str = START_ID,
-                 retain_ms: int = 0):
+                 retain_ms: int = 0, cluster: bool | None = None):
         self.redis_url = redis_url
+        self.cluster = cluster  # CALLPULSE_REDIS_CLUSTER as the settings read it (None: ask Redis)
         self.retain_ms = retain_ms
-        self.partitions = partitions or partition_count()
+        self.partitions = partitions
         self.count = count
         self.idle_ms = idle_ms
         self.until_drained = until_drained
@@ -198,7 +199,7 @@ class RedisStreamSource(FixedPartitionedSource[Routed, str]):
         return [str(p) for p in range(self.partitions)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: str | None) -> RedisStreamPartition:
-        client = connect(self.redis_url)
+        client = connect(self.redis_url, cluster=self.cluster)
         last_id = resume_state if resume_state is not None else self.start_id
         return RedisStreamPartition(client, int(for_part), last_id, count=self.count,
                                     idle_ms=self.idle_ms, until_drained=self.until_drained,

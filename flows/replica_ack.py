@@ -8,8 +8,9 @@ connections, so each master it wrote to is asked on a connection of its own: a s
 ``WAIT``. The master's replication stream is one sequence, so that write's offset covers every write the
 master applied before it, whichever connection made them.
 
-Settings (environment): ``CALLPULSE_ACK_REPLICAS`` (default 1 on a Redis Cluster, 0 on a standalone
-Redis: how many replicas must confirm; never more than the master has connected right now, so a shard
+Settings (`AckSettings`, from the environment as the process's settings object reads it and hands it
+over: api/settings.py, callpulse/settings.py): ``CALLPULSE_ACK_REPLICAS`` (default 1 on a Redis Cluster, 0 on a
+standalone Redis: how many replicas must confirm; never more than the master has connected right now, so a shard
 that lost its replica keeps taking writes, at a weaker RPO, and says so in the log) and
 ``CALLPULSE_ACK_TIMEOUT_MS`` (default 2000). Too few confirmations in time raise `ReplicasBehind`: the
 API answers 503 with Retry-After and the sender's retry is exact (flows/ingest_claims.py).
@@ -17,10 +18,11 @@ API answers 503 with Retry-After and the sender's retry is exact (flows/ingest_c
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import redis
 
@@ -34,22 +36,43 @@ class ReplicasBehind(redis.ConnectionError):
     """Fewer replicas than required confirmed a write in time (a ConnectionError: retry, as for a blip)."""
 
 
-def required_replicas(client) -> int:
-    default = "1" if isinstance(client, redis.RedisCluster) else "0"
-    return max(0, int(os.environ.get("CALLPULSE_ACK_REPLICAS", default)))
+@dataclass(frozen=True)
+class AckSettings:
+    replicas: int | None = None  # CALLPULSE_ACK_REPLICAS; None: 1 on a Redis Cluster, 0 on a standalone Redis
+    timeout_ms: int = 2000  # CALLPULSE_ACK_TIMEOUT_MS
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> AckSettings:
+        """The settings an environment (a mapping the caller reads) holds; ValueError naming a malformed one."""
+        replicas = _whole(env, "CALLPULSE_ACK_REPLICAS")
+        timeout = _whole(env, "CALLPULSE_ACK_TIMEOUT_MS")
+        return cls(replicas=None if replicas is None else max(0, replicas),
+                   timeout_ms=cls.timeout_ms if timeout is None else max(1, timeout))
+
+    def required(self, client) -> int:
+        if self.replicas is not None:
+            return self.replicas
+        return 1 if isinstance(client, redis.RedisCluster) else 0
 
 
-def ack_timeout_ms() -> int:
-    return max(1, int(os.environ.get("CALLPULSE_ACK_TIMEOUT_MS", "2000")))
+def _whole(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: not a whole number") from None
 
 
 class ReplicaAck:
     """Confirms writes on the masters that hold ``keys``; one per client (it caches replica counts)."""
 
-    def __init__(self, client):
+    def __init__(self, client, settings: AckSettings = AckSettings()):
         self.client = client
-        self.need = required_replicas(client)
-        self.timeout_ms = ack_timeout_ms()
+        self.settings = settings
+        self.need = settings.required(client)
+        self.timeout_ms = settings.timeout_ms
         self._connected: dict[tuple, tuple[float, int]] = {}  # node -> (when asked, connected replicas)
         self._warned: set = set()
 
@@ -100,9 +123,9 @@ class ReplicaAck:
 _ACKS: dict[int, ReplicaAck] = {}
 
 
-def replica_ack(client) -> ReplicaAck:
-    """The `ReplicaAck` of a client (made once per client object)."""
+def replica_ack(client, settings: AckSettings = AckSettings()) -> ReplicaAck:
+    """The `ReplicaAck` of a client (made once per client object and settings)."""
     ack = _ACKS.get(id(client))
-    if ack is None or ack.client is not client:
-        ack = _ACKS[id(client)] = ReplicaAck(client)
+    if ack is None or ack.client is not client or ack.settings != settings:
+        ack = _ACKS[id(client)] = ReplicaAck(client, settings)
     return ack

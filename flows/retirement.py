@@ -32,7 +32,7 @@ import sys
 import redis
 
 from engine.keys import archive_key
-from flows.patience import Patience
+from flows.patience import Patience, PatienceSettings
 from flows.redis_connect import connect
 
 RETIRING_STATUSES = frozenset({"completed", "stopped", "cancelled"})
@@ -41,27 +41,29 @@ RETIRING_STATUSES = frozenset({"completed", "stopped", "cancelled"})
 _ARCHIVES: dict[tuple[str, object], Archive] = {}
 
 
-def archive_for(redis_url: str, store=None) -> Archive:
+def archive_for(cfg, store=None) -> Archive:
     """One archive (and so one Redis connection pool) per Redis URL and chunk store per process: every
     campaign step shares it (a client per campaign would open a connection per campaign ever retired
-    or revived)."""
-    key = (redis_url, store)
+    or revived). ``cfg``: the flow's `FlowConfig` (its Redis URL, cluster setting and patience)."""
+    key = (cfg.redis_url, store)
     if key not in _ARCHIVES:
-        _ARCHIVES[key] = Archive(redis_url, store)
+        _ARCHIVES[key] = Archive(cfg.redis_url, store, cluster=cfg.redis_cluster, patience=cfg.patience)
     return _ARCHIVES[key]
 
 
 class Archive:
-    def __init__(self, redis_url: str, store=None):
+    def __init__(self, redis_url: str, store=None, *, cluster: bool | None = None,
+                 patience: PatienceSettings = PatienceSettings()):
         self.redis_url = redis_url
+        self.cluster = cluster  # CALLPULSE_REDIS_CLUSTER as the flow's settings read it (None: ask Redis)
         self.store = store  # flows.chunk_store.ChunkStore, or None (plain pickle)
         self._client = None
-        self.patience = Patience("campaign archive")
+        self.patience = Patience("campaign archive", patience)
 
     @property
     def client(self):
         if self._client is None:
-            self._client = connect(self.redis_url)
+            self._client = connect(self.redis_url, cluster=self.cluster)
         return self._client
 
     def save(self, org: str, camp: str, value: tuple) -> bool:
@@ -75,13 +77,9 @@ class Archive:
                   file=sys.stderr, flush=True)
             return False
 
-    def load(self, route: str):
-        """The archived value of a campaign (by its route key), or None. While Redis is unreachable it
-        waits (flows/patience.py): the step must not start a campaign from nothing while its archive
-        may exist."""
-        org, sep, camp = route.partition("\x1f")
-        if not sep:
-            return None
+    def load(self, org: str, camp: str):
+        """The archived value of a campaign, or None. While Redis is unreachable it waits
+        (flows/patience.py): the step must not start a campaign from nothing while its archive may exist."""
         data = self.patience.call(self.client.get, archive_key(org, camp))
         if data is None:
             return None

@@ -1,4 +1,9 @@
-"""Shared fixtures. Tests that need Redis get a real redis-server on a free port."""
+"""Shared fixtures. Tests that need Redis get a real redis-server on a free port.
+
+The test layers (`unit` / `e2e`, declared by each module) are checked by the hooks of tests/layers.py; the
+real stack that the API tests read (simulate -> ingest -> flow -> serve) is the `stack` fixture of
+tests/stack.py. Both are imported here, which registers them with pytest.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ import pytest
 import redis
 
 from callpulse.redis_local import free_port, start_redis, stop_redis
+from tests.layers import pytest_collection_modifyitems, pytest_runtest_call, pytest_runtest_setup
+from tests.stack import stack
+
+__all__ = ["pytest_collection_modifyitems", "pytest_runtest_call", "pytest_runtest_setup", "stack"]
 
 
 @pytest.fixture(scope="session")
@@ -33,31 +42,6 @@ def redis_client(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
-
-
-# ---------------------------------------------------------------- layers: `pytest -m unit` runs in seconds
-# A test module that starts real processes or servers (Redis, the flow, the API, Chromium) is `e2e`;
-# every other test is `unit` (pure engine, reference model, validators). CI runs both.
-_E2E_MARKERS = ("redis_server", "redis_url", "redis_client", "redis_cluster", "cluster_url", "RedisProcess",
-                "ServerThread", "subprocess",
-                "playwright", "run_cli", "start_flow")
-_module_layer: dict[str, str] = {}
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "unit: a fast test with no process or server (pytest -m unit)")
-    config.addinivalue_line("markers", "e2e: a test on the real stack (Redis, flow, API, Chromium)")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = str(item.fspath)
-        layer = _module_layer.get(path)
-        if layer is None:
-            with open(path, encoding="utf-8") as f:
-                source = f.read()
-            layer = _module_layer[path] = "e2e" if any(m in source for m in _E2E_MARKERS) else "unit"
-        item.add_marker(getattr(pytest.mark, layer))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from engine.fold import Fold
 from tests.reference_model import reference_stats
 from tests.test_reference_model import MIN, T0, S, Stream
 
+pytestmark = pytest.mark.unit
+
 H_MS = 60 * MIN
 
 

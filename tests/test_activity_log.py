@@ -5,12 +5,15 @@ The end-to-end checks (real flow, Redis, HTTP) are in tests/test_api_drilldown.p
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.activity import activity_log, callback_states, outcome_class
 from engine.gate import OK, EventGate
 from engine.state import CampaignState
+
+pytestmark = pytest.mark.unit
 
 T = 1_700_000_000_000
 
@@ -27,7 +30,7 @@ def _stored(events, lateness_ms=30_000) -> dict:
     for ev in events:
         if gate.check(ev) is OK:
             state.apply(ev)
-        for src in state.take_details()["activity"]:
+        for src in state.take_details().activity:
             stored[src["event_id"]] = src
     return stored
 
@@ -104,4 +107,4 @@ def test_a_rewrite_hands_over_the_config_history():
         state.apply(ev)
     state.take_details()
     state.mark_all_details_dirty()
-    assert [s["event_id"] for s in state.take_details()["activity"]] == ["e001"]
+    assert [s["event_id"] for s in state.take_details().activity] == ["e001"]

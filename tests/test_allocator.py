@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 PROBE = r"""
 import ctypes, sys
 sys.path.insert(0, {root!r})

@@ -18,14 +18,12 @@ import json
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
-import redis
 
 from api.app import create_app
-from api.auth import create_key
 from engine.keys import stats_key
-from tests.support import ServerThread, run_cli
+
+pytestmark = pytest.mark.e2e
 
 ORG = "org-1"
 CAMPS = (".", "..", "c-plain")  # the same events under each id: the same figures
@@ -55,30 +53,16 @@ def campaign_events(camp: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("addressing")
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
+def env(stack):
     events = [e for c in CAMPS for e in campaign_events(c)]
-    path = tmp / "events.ndjson"
-    path.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
-    r = run_cli(redis_server, "ingest", str(path), "--replay")
-    assert r.returncode == 0, r.stderr
-    counts = json.loads(r.stdout)
+    s = stack(extra={"events.ndjson": events}, apps=[{"heartbeat_s": 1.0}],
+              keys={"rw": {"org": ORG, "scopes": ["campaigns:read", "events:write"]},
+                    "user": {"user": "ann", "orgs": [ORG], "scopes": ["campaigns:read"]}})
+    counts = s.ingested[0]
     assert (counts["accepted"], counts["rejected"]) == (len(events), 0), counts
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained")
-    assert r.returncode == 0, r.stderr
+    client = s.redis
     assert all(client.exists(stats_key(ORG, c)) for c in CAMPS), "the flow folds every campaign, dots too"
-    key = create_key(client, org=ORG, scopes=["campaigns:read", "events:write"])[1]
-    user = create_key(client, user="ann", orgs=[ORG], scopes=["campaigns:read"])[1]
-    server = ServerThread(create_app(redis_server, heartbeat_s=1.0)).start()
-    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {key}"})
-    try:
-        yield {"url": server.url, "http": http, "key": key, "user": user, "redis": client}
-    finally:
-        http.close()
-        server.stop()
-        client.close()
+    return {"url": s.url, "http": s.client("rw"), "key": s.keys["rw"], "user": s.keys["user"], "redis": client}
 
 
 # ------------------------------------------------------------------ item 13: X-Org

@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
-import httpx
 import pytest
-import redis
 
-from api.app import create_app
-from api.auth import create_key
 from engine.timefmt import format_time
 from tests.reference_model import reference_stats
-from tests.support import ServerThread, run_cli
+from tests.support import run_cli
 from tests.test_engine_attempt_guards import reference_records
+
+pytestmark = pytest.mark.e2e
 
 ORG, CAMP = "org-1", "cmp-1"
 T0 = 1_778_198_400_000  # 2026-05-08T00:00:00Z
@@ -83,26 +80,11 @@ def campaign() -> tuple[list[dict], list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("compliance")
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
+def env(stack):
     arrival, events = campaign()
-    f = tmp / "cmp.ndjson"
-    f.write_text("".join(json.dumps(e) + "\n" for e in arrival))
-    r = run_cli(redis_server, "ingest", str(f), "--replay")
-    assert r.returncode == 0, r.stderr
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained", "--lateness-ms", "600000")
-    assert r.returncode == 0, r.stderr
-    key = create_key(client, org=ORG, scopes=["campaigns:read"])[1]
-    server = ServerThread(create_app(redis_server)).start()
-    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {key}"})
-    try:
-        yield {"http": http, "events": events, "redis_url": redis_server}
-    finally:
-        http.close()
-        server.stop()
-        client.close()
+    s = stack(extra={"cmp.ndjson": arrival}, flow_args=["--lateness-ms", "600000"],
+              keys={"read": {"org": ORG, "scopes": ["campaigns:read"]}})
+    return {"http": s.client("read"), "events": events, "redis_url": s.redis_url}
 
 
 def get(env, path, **params):

@@ -18,14 +18,12 @@ from datetime import date, timedelta
 
 import httpx
 import jsonschema_rs
-import orjson
 import pytest
-import redis
 
-from api.app import create_app
-from api.auth import create_key
 from engine.events import MAX_BODY_BYTES
-from tests.support import ServerThread, read_sse, run_cli
+from tests.support import read_sse
+
+pytestmark = pytest.mark.e2e
 
 SKIP_BODY = {"text/csv", "text/plain", "text/event-stream"}  # checked by media type, not schema
 
@@ -101,30 +99,18 @@ class Contract:
 
 
 @pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    events = tmp_path_factory.mktemp("contract") / "events.ndjson"
-    assert run_cli(redis_server, "simulate", "--orgs", "1", "--campaigns", "2", "--contacts", "80", "--channel",
-                   "mixed", "--abandon-prob", "0.3", "--out", str(events)).returncode == 0
-    assert run_cli(redis_server, "ingest", str(events), "--replay").returncode == 0
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained", "--min-sample", "10")
-    assert r.returncode == 0, r.stderr
-    evs = [orjson.loads(x) for x in events.read_bytes().splitlines() if x.strip()]
+def env(stack):
+    s = stack(["--orgs", "1", "--campaigns", "2", "--contacts", "80", "--channel", "mixed", "--abandon-prob", "0.3"],
+              min_sample=10, apps=[{"heartbeat_s": 1.0}],
+              keys={"all": {"org": "org-1", "scopes": ["campaigns:read", "events:write"]},
+                    "write": {"org": "org-1", "scopes": ["events:write"]},
+                    "manage": {"org": "org-1", "scopes": ["campaigns:read", "campaigns:manage"]}})
+    evs = s.events
     by_channel = {e.get("channel", "voice"): e["campaign_id"] for e in evs if e["type"] == "campaign.created"}
-    keys = {"all": create_key(client, org="org-1", scopes=["campaigns:read", "events:write"])[1],
-            "write": create_key(client, org="org-1", scopes=["events:write"])[1],
-            "manage": create_key(client, org="org-1", scopes=["campaigns:read", "campaigns:manage"])[1]}
-    server = ServerThread(create_app(redis_server, heartbeat_s=1.0)).start()
-    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {keys['all']}"})
-    try:
-        doc = http.get("/openapi.json").json()
-        yield {"url": server.url, "http": http, "keys": keys, "voice": by_channel["voice"],
-               "email": by_channel["email"], "contract": Contract(doc), "events": evs}
-    finally:
-        http.close()
-        server.stop()
-        client.close()
+    http = s.client("all")
+    doc = http.get("/openapi.json").json()
+    return {"url": s.url, "http": http, "keys": s.keys, "voice": by_channel["voice"],
+            "email": by_channel["email"], "contract": Contract(doc), "events": evs}
 
 
 def test_every_operation_answers_as_declared(env):

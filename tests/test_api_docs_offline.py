@@ -16,6 +16,8 @@ import pytest
 from api.app import create_app
 from tests.support import ServerThread
 
+pytestmark = pytest.mark.e2e
+
 
 class _Assets(HTMLParser):
     def __init__(self):

@@ -16,14 +16,13 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime
 
-import httpx
 import pytest
-import redis
 
-from api.app import create_app
 from api.auth import create_key
 from engine.events import parse_event
-from tests.support import ServerThread, run_cli
+from tests.support import run_cli
+
+pytestmark = pytest.mark.e2e
 
 T = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 ORG = "org-1"
@@ -78,35 +77,16 @@ EXPECTED_ACTIVITY = [  # newest first: (kind, event_id, from, to, batch_id, chan
 
 
 @pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("drilldown")
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    sim_file = tmp / "sim.ndjson"
-    r = run_cli(redis_server, "simulate", "--orgs", "1", "--campaigns", "1", "--contacts", "150", "--seed", "4",
-                "--channel", "voice", "--abandon-prob", "0.3", "--pause", "--out", str(sim_file))
-    assert r.returncode == 0, r.stderr
+def env(stack):
     # act-1: shuffled (all within the lateness bound), and one event re-sent with its own event_id
     shuffled = list(ACT_EVENTS)
     random.Random(7).shuffle(shuffled)
-    act_file = tmp / "act.ndjson"
-    act_file.write_text("".join(json.dumps(e) + "\n" for e in shuffled + [ACT_EVENTS[4]]))
-    for f in (sim_file, act_file):
-        r = run_cli(redis_server, "ingest", str(f), "--replay")
-        assert r.returncode == 0, r.stderr
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained", "--min-sample", "10")
-    assert r.returncode == 0, r.stderr
-    events = [parse_event(line) for line in sim_file.read_bytes().splitlines() if line.strip()]
-    key = create_key(client, org=ORG, scopes=["campaigns:read"])[1]
-    server = ServerThread(create_app(redis_server)).start()
-    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {key}"})
-    sim_camp = events[0]["campaign_id"]
-    try:
-        yield {"http": http, "events": events, "sim": sim_camp, "redis": client, "redis_url": redis_server}
-    finally:
-        http.close()
-        server.stop()
-        client.close()
+    s = stack(["--orgs", "1", "--campaigns", "1", "--contacts", "150", "--seed", "4", "--channel", "voice",
+               "--abandon-prob", "0.3", "--pause"], extra={"act.ndjson": shuffled + [ACT_EVENTS[4]]},
+              min_sample=10, keys={"read": {"org": ORG, "scopes": ["campaigns:read"]}})
+    events = [parse_event(line) for line in s.lines]
+    return {"http": s.client("read"), "events": events, "sim": events[0]["campaign_id"], "redis": s.redis,
+            "redis_url": s.redis_url}
 
 
 def get(env, path, **params):

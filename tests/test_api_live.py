@@ -16,7 +16,6 @@ import time
 import httpx
 import orjson
 import pytest
-import redis
 
 from api.app import create_app
 from api.auth import DEV_KEY, create_key
@@ -27,39 +26,32 @@ from engine.keys import ALERT_FIELD, alerts_stream, frames_stream, org_alerts_st
 from tests.support import (
     CALLPULSE,
     ROOT,
-    ServerThread,
     async_wait_until,
     env_for,
     read_sse,
-    run_cli,
-    start_flow,
     stop_process,
     wait_until,
 )
+
+pytestmark = pytest.mark.e2e
 
 ORG = "org-1"
 
 
 @pytest.fixture(scope="module")
-def live_env(redis_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("api_live")
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    events_file = tmp / "events.ndjson"
-    r = run_cli(redis_server, "simulate", "--orgs", "1", "--campaigns", "1", "--contacts", "150",
-                "--channel", "voice", "--abandon-prob", "0.35", "--out", str(events_file))
-    assert r.returncode == 0, r.stderr
-    lines = [ln for ln in events_file.read_bytes().splitlines() if ln.strip()]
+def live_env(stack):
+    s = stack(["--orgs", "1", "--campaigns", "1", "--contacts", "150", "--channel", "voice", "--abandon-prob", "0.35"],
+              live=True, ingest=False, min_sample=10,
+              keys={"rw": {"org": ORG, "scopes": ["campaigns:read", "events:write"]}},
+              apps=[{"heartbeat_s": 60, "min_frame_interval_s": 0.0}, {"heartbeat_s": 1.0, "ping_s": 0.5}])
+    client, lines, key, flow = s.redis, s.lines, s.keys["rw"], s.flow
     events = [parse_event(ln) for ln in lines]
     camp = events[0]["campaign_id"]
     n = 16
     size = len(lines) // n + 1
     chunks = [b"\n".join(lines[i:i + size]) for i in range(0, len(lines), size)]
-    flow = start_flow(redis_server, "--min-sample", "10")
-    key = create_key(client, org=ORG, scopes=["campaigns:read", "events:write"])[1]
-    exact = ServerThread(create_app(redis_server, heartbeat_s=60, min_frame_interval_s=0.0)).start()
-    default = ServerThread(create_app(redis_server, heartbeat_s=1.0, ping_s=0.5)).start()
-    http = httpx.Client(base_url=exact.url, timeout=30, headers={"Authorization": f"Bearer {key}"})
+    exact, default = s.servers
+    http = s.client("rw")
     max_ts = max(e["ts"] for e in events)
     counter = itertools.count()
 
@@ -75,16 +67,8 @@ def live_env(redis_server, tmp_path_factory):
                 "campaign_id": camp, "contact_id": f"syn-{next(counter)}"} for _ in range(k)]
         post(orjson.dumps(evs))
 
-    env = {"redis": client, "url": redis_server, "key": key, "camp": camp, "chunks": chunks, "post": post,
-           "synthetic": synthetic, "exact": exact, "default": default, "flow": flow}
-    try:
-        yield env
-    finally:
-        http.close()
-        exact.stop()
-        default.stop()
-        stop_process(flow)
-        client.close()
+    return {"redis": client, "url": s.redis_url, "key": key, "camp": camp, "chunks": chunks, "post": post,
+            "synthetic": synthetic, "exact": exact, "default": default, "flow": flow}
 
 
 def ensure_campaign(env) -> None:

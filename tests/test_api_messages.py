@@ -9,16 +9,12 @@ import csv
 import io
 from collections import Counter
 
-import httpx
-import orjson
 import pytest
-import redis
 
-from api.app import create_app
-from api.auth import create_key
 from engine.keys import message_index_key
 from engine.timefmt import format_time
-from tests.support import ServerThread, run_cli
+
+pytestmark = pytest.mark.e2e
 
 ORG = "org-1"
 STATUSES = ("sent", "delivered", "bounced", "opened", "clicked", "replied", "unsubscribed", "complained")
@@ -27,29 +23,14 @@ COUNT_OF = {"sent_at": "emails_sent", **{f"{s}_at": s for s in STATUSES if s != 
 
 
 @pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    events_file = tmp_path_factory.mktemp("messages") / "events.ndjson"
-    r = run_cli(redis_server, "simulate", "--orgs", "1", "--campaigns", "2", "--contacts", "120", "--seed", "9",
-                "--channel", "mixed", "--out", str(events_file))
-    assert r.returncode == 0, r.stderr
-    assert run_cli(redis_server, "ingest", str(events_file), "--replay").returncode == 0
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained")
-    assert r.returncode == 0, r.stderr
-    events = [orjson.loads(x) for x in events_file.read_bytes().splitlines() if x.strip()]
+def env(stack):
+    s = stack(["--orgs", "1", "--campaigns", "2", "--contacts", "120", "--seed", "9", "--channel", "mixed"],
+              keys={"read": {"org": ORG, "scopes": ["campaigns:read"]}})
+    events = s.events
     channel = {e["campaign_id"]: e.get("channel", "voice") for e in events if e["type"] == "campaign.created"}
-    key = create_key(client, org=ORG, scopes=["campaigns:read"])[1]
-    server = ServerThread(create_app(redis_server)).start()
-    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {key}"})
-    try:
-        yield {"http": http, "redis": client, "events": events,
-               "email": next(c for c, ch in channel.items() if ch == "email"),
-               "voice": next(c for c, ch in channel.items() if ch == "voice")}
-    finally:
-        http.close()
-        server.stop()
-        client.close()
+    return {"http": s.client("read"), "redis": s.redis, "events": events,
+            "email": next(c for c, ch in channel.items() if ch == "email"),
+            "voice": next(c for c, ch in channel.items() if ch == "voice")}
 
 
 def _get(env, path, **params):

@@ -20,6 +20,8 @@ from api.org_live import comparable, open_alerts, summarize
 from engine.keys import stats_key
 from tests.support import ServerThread, read_sse, start_flow, stop_process, wait_until
 
+pytestmark = pytest.mark.e2e
+
 ORG = "org-1"
 OTHER = "org-2"
 T0 = 1_778_230_800_000  # 2026-05-08T09:00:00Z

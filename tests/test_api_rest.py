@@ -11,18 +11,17 @@ import io
 import json
 import time
 
-import httpx
 import orjson
 import pytest
-import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from api.app import create_app
-from api.auth import DEV_KEY, create_key
+from api.auth import DEV_KEY
 from engine.events import CONTACT_STATUSES, MAX_BATCH_EVENTS, MAX_BODY_BYTES, parse_event, split_body
-from engine.keys import INGEST_FIELD, contact_details_key, flow_status_key, ingest_stream, partition_count
-from tests.support import ServerThread, run_cli
+from engine.keys import DEFAULT_PARTITIONS, INGEST_FIELD, contact_details_key, flow_status_key, ingest_stream
+from tests.support import run_cli
+
+pytestmark = pytest.mark.e2e
 
 STATS_KEYS = {
     "campaign_id", "org_id", "name", "channel", "kind", "status", "as_of", "config", "contacts",
@@ -39,42 +38,23 @@ TRAIL_KEYS = {"attempt_id", "started_at", "ended_at", "outcome", "sip_code", "si
 
 
 @pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("api_rest")
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    events_file = tmp / "events.ndjson"
-    r = run_cli(redis_server, "simulate", "--orgs", "2", "--campaigns", "2", "--contacts", "80",
-                "--channel", "mixed", "--abandon-prob", "0.3", "--out", str(events_file))
-    assert r.returncode == 0, r.stderr
-    r = run_cli(redis_server, "ingest", str(events_file), "--replay")
-    assert r.returncode == 0, r.stderr
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained",
-                "--min-sample", "10")
-    assert r.returncode == 0, r.stderr
-    events = [parse_event(line) for line in events_file.read_bytes().splitlines() if line.strip()]
+def env(stack):
+    s = stack(["--orgs", "2", "--campaigns", "2", "--contacts", "80", "--channel", "mixed", "--abandon-prob", "0.3"],
+              min_sample=10, apps=[{"dev_mode": True}],
+              keys={"org2": {"org": "org-2", "scopes": ["campaigns:read", "events:write"]},
+                    "org1_write_only": {"org": "org-1", "scopes": ["events:write"]},
+                    "org1_read_only": {"org": "org-1", "scopes": ["campaigns:read"]},
+                    "user": {"user": "ann", "orgs": ["org-1", "org-3"], "scopes": ["campaigns:read"]}})
+    client = s.redis
+    events = [parse_event(line) for line in s.lines]
     camps = sorted({(e["org_id"], e["campaign_id"]) for e in events})
     assert all(client.exists(contact_details_key(*c)) for c in camps), "the flow writes the detail records"
-    # keys: one through the CLI (prints the key once), the rest through the same function
-    r = run_cli(redis_server, "keys", "create", "--org", "org-1", "--scopes", "campaigns:read,events:write")
+    # keys: one through the CLI (prints the key once), the rest through the same function (the stack's)
+    r = run_cli(s.redis_url, "keys", "create", "--org", "org-1", "--scopes", "campaigns:read,events:write")
     assert r.returncode == 0, r.stderr
-    org1_key = r.stdout.decode().strip()
-    keys = {
-        "org1": org1_key,
-        "org2": create_key(client, org="org-2", scopes=["campaigns:read", "events:write"])[1],
-        "org1_write_only": create_key(client, org="org-1", scopes=["events:write"])[1],
-        "org1_read_only": create_key(client, org="org-1", scopes=["campaigns:read"])[1],
-        "user": create_key(client, user="ann", orgs=["org-1", "org-3"], scopes=["campaigns:read"])[1],
-    }
-    server = ServerThread(create_app(redis_server, dev_mode=True)).start()
-    http = httpx.Client(base_url=server.url, timeout=30)
-    try:
-        yield {"url": server.url, "http": http, "keys": keys, "camps": camps, "events_file": events_file,
-               "events": events, "redis": client, "redis_url": redis_server}
-    finally:
-        http.close()
-        server.stop()
-        client.close()
+    keys = {"org1": r.stdout.decode().strip(), **s.keys}
+    return {"url": s.url, "http": s.client(), "keys": keys, "camps": camps, "events_file": s.files[0],
+            "events": events, "redis": client, "redis_url": s.redis_url}
 
 
 def H(key: str, **extra) -> dict:
@@ -381,7 +361,7 @@ def test_usage_benchmarks_alerts_recent(env):
 # ------------------------------------------------------------------------------ ingest
 
 def _stream_total(client) -> int:
-    return sum(client.xlen(ingest_stream(p)) for p in range(partition_count()))
+    return sum(client.xlen(ingest_stream(p)) for p in range(DEFAULT_PARTITIONS))
 
 
 def test_post_events_json_ndjson_duplicates_and_rejections(env):
@@ -412,7 +392,7 @@ def test_post_events_json_ndjson_duplicates_and_rejections(env):
     out = http.post("/v1/events", headers=H(key, **{"Content-Type": "application/x-ndjson"}), content=nd).json()
     assert out["accepted"] == 1 and out["duplicates"] == 2 and [x["code"] for x in out["rejected"]] == ["malformed"]
     entries = []
-    for p in range(partition_count()):
+    for p in range(DEFAULT_PARTITIONS):
         entries += [orjson.loads(f[INGEST_FIELD]) for _id, f in client.xrange(ingest_stream(p))
                     if INGEST_FIELD in f]
     assert {e["event_id"] for e in entries if e.get("campaign_id") == "api-post"} == {f"post-{i}" for i in range(5)} | {"post-new"}

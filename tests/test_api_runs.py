@@ -8,40 +8,23 @@ import io
 import json
 from collections import Counter
 
-import httpx
 import pytest
-import redis
 
-from api.app import create_app
-from api.auth import create_key
-from tests.support import ServerThread, run_cli
+from tests.support import run_cli
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("api_runs")
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    events_file = tmp / "events.ndjson"
-    r = run_cli(redis_server, "simulate", "--orgs", "1", "--campaigns", "1", "--contacts", "60", "--seed", "5",
-                "--channel", "voice", "--window", "none", "--restart", "--withdraw-run", "--jitter-ms", "20000",
-                "--out", str(events_file))
-    assert r.returncode == 0, r.stderr
-    assert run_cli(redis_server, "ingest", str(events_file), "--replay").returncode == 0
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained")
-    assert r.returncode == 0, r.stderr
-    replay = run_cli(redis_server, "replay", str(events_file), "--quiet")
+def env(stack):
+    s = stack(["--orgs", "1", "--campaigns", "1", "--contacts", "60", "--seed", "5", "--channel", "voice",
+               "--window", "none", "--restart", "--withdraw-run", "--jitter-ms", "20000"],
+              keys={"read": {"org": "org-1", "scopes": ["campaigns:read"]}})
+    replay = run_cli(s.redis_url, "replay", str(s.files[0]), "--quiet")
     assert replay.returncode == 0, replay.stderr
-    key = create_key(client, org="org-1", scopes=["campaigns:read"])[1]
-    server = ServerThread(create_app(redis_server)).start()
-    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {key}"})
-    try:
-        camp = http.get("/v1/campaigns").json()["campaigns"][0]["campaign_id"]
-        yield {"http": http, "camp": camp, "replay": json.loads(replay.stdout)}
-    finally:
-        http.close()
-        server.stop()
-        client.close()
+    http = s.client("read")
+    camp = http.get("/v1/campaigns").json()["campaigns"][0]["campaign_id"]
+    return {"http": http, "camp": camp, "replay": json.loads(replay.stdout)}
 
 
 def get(env, path):

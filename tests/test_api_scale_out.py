@@ -36,6 +36,8 @@ from tests.support import (
     wait_until,
 )
 
+pytestmark = pytest.mark.e2e
+
 ORG = "org-1"
 
 

@@ -14,6 +14,7 @@ import signal
 
 import httpx
 import orjson
+import pytest
 
 from api.app import create_app
 from api.auth import create_key
@@ -26,6 +27,8 @@ from flows.redis_sink import RedisSinkPartition
 from tests.support import ServerThread, wait_until
 from tests.test_flow import append, start_flow
 from tests.test_followups_history import _reference
+
+pytestmark = pytest.mark.e2e
 
 T = 1_700_000_040_000  # 2023-11-14T22:14:00Z, a minute start
 MIN, HOUR = 60_000, 3_600_000

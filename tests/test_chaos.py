@@ -25,6 +25,7 @@ from collections import Counter
 
 import httpx
 import orjson
+import pytest
 
 from api.auth import create_key
 from callpulse.redis_local import free_port
@@ -35,6 +36,8 @@ from tests.support import CALLPULSE, ROOT, env_for, wait_until
 from tests.tcp_proxy import TcpProxy
 from tests.test_flow import PARTS, check_alerts, offline_replay, run_flow, start_flow, stored_bodies, write_ndjson
 from tests.test_ingest_claims import stream_contents
+
+pytestmark = pytest.mark.e2e
 
 CHUNK = 150
 

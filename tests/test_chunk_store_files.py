@@ -21,6 +21,8 @@ import pytest
 from flows import chunk_store
 from flows.chunk_store import HOST, ChunkStore
 
+pytestmark = pytest.mark.e2e
+
 
 class Piece:
     """A stored piece as ChunkStore sees one (engine.sealed.FrozenChunk's protocol)."""

@@ -18,6 +18,8 @@ from api.app import create_app
 from engine.keys import followups_key, stats_key
 from tests.support import ServerThread, run_cli, wait_until
 
+pytestmark = pytest.mark.e2e
+
 T_BASE = 1_778_245_200_000
 
 
@@ -114,10 +116,10 @@ def test_ingest_is_acknowledged_only_once_a_replica_holds_it(cluster_url, redis_
 
     from flows.ingest_claims import accept_events
     from flows.redis_connect import connect
-    from flows.replica_ack import ReplicasBehind
+    from flows.replica_ack import AckSettings, ReplicasBehind
     from tests.test_ingest_claims import events, stream_contents
 
-    monkeypatch.setenv("CALLPULSE_ACK_TIMEOUT_MS", "300")
+    ack = AckSettings(timeout_ms=300)  # CALLPULSE_ACK_TIMEOUT_MS=300
     client = connect(cluster_url)
     evs = events(30, camps=("only",))
     from engine.keys import ingest_stream, partition_for
@@ -129,10 +131,10 @@ def test_ingest_is_acknowledged_only_once_a_replica_holds_it(cluster_url, redis_
     proc.send_signal(signal.SIGSTOP)
     try:
         with pytest.raises(ReplicasBehind):
-            accept_events(client, evs, partitions=4)
+            accept_events(client, evs, partitions=4, ack=ack)
     finally:
         proc.send_signal(signal.SIGCONT)
-    assert accept_events(client, evs, partitions=4) == [True] * 30
+    assert accept_events(client, evs, partitions=4, ack=ack) == [True] * 30
     copies, markers = stream_contents(client, 4)
     assert len(copies) == 30 and set(copies.values()) == {1} and markers == 0
     redis_cluster.wait_ok()

@@ -6,9 +6,13 @@ engine must re-decide a guard because a fact arrives late, in that arrival order
 
 from __future__ import annotations
 
+import pytest
+
 from engine.fold import Fold
 from tests.reference_model import reference_stats
 from tests.test_reference_model import MIN, T0, H, S, Stream
+
+pytestmark = pytest.mark.unit
 
 DAY = 24 * H
 

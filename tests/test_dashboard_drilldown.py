@@ -39,6 +39,8 @@ try:
 except ImportError:  # the fixture reports it as a failure
     expect = None
 
+pytestmark = pytest.mark.e2e
+
 SIM = "cmp-s7-1-1"
 FC = "cmp-dd-forecast"
 

@@ -46,6 +46,8 @@ try:
 except ImportError:  # the stack fixture reports it as a failure
     expect = None
 
+pytestmark = pytest.mark.e2e
+
 HERO = "cmp-op-hero"
 LISTED = "cmp-op-list"
 MAILSEQ = "cmp-op-mailseq"

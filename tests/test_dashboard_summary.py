@@ -7,8 +7,12 @@ complaints instead of abandon columns and leaves follow-ups out of an email ETA:
 
 from __future__ import annotations
 
+import pytest
+
 from api.models.live import OrgLiveSummary
 from api.org_live import comparable, summarize
+
+pytestmark = pytest.mark.unit
 
 
 def _body(**over) -> dict:

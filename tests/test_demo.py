@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 import redis
 
 from callpulse.redis_local import free_port
 from engine.keys import org_campaigns_key, stats_key
+
+pytestmark = pytest.mark.e2e
 
 CLI = str(Path(sys.executable).with_name("callpulse"))
 

@@ -14,6 +14,8 @@ from engine.timefmt import format_time
 from tests.reference_model import Prefix, build_worlds, guard_violations, local_time_of_day_ms
 from tests.test_reference_model import MIN, T0, H, S, Stream
 
+pytestmark = pytest.mark.unit
+
 KEY = ("o1", "c1")
 
 
@@ -25,9 +27,9 @@ def drain(events, lateness_ms: int = 3_600_000) -> tuple[dict[str, dict], object
     for e in events:
         f.apply(dict(e))
         d = f.campaigns[KEY].take_details()
-        for rec in d["attempts"]:
+        for rec in d.attempts:
             store[rec["attempt_id"]] = rec
-        for rec in d["attempt_patches"]:
+        for rec in d.attempt_patches:
             store[rec["attempt_id"]] = {**store.get(rec["attempt_id"], {}), **rec}
     return store, f.campaigns[KEY]
 

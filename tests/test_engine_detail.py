@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from callpulse.simulator import SimConfig, generate
 from engine.detail import sip_text
 from engine.events import validate_event
 from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
+
+pytestmark = pytest.mark.unit
 
 
 def test_sip_friendly_text():
@@ -33,16 +37,16 @@ def test_details_drained_incrementally_match_the_snapshot():
             st.apply(ev)
         if i % 97 == 0 or i == len(events) - 1:  # drain now and then, like the flow at frame time
             d = st.take_details()
-            contacts.update((c["contact_id"], c) for c in d["contacts"])
-            profiles.update((p["contact_id"], p) for p in d["profiles"])
-            attempts.update((a["attempt_id"], a) for a in d["attempts"])
-            for patch in d["attempt_patches"]:  # the sink lays a patch over the stored record
+            contacts.update((c["contact_id"], c) for c in d.contacts)
+            profiles.update((p["contact_id"], p) for p in d.profiles)
+            attempts.update((a["attempt_id"], a) for a in d.attempts)
+            for patch in d.attempt_patches:  # the sink lays a patch over the stored record
                 attempts[patch["attempt_id"]] = {**attempts.get(patch["attempt_id"], {}), **patch}
-            for cid, aid, delta in d["trail"]:
+            for cid, aid, delta in d.trail:
                 (trail.setdefault(cid, set()).add if delta > 0 else trail[cid].remove)(aid)
-            batches.update((b["batch_id"], b) for b in d["batches"])
-            daily.update(d["daily"])
-            for line in d["transcripts"]:
+            batches.update((b["batch_id"], b) for b in d.batches)
+            daily.update(d.daily)
+            for line in d.transcripts:
                 assert line["event_id"] not in transcripts  # each line handed over once
                 transcripts[line["event_id"]] = line
     assert len(st.sealed) > 0, "the stream is long enough for attempts to be sealed"
@@ -71,7 +75,7 @@ def test_replay_mode_collects_nothing():
     st = CampaignState("o", "c")
     st.apply({"event_id": "t1", "type": "call.transcript", "ts": 1, "org_id": "o", "campaign_id": "c",
               "attempt_id": "a1", "role": "user", "content": "hi"})
-    assert not any(st.take_details().values())
+    assert not st.take_details().has_records()
 
 
 def test_reply_records_for_email_campaigns():
@@ -82,6 +86,6 @@ def test_reply_records_for_email_campaigns():
     for ev in events:
         if gate.check(ev) == OK:
             st.apply(ev)
-    replies = st.take_details()["replies"]
+    replies = st.take_details().replies
     assert len(replies) == build_snapshot(st)["email"]["replied"] > 0
     assert all(r["sentiment"] in ("positive", "neutral", "negative") and r["replied_at"] for r in replies)

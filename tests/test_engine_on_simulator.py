@@ -20,6 +20,8 @@ from engine.fold import Fold
 from tests.reference_model import reference_alerts, reference_benchmarks, reference_daily, reference_stats
 from tests.test_engine_vs_reference import assert_same, diff
 
+pytestmark = pytest.mark.e2e
+
 CALLPULSE = str(Path(sys.executable).with_name("callpulse"))
 
 

@@ -14,6 +14,8 @@ from engine.gate import OK as GATE_OK
 from engine.localtime import TimeWindow, day_bounds_of
 from engine.windows import BucketSeries, RollingPair
 
+pytestmark = pytest.mark.unit
+
 C = Fraction(3, 100)
 
 

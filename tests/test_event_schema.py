@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import jsonschema_rs
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from api.event_schema import component_name, components, unmapped
 from engine.events import EVENT_FIELDS, EVENT_TYPES, EventRejected, validate_event
 from tests.strategies import mutated_event, valid_event
+
+pytestmark = pytest.mark.unit
 
 COMPONENTS = components()
 

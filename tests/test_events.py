@@ -54,6 +54,8 @@ except ImportError:  # pragma: no cover - tests/ on sys.path, not a package
         valid_event,
     )
 
+pytestmark = pytest.mark.unit
+
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 T0 = 1778230800000  # 2026-05-08T09:00:00.000Z

@@ -41,6 +41,8 @@ from engine.keys import (
 )
 from flows.ingest_writer import StreamAppender, encode
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "callpulse")
 if not os.path.exists(CLI):

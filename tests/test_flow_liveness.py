@@ -28,6 +28,8 @@ from flows.dataset import ensure
 from tests.support import ServerThread, wait_until
 from tests.test_flow import CLI, append, env, start_flow
 
+pytestmark = pytest.mark.e2e
+
 
 def _readyz(api) -> httpx.Response:
     return httpx.get(api.url + "/readyz", timeout=10)

@@ -9,8 +9,12 @@ import re
 import subprocess
 import time
 
+import pytest
+
 from callpulse.simulator import SimConfig, generate
 from tests.test_flow import CLI, env, write_ndjson
+
+pytestmark = pytest.mark.e2e
 
 
 def _flow(redis_url, path, *args):

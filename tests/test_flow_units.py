@@ -37,6 +37,8 @@ from flows.redis_sink import RedisSinkPartition
 from flows.redis_source import RedisStreamSource
 from flows.routing import UNROUTABLE, grouped, route_of_raw
 
+pytestmark = pytest.mark.e2e
+
 T0 = 1_778_245_200_000  # 2026-05-08T13:00:00Z
 
 
@@ -132,13 +134,13 @@ def test_detail_records_piling_up_between_frames_are_sent_ahead_in_slices(clock)
         assert frames_of(out) == []
         outs += out
     for d in (x for x in outs if type(x) is Details):
-        assert len(d.details["contacts"]) <= campaign_step.DETAIL_FLUSH_ROWS + 500
-        sent += [c["contact_id"] for c in d.details["contacts"]]
+        assert len(d.details.contacts) <= campaign_step.DETAIL_FLUSH_ROWS + 500
+        sent += [c["contact_id"] for c in d.details.contacts]
     assert len(sent) >= 3 * campaign_step.DETAIL_FLUSH_ROWS  # three slices went ahead of the frame
     clock.t += 0.3
     out = logic.on_notify()[0]
     assert [type(x) for x in out] == [Details, Frame]
-    sent += [c["contact_id"] for c in out[0].details["contacts"]]
+    sent += [c["contact_id"] for c in out[0].details.contacts]
     assert sorted(sent) == sorted(f"k{i}" for i in range(n))  # every contact once
     assert body(out[1])["contacts"]["total"] == n
 
@@ -456,6 +458,9 @@ def test_duplicate_markers_are_read_as_such_and_counted_by_the_campaign_step(red
     bad = CampaignLogic(FlowConfig(replay=True), None)
     out, _ = bad.on_batch([(UNROUTABLE, [("0:10", DUPLICATE_MARK)])])
     assert [d["code"] for d in dead_of(out)] == ["malformed"] and bad.state is None
+    made_up = CampaignLogic(FlowConfig(replay=True), None)  # a routing field a raw writer made up: no campaign
+    out, _ = made_up.on_batch([("o1-c1", [("0:11", DUPLICATE_MARK)])])
+    assert [d["code"] for d in dead_of(out)] == ["malformed"] and made_up.state is None
 
 
 def test_a_resent_late_event_is_late_again_as_in_replay_not_a_duplicate(redis_url, redis_client, clock):
@@ -518,9 +523,9 @@ def test_source_reads_entries_as_hiredis_parsed_them_in_either_protocol():
 
 
 def test_hiredis_packs_commands_as_the_python_packer_did():
-    from flows.ingest_writer import _pack_in_python, pack
+    from flows.ingest_writer import pack, pack_in_python
 
     for args in [(b"SET", b"k", b"v"), (b"XADD", b"s", b"*", b"e", b'{"x":"a\r\nb"}', b"k", b""),
                  (b"HSET", b"h", *[b"f%d" % i for i in range(50)]),
                  (b"SET", bytearray(b"k"), memoryview(b"v"))]:  # a bytearray: hiredis refuses, Python packs
-        assert pack(args) == _pack_in_python(args)
+        assert pack(args) == pack_in_python(args)

@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callpulse.simulator import SimConfig, generate
+from engine.due_statuses import DUE_STATUSES, view_without_due
 from engine.events import validate_event
-from engine.followups import DUE_STATUSES, DueSchedule, followups_view, view_without_due
+from engine.followups import DueSchedule, followups_view
 from engine.history import history_entry, history_point, recent
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
@@ -24,6 +25,8 @@ from flows.campaign_step import CampaignLogic
 from flows.config import FlowConfig
 from flows.messages import CampaignBatch, Frame
 from tests.state_folds import fold
+
+pytestmark = pytest.mark.unit
 
 T0 = 1_778_198_400_000  # 2026-05-08T00:00:00Z
 MIN, HOUR = 60_000, 3_600_000

@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 import httpx
-import orjson
+import pytest
 
-from api.app import create_app
 from api.auth import create_key
-from tests.support import ServerThread, run_cli
+
+pytestmark = pytest.mark.e2e
 
 PACKAGE = "callpulse_client"
 CONFIG = "post_hooks: []\n"  # no formatter run on the generated code
@@ -33,17 +33,13 @@ def _generator() -> str:
     return str(Path(sys.executable).with_name("openapi-python-client"))
 
 
-def test_a_generated_client_reads_and_writes_typed(redis_url, redis_client, tmp_path):
-    events = tmp_path / "events.ndjson"
-    assert run_cli(redis_url, "simulate", "--orgs", "1", "--campaigns", "1", "--contacts", "20", "--channel",
-                   "voice", "--out", str(events)).returncode == 0
-    assert run_cli(redis_url, "ingest", str(events), "--replay").returncode == 0
-    r = run_cli(redis_url, "flow", "--replay", "--no-recovery", "--until-drained")
-    assert r.returncode == 0, r.stderr
-    evs = [orjson.loads(x) for x in events.read_bytes().splitlines() if x.strip()]
+def test_a_generated_client_reads_and_writes_typed(stack, tmp_path):
+    s = stack(["--orgs", "1", "--campaigns", "1", "--contacts", "20", "--channel", "voice"],
+              apps=[{"webhooks": False}])
+    evs = s.events
     camp = next(e["campaign_id"] for e in evs if e["type"] == "campaign.created")
-    key = create_key(redis_client, org=evs[0]["org_id"], scopes=["campaigns:read", "events:write"])[1]
-    api = ServerThread(create_app(redis_url, webhooks=False)).start()
+    key = create_key(s.redis, org=evs[0]["org_id"], scopes=["campaigns:read", "events:write"])[1]
+    api = s.servers[0]
     try:
         (tmp_path / "openapi.json").write_bytes(httpx.get(api.url + "/openapi.json", timeout=10).content)
         (tmp_path / "config.yml").write_text(CONFIG)

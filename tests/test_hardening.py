@@ -13,6 +13,8 @@ from api.app import EXPOSED_HEADERS, create_app
 from api.auth import create_key
 from tests.support import CALLPULSE, ROOT, ServerThread, env_for
 
+pytestmark = pytest.mark.e2e
+
 
 def test_json_array_with_nan_or_bad_utf8_is_a_400_that_says_where(redis_url, redis_client):
     key = create_key(redis_client, org="org-1")[1]

@@ -16,11 +16,14 @@ import subprocess
 import time
 
 import httpx
+import pytest
 
 from api.auth import create_key
 from callpulse.redis_local import free_port
 from engine.keys import FRAME_FIELD, frames_stream, stats_key
 from tests.support import CALLPULSE, ROOT, env_for, stop_process, wait_until
+
+pytestmark = pytest.mark.e2e
 
 TIMEOUT_S = 1.0
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.id_rows import IdRows
 from engine.state import CampaignState
+
+pytestmark = pytest.mark.unit
 
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC0123456789_.:-é", min_size=1, max_size=12)
 

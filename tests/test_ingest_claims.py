@@ -28,6 +28,8 @@ from flows.ingest_claims import accept_events
 from tests.support import CALLPULSE, ROOT, ServerThread, env_for, wait_until
 from tests.tcp_proxy import TcpProxy
 
+pytestmark = pytest.mark.e2e
+
 PARTS = 4
 T0 = 1_767_000_000_000
 
@@ -142,12 +144,10 @@ def test_api_killed_between_claim_and_append_then_the_senders_retry_stores_every
             os.killpg(api.pid, signal.SIGKILL)
     assert sum(stream_contents(redis_client)[0].values()) == 0
 
-    server = ServerThread(create_app(redis_url)).start()  # the sender retries, here on a fresh API
+    server = ServerThread(create_app(redis_url, partitions=PARTS)).start()  # the sender retries, on a fresh API
     try:
-        os.environ["CALLPULSE_PARTITIONS"] = str(PARTS)
         r = _post(server.url, key, body)
     finally:
-        os.environ.pop("CALLPULSE_PARTITIONS", None)
         server.stop()
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 100 and r.json()["duplicates"] == 0

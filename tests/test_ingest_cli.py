@@ -11,10 +11,13 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import pytest
 
 from callpulse.simulator import SimConfig, generate
 from engine.events import EventRejected, parse_event
 from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, partition_for, route_key, seen_key
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "callpulse")

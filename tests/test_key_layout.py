@@ -3,20 +3,18 @@ and a layout-1 dataset is migrated (flows/key_layout.py)."""
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import unquote
 
 import httpx
-import redis
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.app import create_app
-from api.auth import create_key
 from engine import keys
 from flows.key_layout import migrate
-from tests.support import ServerThread, run_cli
+
+pytestmark = pytest.mark.e2e
 
 ID = st.text(alphabet="AB:._-9", min_size=1, max_size=6)  # the id charset, ':' made frequent
 ANY = st.text(min_size=1, max_size=6)  # what a careless caller might pass: still injective
@@ -80,6 +78,14 @@ def test_key_part_is_reversible_and_safe(s):
     assert re.fullmatch(r"[A-Za-z0-9_.%-]*", part)
 
 
+@given(org=ID, camp=ID)
+def test_the_route_key_splits_back_into_its_ids(org, camp):
+    """`split_route_key` inverts `route_key` (the flow's key of a campaign); a string with no separator (the
+    flow's UNROUTABLE, a routing field a raw writer made up) names no campaign."""
+    assert keys.split_route_key(keys.route_key(org, camp)) == (org, camp)
+    assert keys.split_route_key(org + camp) is None
+
+
 @given(org=ID, camp=ID, extra=ID)
 def test_one_cluster_slot_per_campaign(org, camp, extra):
     tag = keys.campaign_tag(org, camp)
@@ -122,24 +128,17 @@ def _event(i, org, camp, typ, **fields):
             "org_id": org, "campaign_id": camp, **fields}
 
 
-def test_colliding_ids_stay_apart_end_to_end(redis_server, tmp_path):
+def test_colliding_ids_stay_apart_end_to_end(stack):
     """Org t1 campaign a:b and org t1:a campaign b: each tenant sees only its own campaign through the
     real ingest, flow and API (layout 1 gave t1:a's key t1's private body)."""
-    r = redis.Redis.from_url(redis_server)
-    r.flushall()
     events = [_event(1, "t1", "a:b", "campaign.created", name="t1 private"),
               _event(2, "t1", "a:b", "contact.added", contact_id="c1"),
               _event(3, "t1", "a:b", "contact.added", contact_id="c2"),
               _event(4, "t1:a", "b", "campaign.created", name="t1:a own"),
               _event(5, "t1:a", "b", "contact.added", contact_id="z9")]
-    f = tmp_path / "events.ndjson"
-    f.write_text("\n".join(json.dumps(e) for e in events) + "\n")
-    assert run_cli(redis_server, "ingest", str(f), "--replay").returncode == 0
-    res = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained")
-    assert res.returncode == 0, res.stderr
-    k1 = create_key(r, org="t1", scopes=["campaigns:read"])[1]
-    k2 = create_key(r, org="t1:a", scopes=["campaigns:read"])[1]
-    server = ServerThread(create_app(redis_server)).start()
+    s = stack(extra={"events.ndjson": events}, keys={"t1": {"org": "t1", "scopes": ["campaigns:read"]},
+                                                     "t1:a": {"org": "t1:a", "scopes": ["campaigns:read"]}})
+    r, server, k1, k2 = s.redis, s.servers[0], s.keys["t1"], s.keys["t1:a"]
     try:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             def get(path, key):
@@ -176,6 +175,6 @@ def test_an_older_snapshot_resumes_with_every_detail_rewritten():
         return CampaignLogic(FlowConfig(), pickle.dumps((version, st, 3, False, 0.0, 0.0)))
 
     logic = resumed(1)
-    assert logic.dirty and {c["contact_id"] for c in logic.state.take_details()["contacts"]} == {"c1", "c2"}
+    assert logic.dirty and {c["contact_id"] for c in logic.state.take_details().contacts} == {"c1", "c2"}
     logic = resumed(STATE_VERSION)
-    assert not logic.dirty and logic.state.take_details()["contacts"] == []
+    assert not logic.dirty and logic.state.take_details().contacts == []

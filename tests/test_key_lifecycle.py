@@ -13,6 +13,8 @@ from api.app import create_app
 from api.auth import hash_secret, key_record_key, parse_duration
 from tests.support import ServerThread, run_cli
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def api(redis_url):

@@ -23,6 +23,8 @@ from api.late_notice import LateCheck
 from engine.keys import DEAD_LETTER_STREAM, flow_status_key, stats_key
 from tests.support import ServerThread, run_cli, start_flow, stop_process, wait_until
 
+pytestmark = pytest.mark.e2e
+
 ORG = "org-late"
 BOUND = 10_000  # the flow's --lateness-ms here (the default is 30 000)
 T0 = int(time.time() * 1000) - 3_600_000  # an hour ago: never `future`

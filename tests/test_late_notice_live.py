@@ -25,6 +25,8 @@ from engine.events import format_time, parse_time
 from engine.keys import DEAD_LETTER_STREAM, archive_key, campaign_tag, flow_status_key, stats_key, watermark_key
 from tests.support import CALLPULSE, ROOT, ServerThread, env_for, stop_process, wait_until
 
+pytestmark = pytest.mark.e2e
+
 ORG = "org-late-live"
 BOUND = 10_000  # the flow's --lateness-ms
 OLD = int(time.time() * 1000) - 48 * 3_600_000  # two days ago: far behind the wall clock

@@ -8,6 +8,8 @@ import pytest
 
 from flows.live_channel import alert_message, frame_message, split_frame
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("org,camp", [("o1", "c1"), ('o,"frame":{}', 'c"}'), ("ö\x1f", "\\")])
 def test_a_frame_message_is_json_and_splits_into_its_header_and_its_exact_frame_bytes(org, camp):

@@ -13,6 +13,7 @@ import time
 
 import httpx
 import orjson
+import pytest
 import redis
 
 from api.app import create_app
@@ -29,6 +30,8 @@ from engine.keys import (
 )
 from flows.live_channel import frame_message
 from tests.support import ServerThread, read_sse, run_cli, start_flow, stop_process, wait_until
+
+pytestmark = pytest.mark.e2e
 
 ORG = "org-1"
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
+
 from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
 from engine.gate import OK, EventGate
@@ -14,6 +16,8 @@ from engine.message_detail import MESSAGE_STATUSES, VIEW_FIELDS, message_status,
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from engine.timefmt import format_time
+
+pytestmark = pytest.mark.unit
 
 T = 1_700_000_000_000
 TIME_FIELDS = {f"email.{s}": f"{s}_ms" for s in MESSAGE_STATUSES}  # the stored record's times (epoch ms)
@@ -26,7 +30,7 @@ def _ev(eid: str, dt: int, type_: str, mid: str, **fields) -> dict:
 
 def _drain_into(records: dict, st: CampaignState) -> None:
     """What the sink's message hash holds after one more drain (a record overwrites the message's)."""
-    for rec in st.take_details()["messages"]:
+    for rec in st.take_details().messages:
         records[rec["message_id"]] = rec
 
 
@@ -86,7 +90,7 @@ def test_records_equal_the_sorted_fold_under_repeats_and_reordering():
     plain = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True)
     for ev in sorted(applied, key=lambda e: (e["ts"], e["event_id"])):
         plain.apply(ev)
-    assert {r["message_id"]: r for r in plain.take_details()["messages"]} == records
+    assert {r["message_id"]: r for r in plain.take_details().messages} == records
     # and they add up to the /stats email counts
     email = build_snapshot(st)["email"]
     for etype, field in TIME_FIELDS.items():
@@ -138,14 +142,14 @@ def test_a_message_sealed_before_its_record_was_taken_still_gets_it():
     st.apply(_ev("e2", 500, "email.delivered", "m1"))
     st.apply(_ev("e3", 120_000, "email.sent", "m2", contact_id="c2"))  # a new minute: m1 is sealed
     assert "m1" not in st.messages and st.sealed_messages.find("m1") is not None
-    got = {r["message_id"]: r for r in st.take_details()["messages"]}
+    got = {r["message_id"]: r for r in st.take_details().messages}
     assert got["m1"]["status"] == "delivered" and got["m1"]["delivered_ms"] == T + 500
     assert got["m1"]["contact_id"] == "c1" and set(got) == {"m1", "m2"}
     # a repeat of a sealed fact changes nothing: no record; a new type unseals it and rewrites it
     st.apply(_ev("e4", 120_100, "email.delivered", "m1"))
-    assert st.take_details()["messages"] == []
+    assert st.take_details().messages == []
     st.apply(_ev("e5", 120_200, "email.clicked", "m1"))
-    (rec,) = st.take_details()["messages"]
+    (rec,) = st.take_details().messages
     assert (rec["message_id"], rec["status"], rec["delivered_ms"]) == ("m1", "clicked", T + 500)
 
 
@@ -157,4 +161,4 @@ def test_status_order_and_a_voice_campaign_has_no_messages():
     st = CampaignState(events[0]["org_id"], events[0]["campaign_id"], collect_details=True)
     for ev in events:
         st.apply(ev)
-    assert st.take_details()["messages"] == []
+    assert st.take_details().messages == []

@@ -15,6 +15,7 @@ import signal
 import time
 
 import httpx
+import pytest
 
 from api.app import create_app
 from api.auth import create_key
@@ -25,6 +26,8 @@ from tests.redis_faults import RedisProcess
 from tests.support import ServerThread, wait_until
 from tests.test_flow import append, fold_bodies, run_flow, stored_bodies, wait_for_bodies
 from tests.test_outage_and_data_loss import _flow
+
+pytestmark = pytest.mark.e2e
 
 
 def _items():

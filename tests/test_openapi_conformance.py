@@ -21,9 +21,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from api.app import create_app
 from api.auth import create_key
 from tests.support import ServerThread, run_cli, start_flow, stop_process, wait_until
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 SSE_ROUTES = "^/v1/campaigns/[^/]+/live$|^/v1/live$|^/v1/alerts$"

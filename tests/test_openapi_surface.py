@@ -15,6 +15,8 @@ from api.app import create_app
 from api.models.detail import CONFIG_FIELD_TYPES, ConfigChange
 from engine.config import FIELDS
 
+pytestmark = pytest.mark.unit
+
 READABLE_ID = re.compile(r"^[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)*$")  # camelCase: getCampaignStats
 SSE = {"/v1/campaigns/{campaign_id}/live": {"frame", "alert"}, "/v1/live": {"snapshot", "campaign"},
        "/v1/alerts": {"alert"}}

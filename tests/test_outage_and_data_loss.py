@@ -16,6 +16,7 @@ import signal
 import time
 
 import httpx
+import pytest
 
 from api.app import create_app
 from api.auth import create_key
@@ -36,6 +37,8 @@ from tests.test_flow import (
     wait_for_bodies,
     write_ndjson,
 )
+
+pytestmark = pytest.mark.e2e
 
 FAST_RETRY = {"CALLPULSE_RETRY_MAX_DELAY_S": "0.5", "CALLPULSE_OUTAGE_NOTICE_S": "2"}
 

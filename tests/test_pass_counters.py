@@ -6,7 +6,11 @@ from __future__ import annotations
 import pickle
 from array import array
 
+import pytest
+
 from engine.entities import Pass
+
+pytestmark = pytest.mark.unit
 
 
 def _counts(p: Pass) -> tuple[list[int], list[int], int, int]:

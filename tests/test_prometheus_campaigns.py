@@ -15,54 +15,35 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
 from api.campaign_metrics import build_families
 from engine.events import parse_time
 from engine.keys import flow_status_key, stats_key
-from tests.support import ServerThread, run_cli
+
+pytestmark = pytest.mark.e2e
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 LEVELS = {"ok": 0, "warning": 1, "breach": 2}
 
 
 @pytest.fixture(scope="module")
-def prom_env(redis_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("prom")
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    events_file = tmp / "events.ndjson"
-    r = run_cli(redis_server, "simulate", "--orgs", "2", "--campaigns", "2", "--contacts", "80",
-                "--channel", "voice", "--abandon-prob", "0.3", "--tz-mix", "us", "--off-hours-pct", "10",
-                "--redial-abandoned-pct", "100", "--out", str(events_file))
-    assert r.returncode == 0, r.stderr
-    assert run_cli(redis_server, "ingest", str(events_file), "--replay").returncode == 0
-    # one email campaign (org-1) with spam complaints, for the complaint gauges
-    email_file = tmp / "email.ndjson"
-    r = run_cli(redis_server, "simulate", "--channel", "email", "--contacts", "200", "--complaint-pct", "5",
-                "--tag", "em", "--out", str(email_file))
-    assert r.returncode == 0, r.stderr
-    assert run_cli(redis_server, "ingest", str(email_file), "--replay").returncode == 0
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained", "--min-sample", "10")
-    assert r.returncode == 0, r.stderr
+def prom_env(stack):
+    s = stack(["--orgs", "2", "--campaigns", "2", "--contacts", "80", "--channel", "voice", "--abandon-prob", "0.3",
+               "--tz-mix", "us", "--off-hours-pct", "10", "--redial-abandoned-pct", "100"],
+              # one email campaign (org-1) with spam complaints, for the complaint gauges
+              ["--channel", "email", "--contacts", "200", "--complaint-pct", "5", "--tag", "em"],
+              min_sample=10, apps=())
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CALLPULSE_METRICS_CACHE_S", "1")
         mp.setenv("CALLPULSE_METRICS_MAX_CAMPAIGNS", "200")  # off by default (tenancy): on for this test
-        full = ServerThread(create_app(redis_server)).start()
+        full = s.serve()
         mp.setenv("CALLPULSE_METRICS_MAX_CAMPAIGNS", "3")
-        capped = ServerThread(create_app(redis_server)).start()
+        capped = s.serve()
         mp.delenv("CALLPULSE_METRICS_MAX_CAMPAIGNS")  # the default: per-campaign gauges off
-        off = ServerThread(create_app(redis_server)).start()
-    try:
-        yield {"redis": client, "full": full.url, "capped": capped.url, "off": off.url}
-    finally:
-        full.stop()
-        capped.stop()
-        off.stop()
-        client.close()
+        off = s.serve()
+    return {"redis": s.redis, "full": full.url, "capped": capped.url, "off": off.url}
 
 
 def scrape(url: str) -> dict:

@@ -6,10 +6,13 @@ import time
 
 import httpx
 import orjson
+import pytest
 
 from api.app import create_app
 from api.auth import create_key
 from tests.support import ServerThread
+
+pytestmark = pytest.mark.e2e
 
 
 def events(n, tag):

@@ -14,6 +14,7 @@ import time
 
 import httpx
 import orjson
+import pytest
 
 from api.app import create_app
 from api.auth import create_key
@@ -22,6 +23,8 @@ from flows.dataset import ensure
 from tests.support import ServerThread
 from tests.test_flow import append, offline_replay, start_flow, stored_bodies, write_ndjson
 from tests.test_ingest_claims import events, stream_contents
+
+pytestmark = pytest.mark.e2e
 
 
 def _used(client) -> int:

@@ -38,6 +38,8 @@ except ImportError:  # tests/ not importable as a package
         reference_stats,
     )
 
+pytestmark = pytest.mark.unit
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 S = 1000
 MIN = 60 * S

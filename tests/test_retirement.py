@@ -8,10 +8,13 @@ import signal
 import time
 
 import orjson
+import pytest
 
 from engine.history import history_point
 from engine.keys import archive_key, followups_key, history_key, stats_key
 from tests.test_flow import append, offline_replay, start_flow, wait_for_bodies, write_ndjson
+
+pytestmark = pytest.mark.e2e
 
 T0 = 1_778_245_200_000
 

@@ -16,6 +16,8 @@ from tests.reference_model import reference_stats
 from tests.stream_strategies import event_streams
 from tests.test_engine_vs_reference import assert_same, diff
 
+pytestmark = pytest.mark.unit
+
 T = 1_778_230_800_000  # 2026-05-08T09:00:00.000Z
 S = 1000
 KEY = ("o1", "c1")
@@ -266,7 +268,7 @@ def test_a_state_pickled_before_runs_existed_builds_them_on_load():
 def test_engine_equals_reference_with_a_short_lateness_bound_and_tiny_seal_chunks(raw):
     """Attempts are sealed a few seconds after they end and frozen two at a time, so run events
     arriving later move sealed, frozen attempts between runs (engine/runs.py rebuild)."""
-    import engine.sealed as sealed
+    import engine.sealed_base as sealed
 
     saved, sealed.CHUNK_ROWS = sealed.CHUNK_ROWS, 2
     try:

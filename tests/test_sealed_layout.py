@@ -1,4 +1,4 @@
-"""Sealed rows in the compact layout (engine.sealed.CompactLayout), and states written in release 3's
+"""Sealed rows in the compact layout (engine.sealed_layouts.CompactLayout), and states written in release 3's
 wide layout resuming exactly.
 
 `tests/data/release3_voice_campaign_state.pickle` was written by the engine as of commit 3ef4954 (the
@@ -11,15 +11,20 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from callpulse.simulator import SimConfig, generate
+from engine.contact_table import NO_TS
 from engine.entities import Attempt
 from engine.events import validate_event
 from engine.gate import OK, EventGate
-from engine.sealed import NO_TS, CompactLayout, SealedAttempts, WideLayout
+from engine.sealed import SealedAttempts
+from engine.sealed_layouts import CompactLayout, WideLayout
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from tests.state_folds import fold, go_on_side_by_side
+
+pytestmark = pytest.mark.unit
 
 DATA = Path(__file__).parent / "data"
 SCENARIO = SimConfig(seed=23, contacts=150, jitter_ms=5000, duplicate_pct=3, abandon_prob=0.08, restart=True)
@@ -121,7 +126,53 @@ def test_an_attempt_too_wide_for_a_sealed_row_stays_open_and_exact():
         if g.check(ev) == OK:
             ref.apply(ev)
     assert build_snapshot(st) == build_snapshot(ref)
-    ours = {a["attempt_id"]: a for a in st.take_details()["attempts"]}
-    assert ours[wide_id] == {a["attempt_id"]: a for a in ref.take_details()["attempts"]}[wide_id]
+    ours = {a["attempt_id"]: a for a in st.take_details().attempts}
+    assert ours[wide_id] == {a["attempt_id"]: a for a in ref.take_details().attempts}[wide_id]
     back = pickle.loads(pickle.dumps(st))
     assert wide_id in back.attempts and build_snapshot(back) == build_snapshot(ref)
+
+
+def test_states_pickled_before_the_shared_sealed_base_resume_exactly():
+    """`tests/data/release5_sealed_states.pickle` was written by the engine as of commit f694d72, when
+    `SealedMessages` subclassed `SealedAttempts` and registered its layout on import: an email state with 16
+    frozen chunks of sealed messages and a voice state with 6 frozen chunks of compact attempt rows (each
+    folded through two thirds of its scenario, details and alerts drained; ``{"email"|"voice": (gate,
+    state)}``). Its pickles name engine.sealed.SealedAttempts, engine.sealed.FrozenChunk and
+    engine.sealed_messages.SealedMessages; each state resumes beside a fresh one, exactly."""
+    from engine.sealed_layouts import MessageLayout
+    from engine.sealed_messages import SealedMessages
+
+    saved = pickle.loads((DATA / "release5_sealed_states.pickle").read_bytes())
+    email = SimConfig(seed=41, contacts=150, channel="email", jitter_ms=5000, duplicate_pct=3)
+    for name, scenario, chunk_rows in (("email", email, 16), ("voice", SCENARIO, 32)):
+        events = [validate_event(e) for e in generate(scenario) if isinstance(e, dict)]
+        cut = len(events) * 2 // 3
+        old_gate, old = saved[name]
+        assert type(old.sealed) is SealedAttempts and type(old.sealed_messages) is SealedMessages
+        gate, fresh = fold(events[:cut], seal_chunk_rows=chunk_rows)
+        fresh.take_details()
+        fresh.take_alerts()
+        sealed = old.sealed_messages if name == "email" else old.sealed
+        assert len(sealed.chunks) >= 6 and {c.layout for c in sealed.chunks} == \
+            ({MessageLayout} if name == "email" else {CompactLayout})
+        assert sealed.live == (fresh.sealed_messages if name == "email" else fresh.sealed).live
+        assert build_snapshot(old) == build_snapshot(fresh)
+        go_on_side_by_side(events[cut:], old_gate, old, gate, fresh)
+        assert build_snapshot(old) == build_snapshot(fresh)
+        assert old.take_details() == fresh.take_details()
+        back = pickle.loads(pickle.dumps(old))
+        assert build_snapshot(back) == build_snapshot(fresh)
+
+
+def test_a_frozen_chunk_pickles_under_its_old_name():
+    """The recovery format did not change when the rows moved to engine.sealed_base: a chunk still pickles as
+    engine.sealed.FrozenChunk, which the release before reads (and a snapshot of either loads here)."""
+    import pickletools
+
+    s = SealedAttempts(2)
+    for i in range(2):
+        assert s.seal(f"a{i}", _ended_attempt(i, i + 1), 0)
+    data = pickle.dumps(s.chunks[0], protocol=pickle.HIGHEST_PROTOCOL)
+    names = [arg for op, arg, _pos in pickletools.genops(data) if op.name == "SHORT_BINUNICODE"]
+    assert names[:2] == ["engine.sealed", "FrozenChunk"]
+    assert pickle.loads(data).key == s.chunks[0].key

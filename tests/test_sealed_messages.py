@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
+
 from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
 from engine.gate import OK, EventGate
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
+
+pytestmark = pytest.mark.e2e
 
 SCENARIO = SimConfig(seed=41, contacts=300, channel="email", jitter_ms=5000, duplicate_pct=3)
 
@@ -36,7 +40,7 @@ def _states(events):
 def _same(a: CampaignState, b: CampaignState) -> None:
     assert build_snapshot(a) == build_snapshot(b)
     da, db = a.take_details(), b.take_details()
-    assert da["replies"] == db["replies"] and da["contacts"] == db["contacts"] and da["daily"] == db["daily"]
+    assert da.replies == db.replies and da.contacts == db.contacts and da.daily == db.daily
 
 
 def test_sealed_messages_change_no_figure():
@@ -113,8 +117,8 @@ def test_a_state_pickled_before_sealed_messages_seals_them_after_the_load():
 
 
 def test_a_message_chunk_loads_with_only_engine_sealed_imported(tmp_path):
-    """A frozen chunk of messages names layout 3, which engine.sealed_messages registers: reading the chunk
-    file alone (as a tool might) still finds it."""
+    """A frozen chunk of messages names layout 3, which engine.sealed_layouts lists with the attempts' layouts:
+    reading the chunk file alone (as a tool might), with only engine.sealed imported, still finds it."""
     import subprocess
     import sys
     from pathlib import Path

@@ -13,6 +13,8 @@ from callpulse.simulator.pacing import paced, parse_speed
 from engine.events import FINAL_CONTACT_STATUSES, EventRejected, validate_event
 from engine.localtime import TimeWindow
 
+pytestmark = pytest.mark.unit
+
 SMALL = dict(orgs=2, campaigns=2, contacts=120)
 
 

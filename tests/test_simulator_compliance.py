@@ -24,6 +24,8 @@ from callpulse.simulator.generator import DEFAULT_START_MS
 from engine.events import validate_event
 from engine.fold import Fold
 
+pytestmark = pytest.mark.e2e
+
 CALLPULSE = str(Path(sys.executable).with_name("callpulse"))
 HOUR = 3_600_000
 GUARD_MS = 72 * HOUR

@@ -20,11 +20,14 @@ import time
 
 import httpx
 import orjson
+import pytest
 
 from api.auth import create_key
 from callpulse.redis_local import free_port
 from engine.keys import FRAME_FIELD, LIVE_CHANNEL, frames_stream, stats_key
 from tests.support import CALLPULSE, ROOT, env_for, stop_process, wait_until
+
+pytestmark = pytest.mark.e2e
 
 ORG, CAMP = "org-1", "c-slow"
 N_SLOW = 300

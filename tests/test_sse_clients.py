@@ -17,38 +17,31 @@ import time
 import httpx
 import orjson
 import pytest
-import redis
 from httpx_sse import aconnect_sse
 
-from api.app import create_app
-from api.auth import create_key
 from engine.events import parse_event
 from engine.keys import org_alerts_stream, stats_key
-from tests.support import ServerThread, run_cli, start_flow, stop_process, wait_until
+from tests.support import wait_until
+
+pytestmark = pytest.mark.e2e
 
 ORG = "org-1"
 PING_S = 0.3
 
 
 @pytest.fixture(scope="module")
-def sse_env(redis_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sse_clients")
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    events_file = tmp / "events.ndjson"
-    r = run_cli(redis_server, "simulate", "--orgs", "1", "--campaigns", "1", "--contacts", "120",
-                "--channel", "voice", "--abandon-prob", "0.35", "--out", str(events_file))
-    assert r.returncode == 0, r.stderr
-    body = events_file.read_bytes()
-    events = [parse_event(ln) for ln in body.splitlines() if ln.strip()]
-    camp, max_ts = events[0]["campaign_id"], max(e["ts"] for e in events)
-    flow = start_flow(redis_server, "--min-sample", "10")
-    key = create_key(client, org=ORG, scopes=["campaigns:read", "events:write"])[1]
-    quiet_key = create_key(client, org="org-quiet", scopes=["campaigns:read"])[1]
+def sse_env(stack):
     # pings every 0.3 s and a heartbeat frame every 1 s: a few seconds show every kind of block
-    server = ServerThread(create_app(redis_server, heartbeat_s=1.0, ping_s=PING_S,
-                                     min_frame_interval_s=0.0)).start()
-    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {key}"})
+    s = stack(["--orgs", "1", "--campaigns", "1", "--contacts", "120", "--channel", "voice", "--abandon-prob", "0.35"],
+              live=True, ingest=False, min_sample=10,
+              keys={"rw": {"org": ORG, "scopes": ["campaigns:read", "events:write"]},
+                    "quiet": {"org": "org-quiet", "scopes": ["campaigns:read"]}},
+              apps=[{"heartbeat_s": 1.0, "ping_s": PING_S, "min_frame_interval_s": 0.0}])
+    client, server, key, quiet_key = s.redis, s.servers[0], s.keys["rw"], s.keys["quiet"]
+    body = s.files[0].read_bytes()
+    events = [parse_event(ln) for ln in s.lines]
+    camp, max_ts = events[0]["campaign_id"], max(e["ts"] for e in events)
+    http = s.client("rw")
     counter = itertools.count()
 
     def post(payload: bytes) -> None:
@@ -64,13 +57,7 @@ def sse_env(redis_server, tmp_path_factory):
     post(body)
     wait_until(lambda: client.exists(stats_key(ORG, camp)), what="first frame")
     wait_until(lambda: client.xlen(org_alerts_stream(ORG)) > 0, timeout=60, what="an alert")
-    try:
-        yield {"url": server.url, "camp": camp, "key": key, "quiet_key": quiet_key, "synthetic": synthetic}
-    finally:
-        http.close()
-        server.stop()
-        stop_process(flow)
-        client.close()
+    return {"url": server.url, "camp": camp, "key": key, "quiet_key": quiet_key, "synthetic": synthetic}
 
 
 async def read_events(http: httpx.AsyncClient, path: str, headers: dict, seconds: float, until=None) -> list:

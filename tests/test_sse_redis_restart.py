@@ -12,12 +12,15 @@ import time
 
 import httpx
 import orjson
+import pytest
 
 from api.app import create_app
 from api.auth import create_key
 from engine.keys import FRAME_FIELD, LIVE_CHANNEL, frames_stream, stats_key
 from tests.redis_faults import RedisProcess
 from tests.support import ServerThread, read_sse
+
+pytestmark = pytest.mark.e2e
 
 ORG, CAMP = "org-1", "c-restart"
 CLIENTS = 12

@@ -19,6 +19,8 @@ from engine.snapshot import build_snapshot
 from flows.dataflow import CampaignLogic, FlowConfig
 from tests.state_folds import fold, go_on_side_by_side
 
+pytestmark = pytest.mark.unit
+
 DATA = Path(__file__).parent / "data"
 SCENARIOS = {
     "voice": SimConfig(seed=21, contacts=120, jitter_ms=5000, duplicate_pct=3, abandon_prob=0.08, restart=True),

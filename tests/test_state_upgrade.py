@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
 from engine.gate import OK
@@ -15,6 +17,8 @@ from engine.snapshot import build_snapshot
 from flows.campaign_step import CampaignLogic
 from flows.config import FlowConfig
 from tests.state_folds import fold
+
+pytestmark = pytest.mark.unit
 
 SNAPSHOT = Path(__file__).parent / "data" / "release1_campaign_snapshot.pickle"
 
@@ -37,9 +41,9 @@ def test_release_1_snapshot_resumes_exactly_and_rewrites_its_detail():
     assert build_snapshot(old) == build_snapshot(fresh)
     assert logic.dirty and logic.seq >= 7 and old.lateness_ms == FlowConfig().lateness_ms
     details = old.take_details()  # everything it knows, for the new detail keys
-    assert {c["contact_id"] for c in details["contacts"]} == set(fresh.table.ids())
-    assert {p["contact_id"] for p in details["profiles"]} == set(fresh.table.ids())
-    assert sum(1 for _c, _a, d in details["trail"] if d > 0) == build_snapshot(fresh)["attempts"]["total"]
+    assert {c["contact_id"] for c in details.contacts} == set(fresh.table.ids())
+    assert {p["contact_id"] for p in details.profiles} == set(fresh.table.ids())
+    assert sum(1 for _c, _a, d in details.trail if d > 0) == build_snapshot(fresh)["attempts"]["total"]
     # ... and it goes on from there like a state that never left memory
     for ev in events[cut:]:
         if gate.check(ev) == OK:

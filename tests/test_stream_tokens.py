@@ -13,14 +13,13 @@ import time
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
-import redis
 
-from api.app import create_app
 from api.auth import create_key, revoke_key
 from api.stream_tokens import MAX_TTL_S, RedactTokens, token_record_key
-from tests.support import ServerThread, read_sse, run_cli
+from tests.support import read_sse
+
+pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -28,28 +27,15 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
 
 
 @pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    events = tmp_path_factory.mktemp("stream_tokens") / "events.ndjson"
-    assert run_cli(redis_server, "simulate", "--orgs", "2", "--campaigns", "2", "--contacts", "20",
-                   "--channel", "voice", "--out", str(events)).returncode == 0
-    assert run_cli(redis_server, "ingest", str(events), "--replay").returncode == 0
-    r = run_cli(redis_server, "flow", "--replay", "--no-recovery", "--until-drained")
-    assert r.returncode == 0, r.stderr
-    camps = sorted({(e["org_id"], e["campaign_id"]) for e in map(orjson.loads, events.read_bytes().splitlines())})
+def env(stack):
+    s = stack(["--orgs", "2", "--campaigns", "2", "--contacts", "20", "--channel", "voice"],
+              apps=[{"heartbeat_s": 1.0}],
+              keys={"read": {"org": "org-1", "scopes": ["campaigns:read"]},
+                    "write": {"org": "org-1", "scopes": ["events:write"]},
+                    "org2": {"org": "org-2", "scopes": ["campaigns:read"]}})
+    camps = sorted({(e["org_id"], e["campaign_id"]) for e in s.events})
     org1 = [c for o, c in camps if o == "org-1"]
-    keys = {"read": create_key(client, org="org-1", scopes=["campaigns:read"])[1],
-            "write": create_key(client, org="org-1", scopes=["events:write"])[1],
-            "org2": create_key(client, org="org-2", scopes=["campaigns:read"])[1]}
-    server = ServerThread(create_app(redis_server, heartbeat_s=1.0)).start()
-    http = httpx.Client(base_url=server.url, timeout=30)
-    try:
-        yield {"url": server.url, "http": http, "keys": keys, "camps": org1, "redis": client}
-    finally:
-        http.close()
-        server.stop()
-        client.close()
+    return {"url": s.url, "http": s.client(), "keys": s.keys, "camps": org1, "redis": s.redis}
 
 
 def H(key: str) -> dict:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.models.stats import LiveBlock, _Open
+from api.models.stats import LiveBlock, OpenModel
 
 
 class CampaignSummary(BaseModel):
@@ -29,7 +29,7 @@ class CampaignDetail(CampaignSummary):
     config: dict[str, Any]
 
 
-class DailyRow(_Open):
+class DailyRow(OpenModel):
     date: str = Field(description="local date in the campaign's time zone, YYYY-MM-DD")
     dials: int
     answered: int
@@ -42,14 +42,14 @@ class DailyRow(_Open):
     cost_usd: float
 
 
-class DailyStats(_Open):
+class DailyStats(OpenModel):
     campaign_id: str
     tz: str
     days: list[DailyRow]
     truncated_to_days: int | None = Field(None, description="present when the range was cut to this many days")
 
 
-class Reply(_Open):
+class Reply(OpenModel):
     message_id: str
     contact_id: str | None
     sentiment: Literal["positive", "neutral", "negative"]

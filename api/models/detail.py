@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, create_model
 
-from api.models.stats import OUTCOMES, AbandonPeriod, StatsConfig, _Open
+from api.models.stats import OUTCOMES, AbandonPeriod, OpenModel, StatsConfig
 from engine.vocab import CHANNELS
 
 ABANDON_REASON_HELP = ("why the attempt is `abandoned` (null otherwise): \"never bridged\", or \"bridged N ms "
@@ -34,7 +34,7 @@ class CallbackCounts(BaseModel):
     cancelled: int
 
 
-class Contact(_Open):
+class Contact(OpenModel):
     contact_id: str
     status: str
     retry_number: int | None
@@ -64,7 +64,7 @@ class TranscriptLine(BaseModel):
     content: str
 
 
-class Call(_Open):
+class Call(OpenModel):
     attempt_id: str
     contact_id: str | None
     direction: str

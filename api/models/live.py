@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import stream_tokens
-from api.models.stats import Level, StatsBody, _Open
+from api.models.stats import Level, OpenModel, StatsBody
 
 
 class LiveFrame(StatsBody):
@@ -18,7 +18,7 @@ class LiveFrame(StatsBody):
     seq: int = Field(description="the campaign's frame number (grows with every frame)")
 
 
-class LevelAlert(_Open):
+class LevelAlert(OpenModel):
     """An abandon-level change of one window (SPEC §3)."""
 
     alert_id: str
@@ -36,7 +36,7 @@ class LevelAlert(_Open):
     stream_id: str | None = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
 
 
-class ForecastAlert(_Open):
+class ForecastAlert(OpenModel):
     """A window forecast to breach within 15 minutes (SPEC §3 abandon forecast)."""
 
     alert_id: str
@@ -54,7 +54,7 @@ class ForecastAlert(_Open):
     stream_id: str | None = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
 
 
-class GuardAlert(_Open):
+class GuardAlert(OpenModel):
     """A dial a compliance guard counts against the campaign (SPEC §3 *Compliance guards*): once per attempt."""
 
     alert_id: str
@@ -71,7 +71,7 @@ class GuardAlert(_Open):
     stream_id: str | None = Field(None, description="/v1/alerts/recent only: the org alert stream entry id")
 
 
-class ComplaintAlert(_Open):
+class ComplaintAlert(OpenModel):
     """A spam-complaint level change of one window (SPEC §3 *Spam complaints*)."""
 
     alert_id: str
@@ -129,7 +129,7 @@ class WindowSummary(BaseModel):
     level: str | None = Field(description="ok, warning or breach")
 
 
-class ForecastWindow(_Open):
+class ForecastWindow(OpenModel):
     breach_in_s: float | None
     breach_at: str | None
 
@@ -144,7 +144,7 @@ class AbandonSummary(BaseModel):
         None, description="present when the flow computes abandon.forecast: today and 30d")
 
 
-class OpenAlert(_Open):
+class OpenAlert(OpenModel):
     kind: str = Field(description="level (a window at warning/breach) or forecast (breach expected within 15 min)")
     window: str
     level: str | None = None
@@ -155,7 +155,7 @@ class OpenAlert(_Open):
     breach_at: str | None = None
 
 
-class ContactParts(_Open):
+class ContactParts(OpenModel):
     """The parts of `live.pending` and `contacts.in_flight` an operator reads apart (counts of contacts)."""
 
     total: int | None = Field(None, description="contacts.total")
@@ -165,14 +165,14 @@ class ContactParts(_Open):
     followup_scheduled: int | None = Field(None, description="status followup_scheduled: waiting for a later step")
 
 
-class ComplaintWindowSummary(_Open):
+class ComplaintWindowSummary(OpenModel):
     complained: int | None
     delivered: int | None
     rate: float | None
     level: str | None = Field(description="ok, warning or breach")
 
 
-class ComplaintSummary(_Open):
+class ComplaintSummary(OpenModel):
     """Email campaigns: `email.complaints` (the spam-complaint windows lifetime and 30d)."""
 
     ceiling: float | None

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.models.stats import _Open
+from api.models.stats import OpenModel
 from engine.message_detail import MESSAGE_STATUSES
 
 MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
@@ -18,7 +18,7 @@ def _at(event: str) -> object:
     return Field(description=f"time of the message's earliest {event} (the one /stats counts); null when none")
 
 
-class EmailMessage(_Open):
+class EmailMessage(OpenModel):
     message_id: str
     contact_id: str | None = Field(description="the contact its earliest email.sent names; null before any")
     email: str | None = Field(description="the contact's address (from its contact.added); null when unknown")

@@ -10,11 +10,12 @@ from engine.events import BATCH_STATUSES, CONTACT_STATUSES
 from engine.vocab import OUTCOMES
 
 
-class _Open(BaseModel):
+class OpenModel(BaseModel):
+    # the base of every response model here: a body may carry fields the model does not list (added later)
     model_config = ConfigDict(extra="allow")
 
 
-class LiveBlock(_Open):
+class LiveBlock(OpenModel):
     banner: str
     dials_per_sec: float
     connected_per_hour: float
@@ -34,7 +35,7 @@ class LiveBlock(_Open):
 
 def _counts(name: str, keys, doc: str) -> type[BaseModel]:
     """A model with one integer field per key (keys from the engine's vocabularies: one source)."""
-    return create_model(name, __base__=_Open, __doc__=doc, **{k: (int, ...) for k in keys})
+    return create_model(name, __base__=OpenModel, __doc__=doc, **{k: (int, ...) for k in keys})
 
 
 ContactsByStatus = _counts("ContactsByStatus", CONTACT_STATUSES, "contacts per status (every status, zeros included)")
@@ -44,18 +45,18 @@ RetryBreakdown = dict[Annotated[str, StringConstraints(pattern=r"^retry_[0-9]+$"
 Level = Literal["ok", "warning", "breach"]
 
 
-class TimeWindow(_Open):
+class TimeWindow(OpenModel):
     start: str = Field(description="HH:MM")
     end: str = Field(description="HH:MM")
     tz: str = Field(description="IANA time zone name (UTC when the event named none)")
 
 
-class CallingHours(_Open):
+class CallingHours(OpenModel):
     start: str = Field(description="HH:MM")
     end: str = Field(description="HH:MM, or 24:00")
 
 
-class StatsConfig(_Open):
+class StatsConfig(OpenModel):
     concurrency_limit: int
     max_attempts: int
     abandon_ceiling: float
@@ -70,71 +71,71 @@ class StatsConfig(_Open):
     complaint_warning: float
 
 
-class ContactBuckets(_Open):
+class ContactBuckets(OpenModel):
     pending: int
     in_progress: int
     completed: int
     exhausted: int
 
 
-class Contacts(_Open):
+class Contacts(OpenModel):
     total: int
     by_status: ContactsByStatus
     buckets: ContactBuckets
     in_flight: int
 
 
-class Attempts(_Open):
+class Attempts(OpenModel):
     total: int
     average_per_contact: float
     follow_up: int
 
 
-class Rates(_Open):
+class Rates(OpenModel):
     answer_rate: float
     connect_rate: float
     completion_rate: float
 
 
-class AbandonWindow(_Open):
+class AbandonWindow(OpenModel):
     abandoned: int
     human_answered: int
     rate: float
     level: Level
 
 
-class AbandonWindows(_Open):
+class AbandonWindows(OpenModel):
     lifetime: AbandonWindow
     today: AbandonWindow
     h24: AbandonWindow = Field(alias="24h")
     d30: AbandonWindow = Field(alias="30d")
 
 
-class ForecastTrend(_Open):
+class ForecastTrend(OpenModel):
     abandoned: int
     human_answered: int
     span_s: float
 
 
-class BreachForecast(_Open):
+class BreachForecast(OpenModel):
     breach_in_s: float | None
     breach_at: str | None
 
 
-class Forecast(_Open):
+class Forecast(OpenModel):
     trend: ForecastTrend
     today: BreachForecast
     d30: BreachForecast = Field(alias="30d")
 
 
-class Pacing(_Open):
+class Pacing(OpenModel):
     remaining_dials: int
     expected_human_answers: int
     allowed_abandons: int
     max_abandon_rate: float | None
 
 
-class AbandonPeriod(_Open):
+class AbandonPeriod(OpenModel):
     period: int = Field(description="1, 2, …: successive 30-day periods from the first dial")
     start: str
     end: str = Field(description="exclusive")
@@ -144,7 +145,7 @@ class AbandonPeriod(_Open):
     within_ceiling: bool
 
 
-class Abandon(_Open):
+class Abandon(OpenModel):
     ceiling: float
     budget: int
     windows: AbandonWindows
@@ -153,30 +154,30 @@ class Abandon(_Open):
     periods: list[AbandonPeriod] = Field(description="empty until the first dial")
 
 
-class CallingHoursGuard(_Open):
+class CallingHoursGuard(OpenModel):
     violations: int
     last_violation_at: str | None
 
 
-class AbandonRedialGuard(_Open):
+class AbandonRedialGuard(OpenModel):
     hours: int
     violations: int
     last_violation_at: str | None
 
 
-class Compliance(_Open):
+class Compliance(OpenModel):
     calling_hours: CallingHoursGuard
     abandon_redial: AbandonRedialGuard
 
 
-class Performance(_Open):
+class Performance(OpenModel):
     dials_per_sec: float
     connected_per_hour: float
     calls_per_min: float
     total_connected: int
 
 
-class PassStats(_Open):
+class PassStats(OpenModel):
     pass_: int = Field(alias="pass")
     eligible: int | None
     attempted: int
@@ -187,7 +188,7 @@ class PassStats(_Open):
     duration_s: float | None
 
 
-class RunStats(_Open):
+class RunStats(OpenModel):
     run: int
     started_at: str | None
     attempts: int
@@ -203,14 +204,14 @@ class RunStats(_Open):
     last_end_at: str | None
 
 
-class Callbacks(_Open):
+class Callbacks(OpenModel):
     requested: int
     pending: int
     completed: int
     avg_delay_ms: float | None
 
 
-class EmailRates(_Open):
+class EmailRates(OpenModel):
     delivery_rate: float
     open_rate: float
     click_rate: float
@@ -219,25 +220,25 @@ class EmailRates(_Open):
     complaint_rate: float
 
 
-class ComplaintWindow(_Open):
+class ComplaintWindow(OpenModel):
     complained: int
     delivered: int
     rate: float
     level: Level
 
 
-class ComplaintWindows(_Open):
+class ComplaintWindows(OpenModel):
     lifetime: ComplaintWindow
     d30: ComplaintWindow = Field(alias="30d")
 
 
-class Complaints(_Open):
+class Complaints(OpenModel):
     ceiling: float
     warning: float
     windows: ComplaintWindows
 
 
-class EmailStats(_Open):
+class EmailStats(OpenModel):
     emails_sent: int
     delivered: int
     bounced: int
@@ -251,18 +252,18 @@ class EmailStats(_Open):
     complaints: Complaints
 
 
-class Costs(_Open):
+class Costs(OpenModel):
     total_usd: float
     breakdown: dict[str, float] = Field(description="USD per cost category")
 
 
-class Diagnostics(_Open):
+class Diagnostics(OpenModel):
     late: int
     duplicates: int
     orphaned: int
 
 
-class StatsBody(_Open):
+class StatsBody(OpenModel):
     """SPEC §3.1: every key always present (null where unknown)."""
 
     campaign_id: str

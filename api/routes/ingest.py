@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from api import models
-from api.deps import SyncRedisDep, WritePrincipal
+from api.deps import LimitsDep, MetricsDep, SettingsDep, SyncRedisDep, WritePrincipal
 from api.ingest import ingest_body, ingest_items, json_body_problem
 from api.responses import OrjsonResponse, limited
 from engine.events import MAX_BODY_BYTES, EventRejected, split_body
@@ -23,11 +23,11 @@ def too_large() -> OrjsonResponse:
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/IngestBody"}},  # api/event_schema.py
                  "application/x-ndjson": {"schema": {"type": "string"}}}}})
-async def ingest_events(request: Request, p: WritePrincipal, sync_redis: SyncRedisDep):
+async def ingest_events(request: Request, p: WritePrincipal, sync_redis: SyncRedisDep, limits: LimitsDep,
+                        metrics: MetricsDep, settings: SettingsDep):
     """Ingest a JSON array or NDJSON body (SPEC §1). Same validation and de-dup as `callpulse ingest`.
     `late` lists the accepted events the campaign's watermark already makes late: the flow will count
     them in `diagnostics.late` instead of applying them (docs/api.md, *Late events*)."""
-    limits, metrics = request.app.state.ingest_limits, request.app.state.metrics
     denied = await limits.check_request(p.key_id)
     if denied:
         return limited(denied)
@@ -51,9 +51,9 @@ async def ingest_events(request: Request, p: WritePrincipal, sync_redis: SyncRed
             denied = await limits.check_events(p.key_id, len(items))
             if denied:
                 return limited(denied)
-            result = await run_in_threadpool(ingest_items, sync_redis, items, p.org_id)
+            result = await run_in_threadpool(ingest_items, sync_redis, items, p.org_id, settings)
         else:
-            result = await run_in_threadpool(ingest_body, sync_redis, body, p.org_id)
+            result = await run_in_threadpool(ingest_body, sync_redis, body, p.org_id, settings)
     except EventRejected as err:
         return OrjsonResponse({"detail": err.reason}, status_code=413)
     metrics.events_accepted.labels("accepted").inc(result["accepted"])

@@ -11,7 +11,7 @@ from fastapi.exceptions import HTTPException
 from sse_starlette.sse import EventSourceResponse
 
 from api import models, sse_cap, stream_tokens
-from api.deps import CampaignId, ReadPrincipal, RedisDep, SettingsDep, StreamPrincipal
+from api.deps import CampaignId, HubDep, MetricsDep, ReadPrincipal, RedisDep, SettingsDep, StreamPrincipal
 from api.live import LiveHub
 from api.live_streams import RetryOnce, campaign_events, org_alert_events, org_summary_events
 from api.read_model.campaigns import ensure_campaign
@@ -54,9 +54,8 @@ def sse_response(request: Request, make_gen, extra_headers: dict | None = None) 
     return response
 
 
-async def hub_ready(request: Request) -> LiveHub:
+async def hub_ready(hub: LiveHub) -> LiveHub:
     """The live hub once its pub/sub is connected (waits up to 5 s), else 503."""
-    hub = request.app.state.hub
     if not hub.ready.is_set():
         try:
             await asyncio.wait_for(hub.ready.wait(), timeout=5)
@@ -68,7 +67,8 @@ async def hub_ready(request: Request) -> LiveHub:
 @router.get("/v1/campaigns/{campaign_id}/live", tags=["live"], response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream_campaign_live(request: Request, r: RedisDep, settings: SettingsDep, campaign_id: CampaignId,
-                               p: StreamPrincipal, last_event_id: str | None = Header(None, max_length=200)):
+                               p: StreamPrincipal, live: HubDep, metrics: MetricsDep,
+                               last_event_id: str | None = Header(None, max_length=200)):
     """SSE: `event: frame` (data: LiveFrame, the /stats body + `seq`) and `event: alert` (data: an alert record);
     resume with `Last-Event-ID`: no alert is lost or repeated, frames resume after the cursor's seq. Frames are
     whole snapshots, so a client resuming far behind may skip frames at the switch from history to live: those
@@ -76,13 +76,13 @@ async def stream_campaign_live(request: Request, r: RedisDep, settings: Settings
     `EventSource` authenticates with `?token=` (a stream token from POST /v1/stream-tokens; never together with
     `Authorization`: 400)."""
     await ensure_campaign(r, p.org_id, campaign_id)
-    hub = await hub_ready(request)
+    hub = await hub_ready(live)
     # the flow's alert min_sample: the dashboard shows "too few answers to judge" below it
     min_sample = {"X-Min-Sample": str(await hub.min_sample.get(r))}
     return sse_response(request, lambda stop: campaign_events(
         hub, r, p.org_id, campaign_id, last_event_id, heartbeat_s=settings.heartbeat_s,
         min_interval_s=settings.min_frame_interval_s, max_replay=settings.max_replay,
-        metrics=request.app.state.metrics, stop=stop), min_sample)
+        metrics=metrics, stop=stop), min_sample)
 
 
 @router.get("/v1/live", tags=["live"], response_class=EventSourceResponse,
@@ -90,23 +90,22 @@ async def stream_campaign_live(request: Request, r: RedisDep, settings: Settings
                                             "(data: OrgLiveSummary) per changed campaign",
                              "content": {"text/event-stream": {"schema": {
                                  "$ref": "#/components/schemas/OrgLiveSnapshot"}}}}})
-async def stream_org_live(request: Request, r: RedisDep, settings: SettingsDep, p: ReadPrincipal,
-                          last_event_id: str | None = Header(None, max_length=200)):
+async def stream_org_live(request: Request, r: RedisDep, settings: SettingsDep, p: ReadPrincipal, live: HubDep,
+                          metrics: MetricsDep, last_event_id: str | None = Header(None, max_length=200)):
     """SSE: every campaign of the org — a snapshot on (re)connect, then one summary per change (coalesced)."""
-    hub = await hub_ready(request)
+    hub = await hub_ready(live)
     return sse_response(request, lambda stop: org_summary_events(
-        hub, r, p.org_id, min_interval_s=settings.min_frame_interval_s, metrics=request.app.state.metrics,
-        stop=stop))
+        hub, r, p.org_id, min_interval_s=settings.min_frame_interval_s, metrics=metrics, stop=stop))
 
 
 @router.get("/v1/alerts", tags=["alerts"], response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def stream_alerts(request: Request, r: RedisDep, settings: SettingsDep, p: StreamPrincipal,
-                        last_event_id: str | None = Header(None, max_length=200)):
+async def stream_alerts(request: Request, r: RedisDep, settings: SettingsDep, p: StreamPrincipal, live: HubDep,
+                        metrics: MetricsDep, last_event_id: str | None = Header(None, max_length=200)):
     """SSE of every alert of the org (`event: alert`, data: an alert record, id = org alert stream id); resume
     with `Last-Event-ID`. Also opens with `?token=` (an org-wide stream token; never together with
     `Authorization`: 400)."""
-    hub = await hub_ready(request)
+    hub = await hub_ready(live)
     return sse_response(request, lambda stop: org_alert_events(hub, r, p.org_id, last_event_id,
                                                                max_replay=settings.max_replay,
-                                                               metrics=request.app.state.metrics, stop=stop))
+                                                               metrics=metrics, stop=stop))

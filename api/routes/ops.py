@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import RedisDep, SettingsDep
+from api.deps import HubDep, MetricsDep, RedisDep, SettingsDep
 from api.read_model import dec
 from api.responses import OrjsonResponse
 from engine.keys import flow_status_key
@@ -51,7 +51,7 @@ async def get_health():
 
 
 @router.get("/readyz")
-async def get_readiness(request: Request, r: RedisDep, settings: SettingsDep):
+async def get_readiness(request: Request, r: RedisDep, settings: SettingsDep, hub: HubDep):
     bound = settings.flow_lag_bound_ms
     out = {"status": "ready", "redis": False, "flow_lag_ms": None, "lag_bound_ms": bound}
     try:
@@ -80,14 +80,13 @@ async def get_readiness(request: Request, r: RedisDep, settings: SettingsDep):
     if lag > bound:
         out.update(status="not_ready", reason=f"flow lag {lag} ms over {bound} ms")
         return OrjsonResponse(out, status_code=503)
-    out["hub"] = request.app.state.hub.ready.is_set()
+    out["hub"] = hub.ready.is_set()
     return out
 
 
 @router.get("/metrics", response_class=Response)
-async def get_metrics(request: Request, r: RedisDep):
-    metrics = request.app.state.metrics
-    metrics.subscribers.set(request.app.state.hub.count())
+async def get_metrics(r: RedisDep, hub: HubDep, metrics: MetricsDep):
+    metrics.subscribers.set(hub.count())
     await metrics.campaigns.refresh(r)  # per-campaign gauges, cached a few seconds (api/campaign_metrics.py)
     body, ctype = metrics.render()
     return Response(body, media_type=ctype)

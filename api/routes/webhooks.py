@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import models
 from api import webhook_store as store
-from api.deps import ManagePrincipal, SyncRedisDep
+from api.deps import ManagePrincipal, SettingsDep, SyncRedisDep
 
 router = APIRouter(tags=["webhooks"])
 
@@ -30,11 +30,12 @@ async def own_or_404(client, webhook_id: str, org: str) -> dict:
 
 
 @router.post("/v1/webhooks", status_code=201, response_model=models.WebhookCreated)
-async def create_webhook(body: models.WebhookCreate, p: ManagePrincipal, client: SyncRedisDep):
+async def create_webhook(body: models.WebhookCreate, p: ManagePrincipal, client: SyncRedisDep,
+                         settings: SettingsDep):
     """Register an endpoint for the org's alerts. The signing secret is in this response only."""
     try:
         out = await run_in_threadpool(store.create_endpoint, client, org=p.org_id, url=body.url,
-                                      secret=body.secret, kinds=body.kinds)
+                                      secret=body.secret, kinds=body.kinds, allow=settings.webhook_allow)
     except ValueError as exc:  # a bad secret, or a URL the policy refuses (DestinationDenied)
         field = "secret" if str(exc).startswith("secret") else "url"
         raise RequestValidationError([{"loc": ("body", field), "msg": str(exc), "type": "value_error"}]) from None

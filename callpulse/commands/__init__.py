@@ -2,12 +2,7 @@
 
 May import `engine`, `flows`, `api` and `callpulse.simulator`, inside the command's `run` (not at module
 level): the CLI imports every command module to build `--help`.
+
+What a command takes from the environment comes from one settings object, read once: `CliSettings`
+(callpulse/settings.py), or `FlowConfig` / `ApiSettings` for `callpulse flow` / `callpulse api`.
 """
-
-import os
-
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-
-
-def redis_url() -> str:
-    return os.environ.get("CALLPULSE_REDIS_URL", DEFAULT_REDIS_URL)

@@ -21,9 +21,9 @@ def add_arguments(parser) -> None:
                         help="dev mode: also accept the fixed demo key (api.auth.DEV_KEY); never in production "
                              "(env CALLPULSE_DEV=1 does the same)")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
-    parser.add_argument("--heartbeat", type=float, default=5.0,
+    parser.add_argument("--heartbeat", type=float, default=None,
                         help="SSE: re-send the latest frame after this many quiet seconds (default 5)")
-    parser.add_argument("--sse-stall-s", type=float, default=10.0,
+    parser.add_argument("--sse-stall-s", type=float, default=None,
                         help="cut off an SSE client whose pending send has not completed for this long "
                              "(a client that does not read; default 10)")
     parser.add_argument("--sse-max-connections", type=int, default=None,
@@ -43,24 +43,26 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import uvicorn
 
-    from api.app import create_app
-    from api.auth import DEV_KEY, dev_mode_from_env
-    from callpulse.commands import redis_url
-
-    dev = args.dev or dev_mode_from_env()
+    from api.app import build_app
+    from api.auth import DEV_KEY
+    from api.settings import ApiSettings
     from api.sockets import BoundedHTTPProtocol
 
-    try:  # every setting the API reads at start (api/env_settings.py)
-        app = create_app(redis_url(), dev_mode=dev, heartbeat_s=args.heartbeat, sse_stall_s=args.sse_stall_s,
-                         webhooks=False if args.no_webhooks else None, sse_max_connections=args.sse_max_connections)
-        protocol = BoundedHTTPProtocol.configured(args.header_timeout_s)
+    try:  # the process's one settings object: these flags, else the environment, else the defaults
+        settings = ApiSettings.from_env(dev_mode=args.dev or None, heartbeat_s=args.heartbeat,
+                                        sse_stall_s=args.sse_stall_s, webhooks=False if args.no_webhooks else None,
+                                        sse_max_connections=args.sse_max_connections,
+                                        header_timeout_s=args.header_timeout_s)
     except ValueError as exc:  # a malformed or out-of-range setting (e.g. CALLPULSE_INGEST_RATE): one line, exit 2
         print(f"callpulse api: {exc}", file=sys.stderr)
         return 2
-    if dev:
+    app = build_app(settings)
+    protocol = BoundedHTTPProtocol.configured(settings)
+    if settings.dev_mode:
         print(f"callpulse api: DEV MODE — the demo key {DEV_KEY} is accepted (X-Org picks the org)",
               file=sys.stderr)
-    print(f"callpulse api: http://{args.host}:{args.port}  (docs at /docs, Redis {redis_url()})", file=sys.stderr)
+    print(f"callpulse api: http://{args.host}:{args.port}  (docs at /docs, Redis {settings.redis_url})",
+          file=sys.stderr)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=args.graceful_timeout, lifespan="on",
                             http=protocol)  # capped SO_SNDBUF, header timeout per socket (api/sockets.py)

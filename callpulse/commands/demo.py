@@ -79,17 +79,18 @@ def ensure_redis(url: str, data_dir: Path, *, keep: bool = False) -> None:
 
 
 class Children:
-    """The demo's child processes, stopped in reverse order of start."""
+    """The demo's child processes, stopped in reverse order of start; each gets ``env`` (the demo's Redis URL)."""
 
-    def __init__(self, logs: Path):
+    def __init__(self, logs: Path, env: dict[str, str] | None = None):
         self.logs = logs
+        self.env = env
         self.procs: list[tuple[str, subprocess.Popen]] = []
         logs.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         exe = str(Path(sys.executable).with_name("callpulse"))
         log = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen([exe, *args], stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen([exe, *args], stdout=log, stderr=log, start_new_session=True, env=self.env)
         self.procs.append((name, proc))
         return proc
 
@@ -111,27 +112,60 @@ class Children:
         self.procs.clear()
 
 
+def start_children(children: Children, args, tag: str, past_ms: int) -> None:
+    """The flow, the API and the simulated dialers (one process each)."""
+    # Live mode without recovery: the demo's Redis and flow start together, and a restart
+    # re-reads the streams (docs/flow.md).
+    children.start("flow", "flow", "--no-recovery")
+    children.start("api", "api", "--host", args.host, "--port", str(args.port), "--dev")
+    # about 2 voice : 1 email, at least one email campaign from 2 campaigns on
+    n_email = 0 if args.campaigns < 2 else max(1, round(args.campaigns / 3))
+    common = ("simulate", "--redis", "--speed", "realtime", "--window", "none", "--seed", str(args.seed),
+              "--abandon-prob", str(args.abandon_prob))
+    for channel, n, suffix in (("voice", args.campaigns - n_email, "v"), ("email", n_email, "e")):
+        if n:
+            children.start(f"simulate-{channel}", *common, "--channel", channel, "--campaigns", str(n),
+                           "--contacts", str(args.contacts), "--tag", tag + suffix,
+                           *(VOICE_KNOBS if channel == "voice" else EMAIL_KNOBS))
+    if past_ms > 0:
+        # one voice campaign with a seeded past: its abandon hero is judged from the first frame
+        children.start("simulate-past", *common, "--channel", "voice", "--campaigns", "1",
+                       "--contacts", str(max(args.contacts, SEEDED_CONTACTS)), "--tag", tag + "p",
+                       "--past", args.past, *VOICE_KNOBS[:4], "--redial-abandoned-pct", "100",
+                       "--name-prefix", "Seeded")
+
+
+def print_urls(base: str, data_dir: Path) -> None:
+    from api.auth import DEV_KEY  # accepted only by `callpulse api --dev`, which the demo runs
+
+    # the key in the fragment: never sent to the server, kept out of logs and Referer (docs/dashboard.md)
+    print(f"dashboard:  {base}/#key={DEV_KEY}")
+    print(f"API:        {base}/v1/campaigns   (OpenAPI: {base}/docs)")
+    print(f"API key:    {DEV_KEY} with header X-Org: org-1   (dev mode)   e.g.")
+    print(f"            curl -H 'Authorization: Bearer {DEV_KEY}' -H 'X-Org: org-1' {base}/v1/campaigns")
+    print(f"logs:       {data_dir / 'logs'}/   — Ctrl-C stops everything")
+    sys.stdout.flush()
+
+
 def run(args) -> int:
     import redis
 
-    from callpulse.commands import redis_url
     from callpulse.commands.demo_status import StatusPrinter
     from callpulse.commands.simulate import parse_duration_ms
+    from callpulse.settings import CliSettings, child_env
 
     try:
         past_ms = parse_duration_ms(args.past)
     except ValueError as exc:
         raise SystemExit(f"callpulse demo: --past: {exc}") from None
-    url = redis_url()
-    os.environ["CALLPULSE_REDIS_URL"] = url  # the children read it
+    settings = CliSettings.from_env()
+    url = settings.redis_url
     data_dir = Path(args.data_dir)
     ensure_redis(url, data_dir, keep=args.keep)
-    from flows.redis_connect import connect
-
-    client = connect(url)
+    client = settings.connect()
     tag = f"demo{int(time.time()) % 100_000}"  # fresh campaign ids per run: a reused Redis keeps old ones apart
 
-    children = Children(data_dir / "logs")
+    children = Children(data_dir / "logs", env=child_env(CALLPULSE_REDIS_URL=url))  # the same Redis, default or not
     base = f"http://{args.host}:{args.port}"
     status = StatusPrinter(client, "org-1", base)
     stopping = False
@@ -144,34 +178,8 @@ def run(args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        # Live mode without recovery: the demo's Redis and flow start together, and a restart
-        # re-reads the streams (docs/flow.md).
-        children.start("flow", "flow", "--no-recovery")
-        children.start("api", "api", "--host", args.host, "--port", str(args.port), "--dev")
-        # about 2 voice : 1 email, at least one email campaign from 2 campaigns on
-        n_email = 0 if args.campaigns < 2 else max(1, round(args.campaigns / 3))
-        common = ("simulate", "--redis", "--speed", "realtime", "--window", "none", "--seed", str(args.seed),
-                  "--abandon-prob", str(args.abandon_prob))
-        for channel, n, suffix in (("voice", args.campaigns - n_email, "v"), ("email", n_email, "e")):
-            if n:
-                children.start(f"simulate-{channel}", *common, "--channel", channel, "--campaigns", str(n),
-                               "--contacts", str(args.contacts), "--tag", tag + suffix,
-                               *(VOICE_KNOBS if channel == "voice" else EMAIL_KNOBS))
-        if past_ms > 0:
-            # one voice campaign with a seeded past: its abandon hero is judged from the first frame
-            children.start("simulate-past", *common, "--channel", "voice", "--campaigns", "1",
-                           "--contacts", str(max(args.contacts, SEEDED_CONTACTS)), "--tag", tag + "p",
-                           "--past", args.past, *VOICE_KNOBS[:4], "--redial-abandoned-pct", "100",
-                           "--name-prefix", "Seeded")
-        from api.auth import DEV_KEY  # accepted only by `callpulse api --dev`, which the demo runs
-
-        # the key in the fragment: never sent to the server, kept out of logs and Referer (docs/dashboard.md)
-        print(f"dashboard:  {base}/#key={DEV_KEY}")
-        print(f"API:        {base}/v1/campaigns   (OpenAPI: {base}/docs)")
-        print(f"API key:    {DEV_KEY} with header X-Org: org-1   (dev mode)   e.g.")
-        print(f"            curl -H 'Authorization: Bearer {DEV_KEY}' -H 'X-Org: org-1' {base}/v1/campaigns")
-        print(f"logs:       {data_dir / 'logs'}/   — Ctrl-C stops everything")
-        sys.stdout.flush()
+        start_children(children, args, tag, past_ms)
+        print_urls(base, data_dir)
         started = time.monotonic()
         next_status = started + args.every
         while not stopping:

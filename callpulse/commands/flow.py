@@ -10,22 +10,25 @@ share the GIL, so the Python fold does not run faster), ``--processes P``
 local processes (real parallelism; this command starts and supervises them),
 or ``-i/--process-id`` with ``-a/--addresses`` to run one process of a cluster
 you start yourself (as ``python -m bytewax.run -i -a``). See docs/flow.md.
+
+Beside it: ``flow_errors.py`` (the one line an operator reads when the flow stops on an error, e.g. a
+full disk) and ``flow_processes.py`` (the supervisor of ``--processes``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+
+from callpulse.commands.flow_errors import EXIT_DISK_FULL, chain_text, disk_full_line, files_dir, last_line
+from callpulse.commands.flow_processes import supervise
 
 HELP = "Run the Bytewax dataflow (ingest streams -> metrics, frames, alerts in Redis) until SIGTERM/SIGINT."
 
 DEFAULT_RECOVERY_DIR = "var/recovery"
-EXIT_DISK_FULL = 4  # the recovery directory's disk is full (docs/operations.md, "Exit codes of callpulse flow")
 
 
 def add_arguments(parser) -> None:
@@ -51,7 +54,7 @@ def add_arguments(parser) -> None:
                           "often (docs/flow.md, cost model)")
     rec.add_argument("-b", "--backup-interval", type=float, default=10.0, metavar="SECONDS",
                      help="how long superseded snapshots are kept (default 10)")
-    rec.add_argument("--seal-chunk-rows", type=int, default=65_536, metavar="N",
+    rec.add_argument("--seal-chunk-rows", type=int, default=None, metavar="N",
                      help="sealed attempts are frozen into immutable chunks of N rows, each written to the "
                           "recovery dir once (default 65536; fixed for a campaign once it has frozen chunks)")
     rec.add_argument("--recovery-parts", type=int, default=None,
@@ -71,33 +74,35 @@ def add_arguments(parser) -> None:
                      help="end (and exit) once every ingest stream has been read to its end")
     src.add_argument("--partitions", type=int, default=None,
                      help="ingest partitions (default CALLPULSE_PARTITIONS or 8)")
-    src.add_argument("--retain-ms", type=int, default=3_600_000,
+    src.add_argument("--retain-ms", type=int, default=None,
                      help="with recovery on, trim each ingest stream to entries at most this much older "
                           "(by entry id time) than the read position, once a minute (default 1 h; 0 = never)")
     eng = parser.add_argument_group("engine and frames")
-    eng.add_argument("--lateness-ms", type=int, default=30_000, help="lateness bound (default 30000)")
-    eng.add_argument("--min-sample", type=int, default=50, help="alert min_sample (default 50)")
-    eng.add_argument("--retire-after-ms", type=int, default=3_600_000,
+    # the engine and recovery knobs default to None here: FlowConfig holds the defaults (the help repeats them)
+    eng.add_argument("--lateness-ms", type=int, default=None, help="lateness bound (default 30000)")
+    eng.add_argument("--min-sample", type=int, default=None, help="alert min_sample (default 50)")
+    eng.add_argument("--retire-after-ms", type=int, default=None,
                      help="a completed, stopped or cancelled campaign without an event for this long (wall "
                           "clock) is archived to Redis and leaves memory, snapshots and heartbeats; an event "
                           "for it brings it back (default 3600000 = 1 h; 0 = never)")
-    eng.add_argument("--frame-interval-ms", type=int, default=250,
+    eng.add_argument("--frame-interval-ms", type=int, default=None,
                      help="minimum time between two frames of a campaign (default 250 = 4/s)")
-    eng.add_argument("--heartbeat-ms", type=int, default=5000,
+    eng.add_argument("--heartbeat-ms", type=int, default=None,
                      help="a frame at least this often, even when nothing changed (default 5000; 0 = off)")
 
 
 def _flow_config(args):
-    from callpulse.commands import redis_url
+    """The flow's one settings object (flows/config.py): these flags, else the environment, else the defaults."""
     from flows.config import FlowConfig
 
-    return FlowConfig(redis_url=redis_url(), replay=args.replay, partitions=args.partitions,
-                      files=tuple(args.file), until_drained=args.until_drained,
-                      recovery=not args.no_recovery, recovery_dir=None if args.no_recovery else args.recovery_dir,
-                      lateness_ms=args.lateness_ms, min_sample=args.min_sample, seal_chunk_rows=args.seal_chunk_rows,
-                      retire_after_ms=args.retire_after_ms,
-                      frame_interval_ms=args.frame_interval_ms, heartbeat_ms=args.heartbeat_ms,
-                      retain_ms=args.retain_ms)
+    return FlowConfig.from_env(replay=args.replay, partitions=args.partitions,
+                               files=tuple(args.file), until_drained=args.until_drained,
+                               recovery=not args.no_recovery,
+                               recovery_dir=None if args.no_recovery else args.recovery_dir,
+                               lateness_ms=args.lateness_ms, min_sample=args.min_sample,
+                               seal_chunk_rows=args.seal_chunk_rows, retire_after_ms=args.retire_after_ms,
+                               frame_interval_ms=args.frame_interval_ms, heartbeat_ms=args.heartbeat_ms,
+                               retain_ms=args.retain_ms)
 
 
 def _ensure_recovery_dir(path: Path, parts: int) -> None:
@@ -118,8 +123,9 @@ def _wait_recovery_dir(path: Path, timeout_s: float = 30.0) -> bool:
     return False
 
 
-def _record_start(cfg, args, total_workers: int) -> int:
-    """Key layout migration, dataset check (flows.dataset) and the start record; 0 or an exit status."""
+def _record_start(cfg, args, total_workers: int) -> tuple[int, str | None]:
+    """Key layout migration, dataset check (flows.dataset) and the start record: (0, the dataset id adopted)
+    or (an exit status, None)."""
     import redis
 
     from engine.keys import flow_status_key
@@ -129,14 +135,13 @@ def _record_start(cfg, args, total_workers: int) -> int:
     from flows.patience import Patience
     from flows.redis_connect import connect
 
-    client = connect(cfg.redis_url)
+    client = connect(cfg.redis_url, cluster=cfg.redis_cluster)
     recovery_dir = None if args.no_recovery else Path(args.recovery_dir)
     id_file = Path(args.dataset_file) if args.dataset_file else None
     try:
         # Redis may still be starting (or restarting): wait for it rather than exit
-        ds = Patience("flow start").call(lambda: adopt_at_start(client, recovery_dir, id_file=id_file,
-                                                                accept_new=args.accept_new_dataset))
-        os.environ["CALLPULSE_DATASET_ID"] = ds  # for the sinks, here and in child processes
+        ds = Patience("flow start", cfg.patience).call(
+            lambda: adopt_at_start(client, recovery_dir, id_file=id_file, accept_new=args.accept_new_dataset))
         migrate(client)
         client.hdel(flow_status_key(), "dataset_error", "dataset_error_ms")
         mark_start(client)  # the last run's stop record and marks no longer hold (flows/liveness.py)
@@ -145,12 +150,12 @@ def _record_start(cfg, args, total_workers: int) -> int:
             "started_ms": int(time.time() * 1000), "pid": os.getpid(), "dataset": ds,
             "min_sample": cfg.min_sample,  # the dashboard's "too few answers to judge" (api/org_live.py)
             "lateness_ms": cfg.lateness_ms})  # ingest's late notice (api/late_notice.py)
-        return 0
+        return 0, ds
     except DatasetLost as exc:
         if not isinstance(exc, LossNotAcknowledged):  # else the recorded loss stays what /readyz shows
             report_lost(client, str(exc))
         print(f"callpulse flow: {exc}", file=sys.stderr, flush=True)
-        return EXIT_DATASET_LOST
+        return EXIT_DATASET_LOST, None
     except redis.RedisError as exc:
         raise SystemExit(f"callpulse flow: Redis at {cfg.redis_url}: {exc}") from None
     finally:
@@ -191,23 +196,26 @@ def run(args) -> int:
                       file=sys.stderr)
                 return 2
         if args.process_id in (None, 0):
-            rc = _record_start(cfg, args, total)
+            rc, dataset = _record_start(cfg, args, total)
             if rc:
                 return rc
+            # the sinks and the beat of this process check it; the processes it starts get it in their environment
+            cfg = replace(cfg, dataset=dataset)
     except BaseException as exc:  # Bytewax's Rust panics (pyo3 PanicException) are BaseExceptions
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        line = disk_full_line(_chain_text(exc), _state_dir(args))
+        line = disk_full_line(chain_text(exc), files_dir(args))
         if line is None:
             raise
         from flows.liveness import record_stop
 
-        record_stop(cfg.redis_url, "error", line.removeprefix("callpulse flow: stopped: "), first=False)
+        record_stop(cfg.redis_url, "error", line.removeprefix("callpulse flow: stopped: "), first=False,
+                    cluster=cfg.redis_cluster)
         print(line, file=sys.stderr, flush=True)
         return EXIT_DISK_FULL
 
     if args.processes > 1:
-        return _supervise(args)
+        return supervise(args, cfg)
     return _run_here(args, cfg)
 
 
@@ -240,12 +248,14 @@ def _run_here(args, cfg) -> int:
     from flows.lifecycle import STOP, STOPPED_BY
     from flows.liveness import Beat, record_stop
 
-    beat = Beat(cfg.redis_url).start()  # /readyz: "flow not running" soon after a SIGKILL
+    # /readyz: "flow not running" soon after a SIGKILL
+    beat = Beat(cfg.redis_url, dataset=cfg.dataset, cluster=cfg.redis_cluster).start()
     try:
         cli_main(build_flow(cfg), **kwargs)
     except KeyboardInterrupt:
         beat.stop()
-        record_stop(cfg.redis_url, "aborted", "aborted by a second stop signal (the last epoch was not closed)")
+        record_stop(cfg.redis_url, "aborted", "aborted by a second stop signal (the last epoch was not closed)",
+                    cluster=cfg.redis_cluster)
         raise
     except BaseException as exc:  # Exception, or a Rust panic (pyo3 PanicException)
         from flows.dataset import EXIT_DATASET_LOST
@@ -253,157 +263,29 @@ def _run_here(args, cfg) -> int:
         beat.stop()
         if isinstance(exc, SystemExit):
             raise
-        text = _chain_text(exc)
+        text = chain_text(exc)
         if "Refusing to write a partial dataset" in text:
-            record_stop(cfg.redis_url, "error", "Redis lost its data (exit 3)")
+            record_stop(cfg.redis_url, "error", "Redis lost its data (exit 3)", cluster=cfg.redis_cluster)
             print("callpulse flow: stopped: Redis lost its data (see above and docs/operations.md)",
                   file=sys.stderr, flush=True)
             return EXIT_DATASET_LOST
-        line = disk_full_line(text, _state_dir(args))
+        line = disk_full_line(text, files_dir(args))
         if line is not None:
-            record_stop(cfg.redis_url, "error", line.removeprefix("callpulse flow: stopped: "))
+            record_stop(cfg.redis_url, "error", line.removeprefix("callpulse flow: stopped: "),
+                        cluster=cfg.redis_cluster)
             print(line, file=sys.stderr, flush=True)
             return EXIT_DISK_FULL
-        record_stop(cfg.redis_url, "error", f"crashed: {_last_line(text)}")
+        record_stop(cfg.redis_url, "error", f"crashed: {last_line(text)}", cluster=cfg.redis_cluster)
         raise
     beat.stop()
     if STOP.is_set():
-        record_stop(cfg.redis_url, "signal", f"stopped by {'/'.join(STOPPED_BY) or 'a stop request'}")
+        record_stop(cfg.redis_url, "signal", f"stopped by {'/'.join(STOPPED_BY) or 'a stop request'}",
+                    cluster=cfg.redis_cluster)
     else:
-        record_stop(cfg.redis_url, "finished", "its input ended (--until-drained or --file)")
+        record_stop(cfg.redis_url, "finished", "its input ended (--until-drained or --file)",
+                    cluster=cfg.redis_cluster)
     from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 
     print(f"callpulse flow: stopped ({SNAPSHOT_STATS.summary()}; {RETIREMENTS.summary()})", file=sys.stderr,
           flush=True)
     return 0
-
-
-_DISK_FULL = ("database or disk is full", "No space left on device", "Disk quota exceeded", "[Errno 28]",
-              "[Errno 122]")
-
-
-_IO_ERROR = ("disk I/O error", "[Errno 5]")  # what a full disk can also look like (SQLite's WAL index)
-FULL_BELOW_BYTES = 1 << 20
-
-
-def disk_full_line(text: str, state_dir: str | None) -> str | None:
-    """One line for an operator when ``text`` (an exception chain, `_chain_text`) says the disk is full:
-    Bytewax's SQLite ("database or disk is full") or a chunk or dataset-id write (ENOSPC, EDQUOT); or an
-    I/O error while the directory's filesystem has less than 1 MiB free."""
-    if any(marker in text for marker in _DISK_FULL):
-        why = _last_line(text, _DISK_FULL)
-    elif state_dir and any(marker in text for marker in _IO_ERROR) and _free_bytes(state_dir) < FULL_BELOW_BYTES:
-        why = f"an I/O error with {_free_bytes(state_dir)} bytes free"
-    else:
-        return None
-    where = f"the disk of the recovery directory {os.path.abspath(state_dir)}" if state_dir else "the disk"
-    return (f"callpulse flow: stopped: {where} is full ({why}). Free space there, or move "
-            f"the recovery directory whole to a bigger disk, then restart: the flow resumes from its last "
-            f"snapshot (exit {EXIT_DISK_FULL}; docs/operations.md)")
-
-
-def _free_bytes(path: str) -> int:
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return FULL_BELOW_BYTES  # unknown: not judged full
-
-
-def _state_dir(args) -> str | None:
-    """Where the flow writes files: the recovery dir, or with --no-recovery the --dataset-file's directory."""
-    if not args.no_recovery:
-        return args.recovery_dir
-    return (os.path.dirname(args.dataset_file) or ".") if args.dataset_file else None
-
-
-def _last_line(text: str, prefer: tuple[str, ...] = ()) -> str:
-    """The line of an exception chain that says what happened: the first with a ``prefer`` marker, else
-    the last non-empty one; short."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    hit = next((ln for ln in lines if any(m in ln for m in prefer)), None)
-    line = hit or (lines[-1] if lines else "unknown error")
-    for marker in prefer:  # the marker, not the Rust unwrap around it
-        if marker in line and marker.startswith(("database", "No space", "Disk quota")):
-            return marker
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-def _chain_text(exc: BaseException) -> str:
-    parts, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        parts.append(str(exc))
-        exc = exc.__cause__ or exc.__context__
-    return "\n".join(parts)
-
-
-def _supervise(args) -> int:
-    """Start `args.processes` local processes (`-i k -a ...`), forward signals, and wait for them."""
-    from callpulse.redis_local import free_port
-
-    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(args.processes))
-    base = [sys.executable, "-m", "callpulse.cli", "flow", *_child_argv(args)]
-    children = []
-    for i in range(args.processes):
-        children.append(subprocess.Popen([*base, "--process-id", str(i), "--addresses", addresses],
-                                         preexec_fn=_die_with_parent))
-
-    def forward(signum, _frame):
-        for c in children:
-            if c.poll() is None:
-                c.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    from callpulse.commands import redis_url
-    from flows.liveness import record_stop
-
-    index = {id(c): i for i, c in enumerate(children)}
-    rc = 0
-    while children:
-        for c in list(children):
-            code = c.poll()
-            if code is None:
-                continue
-            children.remove(c)
-            if code != 0:
-                if rc == 0:  # before the others are stopped: their "stopped by SIGTERM" is not why
-                    how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-                    record_stop(redis_url(), "error", f"flow process {index[id(c)]} {how}")
-                rc = rc or code
-                for other in children:  # a cluster cannot go on without one of its processes
-                    if other.poll() is None:
-                        other.terminate()
-        time.sleep(0.05)
-    return rc
-
-
-def _child_argv(args) -> list[str]:
-    """The options of this command for one child process (everything but --processes)."""
-    out = ["--workers", str(args.workers), "--recovery-dir", args.recovery_dir,
-           "--snapshot-interval", str(args.snapshot_interval), "--backup-interval", str(args.backup_interval),
-           "--lateness-ms", str(args.lateness_ms), "--min-sample", str(args.min_sample),
-           "--seal-chunk-rows", str(args.seal_chunk_rows), "--retire-after-ms", str(args.retire_after_ms),
-           "--frame-interval-ms", str(args.frame_interval_ms), "--heartbeat-ms", str(args.heartbeat_ms)]
-    for flag in ("replay", "no_recovery", "until_drained", "accept_new_dataset"):
-        if getattr(args, flag):
-            out.append("--" + flag.replace("_", "-"))
-    if args.partitions is not None:
-        out += ["--partitions", str(args.partitions)]
-    if args.recovery_parts is not None:
-        out += ["--recovery-parts", str(args.recovery_parts)]
-    if args.dataset_file is not None:
-        out += ["--dataset-file", args.dataset_file]
-    for f in args.file:
-        out += ["--file", f]
-    return out
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGKILL when the supervisor dies, so no orphan keeps a port or the streams."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass

@@ -34,17 +34,17 @@ def run(args) -> int:
     import orjson
     import redis
 
-    from callpulse.commands import redis_url
+    from callpulse.settings import CliSettings
 
+    settings = CliSettings.from_env()
     try:
         src = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     except OSError as exc:
         print(f"callpulse ingest: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     from api.late_notice import LateCheck
-    from flows.redis_connect import connect
 
-    client = connect(redis_url())
+    client = settings.connect()
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     by_code: dict[str, int] = {}
     late: list[dict] = []
@@ -57,12 +57,12 @@ def run(args) -> int:
                     if not args.quiet:
                         print(f"line {lineno}: {err.code} {err.field or '-'}: {err.reason}", file=sys.stderr)
                 counts["rejected"] += len(rejections)
-                for lineno, why in _append(client, batch, positions, check, args, counts):
+                for lineno, why in _append(client, batch, positions, check, args, counts, settings):
                     late.append({"line": lineno, "reason": why})
                     if not args.quiet:
                         print(f"line {lineno}: late ts: {why}", file=sys.stderr)
     except redis.RedisError as exc:
-        print(f"callpulse ingest: Redis at {redis_url()}: {exc}", file=sys.stderr)
+        print(f"callpulse ingest: Redis at {settings.redis_url}: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()
@@ -95,7 +95,8 @@ def _validated_chunks(src, replay: bool):
         yield valid, positions, rejected
 
 
-def _append(client, events: list[dict], positions: list[int], check, args, counts: dict) -> list[tuple[int, str]]:
+def _append(client, events: list[dict], positions: list[int], check, args, counts: dict,
+            settings) -> list[tuple[int, str]]:
     """Append one chunk; the (position, reason) of its accepted events that the flow will find late."""
     from flows.ingest_claims import accept_events
 
@@ -103,12 +104,13 @@ def _append(client, events: list[dict], positions: list[int], check, args, count
         return []
     from flows.patience import Patience
 
-    patience = Patience("ingest")
+    patience = Patience("ingest", settings.patience)
     # a Redis restart or a cluster failover is waited out: each retry of the chunk stores it exactly once
     # (flows/ingest_claims.py), so nobody has to re-run the command by hand
     patience.call(check.read, events)  # before the append, as POST /v1/events does (api/late_notice.py)
-    fresh = patience.call(functools.partial(accept_events, client, events, partitions=args.partitions,
-                                            maxlen=args.maxlen))
+    fresh = patience.call(functools.partial(accept_events, client, events,
+                                            partitions=settings.partitions_or(args.partitions),
+                                            maxlen=args.maxlen, ack=settings.ack))
     for ok in fresh:
         counts["accepted" if ok else "duplicate"] += 1
     return check.late(events, fresh, positions)

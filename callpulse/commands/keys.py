@@ -44,91 +44,103 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import orjson
     import redis
 
-    from api.auth import (
-        create_key,
-        format_ms,
-        key_info,
-        list_keys,
-        parse_duration,
-        parse_scopes,
-        revoke_key,
-        rotate_key,
-    )
-    from callpulse.commands import redis_url
-    from flows.redis_connect import connect
+    from callpulse.settings import CliSettings
 
-    client = connect(redis_url())
+    settings = CliSettings.from_env()
+    client = settings.connect()
+    commands = {"create": _create, "rotate": _rotate, "list": _list, "revoke": _revoke}
     try:
-        if args.keys_command == "create":
-            try:
-                scopes = parse_scopes(args.scopes)
-                expires = parse_duration(args.expires_in) if args.expires_in is not None else None
-                if args.user is not None:
-                    orgs = [o.strip() for o in (args.orgs or "").split(",") if o.strip()]
-                    key_id, key = create_key(client, user=args.user, orgs=orgs, scopes=scopes, expires_in_s=expires)
-                else:
-                    if args.orgs:
-                        print("callpulse keys: --orgs goes with --user", file=sys.stderr)
-                        return 2
-                    key_id, key = create_key(client, org=args.org, scopes=scopes, expires_in_s=expires)
-            except ValueError as exc:
-                print(f"callpulse keys: {exc}", file=sys.stderr)
-                return 2
-            expires_ms = key_info(client, key_id)["expires_ms"]
-            until = f", expires {format_ms(expires_ms)}" if expires_ms else ""
-            if args.json:
-                print(orjson.dumps({"key_id": key_id, "key": key, "scopes": scopes,
-                                    "expires_ms": expires_ms}).decode())
-            else:
-                print(key)
-                print(f"key id {key_id}, scopes {','.join(scopes)}{until} — store the key now: "
-                      f"it is not shown again", file=sys.stderr)
-            return 0
-        if args.keys_command == "rotate":
-            try:
-                expires = parse_duration(args.expires_in) if args.expires_in is not None else None
-                key = rotate_key(client, args.key_id, expires_in_s=expires, grace_s=parse_duration(args.grace))
-            except KeyError:
-                print(f"callpulse keys: no key {args.key_id}", file=sys.stderr)
-                return 1
-            except ValueError as exc:
-                print(f"callpulse keys: {exc}", file=sys.stderr)
-                return 2
-            info = key_info(client, args.key_id)
-            if args.json:
-                print(orjson.dumps({"key_id": args.key_id, "key": key, "expires_ms": info["expires_ms"],
-                                    "old_secret_until_ms": info["old_secret_until_ms"]}).decode())
-            else:
-                print(key)
-                old = (f"the old secret works until {format_ms(info['old_secret_until_ms'])}"
-                       if info["old_secret_until_ms"] else "the old secret no longer works")
-                exp = f", expires {format_ms(info['expires_ms'])}" if info["expires_ms"] else ""
-                print(f"key id {args.key_id} rotated{exp}; {old} — store the key now: it is not shown again",
-                      file=sys.stderr)
-            return 0
-        if args.keys_command == "list":
-            keys = list_keys(client)
-            if args.json:
-                print(orjson.dumps(keys).decode())
-            else:
-                for k in keys:
-                    who = f"org {k['org']}" if k["kind"] == "org" else f"user {k['user']} orgs {','.join(k['orgs'] or [])}"
-                    state = "REVOKED" if k["revoked"] else "EXPIRED" if k["expired"] else "active"
-                    exp = f"  expires {format_ms(k['expires_ms'])}" if k["expires_ms"] else "  expires never"
-                    print(f"{k['key_id']}  {k['kind']:4}  {who}  scopes {','.join(k['scopes'])}  {state}{exp}")
-            return 0
-        if args.keys_command == "revoke":
-            if revoke_key(client, args.key_id):
-                print(f"revoked {args.key_id}")
-                return 0
-            print(f"callpulse keys: no key {args.key_id}", file=sys.stderr)
-            return 1
+        command = commands.get(args.keys_command)
+        return command(client, args) if command is not None else 2
     except redis.RedisError as exc:
-        print(f"callpulse keys: Redis at {redis_url()}: {exc}", file=sys.stderr)
+        print(f"callpulse keys: Redis at {settings.redis_url}: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()
-    return 2
+
+
+def _create(client, args) -> int:
+    import orjson
+
+    from api.auth import create_key, format_ms, key_info, parse_duration, parse_scopes
+
+    try:
+        scopes = parse_scopes(args.scopes)
+        expires = parse_duration(args.expires_in) if args.expires_in is not None else None
+        if args.user is not None:
+            orgs = [o.strip() for o in (args.orgs or "").split(",") if o.strip()]
+            key_id, key = create_key(client, user=args.user, orgs=orgs, scopes=scopes, expires_in_s=expires)
+        else:
+            if args.orgs:
+                print("callpulse keys: --orgs goes with --user", file=sys.stderr)
+                return 2
+            key_id, key = create_key(client, org=args.org, scopes=scopes, expires_in_s=expires)
+    except ValueError as exc:
+        print(f"callpulse keys: {exc}", file=sys.stderr)
+        return 2
+    expires_ms = key_info(client, key_id)["expires_ms"]
+    until = f", expires {format_ms(expires_ms)}" if expires_ms else ""
+    if args.json:
+        print(orjson.dumps({"key_id": key_id, "key": key, "scopes": scopes, "expires_ms": expires_ms}).decode())
+    else:
+        print(key)
+        print(f"key id {key_id}, scopes {','.join(scopes)}{until} — store the key now: "
+              f"it is not shown again", file=sys.stderr)
+    return 0
+
+
+def _rotate(client, args) -> int:
+    import orjson
+
+    from api.auth import format_ms, key_info, parse_duration, rotate_key
+
+    try:
+        expires = parse_duration(args.expires_in) if args.expires_in is not None else None
+        key = rotate_key(client, args.key_id, expires_in_s=expires, grace_s=parse_duration(args.grace))
+    except KeyError:
+        print(f"callpulse keys: no key {args.key_id}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"callpulse keys: {exc}", file=sys.stderr)
+        return 2
+    info = key_info(client, args.key_id)
+    if args.json:
+        print(orjson.dumps({"key_id": args.key_id, "key": key, "expires_ms": info["expires_ms"],
+                            "old_secret_until_ms": info["old_secret_until_ms"]}).decode())
+    else:
+        print(key)
+        old = (f"the old secret works until {format_ms(info['old_secret_until_ms'])}"
+               if info["old_secret_until_ms"] else "the old secret no longer works")
+        exp = f", expires {format_ms(info['expires_ms'])}" if info["expires_ms"] else ""
+        print(f"key id {args.key_id} rotated{exp}; {old} — store the key now: it is not shown again",
+              file=sys.stderr)
+    return 0
+
+
+def _list(client, args) -> int:
+    import orjson
+
+    from api.auth import format_ms, list_keys
+
+    keys = list_keys(client)
+    if args.json:
+        print(orjson.dumps(keys).decode())
+        return 0
+    for k in keys:
+        who = f"org {k['org']}" if k["kind"] == "org" else f"user {k['user']} orgs {','.join(k['orgs'] or [])}"
+        state = "REVOKED" if k["revoked"] else "EXPIRED" if k["expired"] else "active"
+        exp = f"  expires {format_ms(k['expires_ms'])}" if k["expires_ms"] else "  expires never"
+        print(f"{k['key_id']}  {k['kind']:4}  {who}  scopes {','.join(k['scopes'])}  {state}{exp}")
+    return 0
+
+
+def _revoke(client, args) -> int:
+    from api.auth import revoke_key
+
+    if revoke_key(client, args.key_id):
+        print(f"revoked {args.key_id}")
+        return 0
+    print(f"callpulse keys: no key {args.key_id}", file=sys.stderr)
+    return 1

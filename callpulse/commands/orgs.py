@@ -45,10 +45,10 @@ def run(args) -> int:
     import redis
 
     from api.plans import clear_plan, get_plan, set_plan
-    from callpulse.commands import redis_url
-    from flows.redis_connect import connect
+    from callpulse.settings import CliSettings
 
-    client = connect(redis_url())
+    settings = CliSettings.from_env()
+    client = settings.connect()
     try:
         if args.orgs_command == "set-plan":
             try:
@@ -76,7 +76,7 @@ def run(args) -> int:
             print(f"org {args.org}: plan {'removed' if removed else 'was not set'}")
             return 0
     except redis.RedisError as exc:
-        print(f"callpulse orgs: Redis at {redis_url()}: {exc}", file=sys.stderr)
+        print(f"callpulse orgs: Redis at {settings.redis_url}: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()

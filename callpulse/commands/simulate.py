@@ -187,19 +187,19 @@ def _paced(stream, factor, start_ms, flush):
 def _to_redis(args, sim, stream, factor, start_ms) -> int:
     import redis
 
-    from callpulse.commands import redis_url
+    from callpulse.settings import CliSettings
     from engine.events import EVENT_TYPES
     from flows.ingest_writer import StreamAppender
-    from flows.redis_connect import connect
 
-    client = connect(redis_url())
+    settings = CliSettings.from_env()
+    client = settings.connect()
     types: Counter = Counter()
     try:
         from flows.patience import Patience
 
         # a Redis restart mid-run is waited out (flows/patience.py), not the end of the simulation
-        writer = StreamAppender(client, partitions=args.partitions, maxlen=args.maxlen,
-                                patience=Patience("simulate"))
+        writer = StreamAppender(client, partitions=settings.partitions_or(args.partitions), maxlen=args.maxlen,
+                                patience=Patience("simulate", settings.patience))
         if factor is not None:
             stream = _paced(stream, factor, start_ms, writer.flush)
         for item in stream:
@@ -208,7 +208,7 @@ def _to_redis(args, sim, stream, factor, start_ms) -> int:
             writer.add(item)
         writer.flush()
     except redis.RedisError as exc:
-        print(f"callpulse simulate: Redis at {redis_url()}: {exc}", file=sys.stderr)
+        print(f"callpulse simulate: Redis at {settings.redis_url}: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()

@@ -39,16 +39,17 @@ def run(args) -> int:
     import redis
 
     from api import webhook_store as store
-    from callpulse.commands import redis_url
-    from flows.redis_connect import connect
+    from callpulse.settings import CliSettings
 
-    client = connect(redis_url())
+    settings = CliSettings.from_env()
+    client = settings.connect()
     try:
         cmd = args.webhooks_command
         if cmd == "add":
             try:
                 kinds = store.parse_kinds(args.kinds)
-                e = store.create_endpoint(client, org=args.org, url=args.url, secret=args.secret, kinds=kinds)
+                e = store.create_endpoint(client, org=args.org, url=args.url, secret=args.secret, kinds=kinds,
+                                          allow=settings.webhook_allow)
             except ValueError as exc:
                 print(f"callpulse webhooks: {exc}", file=sys.stderr)
                 return 2
@@ -88,7 +89,7 @@ def run(args) -> int:
                       f"{x['state']}{nxt}")
             return 0
     except redis.RedisError as exc:
-        print(f"callpulse webhooks: Redis at {redis_url()}: {exc}", file=sys.stderr)
+        print(f"callpulse webhooks: Redis at {settings.redis_url}: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()

@@ -2,7 +2,7 @@
 
 Lives here: `generator` (`SimConfig`, `Simulator`, `generate`: the seeded,
 deterministic event stream), `voice_campaign` / `email_campaign` (one
-campaign each), `campaign_base`, `call_window`, `faults` (jitter, duplicates,
+campaign each; `voice_calls`: one voice call's script), `campaign_base`, `call_window`, `faults` (jitter, duplicates,
 malformed items) and `pacing` (`--speed`, the one part that reads the clock).
 
 May import: `engine` (time-zone helpers) and the standard library. Never

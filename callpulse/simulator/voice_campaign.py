@@ -21,36 +21,8 @@ import heapq
 from collections import deque
 
 from callpulse.simulator.campaign_base import INF, CampaignSim
+from callpulse.simulator.voice_calls import HOUR, MIN, NO_ANSWER_SIP, PROFILES, SCRIPTS, answered_call
 
-# Per campaign kind: P(answer), P(machine | answer), P(busy), P(failed),
-# P(callback | connected), P(meeting | connected).
-PROFILES = {
-    "sales-outreach": (0.32, 0.30, 0.06, 0.05, 0.08, 0.12),
-    "appointment-reminder": (0.55, 0.20, 0.04, 0.03, 0.03, 0.0),
-    "collections": (0.28, 0.35, 0.07, 0.06, 0.10, 0.0),
-    "survey": (0.38, 0.25, 0.05, 0.04, 0.02, 0.0),
-}
-SCRIPTS = {
-    "sales-outreach": (["Hi, this is Aria from {company} — do you have a minute?",
-                        "We help teams cut onboarding time in half.",
-                        "Would a 20-minute demo next week work for you?",
-                        "Great, I'll send a calendar invite."],
-                       ["Sure, what is this about?", "Hmm, we already have a vendor.",
-                        "Tuesday afternoon could work.", "Not interested, thanks."]),
-    "appointment-reminder": (["Hello, this is a reminder of your appointment tomorrow at 10:30.",
-                              "Can you confirm you will attend?", "Thank you, see you then."],
-                             ["Yes, I'll be there.", "Can I move it to Friday?", "Who is this?"]),
-    "collections": (["Hello, I'm calling about your account balance.",
-                     "Would you like to set up a payment plan?",
-                     "I can take a payment today if that helps."],
-                    ["I paid that last week.", "Can you call me back later?",
-                     "OK, let's do a plan."]),
-    "survey": (["Hi, we're running a short customer satisfaction survey.",
-                "On a scale of one to five, how was your last visit?", "Thanks for your time!"],
-               ["Sure.", "Four, I guess.", "I'm busy right now."]),
-}
-NO_ANSWER_SIP = ((408, 0.55), (480, 0.18), (487, 0.15), (None, 0.12))
-MIN, HOUR = 60_000, 3_600_000
 REDIAL_GUARD_MS = 72 * HOUR  # the engine's default abandon_redial_hours (SPEC *Compliance guards*)
 DIAL_LAG_MS = 400  # contact.status dispatched -> call.dialed
 
@@ -225,7 +197,7 @@ class VoiceCampaign(CampaignSim):
         a = {"attempt_id": aid}
         p_answer = 0.7 if follow_up else self.p_answer  # a callback was asked for: mostly picked up
         if u < p_answer:
-            end, outcome = self._answered(t, k, aid, ct, follow_up)
+            end, outcome = answered_call(self, t, k, aid, follow_up)
             sip = 200
         elif u < p_answer + self.p_busy:
             outcome, sip = "busy", (486 if rand() < 0.9 else 600)
@@ -252,80 +224,6 @@ class VoiceCampaign(CampaignSim):
         # stop or a window closing in between is seen by the decision.
         self.act(end + self.ri(5, 150), self._on_end, (k, outcome, follow_up, sip))
         self.after_dispatch(now, self.dispatched)
-
-    def _answered(self, t: int, k: int, aid: str, ct: str, follow_up: bool) -> tuple[int, str]:
-        """Script of an answered call from call.answered to call.ended; returns (end ts, outcome)."""
-        r = self.rng
-        rand = r.random
-        emit = self.emit
-        a = {"attempt_id": aid}
-        # Ring time: log-normal around 7 s, 1.5-30 s.
-        ans = t + int(min(30000, max(1500, r.lognormvariate(8.85, 0.5))))
-        emit(ans, "call.answered", a)
-        self.status(ans + self.ri(2, 30), k, "in_progress")
-        thr = self.threshold
-        if rand() < (0.05 if follow_up else self.p_machine):
-            emit(ans + self.ri(1500, 4000), "call.amd", {**a, "result": "machine"})
-            end = ans + self.ri(8000, 40000)  # voicemail drop
-            emit(end, "call.ended", {**a, "sip_code": 200})
-            self._cost(end, "telephony", (end - t) / MIN * 0.013)
-            return end, "machine"
-        amd = "human" if rand() < 0.95 else "unknown"
-        abandoned = rand() < self._abandon_prob()
-        if abandoned and rand() < 0.6:
-            # Nobody free to take the call: the callee hangs up on silence.
-            emit(ans + self.ri(300, max(400, thr)), "call.amd", {**a, "result": amd})
-            end = ans + thr + self.ri(500, 6000)
-            emit(end, "call.ended", {**a, "sip_code": 200})
-            self._cost(end, "telephony", (end - t) / MIN * 0.013)
-            return end, "abandoned"
-        greeting_end = None
-        if abandoned:
-            if self.abandon_from == "greeting_end":  # too late counted from the end of the greeting
-                greeting_end = ans + self.ri(300, 1500)
-                bridged = greeting_end + thr + self.ri(100, 4000)
-            else:
-                bridged = ans + thr + self.ri(100, 4000)  # connected, but too late
-            talk = self.ri(5000, 60000)
-        else:
-            bridged = ans + self.ri(250, max(300, int(thr * 0.9)))
-            talk = int(min(900_000, max(8000, r.lognormvariate(11.2, 0.7))))  # ~75 s median
-        if greeting_end is None:
-            greeting_end = ans + int((bridged - ans) * r.uniform(0.3, 0.95))
-        emit(greeting_end, "call.amd", {**a, "result": amd})
-        emit(bridged, "call.bridged", a)
-        assistant, user = self.script
-        pick = self.pick
-        lines = self.ri(2, 6)
-        for i in range(lines):
-            bank = assistant if i % 2 == 0 else user
-            emit(bridged + talk * (i + 1) // (lines + 1), "call.transcript",
-                 {**a, "role": "assistant" if i % 2 == 0 else "user", "content": pick(bank)})
-        end = bridged + talk
-        conv = f"conv-{self.cid}-{aid}"
-        wrap = self.ri(0, 3000) if self.bot else self.ri(10000, 90000)
-        emit(end, "call.ended", {**a, "sip_code": 200, "wrap_ms": wrap, "conversation_id": conv,
-                                 "recording_url": f"https://recordings.example.com/{self.org}/{conv}.wav"})
-        emit(end + self.ri(3000, 30000), "conversation.evaluated",
-             {**a, "conversation_id": conv,
-              "results": {"quality.greeting": rand() < 0.95, "quality.compliance": rand() < 0.9,
-                          "sentiment.score": round(r.uniform(-1, 1), 2),
-                          "outcome.interested": rand() < 0.3}})
-        self._cost(end, "telephony", (end - t) / MIN * 0.013)
-        self._cost(end + 1, "ai_generation", talk / 1000 * 0.0006)
-        return end, ("abandoned" if abandoned else "connected")
-
-    def _abandon_prob(self) -> float:
-        """P(a human-answered call is abandoned): --abandon-prob, rising to --abandon-ramp by the last dispatch."""
-        p0, p1 = self.cfg.abandon_prob, self.cfg.abandon_ramp
-        if p1 is None:
-            return p0
-        done = min(1.0, self.dispatched / max(1, self.cfg.contacts))
-        return p0 + (p1 - p0) * done
-
-    def _cost(self, ts: int, category: str, usd: float) -> None:
-        self.emit(ts + self.ri(500, 5000), "cost.incurred",
-                  {"category": category, "usd": round(usd, 6)})
 
     # -- after the hang-up -----------------------------------------------------------
     def _on_end(self, ts: int, arg) -> None:
