@@ -126,7 +126,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         self.interval = cfg.frame_interval_ms / 1000
         self.heartbeat = cfg.heartbeat_ms / 1000
         self.quiet = cfg.quiet_ms / 1000
-        self.followups_sent = None  # what the last follow-ups view sent was built from (not in the snapshot)
+        self.followups_sent: tuple[int, int, int] | None = None  # what the last follow-ups view sent was built from (not in the snapshot)
         if resume is None:
             self.state: CampaignState | None = None
             self.seq = 0
@@ -157,13 +157,19 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
                 st.mark_all_details_dirty()
                 self.dirty = True
 
-    def _alerts(self, out: list[CampaignOutput]) -> None:
+    def _held(self) -> CampaignState:
+        """The campaign's state: the steps below run only once the campaign has one."""
         st = self.state
+        assert st is not None
+        return st
+
+    def _alerts(self, out: list[CampaignOutput]) -> None:
+        st = self._held()
         for a in st.take_alerts():
             out.append(Alert(st.org_id, st.campaign_id, a))
 
     def _details(self, out: list[CampaignOutput]) -> None:
-        st = self.state
+        st = self._held()
         details = st.take_details()
         if details.has_records():
             out.append(Details(st.org_id, st.campaign_id, details))
@@ -172,7 +178,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         """Append the campaign's changed detail records, then its next frame (detail first, so a
         client that sees a frame can already read the contacts/calls it reflects)."""
         self._details(out)
-        st = self.state
+        st = self._held()
         self.seq += 1
         self.dirty = False
         self.last_frame = wall
@@ -185,7 +191,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
         last one this step sent, else None: built at most once a minute for a campaign whose follow-ups do not
         change. After a restart the first frame sends it again (the sink's SET overwrites)."""
         sched = st.due_schedule
-        mark = (id(sched), sched.changes, st.now // 60_000)
+        mark = (id(sched), sched.changes, (st.now or 0) // 60_000)
         if mark == self.followups_sent:
             return None
         self.followups_sent = mark
@@ -209,7 +215,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
 
     def _retire_if_over(self, wall: float):
         """DISCARD after archiving a finished, quiet campaign (flows/retirement.py); None to keep it."""
-        st = self.state
+        st = self._held()
         if (self.archive is None or self.dirty or st.status not in RETIRING_STATUSES
                 or wall - self.last_event < self.retire_after):
             return None
@@ -354,7 +360,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
             return None
         return datetime.fromtimestamp(at, UTC)
 
-    def snapshot(self) -> bytes | None:
+    def snapshot(self) -> bytes | None:  # type: ignore[override]  # None: recovery off, nothing to keep
         if not self.recovery:
             return None
         started = time.perf_counter()

@@ -40,6 +40,7 @@ from flows.redis_source import RedisStreamSource
 
 
 def build_flow(cfg: FlowConfig) -> Dataflow:
+    source: NdjsonFileSource | RedisStreamSource
     if cfg.files:
         source = NdjsonFileSource(list(cfg.files), count=cfg.read_count)
     else:

@@ -115,7 +115,7 @@ def adopt_at_start(client, recovery_dir: Path | None, *, id_file: Path | None = 
             f"another dataset. Move the directory aside to start afresh; see docs/operations.md, 'After data "
             f"loss'.")
     if not recorded and recovery_dir is not None and holds_state(recovery_dir):
-        why = "is empty" if path.is_file() else "is missing"
+        why = "is empty" if (recovery_dir / RECOVERY_FILE).is_file() else "is missing"
         raise DatasetLost(
             f"the recovery directory {recovery_dir} holds recovery state but its {RECOVERY_FILE} file {why}, so "
             f"nothing proves that state belongs to the dataset in this Redis "

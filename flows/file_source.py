@@ -24,7 +24,7 @@ import os
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from flows.lifecycle import STOP
-from flows.messages import Routed
+from flows.messages import Entry, Routed
 from flows.routing import grouped, route_of_raw
 
 DEFAULT_COUNT = 1000
@@ -42,7 +42,7 @@ class NdjsonPartition(StatefulSourcePartition[Routed, tuple]):
     def next_batch(self) -> list:
         if STOP.is_set():
             raise StopIteration
-        items = []
+        items: list[tuple[str, Entry]] = []
         readline = self.f.readline
         while len(items) < self.count:
             raw = readline()

@@ -129,7 +129,7 @@ def pack_in_python(args: tuple) -> bytes:
 try:  # redis[hiredis] is a dependency; the Python packer is for an install without it
     from hiredis import pack_command as _pack_in_c
 except ImportError:  # pragma: no cover
-    _pack_in_c = pack_in_python
+    _pack_in_c = pack_in_python  # type: ignore[assignment]  # the same job, typed more loosely
 
 
 def pack(args: tuple) -> bytes:

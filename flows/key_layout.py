@@ -47,7 +47,7 @@ def _split(key: str) -> tuple[str, str, str] | None:
 
 
 def _known_campaigns(client) -> set[tuple[str, str]]:
-    known = set()
+    known: set[tuple[str, str]] = set()
     for raw in client.scan_iter(match=f"{PREFIX}:campaigns:{{*}}", count=1000):
         parts = _split(raw.decode())
         if parts is None:

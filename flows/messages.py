@@ -14,7 +14,7 @@ four times slower, where one `CampaignBatch` per item adds ~2 µs and ~30 bytes.
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from typing import NamedTuple, final
 
 from engine.detail_batch import DetailBatch
 
@@ -28,6 +28,7 @@ class Mark(enum.Enum):
 DUPLICATE_MARK = Mark.DUPLICATE
 
 
+@final
 class Repeat(NamedTuple):
     """A duplicate marker that carries the repeat (docs/streams.md): judged by `EventGate.check_repeat`."""
 
@@ -55,12 +56,14 @@ class CampaignBatch(NamedTuple):
 Routed = tuple[str, CampaignBatch]
 
 
+@final
 class DeadLetter(NamedTuple):
     """A rejected or late event: the record the sink writes to the dead-letter stream (docs/flow.md)."""
 
     record: dict
 
 
+@final
 class Alert(NamedTuple):
     """One record of `CampaignState.take_alerts()`, sent at once (never coalesced)."""
 
@@ -69,6 +72,7 @@ class Alert(NamedTuple):
     record: dict
 
 
+@final
 class Details(NamedTuple):
     """The detail records changed since the campaign's previous frame (`CampaignState.take_details()`),
     sent just before that frame; the sink writes them with flows.detail_writer."""
@@ -78,6 +82,7 @@ class Details(NamedTuple):
     details: DetailBatch
 
 
+@final
 class Frame(NamedTuple):
     """The campaign's next frame: its ``seq``, the `/stats` body as JSON bytes (without ``seq``) and the
     event-time watermark of the campaign's gate (ms; None when the gate has none), which the sink
