@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from api.app import create_app
-from engine.keys import followups_key, stats_key
+from engine.keys import followups_key, history_key, message_details_key, stats_key
 from tests.support import ServerThread, run_cli, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -74,6 +74,17 @@ def test_ingest_flow_and_api_on_a_cluster_equal_replay(tmp_path, cluster_url, mo
             fu = httpx.get(f"{server.url}/v1/campaigns/{camp}/followups", headers=h, timeout=20).json()
             assert fu["retrying"]["count"] == body["contacts"]["by_status"]["retrying"], camp
             assert cluster.exists(followups_key("org-1", camp)), "the flow's view, not the fallback"
+            # the email message list, from records in the campaign's slot
+            pages, page = [], 1
+            while not pages or len(pages[-1]["messages"]) == 200:
+                pages.append(httpx.get(f"{server.url}/v1/campaigns/{camp}/messages?limit=200&page={page}",
+                                       headers=h, timeout=20).json())
+                page += 1
+            listed_msgs = [m for pg in pages for m in pg["messages"]]
+            assert pages[0]["total"] == len(listed_msgs) == body["email"]["emails_sent"], camp
+            assert sum(m["opened_at"] is not None for m in listed_msgs) == body["email"]["opened"], camp
+            if body["channel"] == "email":
+                assert listed_msgs
         cluster.close()
         # tenants stay apart on a cluster too
         assert httpx.get(f"{server.url}/v1/campaigns/posted-0/stats", timeout=20,
@@ -224,6 +235,13 @@ def test_chaos_on_a_cluster_flow_and_api_killed_and_a_master_lost(tmp_path):
         want, want_alerts = offline_replay(url, path, tmp_path)
         for (org, camp), body in want.items():
             assert orjson.loads(client.get(stats_key(org, camp))) == body, camp
+            # the console's records survived the failover too: message records, minute points, follow-ups
+            records = [orjson.loads(v) for v in client.hvals(message_details_key(org, camp))]
+            e = body["email"]
+            for stage, figure in (("sent", "emails_sent"), ("delivered", "delivered"), ("opened", "opened"),
+                                  ("complained", "complained")):
+                assert sum(f"{stage}_ms" in r for r in records) == e[figure], (camp, stage)
+            assert client.zcard(history_key(org, camp)) > 0 and client.exists(followups_key(org, camp)), camp
         check_alerts(client, want_alerts)
     finally:
         for proc in (flow, api):
