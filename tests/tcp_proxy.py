@@ -76,10 +76,11 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._conns += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            cut = threading.Event()  # set when this connection's reply is to be swallowed (cut_after)
+            threading.Thread(target=self._pump, args=(client, upstream, True, cut), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False, cut), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, from_client: bool, cut: threading.Event) -> None:
         held = False
         while True:
             try:
@@ -90,18 +91,22 @@ class TcpProxy:
                 break
             if held:
                 continue  # a held connection forwards nothing more
+            if cut.is_set() and not from_client:
+                # Redis replied, so it ran the command: mark the rule fired *before* the client can see
+                # its connection drop, then drop it without the reply.
+                self.triggered.set()
+                break
             rule = self._rule if from_client else None
             if rule is not None and rule[0] in data:
                 self._rule = None
                 mode = rule[1]
                 if mode == "cut_after":
-                    _close(src)  # the client's side goes first: Redis's reply can no longer reach it
+                    cut.set()  # the other pump swallows the reply and closes both sides
                     try:
                         dst.sendall(data)
                     except OSError:
                         pass
-                    self.triggered.set()
-                    return  # the other pump closes the Redis side when the reply arrives (Redis ran it)
+                    return
                 self.triggered.set()
                 if mode == "hold":
                     held = True
