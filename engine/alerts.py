@@ -88,7 +88,7 @@ class AlertTracker:
         self.window = window
         self.level = OK
         self.changes = 0
-        self.last_input = None
+        self.last_input: tuple | None = None
 
     def evaluate(self, abandoned: int, human: int, ceiling: Fraction, min_sample: int, final: bool = False):
         """New level; returns (from, to) when it changed, else None."""

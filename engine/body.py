@@ -69,7 +69,7 @@ def split_body(body: bytes) -> list[bytes | object]:
             pass
         else:
             return [stripped]
-    lines = [line for line in (raw.strip(_WS) for raw in stripped.split(b"\n")) if line]
+    lines: list[bytes | object] = [line for line in (raw.strip(_WS) for raw in stripped.split(b"\n")) if line]
     if len(lines) > MAX_BATCH_EVENTS:
         raise _too_many(len(lines))
     return lines

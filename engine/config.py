@@ -9,10 +9,11 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 from engine.localtime import TimeWindow
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {  # (Any: one value type per field, as CampaignConfig declares)
     "name": None,
     "channel": "voice",
     "concurrency_limit": 10,

@@ -126,7 +126,8 @@ class ColumnBlockRef:
     def chunk_data(self) -> ColumnBlock:
         if self.block is not None:
             return self.block
-        return ColumnBlock(*self.table.block_content(self.index), key=self.key)
+        columns, ids, *extra = self.table.block_content(self.index)  # (a pass's counters have no extra)
+        return ColumnBlock(columns, ids, extra[0] if extra else b"", key=self.key)
 
     def __reduce__(self):  # a plain pickle: the content
         return ColumnBlock, (*self.table.block_content(self.index),) if self.block is None else \

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.localtime import local_date
 from engine.state_grid import D_COST, DAILY_FIELDS, QUARTER_HOUR
@@ -37,7 +37,7 @@ def rows_from_quarters(quarters: dict[int, list[int]], tz: str, start: date, end
     d = start
     while d <= end:
         acc = totals.get(d, [0] * len(DAILY_FIELDS))
-        row = {"date": d.isoformat()}
+        row: dict[str, Any] = {"date": d.isoformat()}
         for i, name in enumerate(DAILY_FIELDS):
             if i == D_COST:
                 row["cost_usd"] = acc[i] / 1_000_000

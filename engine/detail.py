@@ -63,7 +63,7 @@ def attempt_record(attempt_id: str, a: Attempt) -> dict:
         "ring_ms": answered - dialed if answered is not None and dialed is not None else None,
         "call_length_ms": ended - (answered if answered is not None else dialed)
         if ended is not None and (answered is not None or dialed is not None) else None,
-        "handle_ms": ended - bridged + a.wrap if a.outcome == "connected" else None,
+        "handle_ms": ended - bridged + a.wrap if a.outcome == "connected" and ended is not None and bridged is not None else None,
         "wrap_ms": a.wrap if a.end else None,
         "conversation_id": a.conversation_id,
         "recording_url": a.recording_url,

@@ -199,8 +199,8 @@ class Pass(Slotted):
         self.connects = array("B")  # contact row -> connected attempts in this pass
         self.attempted = 0  # rows with dials > 0 (distinct contacts dialed)
         self.connected = 0  # rows with connects > 0
-        self.started = None  # first dial ts
-        self.ended = None  # last call.ended ts
+        self.started: int | None = None  # first dial ts
+        self.ended: int | None = None  # last call.ended ts
         self.stale = False  # a retraction touched started/ended: recompute from attempts
         self.book = BlockBook(block_rows)  # recovery pickles the counters by blocks of rows (changed ones only)
 

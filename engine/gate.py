@@ -20,7 +20,7 @@ _BUCKET = 60_000
 OK, DUPLICATE, LATE = "ok", "duplicate", "late"
 
 
-class _Clock:
+class KeyClock:
     """One campaign's watermark and its seen ids bucketed by event-time minute (for expiry)."""
 
     __slots__ = ("wm", "expiry", "expired_below")
@@ -38,15 +38,15 @@ class EventGate:
         # Nested plain dicts (no per-event tuple keys, and no lambdas: state must pickle
         # for Bytewax recovery snapshots).
         self.seen: dict[str, set[str]] = {}  # org_id -> event_ids seen
-        self.clocks: dict[str, dict[str, _Clock]] = {}  # org_id -> campaign_id -> clock
+        self.clocks: dict[str, dict[str, KeyClock]] = {}  # org_id -> campaign_id -> clock
 
-    def _clock(self, org: str, campaign: str) -> _Clock:
+    def _clock(self, org: str, campaign: str) -> KeyClock:
         by_campaign = self.clocks.get(org)
         if by_campaign is None:
             by_campaign = self.clocks[org] = {}
         clock = by_campaign.get(campaign)
         if clock is None:
-            clock = by_campaign[campaign] = _Clock()
+            clock = by_campaign[campaign] = KeyClock()
         return clock
 
     def check(self, ev: dict) -> str:
@@ -104,7 +104,7 @@ class EventGate:
         clock.wm = now
         self._expire(self.seen.setdefault(camp[0], set()), clock)
 
-    def _expire(self, seen: set, clock: _Clock) -> None:
+    def _expire(self, seen: set, clock: KeyClock) -> None:
         cutoff = (clock.wm - self.horizon_ms) // _BUCKET
         if clock.expired_below is not None and cutoff <= clock.expired_below:
             return

@@ -123,6 +123,7 @@ class TimeWindow:
 def offset_ms(ms: int, tz: str) -> int:
     """UTC offset of zone ``tz`` at instant ``ms``, in milliseconds."""
     off = local_datetime(ms, tz).utcoffset()
+    assert off is not None  # (an aware datetime: local_datetime gives one)
     return (off.days * 86_400 + off.seconds) * 1000 + off.microseconds // 1000
 
 

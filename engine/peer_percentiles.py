@@ -27,7 +27,7 @@ def _dig(body: dict, path: tuple):
 def benchmarks(stats_bodies: list[dict], org_id: str, kind: str) -> dict:
     """Per rate: mean and p25/p50/p75 (linear interpolation) over the org's campaigns of ``kind``."""
     peers = [b for b in stats_bodies if b["org_id"] == org_id and b["kind"] == kind]
-    out = {}
+    out: dict[str, dict[str, float | int | None]] = {}
     for name, path in BENCHMARK_RATES.items():
         values = np.array([_dig(b, path) for b in peers], dtype=float)
         if values.size == 0:

@@ -144,7 +144,8 @@ class SealedRows:
             return None
         h, l_ = digest(row_id)
         prefix = h >> 32
-        view = memoryview(keys)  # bisect over it: a third of np.searchsorted's call cost for one key
+        view = memoryview(keys)  # type: ignore[arg-type]  # (an ndarray is a buffer)
+        # bisect over it: a third of np.searchsorted's call cost for one key
         i = bisect_left(view, prefix)
         while i < n and view[i] == prefix:
             row = int(self.rows[i])

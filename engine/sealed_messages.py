@@ -20,7 +20,7 @@ from __future__ import annotations
 from engine.entities import Message
 from engine.sealed_base import SealedRows
 from engine.sealed_layouts import EMAIL_TYPES, TYPE_FLAG, MessageLayout
-from engine.state_email import EMAIL_TYPES as HANDLED_TYPES
+from engine.vocab import EMAIL_TYPES as HANDLED_TYPES
 
 # `email.complained` has no place in the row layout: a message with a complaint is never sealed (complaints are
 # rare, and a sealed message that receives one is unsealed for good), so the format stays as release 4 wrote it.

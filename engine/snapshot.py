@@ -125,8 +125,15 @@ def _batch_counts(state: CampaignState) -> dict:
     return counts
 
 
-def _live(state: CampaignState, cfg, email: bool, contacts: dict, first_dial, last_dial) -> dict:
+def _now(state: CampaignState) -> int:
+    """The watermark a body is built at (a body is built only once the state has one)."""
     now = state.now
+    assert now is not None, "a /stats body needs the campaign's watermark"
+    return now
+
+
+def _live(state: CampaignState, cfg, email: bool, contacts: dict, first_dial, last_dial) -> dict:
+    now = _now(state)
     by_status = contacts["by_status"]
     pending = contacts["buckets"]["pending"]
 
@@ -196,7 +203,7 @@ def _periods(state: CampaignState, cfg) -> list[dict]:
         return []
     p, q = cfg.ceiling.numerator, cfg.ceiling.denominator
     out = []
-    for k in range(1, (state.now - first) // PERIOD_MS + 2):
+    for k in range(1, (_now(state) - first) // PERIOD_MS + 2):
         a, h = counts.get(k, (0, 0))
         out.append({"period": k, "start": format_time(first + (k - 1) * PERIOD_MS),
                     "end": format_time(first + k * PERIOD_MS), "abandoned": a, "human_answered": h,
@@ -248,11 +255,12 @@ def _email(state: CampaignState, cfg) -> dict:
 
 
 def _forecast(state: CampaignState) -> dict:
-    out = {"trend": {"abandoned": state.trend.a, "human_answered": state.trend.h,
-                     "span_s": span_ms(state.now, state.first_dial_ts()) / 1000}}
+    now = _now(state)
+    out: dict[str, dict] = {"trend": {"abandoned": state.trend.a, "human_answered": state.trend.h,
+                                      "span_s": span_ms(now, state.first_dial_ts()) / 1000}}
     for window, t_star in state.breach_times().items():
         out[window] = ({"breach_in_s": None, "breach_at": None} if t_star is None else
-                       {"breach_in_s": breach_in_s(t_star), "breach_at": format_time(breach_at(t_star, state.now))})
+                       {"breach_in_s": breach_in_s(t_star), "breach_at": format_time(breach_at(t_star, now))})
     return out
 
 
@@ -293,7 +301,7 @@ def _banner(state: CampaignState, cfg, dials_30s: int) -> str:
 
 
 def _eta(state: CampaignState, cfg, remaining: int, rate_per_s: float):
-    now = state.now
+    now = _now(state)
     if remaining == 0:
         return 0.0, format_time(now)
     if rate_per_s == 0:

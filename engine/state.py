@@ -39,12 +39,12 @@ from engine.state_alerts import AlertsAndForecast
 from engine.state_attempts import AttemptFacts
 from engine.state_contacts import ContactFacts
 from engine.state_details import DetailRecords
-from engine.state_email import EMAIL_TYPES, EmailFacts
+from engine.state_email import EmailFacts
 from engine.state_extremes import StaleExtremes
 from engine.state_grid import HOUR, MINUTE, SECOND
 from engine.state_guards import ComplianceGuards
 from engine.state_upgrade import adopt_value_objects, upgrade
-from engine.vocab import COMPLAINT_WINDOWS, FORECAST_WINDOWS
+from engine.vocab import COMPLAINT_WINDOWS, EMAIL_TYPES, FORECAST_WINDOWS
 from engine.windows import RollingPair
 
 
@@ -228,8 +228,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
     def _seal(self) -> None:
         """Seal ended attempts whose facts are all behind the horizon (engine.sealed) and forget
         tie-breaking event ids behind it. Changes no figure: only the form the state is kept in."""
-        if self.max_event_ts is None:
-            return
+        if self.max_event_ts is None or self.lateness_ms is None:
+            return  # (called only with a lateness bound)
         horizon = self.max_event_ts - self.lateness_ms
         if self.sealed_below is not None and horizon <= self.sealed_below:
             return
@@ -268,8 +268,10 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
     def _reset_today(self, tz: str) -> None:
         self.alerts_dirty = True
         self.day_tz = tz
-        self.day_start, self.day_end = day_bounds_of(self.now, tz)
-        self.today.hi = max(self.today.hi, self.now // MINUTE)
+        now = self.now
+        assert now is not None  # (the day is reset as the watermark moves)
+        self.day_start, self.day_end = day_bounds_of(now, tz)
+        self.today.hi = max(self.today.hi, now // MINUTE)
         self.today.set_lo(self.day_start // MINUTE)
 
     # --------------------------------------------------------------- events
@@ -296,7 +298,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
             self.forecast_stale = True
         elif self.complaints_dirty:
             self._evaluate_complaints(ts)
-        if self.forecast_stale or self.now >= self.forecast_recheck_at:
+        if self.forecast_stale or self.now >= self.forecast_recheck_at:  # type: ignore[operator]  # (set above)
             self._evaluate_forecast(ts)
         if self.guard_queue:
             self._flush_guard_alerts(ts)

@@ -18,12 +18,13 @@ from engine.forecast import (
 from engine.keys import alert_id
 from engine.sealed_layouts import F_HUMAN, OUTCOME_CODE
 from engine.state_grid import HOUR, MINUTE, NEVER, SECOND
+from engine.state_parts import StateAttributes
 from engine.timefmt import format_time
 from engine.vocab import COMPLAINT_WINDOWS, FORECAST_WINDOWS, WINDOWS
 from engine.windows import RollingPair
 
 
-class AlertsAndForecast:
+class AlertsAndForecast(StateAttributes):
     def _init_alerts(self) -> None:
         """The abandon windows, alert trackers, forecast and complaint windows this part owns."""
         # Abandon windows with running totals (alerts are evaluated after every event).
@@ -155,6 +156,7 @@ class AlertsAndForecast:
     def breach_times(self) -> dict[str, tuple[int, int] | None]:
         """Exact t* (ms) of the forecast per window, None when no breach is forecast within its horizon."""
         now = self.now
+        assert now is not None  # (judged only once events came)
         t_ms = span_ms(now, self.first_dial_ts())
         today, w30d, trackers = self.today, self.w30d, self.trackers
         active = self.status == "active"
@@ -206,6 +208,7 @@ class AlertsAndForecast:
             in_breach = self.trackers[window].level == "breach"
             if not alarms[window].update(t_star, in_breach):
                 continue
+            assert t_star is not None and self.now is not None  # (an alarm fires on a forecast breach)
             a, h = (self.today.a, self.today.h) if window == "today" else (self.w30d.a, self.w30d.h)
             self.pending_alerts.append({
                 "alert_id": alert_id(self.org_id, self.campaign_id, f"forecast-{window}", alarms[window].fired),
@@ -227,6 +230,7 @@ class AlertsAndForecast:
         the trend's window), the forecast can next differ: at the next ms while the trend's span still
         grows (the first 15 minutes of dialing), or when `today`'s breach_at reaches local midnight."""
         now = self.now
+        assert now is not None
         self.forecast_stale = False
         first = self.first_dial_ts()
         if first is not None and now - first < TREND_WINDOW_MS:

@@ -20,6 +20,7 @@ from engine.state_grid import (
     QUARTER_HOUR,
     SECOND,
 )
+from engine.state_parts import StateAttributes
 from engine.vocab import OUTCOMES
 from engine.windows import BucketSeries
 
@@ -43,7 +44,7 @@ SLOT_PARTS = {
 }
 
 
-class AttemptFacts:
+class AttemptFacts(StateAttributes):
     def _init_attempt_totals(self) -> None:
         """The attempt and outcome totals this part maintains."""
         self.attempts_total = 0
@@ -149,7 +150,7 @@ class AttemptFacts:
         elif not parts & P_DIAL:
             self.orphan_attempts += 1  # the dial part of a dial-less attempt: counted as orphaned
         if slot is not None:
-            self._set_fact(a, slot, ev, key)
+            self._set_fact(a, slot, ev, key)  # type: ignore[arg-type]  # (a fact comes with its event)
         if parts & P_DIAL:
             new_contact = a.contact if a.dial is not None else None
             if old_contact != new_contact:

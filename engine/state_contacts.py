@@ -9,10 +9,11 @@ from engine.contact_table import NONFINAL_CODES, STATUS_CODE
 from engine.detail import profile_record
 from engine.entities import Batch, Pass, fold_callbacks
 from engine.followups import DUE_CODES
+from engine.state_parts import StateAttributes
 from engine.vocab import CONTACT_STATUSES
 
 
-class ContactFacts:
+class ContactFacts(StateAttributes):
     def _batch(self, batch_id: str) -> Batch:
         b = self.batches.get(batch_id)
         if b is None:

@@ -8,9 +8,10 @@ from engine.detail import batch_record, contact_record, reply_record
 from engine.detail_batch import DetailBatch
 from engine.message_detail import message_record
 from engine.state_grid import DAILY_FIELDS
+from engine.state_parts import StateAttributes
 
 
-class DetailRecords:
+class DetailRecords(StateAttributes):
     def _init_details(self, collect_details: bool) -> None:
         """The outbox of changed detail records this part owns (drained by take_details)."""
         # Detail for the contacts/calls endpoints (the flow turns this on and drains it with

@@ -7,12 +7,10 @@ import heapq
 
 from engine.entities import Message
 from engine.state_grid import D_COST, D_OPENED, D_REPLIED, D_SENT
-
-EMAIL_TYPES = ("email.sent", "email.delivered", "email.bounced", "email.opened",
-               "email.clicked", "email.replied", "email.unsubscribed", "email.complained")
+from engine.state_parts import StateAttributes
 
 
-class EmailFacts:
+class EmailFacts(StateAttributes):
     # email ---------------------------------------------------------------------
 
     def _email_event(self, ev, key):

@@ -4,9 +4,10 @@ open and sealed attempts before a snapshot reads them (engine.state composes thi
 from __future__ import annotations
 
 from engine.contact_table import NO_TS
+from engine.state_parts import StateAttributes
 
 
-class StaleExtremes:
+class StaleExtremes(StateAttributes):
     # stale maxima ------------------------------------------------------------
 
     def refresh_extremes(self) -> None:

@@ -1,6 +1,5 @@
-"""`CampaignState`'s compliance guards, 30-day periods and callers waiting for an agent (SPEC §3
-*Compliance guards*, *Abandon rate* `periods`, *Live block* `waiting_for_agent`); engine.state composes
-this mixin.
+"""`CampaignState`'s compliance guards, 30-day periods and callers waiting for an agent (SPEC §3 *Compliance
+guards*, *Abandon rate* `periods`, *Live block* `waiting_for_agent`); a mixin of engine.state.
 
 **Guards.** Every dialed attempt carries two decisions, each a bit of ``Attempt.guards`` (a sealed one:
 a byte a row beside the sealed mask, engine.sealed), with two more bits saying that its alert was raised:
@@ -22,14 +21,12 @@ a few percent). Whenever one of those changes, the attempts it can touch are re-
   the gate makes rare: an outcome changes only through an event within the lateness bound of its end;
 - the contact's zone (its counted `contact.added` arrives or is replaced): its attempts, a sealed scan
   only when some of them are sealed;
-- the calling hours, the campaign's zone or the redial hours: every attempt (rare: a configuration
-  change).
+- the calling hours, the campaign's zone or the redial hours: every attempt (rare: a config change).
 
-The counts and last times follow by retract-and-add, so they always equal the decisions over the current
-facts (the sorted fold). An attempt's alert is raised the first time the engine decides it violates;
-its alerted bit stays, so a violation taken back and decided again never alerts twice. A frozen sealed
-row keeps only a digest of its attempt id, so an alert a late fact raises for one carries
-``attempt_id: null`` (docs/semantics.md).
+The counts and last times follow by retract-and-add, so they always equal the decisions over the current facts
+(the sorted fold). An attempt's alert is raised the first time the engine decides it violates; its alerted bit
+stays, so a violation taken back and decided again never alerts twice. A frozen sealed row keeps only a digest
+of its attempt id, so an alert a late fact raises for one carries ``attempt_id: null`` (docs/semantics.md).
 """
 
 from __future__ import annotations
@@ -42,6 +39,7 @@ from engine.keys import alert_id
 from engine.localtime import local_tod_ms
 from engine.sealed_base import DEAD
 from engine.sealed_layouts import F_DIAL, F_HUMAN, OUTCOME_CODE
+from engine.state_parts import StateAttributes
 from engine.timefmt import format_time
 
 V_CH, V_AR = 1, 2  # violates calling hours / abandon redial
@@ -52,7 +50,7 @@ PERIOD_MS = 30 * 86_400_000
 _ABANDONED = OUTCOME_CODE["abandoned"]
 
 
-class ComplianceGuards:
+class ComplianceGuards(StateAttributes):
     # decisions ---------------------------------------------------------------
 
     def _zone_of(self, row: int) -> str:
@@ -156,6 +154,7 @@ class ComplianceGuards:
             else:
                 ends.append(ets)
         else:
+            assert ends is not None  # (a retraction: the end was added)
             ends.remove(ets)
             if not ends:
                 del self.abandon_ends[row]
@@ -226,7 +225,7 @@ class ComplianceGuards:
             zone = (self.table.zone_of(row) if row is not None else None) or self.config.current.tz
             local = _hms(local_tod_ms(dial, zone))
             span = self.config.current.redial_ms
-            ends = self.abandon_ends.get(row) if a.guards & V_AR and span else None
+            ends = self.abandon_ends.get(row) if row is not None and a.guards & V_AR and span else None
             if ends:
                 own = a.end[0] if a.end is not None and a.outcome == "abandoned" else None
                 cands = list(ends)
@@ -297,7 +296,7 @@ class ComplianceGuards:
         if not waiting:
             return 0, None
         greeting = self.config.current.abandon_from == "greeting_end"
-        first = None
+        first: int | None = None
         for a in waiting.values():
             if greeting and a.amd is not None and a.amd_result in ("human", "unknown"):
                 start = a.amd[0]
@@ -305,7 +304,9 @@ class ComplianceGuards:
                 start = a.ans[0]
             if first is None or start < first:
                 first = start
-        return len(waiting), self.now - first
+        now = self.now
+        assert now is not None and first is not None  # (a waiting caller has a connection start)
+        return len(waiting), now - first
 
     def _note_waiting(self, aid: str, a) -> None:
         if (a.dial is not None and a.ans is not None and a.bridge is None and a.end is None

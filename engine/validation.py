@@ -272,7 +272,7 @@ def validate_event(obj: object, *, now_ms: int | None = None) -> dict:
         raise missing_field("campaign_id")
     campaign_id = v if (type(v) is str and v in SEEN_IDS) else check_id_cached(v, "campaign_id")
 
-    out = {
+    out: dict[str, Any] = {
         "event_id": event_id,
         "type": etype,
         "ts": ts,

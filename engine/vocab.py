@@ -60,3 +60,7 @@ ALERT_SERIES: tuple[str, ...] = (WINDOWS + tuple(f"forecast-{w}" for w in FORECA
 
 # compliance guards (SPEC §3 *Compliance guards*): the kinds of violation an attempt's record lists
 VIOLATION_KINDS = ("calling_hours", "abandon_redial")
+
+# Email event types in their SPEC order (the email counts, the sealed message layout).
+EMAIL_TYPES = ("email.sent", "email.delivered", "email.bounced", "email.opened",
+               "email.clicked", "email.replied", "email.unsubscribed", "email.complained")

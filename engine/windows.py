@@ -10,6 +10,8 @@ entity's contribution, which is why these are counters, not event lists.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BucketSeries:
     """Counts per bucket of ``resolution_ms``, keeping at least ``keep_buckets`` behind now.
@@ -24,7 +26,7 @@ class BucketSeries:
         self.resolution = resolution_ms
         self.keep = keep_buckets
         self.width = width
-        self.buckets: dict[int, list] = {}
+        self.buckets: dict[int, Any] = {}  # a list of `width` counters (a plain int when width is 1: add1)
         self._pruned_below = 0
 
     def add(self, ts: int, deltas: tuple) -> None:

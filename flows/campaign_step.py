@@ -3,13 +3,13 @@
 `CampaignLogic` is the Bytewax logic of the ``campaign`` step, one per
 campaign (keyed by route). It takes `CampaignBatch` items and emits
 `DeadLetter`, `Alert`, `Details` and `Frame` items for the sink
-(`flows.messages`); its recovery snapshot is the pickled
-``(STATE_VERSION, state, seq, dirty, last_frame, last_event, gate)``.
+(`flows.messages`); its recovery snapshot is
+``(STATE_VERSION, state, seq, dirty, last_frame, last_event, gate)`` in the recovery format
+(engine.recovery_format).
 """
 
 from __future__ import annotations
 
-import pickle
 import time
 from datetime import UTC, datetime
 
@@ -22,6 +22,7 @@ from engine.followups import followups_view
 from engine.gate import LATE, OK, EventGate
 from engine.history import history_entry
 from engine.keys import route_key, split_route_key
+from engine.recovery_format import decode, encode
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from flows.chunk_store import store_for
@@ -44,13 +45,15 @@ from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 # and pipelining all of their records at once is the flow's biggest transient allocation.
 DETAIL_FLUSH_ROWS = 2000
 
+# 6: the recovery format (engine.recovery_format: records by stable tag, the state by parts; 1 to 5 were
+# pickles naming classes by module path, still read);
 # 5: a due column in the contact blocks (the follow-up schedule, engine.followups; 4 is read with no due
 # times known);
 # 4: compliance guards (a guard byte a sealed attempt, contact zone and human-answer columns, the guards'
 # counts), complaint windows, 30-day periods (3 is read and completed from its attempts: engine.state);
 # 3: compact sealed rows, byte pass counters, callbacks as JSON (2 is read as is: its pieces carry their
 # own layouts); 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded
-STATE_VERSION = 5
+STATE_VERSION = 6
 
 
 class StateVersionError(RuntimeError):
@@ -134,7 +137,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
             self.last_frame = 0.0  # wall time (s) of the last frame
             self.last_event = 0.0  # wall time (s) of the last applied event
         else:
-            loads = self.store.loads if self.store is not None else pickle.loads
+            loads = self.store.loads if self.store is not None else decode
             version, self.state, self.seq, self.dirty, self.last_frame, self.last_event, *gate = loads(resume)
             check_state_version(version, "the recovery snapshot of a campaign")
             if gate:
@@ -365,9 +368,6 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
             return None
         started = time.perf_counter()
         value = (STATE_VERSION, self.state, self.seq, self.dirty, self.last_frame, self.last_event, self.gate)
-        if self.store is not None:
-            data = self.store.dumps(value)
-        else:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        data = self.store.dumps(value) if self.store is not None else encode(value)
         SNAPSHOT_STATS.record(time.perf_counter() - started, len(data))
         return data

@@ -3,14 +3,15 @@
 Bytewax snapshots a key's whole state every epoch in which it changed. A
 million-contact campaign seals millions of attempts into immutable
 `engine.sealed_base.FrozenChunk`s; pickling them every epoch would make the cost of
-an epoch grow with the campaign's history. Here the state is pickled with a
-dispatch table for the stored types (`STORED_TYPES`): a frozen chunk or a
-block of contact columns is written once to
-``<recovery dir>/chunks/<key>.chunk`` (content-addressed: the same chunk is
-the same file) and the snapshot holds only its key. So what an epoch writes is
+an epoch grow with the campaign's history. Here the state is written in the
+recovery format (engine.recovery_format) with this store's `put` for the stored
+types (`engine.recovery_format.STORED_TYPES`): a frozen chunk or a block of
+contact columns is written once to ``<recovery dir>/chunks/<key>.chunk``
+(content-addressed: the same chunk is the same file; its content a record of
+the same format) and the snapshot holds only its key. So what an epoch writes is
 the campaign's hot state (changed blocks, open attempts, aggregates) plus the
-chunks frozen since the last epoch. Snapshots from before the dispatch table
-named the pieces by persistent id; `_Unpickler.persistent_load` still reads them.
+chunks frozen since the last epoch. Snapshots and chunk files written before
+the format (pickles) are still read (`engine.recovery_format.decode`).
 
 Chunk files are written to a temporary name, fsynced and renamed, and the
 directory is fsynced (so the rename itself survives a power cut), before the
@@ -27,23 +28,13 @@ back up and restore the recovery directory whole.
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
 import socket
 import threading
 import time
 from pathlib import Path
 
-from engine.contact_blocks import ColumnBlock, ColumnBlockRef
-from engine.sealed_base import FrozenChunk
-
-# Content-addressed pieces of a state written once and then only named: sealed attempt chunks and blocks
-# of the contact columns. Each has `chunk_key` and `chunk_data()` (what is written to its file).
-STORED_TYPES = (FrozenChunk, ColumnBlock, ColumnBlockRef)
-
-TAG = "callpulse-chunk"
-
+from engine.recovery_format import decode, encode
 
 _STORES: dict[str, ChunkStore] = {}
 
@@ -76,7 +67,7 @@ class ChunkStore:
         """Write a stored piece (one of STORED_TYPES) unless its key is known; its key."""
         key = chunk.chunk_key
         if key not in self.known:
-            data = pickle.dumps(chunk.chunk_data(), protocol=pickle.HIGHEST_PROTOCOL)
+            data = encode(chunk.chunk_data())
             tmp = self.dir / f".{key}.{HOST}.{os.getpid()}.{threading.get_ident()}.tmp"
             try:
                 with open(tmp, "wb") as f:
@@ -95,23 +86,28 @@ class ChunkStore:
         return key
 
     def get(self, key: str):
-        try:
-            data = self._path(key).read_bytes()
-        except FileNotFoundError:
-            raise RuntimeError(f"recovery snapshot names chunk {key}, missing from {self.dir}: the recovery "
-                               "directory is incomplete (restore it whole, or start a fresh one and replay)") from None
-        chunk = pickle.loads(data)
-        if chunk.key != key:
-            raise RuntimeError(f"chunk file {self._path(key)} does not hold chunk {key} (corrupt recovery dir)")
-        return chunk
+        return read_chunk(self.dir, key)
 
     def dumps(self, obj) -> bytes:
-        buf = io.BytesIO()
-        _Pickler(buf, self).dump(obj)
-        return buf.getvalue()
+        """``obj`` in the recovery format, its stored pieces written apart and named by key."""
+        return encode(obj, self.put)
 
     def loads(self, data: bytes):
-        return _Unpickler(io.BytesIO(data), self).load()
+        return decode(data, self.get)
+
+
+def read_chunk(chunks_dir: Path, key: str):
+    """The stored piece ``key`` from a chunk directory (read-only: no store is opened for it)."""
+    path = chunks_dir / f"{key}.chunk"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RuntimeError(f"recovery snapshot names chunk {key}, missing from {chunks_dir}: the recovery "
+                           "directory is incomplete (restore it whole, or start a fresh one and replay)") from None
+    chunk = decode(data)  # (a file written before the recovery format: a plain pickle, read as legacy)
+    if chunk.key != key:
+        raise RuntimeError(f"chunk file {path} does not hold chunk {key} (corrupt recovery dir)")
+    return chunk
 
 
 def _fsync_dir(path: Path) -> None:
@@ -171,48 +167,3 @@ def remove_stale_tmp(directory: Path, now: float | None = None) -> list[str]:
         except FileNotFoundError:  # renamed or removed meanwhile
             continue
     return removed
-
-
-_LOADING = threading.local()  # the store a `loads` in this thread resolves stored pieces from
-
-
-def _stored_piece(key: str):
-    """Unpickling a stored piece: read it from the store of the `ChunkStore.loads` running in this thread."""
-    store = getattr(_LOADING, "store", None)
-    if store is None:
-        raise pickle.UnpicklingError(f"stored piece {key} outside ChunkStore.loads")
-    return store.get(key)
-
-
-class _Pickler(pickle.Pickler):
-    """Stored pieces go through a dispatch table (looked up in C only for objects pickle has no fast path
-    for), not `persistent_id`, which the pickler would call in Python for every object of the state."""
-
-    def __init__(self, file, store: ChunkStore):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.store = store
-        reduce = self._reduce_stored
-        self.dispatch_table = {t: reduce for t in STORED_TYPES}
-
-    def _reduce_stored(self, obj):
-        return _stored_piece, (self.store.put(obj),)
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, store: ChunkStore):
-        super().__init__(file)
-        self.store = store
-
-    def persistent_load(self, pid):
-        """Snapshots written before the dispatch table named stored pieces by persistent id."""
-        tag, key = pid
-        if tag != TAG:
-            raise pickle.UnpicklingError(f"unknown persistent id {tag!r}")
-        return self.store.get(key)
-
-    def load(self):
-        _LOADING.store, previous = self.store, getattr(_LOADING, "store", None)
-        try:
-            return super().load()
-        finally:
-            _LOADING.store = previous

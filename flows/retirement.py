@@ -13,7 +13,7 @@ later finds no state in its step; the step then reads the archive and carries
 on from it exactly as if the campaign had never left (the archive is kept:
 until the revived state is in a committed snapshot it is the only copy).
 
-The archive is pickled like a recovery snapshot (frozen chunks are named, and
+The archive is written like a recovery snapshot, in the recovery format (frozen chunks are named, and
 live in the recovery directory's chunk store), so it belongs to the recovery
 directory and the Redis dataset together (docs/operations.md).
 
@@ -26,12 +26,12 @@ point of its minute with its first frame.
 
 from __future__ import annotations
 
-import pickle
 import sys
 
 import redis
 
 from engine.keys import archive_key
+from engine.recovery_format import decode, encode
 from flows.patience import Patience, PatienceSettings
 from flows.redis_connect import connect
 
@@ -56,7 +56,7 @@ class Archive:
                  patience: PatienceSettings = PatienceSettings()):
         self.redis_url = redis_url
         self.cluster = cluster  # CALLPULSE_REDIS_CLUSTER as the flow's settings read it (None: ask Redis)
-        self.store = store  # flows.chunk_store.ChunkStore, or None (plain pickle)
+        self.store = store  # flows.chunk_store.ChunkStore, or None (pieces written inline)
         self._client = None
         self.patience = Patience("campaign archive", patience)
 
@@ -68,7 +68,7 @@ class Archive:
 
     def save(self, org: str, camp: str, value: tuple) -> bool:
         """Write the archive; False (and the campaign stays) when Redis cannot take it now."""
-        data = self.store.dumps(value) if self.store is not None else pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        data = self.store.dumps(value) if self.store is not None else encode(value)
         try:
             self.client.set(archive_key(org, camp), data)
             return True
@@ -83,4 +83,4 @@ class Archive:
         data = self.patience.call(self.client.get, archive_key(org, camp))
         if data is None:
             return None
-        return self.store.loads(data) if self.store is not None else pickle.loads(data)
+        return self.store.loads(data) if self.store is not None else decode(data)

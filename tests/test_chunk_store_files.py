@@ -18,25 +18,16 @@ import time
 
 import pytest
 
+from engine.contact_blocks import ColumnBlock
 from flows import chunk_store
 from flows.chunk_store import HOST, ChunkStore
 
 pytestmark = pytest.mark.e2e
 
 
-class Piece:
-    """A stored piece as ChunkStore sees one (engine.sealed.FrozenChunk's protocol)."""
-
-    def __init__(self, key: str, payload: bytes = b"x" * 1000):
-        self.key = key
-        self.payload = payload
-
-    @property
-    def chunk_key(self) -> str:
-        return self.key
-
-    def chunk_data(self):
-        return self
+def Piece(key: str, payload: bytes = b"x" * 1000) -> ColumnBlock:
+    """A stored piece as ChunkStore sees one: a block of contact columns with a chosen key."""
+    return ColumnBlock((payload,), b"", key=key)
 
 
 def _tmp_files(store: ChunkStore) -> list[str]:
@@ -63,7 +54,7 @@ def test_a_write_that_fails_leaves_no_temporary_file(tmp_path, monkeypatch):
     assert "k1" not in store.known and not (store.dir / "k1.chunk").exists()
     monkeypatch.undo()
     assert store.put(Piece("k1")) == "k1"  # the next epoch writes it
-    assert store.get("k1").payload == b"x" * 1000 and _tmp_files(store) == []
+    assert store.get("k1").columns == (b"x" * 1000,) and _tmp_files(store) == []
 
 
 def test_a_failed_rename_leaves_no_temporary_file(tmp_path, monkeypatch):

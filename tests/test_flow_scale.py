@@ -37,6 +37,40 @@ def test_snapshots_hold_contacts_not_history_and_recovery_costs_little(tmp_path,
     assert m and int(m.group(1)) >= 5, err[-1000:]  # snapshots were taken along the way
     assert list((tmp_path / "rec" / "chunks").glob("*.chunk")), "sealed history went to the chunk store"
     assert on < 3 * off + 5, (on, off)  # loose: the benchmark is the measure
+    _the_snapshot_shows_what_the_flow_published(redis_url, tmp_path / "rec")
+
+
+def _the_snapshot_shows_what_the_flow_published(redis_url, rec):
+    """`callpulse flow --show-snapshot`: lists the campaigns, prints one's parts and the /stats body its state
+    gives (the last body the flow wrote, figure for figure), and changes nothing in the directory."""
+    import orjson
+    import redis
+
+    from engine.keys import stats_key
+
+    def files():  # (SQLite's own -shm/-wal side files of a reader aside)
+        return sorted((p.name, p.stat().st_mtime_ns) for p in rec.rglob("*") if not p.name.endswith(("-shm", "-wal")))
+
+    before = files()
+    listed = subprocess.run([CLI, "flow", "--recovery-dir", str(rec), "--show-snapshot", "all"], env=env(redis_url),
+                            capture_output=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr.decode()
+    campaigns = orjson.loads(listed.stdout)
+    assert len(campaigns) == 1 and campaigns[0]["bytes"] > 0 and not campaigns[0]["retired"]
+    name = campaigns[0]["campaign"]
+    shown = subprocess.run([CLI, "flow", "--recovery-dir", str(rec), "--show-snapshot", name], env=env(redis_url),
+                           capture_output=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr.decode()
+    out = orjson.loads(shown.stdout)
+    assert out["format"] == "callpulse-recovery/1" and out["state_version"] == 6
+    assert out["parts"]["identity"]["org_id"] + "/" + out["parts"]["identity"]["campaign_id"] == name
+    assert out["parts"]["attempts"]["attempts_total"] == out["stats"]["attempts"]["total"] > 0
+    published = orjson.loads(redis.Redis.from_url(redis_url).get(stats_key(*name.split("/"))))
+    assert out["stats"] == published
+    assert files() == before
+    missing = subprocess.run([CLI, "flow", "--recovery-dir", str(rec), "--show-snapshot", "o/none"],
+                             env=env(redis_url), capture_output=True, timeout=60)
+    assert missing.returncode == 1 and b"no snapshot of campaign o/none" in missing.stderr
 
 
 def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
@@ -92,10 +126,11 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
     third = store.dumps(st)
     assert len(list((tmp_path / "chunks").glob("*.chunk"))) == len(chunk_files) + 1
     assert build_snapshot(store.loads(third)) == build_snapshot(st)
-    # A snapshot written before the dispatch table (stored pieces named by persistent id) still loads.
+    # A snapshot written before the dispatch table (a pickle, stored pieces named by persistent id) still loads.
     import io
 
-    from flows.chunk_store import STORED_TYPES, TAG
+    from engine.recovery_format import STORED_TYPES
+    TAG = "callpulse-chunk"
 
     class OldPickler(pickle.Pickler):
         def persistent_id(self, obj):

@@ -4,7 +4,6 @@ campaign step's frames."""
 
 from __future__ import annotations
 
-import pickle
 import random
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from engine.due_statuses import DUE_STATUSES, view_without_due
 from engine.events import validate_event
 from engine.followups import DueSchedule, followups_view
 from engine.history import history_entry, history_point, recent
+from engine.recovery_format import decode, encode
 from engine.snapshot import build_snapshot
 from engine.state import CampaignState
 from engine.timefmt import format_time
@@ -199,7 +199,7 @@ def test_schedule_is_exact_in_any_order_incremental_and_derived(stream):
     assert view == _reference(events)
     derived = DueSchedule.of_table(state.table)  # what a loaded state gets: the same schedule
     assert (derived.minutes, derived.with_due) == (state.due_schedule.minutes, state.due_schedule.with_due)
-    assert followups_view(pickle.loads(pickle.dumps(state))) == view
+    assert followups_view(decode(encode(state))) == view
     for status in DUE_STATUSES:
         v = view[status]
         total = v["due_now"] + v["without_due"] + view["later"][status] + sum(h[status] for h in view["by_hour"])

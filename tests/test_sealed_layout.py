@@ -18,6 +18,7 @@ from engine.contact_table import NO_TS
 from engine.entities import Attempt
 from engine.events import validate_event
 from engine.gate import OK, EventGate
+from engine.recovery_format import decode, encode
 from engine.sealed import SealedAttempts
 from engine.sealed_layouts import CompactLayout, WideLayout
 from engine.snapshot import build_snapshot
@@ -41,7 +42,7 @@ def _fold(events):
 def test_release_3_wide_rows_resume_exactly_and_new_chunks_are_compact():
     events = _events()
     cut = len(events) * 2 // 3
-    old_gate, old = pickle.loads((DATA / "release3_voice_campaign_state.pickle").read_bytes())
+    old_gate, old = decode((DATA / "release3_voice_campaign_state.pickle").read_bytes())
     assert {c.layout for c in old.sealed.chunks} == {WideLayout} and old.sealed.hot_layout is WideLayout
     gate, fresh = _fold(events[:cut])
     fresh.take_details()
@@ -57,7 +58,7 @@ def test_release_3_wide_rows_resume_exactly_and_new_chunks_are_compact():
     layouts = [c.layout for c in old.sealed.chunks]
     assert layouts[:6] == [WideLayout] * 6 and CompactLayout in layouts[6:], "frozen after the load: compact"
     # every attempt is found in either layout, and unseals to the same attempt
-    back = pickle.loads(pickle.dumps(old))
+    back = decode(encode(old))
     for aid in {e["attempt_id"] for e in events if e.get("attempt_id")}:
         assert back.sealed.find(aid) == old.sealed.find(aid) == fresh.sealed.find(aid)
 
@@ -142,7 +143,7 @@ def test_states_pickled_before_the_shared_sealed_base_resume_exactly():
     from engine.sealed_layouts import MessageLayout
     from engine.sealed_messages import SealedMessages
 
-    saved = pickle.loads((DATA / "release5_sealed_states.pickle").read_bytes())
+    saved = decode((DATA / "release5_sealed_states.pickle").read_bytes())
     email = SimConfig(seed=41, contacts=150, channel="email", jitter_ms=5000, duplicate_pct=3)
     for name, scenario, chunk_rows in (("email", email, 16), ("voice", SCENARIO, 32)):
         events = [validate_event(e) for e in generate(scenario) if isinstance(e, dict)]
@@ -160,7 +161,7 @@ def test_states_pickled_before_the_shared_sealed_base_resume_exactly():
         go_on_side_by_side(events[cut:], old_gate, old, gate, fresh)
         assert build_snapshot(old) == build_snapshot(fresh)
         assert old.take_details() == fresh.take_details()
-        back = pickle.loads(pickle.dumps(old))
+        back = decode(encode(old))
         assert build_snapshot(back) == build_snapshot(fresh)
 
 

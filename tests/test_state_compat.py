@@ -8,13 +8,13 @@ lateness 30 s, so the voice one holds sealed attempts), details and alerts drain
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import pytest
 
 from callpulse.simulator import SimConfig, generate
 from engine.events import validate_event
+from engine.recovery_format import decode, encode
 from engine.snapshot import build_snapshot
 from flows.dataflow import CampaignLogic, FlowConfig
 from tests.state_folds import fold, go_on_side_by_side
@@ -50,4 +50,4 @@ def test_release_2_snapshot_resumes_exactly(name):
     assert build_snapshot(old) == build_snapshot(fresh)
     assert old.take_details() == fresh.take_details()
     # ... and pickles again in the current layout
-    assert build_snapshot(pickle.loads(pickle.dumps(old))) == build_snapshot(fresh)
+    assert build_snapshot(decode(encode(old))) == build_snapshot(fresh)

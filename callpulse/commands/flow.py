@@ -57,6 +57,10 @@ def add_arguments(parser) -> None:
     rec.add_argument("--seal-chunk-rows", type=int, default=None, metavar="N",
                      help="sealed attempts are frozen into immutable chunks of N rows, each written to the "
                           "recovery dir once (default 65536; fixed for a campaign once it has frozen chunks)")
+    rec.add_argument("--show-snapshot", default=None, metavar="ORG/CAMPAIGN|all",
+                     help="print what the recovery dir holds for a campaign (its state's parts and the /stats "
+                          "body they give, as JSON; 'all' lists the campaigns) and exit: starts no flow, reads "
+                          "no Redis")
     rec.add_argument("--recovery-parts", type=int, default=None,
                      help="partitions to create in a new recovery dir (default: total workers)")
     rec.add_argument("--accept-new-dataset", action="store_true",
@@ -163,6 +167,10 @@ def _record_start(cfg, args, total_workers: int) -> tuple[int, str | None]:
 
 
 def run(args) -> int:
+    if args.show_snapshot is not None:
+        from callpulse.commands.flow_snapshot import show_snapshot
+
+        return show_snapshot(args.recovery_dir, args.show_snapshot)
     if args.workers < 1 or args.processes < 1:
         print("callpulse flow: --workers and --processes must be >= 1", file=sys.stderr)
         return 2
