@@ -25,7 +25,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from engine.keys import PREFIX
+from engine.storage.keys import PREFIX
 
 SCOPES = ("campaigns:read", "campaigns:manage", "events:write")
 DEFAULT_SCOPES = ("campaigns:read", "events:write")

@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
 from api.read_model.gauges import OrgDirectory, read_campaigns, read_flow_marks
-from engine.events import EventRejected, parse_time
+from engine.validation.events import EventRejected, parse_time
 
 log = logging.getLogger("callpulse.api.metrics")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from engine.keys import flow_status_key
+from engine.storage.keys import flow_status_key
 from flows.dataset import DATASET_KEY
 
 CACHE_S = 1.0

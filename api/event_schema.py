@@ -1,7 +1,7 @@
-"""JSON Schema of the ingest events, generated from the validator's own field tables (engine/validation.py).
+"""JSON Schema of the ingest events, generated from the validator's own field tables (engine/validation/validate.py).
 
-One source of truth: ``engine.validation.TYPE_FIELDS`` keeps, per event type, a table of (field, checker,
-required), its checkers public in ``engine.checkers``.
+One source of truth: ``engine.validation.validate.TYPE_FIELDS`` keeps, per event type, a table of (field, checker,
+required), its checkers public in ``engine.validation.checkers``.
 This module reads those tables and turns each checker into the JSON Schema of what it accepts, so
 a type or field added to the validator shows up in the OpenAPI document with no edit here. The
 checkers are plain functions or closures of three factories (``int_checker``, ``enum_checker``,
@@ -20,10 +20,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from engine import checkers as ck
-from engine import limits as lim
 from engine.timefmt import RFC3339, parse_time
-from engine.validation import TYPE_FIELDS, retry_number_required
+from engine.validation import checkers as ck
+from engine.validation import limits as lim
+from engine.validation.validate import TYPE_FIELDS, retry_number_required
 
 REF = "#/components/schemas/"
 ENVELOPE = ("event_id", "type", "ts", "org_id", "campaign_id")

@@ -13,7 +13,7 @@ import orjson
 
 from api.late_notice import LateCheck
 from api.settings import ApiSettings
-from engine.events import EventRejected, parse_event, split_body, validate_event
+from engine.validation.events import EventRejected, parse_event, split_body, validate_event
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
 

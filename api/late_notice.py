@@ -5,9 +5,9 @@ Ingest does not refuse a late event: it is appended like any other, so the flow 
 alone would leave the sender believing it counts, so the answer also lists the events that the
 campaign's watermark already makes late, as the flow sees it:
 
-- the watermark is the one the flow's lateness gate judges by (``engine.gate.EventGate``: the largest
+- the watermark is the one the flow's lateness gate judges by (``engine.state.gate.EventGate``: the largest
   event ts the campaign applied), which the flow stores with each frame under
-  ``engine.keys.watermark_key`` (kept when the campaign retires), read *before* the append (after
+  ``engine.storage.keys.watermark_key`` (kept when the campaign retires), read *before* the append (after
   it, the flow may already have folded this very body in, and an early event of the body would look
   late behind a later one). Not the ``as_of`` of the stored ``/stats`` body: in live mode that also
   follows the wall clock while the campaign is quiet, which the gate does not (events two days old
@@ -29,9 +29,9 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from engine.events import EventRejected, parse_time
-from engine.gate import DEFAULT_LATENESS_MS
-from engine.keys import flow_status_key, stats_key, watermark_key
+from engine.state.gate import DEFAULT_LATENESS_MS
+from engine.storage.keys import flow_status_key, stats_key, watermark_key
+from engine.validation.events import EventRejected, parse_time
 
 
 class LateCheck:

@@ -11,7 +11,7 @@ closed so that it reconnects and resumes with ``Last-Event-ID``).
 SSE ids (docs/api.md):
 - campaign stream (``/v1/campaigns/{id}/live``): a cursor ``<seq>.<l>.<t>.<h>.<d>`` — the last
   frame seq sent and, per abandon window (lifetime, today, 24h, 30d), the number ``n`` of the
-  last alert sent (alert ids are ``org:campaign:window:n`` with escaped ids, `engine.keys.alert_id`;
+  last alert sent (alert ids are ``org:campaign:window:n`` with escaped ids, `engine.storage.keys.alert_id`;
   n = 1, 2, … per window). Frames and
   alerts both carry the cursor as it stands after that event, so one ``Last-Event-ID`` resumes both.
 - org alert stream (``/v1/alerts``): the entry id of the org alert stream.
@@ -31,13 +31,13 @@ import orjson
 
 from api.org_live import MinSample, OrgSummaries
 from api.settings import ApiSettings
-from engine.keys import ALERT_FIELD, ALERT_SERIES, LIVE_CHANNEL, alert_position, org_alerts_stream
+from engine.storage.keys import ALERT_FIELD, ALERT_SERIES, LIVE_CHANNEL, alert_position, org_alerts_stream
 from flows.live_channel import split_frame
 
 log = logging.getLogger("callpulse.api.live")
 
 # Each alert series numbers its alerts 1, 2, …: the level alerts of the four windows, then the
-# forecast alerts of `today` and `30d` (engine.keys.AlertId, engine.vocab.ALERT_SERIES).
+# forecast alerts of `today` and `30d` (engine.storage.keys.AlertId, engine.vocab.ALERT_SERIES).
 _LEGACY_SERIES = 4  # a cursor written before forecast alerts had four alert counters
 _FORECAST_SERIES = 6  # ... and one written before the guard and complaint alerts (issue #23) six
 

@@ -1,8 +1,8 @@
 """The live hub on a Redis Cluster: sharded pub/sub, subscribed only for what this process's clients follow.
 
 On a cluster the flow ``SPUBLISH``es each frame and alert on its campaign's channel
-(`engine.keys.live_campaign_channel`, in the campaign's slot) and again on its org's
-(`engine.keys.live_org_channel`, in the org's slot: frames for ``/v1/live``, alerts for ``/v1/alerts``),
+(`engine.storage.keys.live_campaign_channel`, in the campaign's slot) and again on its org's
+(`engine.storage.keys.live_org_channel`, in the org's slot: frames for ``/v1/live``, alerts for ``/v1/alerts``),
 so a message goes to one shard, not to every node (flows/redis_sink.py). `ShardedLiveHub` keeps the
 fan-out of `api.live.LiveHub` and replaces its one global subscription:
 
@@ -29,7 +29,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from api.live import LiveHub
-from engine.keys import live_campaign_channel, live_org_channel
+from engine.storage.keys import live_campaign_channel, live_org_channel
 
 log = logging.getLogger("callpulse.api.live")
 

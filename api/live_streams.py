@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from api.live import Cursor, LiveHub, Subscriber, stream_id_tuple, valid_stream_id
 from api.org_live import comparable, org_summaries
-from engine.keys import ALERT_FIELD, FRAME_FIELD, alerts_stream, frames_stream, org_alerts_stream
+from engine.storage.keys import ALERT_FIELD, FRAME_FIELD, alerts_stream, frames_stream, org_alerts_stream
 
 log = logging.getLogger("callpulse.api.live")
 

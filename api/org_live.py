@@ -25,7 +25,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from api.read_model.multi_key import mget
-from engine.keys import flow_status_key, org_campaigns_key, stats_key
+from engine.storage.keys import flow_status_key, org_campaigns_key, stats_key
 
 log = logging.getLogger("callpulse.api.org_live")
 

@@ -1,6 +1,6 @@
 """An org's plan (`callpulse orgs set-plan`) and the `plan` block of `GET /v1/usage` (docs/api.md).
 
-Stored in Redis as one hash per org (`engine.keys.plan_key`): name, email_limit, price_usd (the
+Stored in Redis as one hash per org (`engine.storage.keys.plan_key`): name, email_limit, price_usd (the
 decimal as written), updated_ms. The API reads it on every usage request; there is no cache.
 """
 
@@ -10,7 +10,7 @@ import re
 import time
 from decimal import Decimal, InvalidOperation
 
-from engine.keys import plan_key
+from engine.storage.keys import plan_key
 
 MAX_NAME = 200
 _PRICE = re.compile(r"^\d{1,12}(\.\d{1,6})?$")  # dollars with up to micro-dollar precision

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
 
-from engine.keys import PREFIX
+from engine.storage.keys import PREFIX
 
 OFF = ("", "0", "off", "none", "false", "no")
 

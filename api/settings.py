@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 
 from api.rate_limit import parse_rate
 from api.webhook_delivery import DeliverySettings
-from engine.keys import DEFAULT_PARTITIONS, PARTITIONS_SETTING, partitions_from
+from engine.storage.keys import DEFAULT_PARTITIONS, PARTITIONS_SETTING, partitions_from
 from flows.ingest_claims import AckSettings
 from flows.redis_connect import CLUSTER_SETTING, DEFAULT_REDIS_URL, cluster_from
 

@@ -25,7 +25,7 @@ import secrets
 import time
 
 from api.auth import AuthError, Principal, format_ms, key_record_key
-from engine.keys import PREFIX
+from engine.storage.keys import PREFIX
 
 DEFAULT_TTL_S = 300
 MIN_TTL_S = 10

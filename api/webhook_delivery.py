@@ -44,7 +44,7 @@ from standardwebhooks import Webhook
 
 from api.webhook_policy import check_destination
 from api.webhook_store import GROUP, ORGS_KEY, due_key, endpoint_key, jobs_key, log_key, org_endpoints_key
-from engine.keys import ALERT_FIELD, org_alerts_stream
+from engine.storage.keys import ALERT_FIELD, org_alerts_stream
 
 LOG_MAXLEN = 1000
 USER_AGENT = "callpulse-webhooks/1"

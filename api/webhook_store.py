@@ -25,7 +25,7 @@ import redis
 
 from api.auth import valid_org
 from api.webhook_policy import check_url
-from engine.keys import PREFIX, key_part, org_alerts_stream, org_tag
+from engine.storage.keys import PREFIX, key_part, org_alerts_stream, org_tag
 from engine.vocab import ALERT_KINDS
 
 GROUP = "callpulse-webhooks"

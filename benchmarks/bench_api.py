@@ -37,7 +37,7 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from api.auth import create_key  # noqa: E402
 from callpulse.redis_local import free_port, start_redis, stop_redis  # noqa: E402
-from engine.keys import LIVE_CHANNEL, frames_stream, stats_key  # noqa: E402
+from engine.storage.keys import LIVE_CHANNEL, frames_stream, stats_key  # noqa: E402
 from tests.support import CALLPULSE, env_for, read_sse, stop_process, wait_until  # noqa: E402
 
 ORG = "bench"

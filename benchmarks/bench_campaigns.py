@@ -32,7 +32,7 @@ import subprocess
 import orjson
 from harness import CLI, ROOT, log, private_redis, run_measured
 
-from engine.keys import frames_stream, stats_key
+from engine.storage.keys import frames_stream, stats_key
 
 
 def main() -> int:

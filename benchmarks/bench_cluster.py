@@ -27,7 +27,7 @@ from harness import CLI, ROOT, log, run_measured
 
 from callpulse.redis_local import LocalCluster, free_port, start_redis, stop_redis
 from callpulse.simulator import SimConfig, generate
-from engine.keys import stats_key
+from engine.storage.keys import stats_key
 from flows.ingest_claims import accept_events
 from flows.redis_connect import connect
 

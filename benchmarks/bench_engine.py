@@ -23,10 +23,10 @@ import tracemalloc
 from collections import Counter
 
 from callpulse.simulator import SimConfig, generate
-from engine.events import validate_event
-from engine.fold import Fold
-from engine.gate import EventGate
-from engine.snapshot import build_snapshot
+from engine.state.fold import Fold
+from engine.state.gate import EventGate
+from engine.validation.events import validate_event
+from engine.views.snapshot import build_snapshot
 
 
 def events_for(cfg: SimConfig) -> list[dict]:

@@ -49,9 +49,9 @@ sys.path.insert(0, str(ROOT))
 
 from callpulse.redis_local import free_port, start_redis, stop_redis  # noqa: E402
 from callpulse.simulator import SimConfig, generate  # noqa: E402
-from engine.events import EventRejected, parse_event  # noqa: E402
-from engine.fold import Fold  # noqa: E402
-from engine.keys import INGEST_FIELD, flow_status_key, ingest_stream, stats_key  # noqa: E402
+from engine.state.fold import Fold  # noqa: E402
+from engine.storage.keys import INGEST_FIELD, flow_status_key, ingest_stream, stats_key  # noqa: E402
+from engine.validation.events import EventRejected, parse_event  # noqa: E402
 from flows.ingest_writer import StreamAppender, encode  # noqa: E402
 from flows.redis_source import as_parsed, entry_fields  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The recovery format (engine.recovery_format) beside the pickle it replaced, on one campaign state, side by side.
+"""The recovery format (engine.storage.recovery_format) beside the pickle it replaced, on one campaign state, side by side.
 
     callpulse bench recovery [N] [CHECKPOINTS]
 
@@ -9,7 +9,7 @@ and contact blocks the first time it meets them, as the flow does):
 
 - **pickle (STATE_VERSION 5)**: the state pickled whole with a dispatch table for the stored pieces only,
   as `flows.chunk_store` did before the format (classes named by module path, the state's ``__dict__``);
-- **recovery format (6)**: `engine.recovery_format.encode`: records by tag, the state by parts.
+- **recovery format (6)**: `engine.storage.recovery_format.encode`: records by tag, the state by parts.
 
 The order alternates at every checkpoint. Prints the time and bytes of each, their ratio, and the time to
 read the last snapshot back both ways (the resume), with the /stats bodies compared.
@@ -25,11 +25,11 @@ import time
 from itertools import islice
 from pathlib import Path
 
-from engine.gate import OK, EventGate
-from engine.recovery_format import STORED_TYPES, decode
-from engine.snapshot import build_snapshot
-from engine.state import CampaignState
-from engine.validation import parse_event
+from engine.state.campaign import CampaignState
+from engine.state.gate import OK, EventGate
+from engine.storage.recovery_format import STORED_TYPES, decode
+from engine.validation.validate import parse_event
+from engine.views.snapshot import build_snapshot
 from flows.chunk_store import ChunkStore
 
 HERE = Path(__file__).resolve().parent.parent

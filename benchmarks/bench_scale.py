@@ -31,7 +31,7 @@ from pathlib import Path
 import orjson
 from harness import CLI, ROOT, log, private_redis, run_measured
 
-from engine.keys import stats_key
+from engine.storage.keys import stats_key
 
 
 def events_file(contacts: int, reuse: bool, env: dict, channel: str = "voice") -> Path:

@@ -22,7 +22,7 @@ sys.path[:0] = [root, *glob.glob(str(HERE / ".venv/lib/python3*/site-packages"))
 
 import orjson  # noqa: E402
 
-from engine.keys import route_key  # noqa: E402
+from engine.storage.keys import route_key  # noqa: E402
 from flows.campaign_step import CampaignLogic  # noqa: E402
 from flows.config import FlowConfig  # noqa: E402
 from flows.messages import CampaignBatch  # noqa: E402

@@ -1,4 +1,4 @@
-"""Throughput of event decoding + validation (engine/events.py) on one core.
+"""Throughput of event decoding + validation (engine/validation/events.py) on one core.
 
 Generates a seeded, realistic mix of raw events (a voice campaign's call
 lifecycle, contact statuses, transcripts, evaluations, e-mail events, costs;
@@ -27,7 +27,7 @@ import orjson
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from engine.events import clear_caches, decode_event, format_time, validate_event
+from engine.validation.events import clear_caches, decode_event, format_time, validate_event
 
 # Share of each type in the mix (a voice dialer floor: many call events,
 # some contact/email/cost traffic).

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import orjson
 
-from engine.events import EventRejected, parse_event, validate_event
+from engine.validation.events import EventRejected, parse_event, validate_event
 
 BOM = b"\xef\xbb\xbf"
 

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.keys import DEFAULT_PARTITIONS, PARTITIONS_SETTING, partitions_from
+from engine.storage.keys import DEFAULT_PARTITIONS, PARTITIONS_SETTING, partitions_from
 from flows.patience import PatienceSettings
 from flows.redis_connect import CLUSTER_SETTING, DEFAULT_REDIS_URL, cluster_from
 from flows.replica_ack import AckSettings

@@ -5,24 +5,22 @@ values and as the watermark passed by the caller; settings come in as arguments 
 `keys.partitions_from` parses the setting a process's settings object read). The engine imports
 nothing from `flows/` or `api/` (they import it).
 
-What lives here, by job:
+What lives here, by sub-package (each ``__init__`` says more):
 
-* ingest events — `vocab` (statuses, outcomes, windows: one definition each), `limits`, `rejection`
-  (EventRejected), `timefmt` (RFC 3339 / epoch ms), `money` (micro-dollars), `checkers` (field
-  checkers), `validation` (field tables, `validate_event`), `body` (splitting an ingest body);
-  `events` re-exports them all for existing imports;
-* ordering — `gate` (duplicates and lateness), `fold` (gate + state for one process; its `gate_and_apply`
-  is the flow's too);
-* campaign state — `state` (CampaignState: attributes, watermark, dispatch) with its concerns in
-  `state_contacts`, `state_attempts`, `state_email`, `state_alerts`, `state_details`,
-  `state_extremes`, `state_grid`; value objects in `measures`; entities in `entities`,
-  `contact_table`, `sealed` and `sealed_messages` (both on `sealed_base`; their row layouts in
-  `sealed_layouts`), `runs`; configuration in `config`; windows in `windows`, `localtime`;
-  older pickles in `state_upgrade`;
-* derived views — `snapshot` (the /stats body), `detail_batch` (`DetailBatch`: the detail records the
-  flow drains), `alerts` (levels), `forecast`, `daily`, `detail`, `activity`, `peer_percentiles`
-  (`benchmarks` is its old name), `history` (a body's minute point),
-  `followups` (the follow-up schedule by due minute, and its view; `due_statuses`: the part the API reads,
-  without numpy);
-* `keys` — the Redis key layout, the alert id (`AlertId`) and the partition count.
+* `validation` — an event from bytes to a validated, normalised dict or its rejection: `events` (the
+  public face: `parse_event`, `validate_event`, `EventRejected`), `validate` (field tables), `checkers`,
+  `body` (splitting an ingest body), `limits`, `money`, `rejection`;
+* `state` — the campaign's metric state and its fold: `campaign` (`CampaignState`), `parts` (which
+  attributes each part owns), its mixins `contacts`, `attempts`, `email`, `alert_levels`, `details`,
+  `extremes`; the values it keeps (`entities`, `measures`, `windows`, `config`, `runs`, `followups`,
+  `grid`); `gate` (duplicates and lateness) and `fold` (gate, then apply); `upgrade` (release-1 states);
+* `compliance` — alert levels (`levels`), the abandon forecast (`forecast`), the calling-hours and
+  abandon-redial guards and 30-day periods (`guards`, a mixin of the state);
+* `storage` — how a state is kept and written: contact columns (`contact_table`, `contact_blocks`,
+  `id_rows`), sealed rows (`sealed_base`, `sealed_layouts`, `sealed`, `sealed_messages`), the recovery
+  format (`recovery_format`, `recovery_inspect`), and the Redis key layout (`keys`);
+* `views` — what is read: the /stats body (`snapshot`), detail records (`detail`, `detail_batch`,
+  `message_detail`), `daily`, `history`, `peer_percentiles`, `due_statuses`, `activity`;
+* at the top, shared by all: `vocab` (statuses, outcomes, windows: one definition each), `timefmt`
+  (RFC 3339 / epoch ms), `localtime` (zones, calendar, dialing windows).
 """

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.limits import MAX_TIME_MS
-from engine.rejection import EventRejected, bad_type, bad_value, show_value
+from engine.validation.limits import MAX_TIME_MS
+from engine.validation.rejection import EventRejected, bad_type, bad_value, show_value
 
 RFC3339 = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}):([0-9]{2})"

@@ -38,7 +38,7 @@ SENTIMENTS: tuple[str, ...] = ("positive", "neutral", "negative")
 #: Contact statuses that end a contact without success (the snapshot's ``exhausted`` bucket).
 EXHAUSTED_CONTACT_STATUSES: tuple[str, ...] = tuple(s for s in FINAL_CONTACT_STATUSES if s != "completed")
 
-#: Outcome of an ended call attempt (engine.entities decides it); the order is the sealed table's code.
+#: Outcome of an ended call attempt (engine.state.entities decides it); the order is the sealed table's code.
 OUTCOMES: tuple[str, ...] = ("connected", "abandoned", "machine", "busy", "no_answer", "failed")
 
 #: Abandon-rate windows of the alert levels (SPEC §3), in body order.

@@ -5,7 +5,7 @@ campaign (keyed by route). It takes `CampaignBatch` items and emits
 `DeadLetter`, `Alert`, `Details` and `Frame` items for the sink
 (`flows.messages`); its recovery snapshot is
 ``(STATE_VERSION, state, seq, dirty, last_frame, last_event, gate)`` in the recovery format
-(engine.recovery_format).
+(engine.storage.recovery_format).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 import orjson
 from bytewax.operators import StatefulBatchLogic
 
-from engine.events import MAX_EVENT_BYTES, EventRejected, parse_event
-from engine.fold import apply_verdict, gate_and_apply
-from engine.followups import followups_view
-from engine.gate import LATE, OK, EventGate
-from engine.history import history_entry
-from engine.keys import route_key, split_route_key
-from engine.recovery_format import decode, encode
-from engine.snapshot import build_snapshot
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.state.fold import apply_verdict, gate_and_apply
+from engine.state.followups import followups_view
+from engine.state.gate import LATE, OK, EventGate
+from engine.storage.keys import route_key, split_route_key
+from engine.storage.recovery_format import decode, encode
+from engine.validation.events import MAX_EVENT_BYTES, EventRejected, parse_event
+from engine.views.history import history_entry
+from engine.views.snapshot import build_snapshot
 from flows.chunk_store import store_for
 from flows.config import FlowConfig
 from flows.messages import (
@@ -45,12 +45,12 @@ from flows.step_stats import RETIREMENTS, SNAPSHOT_STATS
 # and pipelining all of their records at once is the flow's biggest transient allocation.
 DETAIL_FLUSH_ROWS = 2000
 
-# 6: the recovery format (engine.recovery_format: records by stable tag, the state by parts; 1 to 5 were
+# 6: the recovery format (engine.storage.recovery_format: records by stable tag, the state by parts; 1 to 5 were
 # pickles naming classes by module path, still read);
-# 5: a due column in the contact blocks (the follow-up schedule, engine.followups; 4 is read with no due
+# 5: a due column in the contact blocks (the follow-up schedule, engine.state.followups; 4 is read with no due
 # times known);
 # 4: compliance guards (a guard byte a sealed attempt, contact zone and human-answer columns, the guards'
-# counts), complaint windows, 30-day periods (3 is read and completed from its attempts: engine.state);
+# counts), complaint windows, 30-day periods (3 is read and completed from its attempts: engine.state.campaign);
 # 3: compact sealed rows, byte pass counters, callbacks as JSON (2 is read as is: its pieces carry their
 # own layouts); 2: columnar contacts, sealed attempts, the campaign's own gate; 1 (release 1) is upgraded
 STATE_VERSION = 6
@@ -152,7 +152,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
             self.seq = max(self.seq, now_ms())
             st = self.state
             if version < 2 and st is not None:
-                # Release 1 (read into the columnar layout by engine.state_upgrade): its keys may have
+                # Release 1 (read into the columnar layout by engine.state.upgrade): its keys may have
                 # been dropped by the key-layout migration (flows.key_layout), and the contact profiles
                 # and trails now live under new keys, so everything it knows is written again.
                 if st.lateness_ms is None:
@@ -190,7 +190,7 @@ class CampaignLogic(StatefulBatchLogic[CampaignBatch, CampaignOutput, bytes]):
                          self.gate.watermark((st.org_id, st.campaign_id)), history_entry(body), self._followups(st)))
 
     def _followups(self, st: CampaignState) -> bytes | None:
-        """The follow-ups view (engine.followups) when its schedule or the watermark's minute moved since the
+        """The follow-ups view (engine.state.followups) when its schedule or the watermark's minute moved since the
         last one this step sent, else None: built at most once a minute for a campaign whose follow-ups do not
         change. After a restart the first frame sends it again (the sink's SET overwrites)."""
         sched = st.due_schedule

@@ -2,16 +2,16 @@
 
 Bytewax snapshots a key's whole state every epoch in which it changed. A
 million-contact campaign seals millions of attempts into immutable
-`engine.sealed_base.FrozenChunk`s; pickling them every epoch would make the cost of
+`engine.storage.sealed_base.FrozenChunk`s; pickling them every epoch would make the cost of
 an epoch grow with the campaign's history. Here the state is written in the
-recovery format (engine.recovery_format) with this store's `put` for the stored
-types (`engine.recovery_format.STORED_TYPES`): a frozen chunk or a block of
+recovery format (engine.storage.recovery_format) with this store's `put` for the stored
+types (`engine.storage.recovery_format.STORED_TYPES`): a frozen chunk or a block of
 contact columns is written once to ``<recovery dir>/chunks/<key>.chunk``
 (content-addressed: the same chunk is the same file; its content a record of
 the same format) and the snapshot holds only its key. So what an epoch writes is
 the campaign's hot state (changed blocks, open attempts, aggregates) plus the
 chunks frozen since the last epoch. Snapshots and chunk files written before
-the format (pickles) are still read (`engine.recovery_format.decode`).
+the format (pickles) are still read (`engine.storage.recovery_format.decode`).
 
 Chunk files are written to a temporary name, fsynced and renamed, and the
 directory is fsynced (so the rename itself survives a power cut), before the
@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from engine.recovery_format import decode, encode
+from engine.storage.recovery_format import decode, encode
 
 _STORES: dict[str, ChunkStore] = {}
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from engine.alerts import DEFAULT_MIN_SAMPLE
-from engine.gate import DEFAULT_LATENESS_MS
-from engine.keys import PARTITIONS_SETTING, partitions_from
+from engine.compliance.levels import DEFAULT_MIN_SAMPLE
+from engine.state.gate import DEFAULT_LATENESS_MS
+from engine.storage.keys import PARTITIONS_SETTING, partitions_from
 from flows.patience import PatienceSettings
 from flows.redis_connect import CLUSTER_SETTING, DEFAULT_REDIS_URL, cluster_from
 

@@ -10,9 +10,9 @@
   bytes. The route comes from the entry's ``k`` field (written by the ingest
   path), or from a decode in the source when a raw writer left it out.
 - ``campaign``: `flows.campaign_step.CampaignLogic`, one per campaign: parses
-  each event (`engine.events.parse_event`; live mode: the ``future`` check),
-  runs the campaign's `engine.gate.EventGate` (event_id de-dup, lateness) and
-  applies it to the campaign's `engine.state.CampaignState`; emits dead
+  each event (`engine.validation.events.parse_event`; live mode: the ``future`` check),
+  runs the campaign's `engine.state.gate.EventGate` (event_id de-dup, lateness) and
+  applies it to the campaign's `engine.state.campaign.CampaignState`; emits dead
   letters for rejected and late events, alerts at once and coalesced frames.
 - ``redis``: `flows.redis_sink.RedisSink` (idempotent writes).
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import redis
 
-from engine.keys import PREFIX, flow_status_key
+from engine.storage.keys import PREFIX, flow_status_key
 
 DATASET_KEY = f"{PREFIX}:dataset"
 RECOVERY_FILE = "dataset-id"

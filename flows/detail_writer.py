@@ -1,4 +1,4 @@
-"""The sink's writes of detail records (a `DetailBatch`, engine.detail_batch) into Redis (docs/flow.md).
+"""The sink's writes of detail records (a `DetailBatch`, engine.views.detail_batch) into Redis (docs/flow.md).
 
 Every write is an overwrite (``HSET`` by id) or a set operation (``ZADD``/``ZREM`` of an index), so a
 batch written again after a recovery rewinds leaves the same keys. An index of classes (contacts by
@@ -7,7 +7,7 @@ right without remembering anyone's former class: each changed member joins the i
 leaves every other one (`file_by_class`).
 
 `write_details` appends one campaign's commands to the sink's pipeline, kind by kind, in a fixed order;
-`merge_attempt_patches` writes the records of unsealed attempts (engine.sealed) last, laid over the
+`merge_attempt_patches` writes the records of unsealed attempts (engine.storage.sealed) last, laid over the
 attempt's latest record.
 """
 
@@ -17,9 +17,7 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
-from engine.activity import CALLBACK_FILTERS, OUTCOME_FILTERS, callback_states, outcome_class
-from engine.detail_batch import DetailBatch, Record
-from engine.keys import (
+from engine.storage.keys import (
     activity_key,
     attempt_details_key,
     attempt_index_key,
@@ -39,7 +37,9 @@ from engine.keys import (
     trail_member,
     transcript_key,
 )
-from engine.message_detail import MESSAGE_STATUSES
+from engine.views.activity import CALLBACK_FILTERS, OUTCOME_FILTERS, callback_states, outcome_class
+from engine.views.detail_batch import DetailBatch, Record
+from engine.views.message_detail import MESSAGE_STATUSES
 from engine.vocab import CONTACT_STATUSES, VIOLATION_KINDS
 
 Commands = list[tuple]  # the sink's pipeline: one tuple of bytes a command
@@ -178,7 +178,7 @@ def _write_transcripts(org: str, camp: str, lines: list[Record], cmds: Commands)
 
 def merge_attempt_patches(sent: Iterable[tuple[str, str, DetailBatch]], execute: Callable[[Commands], list],
                           cmds: Commands) -> None:
-    """Records of unsealed attempts (engine.sealed) lack the detail-only fields: lay each patch over
+    """Records of unsealed attempts (engine.storage.sealed) lack the detail-only fields: lay each patch over
     the attempt's latest record — one written earlier in these batches, else the stored one (read with
     ``execute`` in one round trip; rare) — and write it after every other detail (idempotent).
     ``sent``: ``(org, campaign, DetailBatch)`` in the order the sink writes them."""

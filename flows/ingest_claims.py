@@ -1,7 +1,7 @@
 """The ingest path's exactly-once append (`callpulse ingest`, `POST /v1/events`; docs/streams.md, *Claims*).
 
 An event_id is unique per org for an hour (SPEC §1), so ingest claims each id in the org's slot
-(`engine.keys.seen_key`) before it appends the event to its campaign's partition stream. The two keys
+(`engine.storage.keys.seen_key`) before it appends the event to its campaign's partition stream. The two keys
 live in different slots, so no one command or script can do both, on a Redis Cluster least of all.
 A writer can die (or lose its connection) between the claim and the append; the sender then retries,
 and that retry must store the event once, not be answered "duplicate" for an event never stored.
@@ -37,7 +37,7 @@ from collections.abc import Sequence
 import orjson
 import redis
 
-from engine.keys import DEFAULT_PARTITIONS, ingest_stream, partition_for, route_key, seen_key, stored_key
+from engine.storage.keys import DEFAULT_PARTITIONS, ingest_stream, partition_for, route_key, seen_key, stored_key
 from flows.ingest_writer import execute, raise_first_error
 from flows.replica_ack import AckSettings, replica_ack
 
@@ -150,7 +150,7 @@ def _append(client, events, payloads, verdicts, mine, n: int, maxlen: int | None
         route = route_key(org, camp).encode()
         items = by_part.setdefault(p, [])
         if v == DUPLICATE:
-            items += [b"d", b"0", b"", payload, route]  # the repeat rides along (engine.gate.check_repeat)
+            items += [b"d", b"0", b"", payload, route]  # the repeat rides along (engine.state.gate.check_repeat)
             continue
         minute = int(claim[1:claim.index(b":")])
         index = buckets.setdefault(p, {})

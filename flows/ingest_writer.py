@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import orjson
 import redis
 
-from engine.keys import (
+from engine.storage.keys import (
     DEFAULT_PARTITIONS,
     INGEST_FIELD,
     ROUTE_FIELD,
@@ -42,7 +42,7 @@ def partition_of(event, partitions: int) -> int:
 
 
 def route_of(event) -> bytes | None:
-    """The routing key written beside the event (`engine.keys.ROUTE_FIELD`), when it names its campaign."""
+    """The routing key written beside the event (`engine.storage.keys.ROUTE_FIELD`), when it names its campaign."""
     camp = campaign_of(event)
     return route_key(*camp).encode() if camp is not None else None
 

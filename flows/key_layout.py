@@ -1,4 +1,4 @@
-"""Move a Redis dataset written with key layout 1 (raw ids) to layout 2 (ids escaped, `engine.keys`).
+"""Move a Redis dataset written with key layout 1 (raw ids) to layout 2 (ids escaped, `engine.storage.keys`).
 
 Layout 1 put ids into keys as they are, so an id holding ``:`` made keys
 ambiguous: org ``t1`` campaign ``a:b`` and org ``t1:a`` campaign ``b`` shared
@@ -26,7 +26,7 @@ import sys
 
 import redis
 
-from engine.keys import LAYOUT_KEY, LAYOUT_VERSION, PREFIX, key_part
+from engine.storage.keys import LAYOUT_KEY, LAYOUT_VERSION, PREFIX, key_part
 
 CAMPAIGN_FAMILIES = ("stats", "frames", "alerts", "alert-ids", "contacts", "contact-index", "attempts",
                      "contact-profiles", "contact-attempts", "archive",

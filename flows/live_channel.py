@@ -1,4 +1,4 @@
-"""The messages the flow publishes on `engine.keys.LIVE_CHANNEL`, and a reader that leaves frames encoded.
+"""The messages the flow publishes on `engine.storage.keys.LIVE_CHANNEL`, and a reader that leaves frames encoded.
 
     frame: {"kind":"frame","org_id":<str>,"campaign_id":<str>,"seq":<int>,"frame":<the frame JSON>}
     alert: {"kind":"alert","org_id":<str>,"campaign_id":<str>,"alert":<the alert record JSON>}

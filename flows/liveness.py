@@ -1,6 +1,6 @@
 """Whether the flow runs, for `/readyz`: a liveness beat and a stop record in the flow status.
 
-`callpulse flow` writes, in ``callpulse:flow:status`` (`engine.keys.flow_status_key`):
+`callpulse flow` writes, in ``callpulse:flow:status`` (`engine.storage.keys.flow_status_key`):
 
 - ``alive_ms`` every ``ALIVE_EVERY_S`` (and ``alive_every_ms``), from a thread of its own, so the beat
   does not depend on the dataflow's progress: a flow that is alive but behind keeps beating (and
@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from engine.keys import flow_status_key
+from engine.storage.keys import flow_status_key
 from flows.dataset import current, lost_message, report_lost
 from flows.redis_connect import connect
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple, final
 
-from engine.detail_batch import DetailBatch
+from engine.views.detail_batch import DetailBatch
 
 
 class Mark(enum.Enum):
@@ -46,7 +46,7 @@ Entry = tuple[str, RawEvent]
 
 class CampaignBatch(NamedTuple):
     """One campaign's entries of one read, in read order (flows.routing.grouped). ``route`` is the
-    campaign's key (`engine.keys.route_key`), or `flows.routing.UNROUTABLE`."""
+    campaign's key (`engine.storage.keys.route_key`), or `flows.routing.UNROUTABLE`."""
 
     route: str
     entries: list[Entry]
@@ -86,11 +86,11 @@ class Details(NamedTuple):
 class Frame(NamedTuple):
     """The campaign's next frame: its ``seq``, the `/stats` body as JSON bytes (without ``seq``) and the
     event-time watermark of the campaign's gate (ms; None when the gate has none), which the sink
-    stores beside the body for the ingest late notice (`engine.keys.watermark_key`).
+    stores beside the body for the ingest late notice (`engine.storage.keys.watermark_key`).
 
     Computed by the step from the body's dict, so that the sink decodes nothing (issue 24): ``history`` =
-    ``(epoch minute, point JSON)``, the body's minute point (`engine.history`; None without ``as_of``);
-    ``followups`` = the follow-ups view as JSON (`engine.followups`), only when it changed since the step's
+    ``(epoch minute, point JSON)``, the body's minute point (`engine.views.history`; None without ``as_of``);
+    ``followups`` = the follow-ups view as JSON (`engine.state.followups`), only when it changed since the step's
     last one, else None."""
 
     org_id: str

@@ -2,7 +2,7 @@
 
 Bytewax keeps each stateful step's snapshots in its partitions' ``snaps`` table: ``(step_id, state_key,
 snap_epoch, ser_change)``, ``ser_change`` being the pickled value the step's ``snapshot()`` returned (our
-bytes in the recovery format, engine.recovery_format) or NULL when the key was discarded (a retired
+bytes in the recovery format, engine.storage.recovery_format) or NULL when the key was discarded (a retired
 campaign). `latest_campaign_snapshots` gives the newest row of each campaign; `read_value` decodes it
 (with the directory's chunk store). Used by ``callpulse flow --show-snapshot``.
 """
@@ -15,8 +15,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.keys import split_route_key
-from engine.recovery_format import decode, is_current
+from engine.storage.keys import split_route_key
+from engine.storage.recovery_format import decode, is_current
 from flows.chunk_store import read_chunk
 
 CAMPAIGN_STEP = "callpulse.campaign"

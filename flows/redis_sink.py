@@ -13,14 +13,14 @@ Per frame ``(seq, body)`` of campaign (org, c):
   fail with "equal or smaller than the target stream top item", which
   means "already written" and is ignored;
 - ``SADD org_campaigns_key c``;
-- the frame's minute point (issue 24, `engine.history`): a script that replaces the minute's member of
+- the frame's minute point (issue 24, `engine.views.history`): a script that replaces the minute's member of
   ``history_key`` and trims it to the newest `HISTORY_MINUTES` minutes; and, when the frame carries one,
-  ``SET followups_key`` = the follow-ups view (`engine.followups`). Both come computed from the step: the
+  ``SET followups_key`` = the follow-ups view (`engine.state.followups`). Both come computed from the step: the
   frame bytes are never decoded here. Replaying them writes the same minute again: harmless;
 - ``PUBLISH callpulse:live {"kind":"frame","org_id","campaign_id","seq","frame"}``
   (`flows.live_channel`: the frame bytes last, so the API forwards them undecoded). On a Redis
   Cluster: ``SPUBLISH`` (sharded pub/sub) of the same message on the campaign's channel
-  (`engine.keys.live_campaign_channel`, the campaign's slot) and on the org's
+  (`engine.storage.keys.live_campaign_channel`, the campaign's slot) and on the org's
   (`live_org_channel`, for `/v1/live`), instead of the global channel.
 
 Per alert: one Lua script per stream, each touching keys of one cluster slot
@@ -58,8 +58,7 @@ import orjson
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from engine.history import HISTORY_MINUTES
-from engine.keys import (
+from engine.storage.keys import (
     ALERT_FIELD,
     DEAD_LETTER_STREAM,
     FRAME_FIELD,
@@ -79,6 +78,7 @@ from engine.keys import (
     stats_key,
     watermark_key,
 )
+from engine.views.history import HISTORY_MINUTES
 from flows.config import FlowConfig
 from flows.dataset import DATASET_KEY, DatasetLost, current, ensure, lost_message, report_lost
 from flows.detail_writer import merge_attempt_patches, write_details
@@ -96,7 +96,7 @@ if ARGV[4] then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
 """
 assert ALERT_FIELD == b"a"
-# a Redis Cluster: sharded pub/sub, on a channel of the script's slot (engine.keys.live_campaign_channel / _org_)
+# a Redis Cluster: sharded pub/sub, on a channel of the script's slot (engine.storage.keys.live_campaign_channel / _org_)
 SHARDED_ALERT_SCRIPT = ALERT_SCRIPT.replace(b"'PUBLISH'", b"'SPUBLISH'")
 
 # KEYS: dead-letter stream, ref zset. ARGV: ref, now ms, stream maxlen, refs kept, field, value, ...
@@ -302,8 +302,8 @@ class RedisSinkPartition(StatelessSinkPartition[tuple[str, CampaignOutput]]):
 
     def _history(self, org: str, camp: str, points: dict[int, bytes] | None, view: bytes | None,
                  cmds: list) -> None:
-        """A campaign's minute points (engine.history: one script each, replace and trim) and its latest
-        follow-ups view (engine.followups: overwritten), ahead of its stats body."""
+        """A campaign's minute points (engine.views.history: one script each, replace and trim) and its latest
+        follow-ups view (engine.state.followups: overwritten), ahead of its stats body."""
         if points:
             key = history_key(org, camp).encode()
             for minute, point in points.items():

@@ -1,6 +1,6 @@
 """Bytewax source over the partitioned Redis ingest streams (docs/streams.md, docs/flow.md).
 
-One Bytewax partition per ingest stream `engine.keys.ingest_stream(p)`, so a
+One Bytewax partition per ingest stream `engine.storage.keys.ingest_stream(p)`, so a
 campaign (which always lands in one stream) is read by exactly one worker, in
 stream order. The resume state of a partition is the id of the last entry it
 read; on resume it reads the entries after it (`XREAD ... STREAMS key <id>`
@@ -22,7 +22,7 @@ the campaign step), or ``None`` when the entry has neither (dead-lettered as
 malformed downstream).
 
 Every second a partition also records its position in the flow status hash
-(`engine.keys.flow_status_key`) for `/readyz`: ``p<N>`` = last id read,
+(`engine.storage.keys.flow_status_key`) for `/readyz`: ``p<N>`` = last id read,
 ``p<N>_ms`` and ``tick_ms`` = when (wall ms).
 """
 
@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from engine.keys import (
+from engine.storage.keys import (
     DEFAULT_PARTITIONS,
     DUPLICATE_FIELD,
     INGEST_FIELD,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import redis
 
-from engine.keys import PREFIX
+from engine.storage.keys import PREFIX
 
 NODE_INFO_TTL_S = 1.0  # how long a master's count of connected replicas is trusted
 _TAG = re.compile(rb"\{([^}]*)\}")

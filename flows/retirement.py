@@ -3,7 +3,7 @@
 A campaign whose status is completed, stopped or cancelled and which has had
 no event for ``--retire-after-ms`` (wall clock) is *retired* by its step
 (`flows.campaign_step.CampaignLogic`): its final body and detail records
-(contacts, attempts, email messages and their indexes, engine/keys.py) are
+(contacts, attempts, email messages and their indexes, engine/storage/keys.py) are
 already in Redis — a campaign with changes not yet written is not retired —
 and stay there; its state (with its gate and frame sequence) is written to
 ``callpulse:archive:{org:campaign}`` — synchronously, before the step forgets
@@ -20,7 +20,7 @@ directory and the Redis dataset together (docs/operations.md).
 A retired campaign also keeps its minute history (``callpulse:history:{org:campaign}``: its last day of
 points, trimmed by minutes of event time, not by the wall clock) and its last follow-ups view
 (``callpulse:followups:{org:campaign}``). Neither is in the archive: a revived campaign derives its
-follow-up schedule from the archived contact columns (engine.followups) and writes the view and the
+follow-up schedule from the archived contact columns (engine.state.followups) and writes the view and the
 point of its minute with its first frame.
 """
 
@@ -30,8 +30,8 @@ import sys
 
 import redis
 
-from engine.keys import archive_key
-from engine.recovery_format import decode, encode
+from engine.storage.keys import archive_key
+from engine.storage.recovery_format import decode, encode
 from flows.patience import Patience, PatienceSettings
 from flows.redis_connect import connect
 

@@ -1,6 +1,6 @@
 """Route raw ingest entries to their campaign's worker without parsing them (docs/flow.md, *Exchange*).
 
-The flow's one stateful step is keyed by campaign (`engine.keys.route_key`).
+The flow's one stateful step is keyed by campaign (`engine.storage.keys.route_key`).
 The ingest path writes that key beside each event (stream field ``k``), so a
 source routes an entry by reading one field; an entry without it (appended by
 a raw writer) is decoded just far enough to name its campaign. An entry that
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import orjson
 
-from engine.keys import route_key
+from engine.storage.keys import route_key
 from flows.messages import CampaignBatch, Entry, RawEvent, Routed
 
 UNROUTABLE = "!unroutable"  # never a campaign key ('!' is no id character)

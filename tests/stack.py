@@ -39,7 +39,7 @@ class Stack:
     tmp: Path
     files: list[Path]  # every file ingested (or, live without ingest, written): the simulations first
     lines: list[bytes]  # the simulated events' NDJSON lines, in file order
-    events: list[dict]  # the same, decoded (raw, as written: engine.validation.parse_event normalises them)
+    events: list[dict]  # the same, decoded (raw, as written: engine.validation.validate.parse_event normalises them)
     keys: dict[str, str]  # name -> API key secret
     ingested: list[dict] = field(default_factory=list)  # what `callpulse ingest` printed, per file (counts)
     servers: list[ServerThread] = field(default_factory=list)

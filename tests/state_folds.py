@@ -3,8 +3,8 @@ and carrying two states on side by side (a resumed one beside one that never lef
 
 from __future__ import annotations
 
-from engine.gate import OK, EventGate
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.state.gate import OK, EventGate
 
 
 def fold(events: list[dict], **state_options) -> tuple[EventGate, CampaignState]:

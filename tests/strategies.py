@@ -11,7 +11,7 @@ is what ``validate_event`` must return for it. Other test modules reuse them.
 with exactly one defect, and the rejection ``code``/``field`` that the
 defect must produce.
 
-The schema below is written independently of ``engine.events`` (from the
+The schema below is written independently of ``engine.validation.events`` (from the
 SPEC), so the property tests cross-check the module against it.
 """
 
@@ -149,7 +149,7 @@ TYPES = tuple(SCHEMA)
 ALL_FIELD_NAMES = sorted({name for spec in SCHEMA.values() for name, _, _ in spec})
 
 # --------------------------------------------------------------------------
-# Reference helpers (independent of engine.events)
+# Reference helpers (independent of engine.validation.events)
 # --------------------------------------------------------------------------
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)

@@ -3,7 +3,7 @@
 
 Every expected figure is worked out by hand in the comment beside it. Each example is checked on
 both implementations: the reference model (tests/reference_model.py, written from the spec) and
-the engine (`engine.fold.Fold`), the engine fed in arrival orders that differ from the sorted one.
+the engine (`engine.state.fold.Fold`), the engine fed in arrival orders that differ from the sorted one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from engine.fold import Fold
+from engine.state.fold import Fold
 from tests.reference_model import reference_stats
 from tests.test_reference_model import MIN, T0, S, Stream
 
@@ -103,7 +103,7 @@ def test_a_late_abandon_from_change_re_decides_outcomes_exactly():
 
 
 def test_abandon_from_is_validated():
-    from engine.events import EventRejected, validate_event
+    from engine.validation.events import EventRejected, validate_event
 
     base = {"event_id": "e1", "type": "campaign.created", "ts": T0, "org_id": "o", "campaign_id": "c"}
     assert validate_event({**base, "abandon_from": "greeting_end"})["abandon_from"] == "greeting_end"

@@ -1,4 +1,4 @@
-"""The activity log's engine side (engine/activity.py): what the state hands the sink, and the fold.
+"""The activity log's engine side (engine/views/activity.py): what the state hands the sink, and the fold.
 
 The end-to-end checks (real flow, Redis, HTTP) are in tests/test_api_drilldown.py.
 """
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.activity import activity_log, callback_states, outcome_class
-from engine.gate import OK, EventGate
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.state.gate import OK, EventGate
+from engine.views.activity import activity_log, callback_states, outcome_class
 
 pytestmark = pytest.mark.unit
 

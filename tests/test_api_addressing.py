@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from engine.keys import stats_key
+from engine.storage.keys import stats_key
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from engine.events import MAX_BODY_BYTES
+from engine.validation.events import MAX_BODY_BYTES
 from tests.support import read_sse
 
 pytestmark = pytest.mark.e2e

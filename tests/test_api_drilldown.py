@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import pytest
 
 from api.auth import create_key
-from engine.events import parse_event
+from engine.validation.events import parse_event
 from tests.support import run_cli
 
 pytestmark = pytest.mark.e2e

@@ -50,11 +50,11 @@ def test_imports_follow_the_package_rules():
 
 
 def test_routes_read_through_the_read_model():
-    """Route modules hold no Redis key layout (engine/keys.py): that is api/read_model/'s business
+    """Route modules hold no Redis key layout (engine/storage/keys.py): that is api/read_model/'s business
     (readiness, which reads the flow's status hash, is the one exception)."""
     for path in (API / "routes").glob("*.py"):
         if path.name != "ops.py":
-            assert "engine.keys" not in set(_imports(path)), path.name
+            assert "engine.storage.keys" not in set(_imports(path)), path.name
 
 
 def _long_functions(path: Path):
@@ -106,8 +106,8 @@ def test_no_private_names_of_other_modules():
 
 def test_the_api_starts_without_the_write_model():
     """Issue 26: the API reads what the flow wrote; importing it loads neither the campaign state nor numpy
-    (engine/daily.py's state is a type hint only, the follow-ups view is engine/due_statuses.py)."""
-    code = ("import sys, api.app; loaded = [m for m in ('engine.state', 'numpy') if m in sys.modules]; "
+    (engine/views/daily.py's state is a type hint only, the follow-ups view is engine/views/due_statuses.py)."""
+    code = ("import sys, api.app; loaded = [m for m in ('engine.state.campaign', 'numpy') if m in sys.modules]; "
             "assert not loaded, loaded")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -21,8 +21,8 @@ from api.app import create_app
 from api.auth import DEV_KEY, create_key
 from api.live import Cursor, LiveHub
 from api.live_streams import campaign_events
-from engine.events import parse_event
-from engine.keys import ALERT_FIELD, alerts_stream, frames_stream, org_alerts_stream, stats_key
+from engine.storage.keys import ALERT_FIELD, alerts_stream, frames_stream, org_alerts_stream, stats_key
+from engine.validation.events import parse_event
 from tests.support import (
     CALLPULSE,
     ROOT,

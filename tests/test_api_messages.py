@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from engine.keys import message_index_key
+from engine.storage.keys import message_index_key
 from engine.timefmt import format_time
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ import redis
 from api.app import create_app
 from api.auth import create_key
 from api.org_live import comparable, open_alerts, summarize
-from engine.keys import stats_key
+from engine.storage.keys import stats_key
 from tests.support import ServerThread, read_sse, start_flow, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e

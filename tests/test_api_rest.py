@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from api.auth import DEV_KEY
-from engine.events import CONTACT_STATUSES, MAX_BATCH_EVENTS, MAX_BODY_BYTES, parse_event, split_body
-from engine.keys import DEFAULT_PARTITIONS, INGEST_FIELD, contact_details_key, flow_status_key, ingest_stream
+from engine.storage.keys import DEFAULT_PARTITIONS, INGEST_FIELD, contact_details_key, flow_status_key, ingest_stream
+from engine.validation.events import CONTACT_STATUSES, MAX_BATCH_EVENTS, MAX_BODY_BYTES, parse_event, split_body
 from tests.support import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -270,7 +270,7 @@ def test_streams_walk_in_chunks_without_loss(env, monkeypatch):
 
 
 def _offline_fold(env):
-    from engine.fold import Fold
+    from engine.state.fold import Fold
 
     fold = Fold(min_sample=10)
     for ev in env["events"]:
@@ -281,8 +281,8 @@ def _offline_fold(env):
 def test_batches_daily_replies(env):
     from datetime import date
 
-    from engine.daily import daily_rows
-    from engine.detail import batch_record
+    from engine.views.daily import daily_rows
+    from engine.views.detail import batch_record
 
     fold = _offline_fold(env)
     camp = voice_camp(env)
@@ -329,7 +329,7 @@ def test_batches_daily_replies(env):
 
 
 def test_usage_benchmarks_alerts_recent(env):
-    from engine.benchmarks import benchmarks
+    from engine.views.peer_percentiles import benchmarks
 
     bodies = [get(env, f"/v1/campaigns/{c}/stats").json() for c in org_camps(env, "org-1")]
     u = get(env, "/v1/usage").json()

@@ -22,7 +22,7 @@ import redis
 from api.app import create_app
 from api.auth import create_key
 from callpulse.redis_local import free_port
-from engine.keys import ALERT_FIELD, alerts_stream, frames_stream, org_alerts_stream, stats_key
+from engine.storage.keys import ALERT_FIELD, alerts_stream, frames_stream, org_alerts_stream, stats_key
 from tests.support import (
     CALLPULSE,
     ROOT,

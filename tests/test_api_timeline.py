@@ -18,9 +18,9 @@ import pytest
 
 from api.app import create_app
 from api.auth import create_key
-from engine.history import history_point
-from engine.keys import followups_key, history_key, stats_key
+from engine.storage.keys import followups_key, history_key, stats_key
 from engine.timefmt import format_time
+from engine.views.history import history_point
 from flows.config import FlowConfig
 from flows.messages import Frame
 from flows.redis_sink import RedisSinkPartition

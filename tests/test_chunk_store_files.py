@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from engine.contact_blocks import ColumnBlock
+from engine.storage.contact_blocks import ColumnBlock
 from flows import chunk_store
 from flows.chunk_store import HOST, ChunkStore
 

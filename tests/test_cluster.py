@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from api.app import create_app
-from engine.keys import followups_key, history_key, message_details_key, stats_key
+from engine.storage.keys import followups_key, history_key, message_details_key, stats_key
 from tests.support import ServerThread, run_cli, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -133,7 +133,7 @@ def test_ingest_is_acknowledged_only_once_a_replica_holds_it(cluster_url, redis_
     ack = AckSettings(timeout_ms=300)  # CALLPULSE_ACK_TIMEOUT_MS=300
     client = connect(cluster_url)
     evs = events(30, camps=("only",))
-    from engine.keys import ingest_stream, partition_for
+    from engine.storage.keys import ingest_stream, partition_for
 
     stream = ingest_stream(partition_for("o1", "only", 4))
     master = client.get_node_from_key(stream)
@@ -269,6 +269,6 @@ def test_rate_limits_and_plans_on_a_cluster(cluster_url):
     finally:
         server.stop()
     client = connect(cluster_url)
-    from engine.keys import plan_key
+    from engine.storage.keys import plan_key
 
     assert client.hget(plan_key("org-1"), "name") == b"pro"

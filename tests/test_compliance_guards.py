@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.fold import Fold
+from engine.state.fold import Fold
 from tests.reference_model import reference_stats
 from tests.test_reference_model import MIN, T0, H, S, Stream
 

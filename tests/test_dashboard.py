@@ -25,7 +25,7 @@ import redis
 
 from api.app import create_app
 from api.auth import create_key
-from engine.keys import stats_key
+from engine.storage.keys import stats_key
 from flows.ingest_writer import StreamAppender
 from tests.support import CALLPULSE, ROOT, ServerThread, env_for, stop_process, wait_until
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from engine.keys import stats_key
+from engine.storage.keys import stats_key
 from tests.support import wait_until
 from tests.test_dashboard import (  # noqa: F401
     BREACH,

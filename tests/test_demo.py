@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from callpulse.redis_local import free_port
-from engine.keys import org_campaigns_key, stats_key
+from engine.storage.keys import org_campaigns_key, stats_key
 
 pytestmark = pytest.mark.e2e
 
@@ -123,8 +123,8 @@ def test_terminal_judges_the_abandon_rate_as_the_dashboard_does():
 def test_terminal_lines_show_the_campaign_name():
     from callpulse.commands.demo_status import status_line
     from callpulse.simulator import SimConfig, generate
-    from engine.events import validate_event
-    from engine.fold import Fold
+    from engine.state.fold import Fold
+    from engine.validation.events import validate_event
 
     fold = Fold()
     for ev in generate(SimConfig(seed=3, contacts=30, channel="mixed", campaigns=4, name_prefix="Seeded")):

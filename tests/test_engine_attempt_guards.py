@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.fold import Fold
+from engine.state.fold import Fold
 from engine.timefmt import format_time
 from tests.reference_model import Prefix, build_worlds, guard_violations, local_time_of_day_ms
 from tests.test_reference_model import MIN, T0, H, S, Stream

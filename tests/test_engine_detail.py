@@ -7,11 +7,11 @@ from collections import Counter
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.detail import sip_text
-from engine.events import validate_event
-from engine.gate import OK, EventGate
-from engine.snapshot import build_snapshot
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.state.gate import OK, EventGate
+from engine.validation.events import validate_event
+from engine.views.detail import sip_text
+from engine.views.snapshot import build_snapshot
 
 pytestmark = pytest.mark.unit
 

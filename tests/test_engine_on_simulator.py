@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.benchmarks import benchmarks
-from engine.daily import daily_rows
-from engine.events import EventRejected, validate_event
-from engine.fold import Fold
+from engine.state.fold import Fold
+from engine.validation.events import EventRejected, validate_event
+from engine.views.daily import daily_rows
+from engine.views.peer_percentiles import benchmarks
 from tests.reference_model import reference_alerts, reference_benchmarks, reference_daily, reference_stats
 from tests.test_engine_vs_reference import assert_same, diff
 

@@ -6,14 +6,14 @@ from fractions import Fraction
 
 import pytest
 
-from engine.alerts import BREACH, OK, WARNING, abandon_budget, next_level
-from engine.config import exact_decimal
-from engine.events import parse_time, validate_event
-from engine.gate import DUPLICATE, LATE, EventGate
-from engine.gate import OK as GATE_OK
+from engine.compliance.levels import BREACH, OK, WARNING, abandon_budget, next_level
 from engine.localtime import TimeWindow, day_bounds_of
-from engine.recovery_format import decode, encode
-from engine.windows import BucketSeries, RollingPair
+from engine.state.config import exact_decimal
+from engine.state.gate import DUPLICATE, LATE, EventGate
+from engine.state.gate import OK as GATE_OK
+from engine.state.windows import BucketSeries, RollingPair
+from engine.storage.recovery_format import decode, encode
+from engine.validation.events import parse_time, validate_event
 
 pytestmark = pytest.mark.unit
 
@@ -66,7 +66,7 @@ def test_final_campaigns_are_judged_by_their_own_figures(level, a, h, expected):
 
 
 def test_complaint_levels_hand_worked():
-    from engine.alerts import next_complaint_level
+    from engine.compliance.levels import next_complaint_level
 
     c, w = Fraction(3, 1000), Fraction(1, 1000)
     assert next_complaint_level(OK, 3, 10, c, w) == WARNING  # 3/1000 = c: not over, ≥ w
@@ -193,11 +193,11 @@ def test_fold_state_pickles_and_resumes_identically():
     """Bytewax recovery pickles the state: a restored fold must continue exactly like the original."""
 
     from callpulse.simulator import SimConfig, generate
-    from engine.fold import Fold
+    from engine.state.fold import Fold
 
     events = [e for e in generate(SimConfig(seed=3, contacts=40, jitter_ms=5000, duplicate_pct=5))
               if isinstance(e, dict)]
-    from engine.events import validate_event
+    from engine.validation.events import validate_event
 
     events = [validate_event(e) for e in events]
     half = len(events) // 2
@@ -218,7 +218,7 @@ def _ev(eid, etype, ts, **fields):
 
 
 def test_late_event_is_counted_and_changes_nothing():
-    from engine.fold import Fold
+    from engine.state.fold import Fold
 
     f = Fold(lateness_ms=30_000)
     f.apply(_ev("d1", "call.dialed", 100_000, contact_id="k1", attempt_id="a1"))
@@ -236,7 +236,7 @@ def test_state_does_not_grow_with_repeated_events_about_the_same_things():
     """Memory grows with entities and time buckets, never with the number of events."""
     import pickle
 
-    from engine.state import CampaignState
+    from engine.state.campaign import CampaignState
 
     st = CampaignState("o", "c")
     n = 0
@@ -265,7 +265,7 @@ def test_state_does_not_grow_with_repeated_events_about_the_same_things():
 def test_sealed_attempt_takes_a_later_fact_exactly():
     """An ended attempt behind the lateness horizon is sealed (its object dropped); a bridge stamped
     after its end, a duplicate dial and an evaluation still count exactly as for an open attempt."""
-    from engine.fold import Fold
+    from engine.state.fold import Fold
     from tests.reference_model import reference_stats
 
     t0 = 1_778_198_400_000

@@ -14,11 +14,11 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from engine.daily import daily_rows
-from engine.events import validate_event
-from engine.fold import Fold
 from engine.localtime import utc_date
-from engine.recovery_format import decode, encode
+from engine.state.fold import Fold
+from engine.storage.recovery_format import decode, encode
+from engine.validation.events import validate_event
+from engine.views.daily import daily_rows
 from tests.reference_model import reference_alerts, reference_daily, reference_stats
 from tests.stream_strategies import event_streams
 
@@ -50,8 +50,8 @@ def diff(a, b, path="$") -> list[str]:
 @given(event_streams())
 def test_engine_equals_reference_with_sealed_attempts_in_the_digest_index(raw):
     """The same comparison with the sealed-attempt index moved to its digest arrays after every two
-    seals (engine.sealed): attempts sealed, frozen, looked up by digest, and unsealed by later facts."""
-    import engine.sealed_base as sealed
+    seals (engine.storage.sealed): attempts sealed, frozen, looked up by digest, and unsealed by later facts."""
+    import engine.storage.sealed_base as sealed
 
     saved, sealed.CHUNK_ROWS = sealed.CHUNK_ROWS, 2  # the default of every SealedAttempts made meanwhile
     try:

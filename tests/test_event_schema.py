@@ -1,6 +1,6 @@
 """Issue #11: the published event schema (api/event_schema.py) says what the validator accepts.
 
-The schema is generated from engine/events.py's field tables; these tests hold it to the validator:
+The schema is generated from engine/validation/events.py's field tables; these tests hold it to the validator:
 every valid event (tests/strategies.py, written from the spec) matches its schema, events with one
 defect are refused by the schema too (but for the few rules JSON Schema cannot state), and every
 field of every type has a schema (a new kind of checker in the validator fails here, by name).
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from api.event_schema import component_name, components, unmapped
-from engine.events import EVENT_FIELDS, EVENT_TYPES, EventRejected, validate_event
+from engine.validation.events import EVENT_FIELDS, EVENT_TYPES, EventRejected, validate_event
 from tests.strategies import mutated_event, valid_event
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,4 @@
-"""Event parsing and validation (SPEC §1): engine/events.py."""
+"""Event parsing and validation (SPEC §1): engine/validation/events.py."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine import events as E
-from engine.events import (
+from engine.validation import events as E
+from engine.validation.events import (
     CONTACT_STATUSES,
     EVENT_TYPES,
     FINAL_CONTACT_STATUSES,

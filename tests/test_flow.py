@@ -24,9 +24,8 @@ import pytest
 import redis
 
 from callpulse.simulator import SimConfig, generate
-from engine.events import EventRejected, parse_event
-from engine.fold import Fold
-from engine.keys import (
+from engine.state.fold import Fold
+from engine.storage.keys import (
     ALERT_FIELD,
     DEAD_LETTER_STREAM,
     FRAME_FIELD,
@@ -39,6 +38,7 @@ from engine.keys import (
     org_campaigns_key,
     stats_key,
 )
+from engine.validation.events import EventRejected, parse_event
 from flows.ingest_writer import StreamAppender, encode
 
 pytestmark = pytest.mark.e2e
@@ -308,10 +308,10 @@ def _has_campaign_snapshots(recovery_dir) -> bool:
 
 
 def check_details(client, bodies):
-    """Contact/attempt detail in Redis agrees with each final /stats body (engine.detail records)."""
+    """Contact/attempt detail in Redis agrees with each final /stats body (engine.views.detail records)."""
     from collections import Counter
 
-    from engine.keys import (
+    from engine.storage.keys import (
         attempt_details_key,
         attempt_index_key,
         batch_details_key,

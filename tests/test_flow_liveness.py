@@ -23,7 +23,7 @@ import pytest
 
 from api.app import create_app
 from callpulse.simulator import SimConfig, generate
-from engine.keys import frames_stream
+from engine.storage.keys import frames_stream
 from flows.dataset import ensure
 from tests.support import ServerThread, wait_until
 from tests.test_flow import CLI, append, env, start_flow

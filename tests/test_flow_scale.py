@@ -46,7 +46,7 @@ def _the_snapshot_shows_what_the_flow_published(redis_url, rec):
     import orjson
     import redis
 
-    from engine.keys import stats_key
+    from engine.storage.keys import stats_key
 
     def files():  # (SQLite's own -shm/-wal side files of a reader aside)
         return sorted((p.name, p.stat().st_mtime_ns) for p in rec.rglob("*") if not p.name.endswith(("-shm", "-wal")))
@@ -77,10 +77,10 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
     """What an epoch writes for a campaign: its hot part, not its sealed history (flows/chunk_store.py)."""
     import pickle
 
-    from engine.events import validate_event
-    from engine.gate import OK, EventGate
-    from engine.snapshot import build_snapshot
-    from engine.state import CampaignState
+    from engine.state.campaign import CampaignState
+    from engine.state.gate import OK, EventGate
+    from engine.validation.events import validate_event
+    from engine.views.snapshot import build_snapshot
     from flows.chunk_store import ChunkStore
 
     events = [validate_event(e) for e in generate(SimConfig(seed=4, contacts=1500, channel="voice", window="none"))
@@ -129,7 +129,7 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
     # A snapshot written before the dispatch table (a pickle, stored pieces named by persistent id) still loads.
     import io
 
-    from engine.recovery_format import STORED_TYPES
+    from engine.storage.recovery_format import STORED_TYPES
     TAG = "callpulse-chunk"
 
     class OldPickler(pickle.Pickler):
@@ -166,11 +166,11 @@ def test_a_snapshot_names_frozen_chunks_instead_of_copying_them(tmp_path):
 
 
 def test_kept_callback_histories_cost_their_size_not_orjsons_buffer():
-    """orjson returns short results in a ~4 KB allocation; the table keeps copies (engine.contact_table._kept),
+    """orjson returns short results in a ~4 KB allocation; the table keeps copies (engine.storage.contact_table._kept),
     else 80,000 contacts with callbacks held ~300 MB at 1M contacts."""
     import tracemalloc
 
-    from engine.contact_table import ContactTable
+    from engine.storage.contact_table import ContactTable
 
     t = ContactTable()
     rows = [t.add(f"c{i}") for i in range(2000)]

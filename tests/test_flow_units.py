@@ -12,8 +12,7 @@ import orjson
 import pytest
 
 import flows.campaign_step as campaign_step
-from engine.events import format_time
-from engine.keys import (
+from engine.storage.keys import (
     ALERT_FIELD,
     DEAD_LETTER_STREAM,
     FRAME_FIELD,
@@ -27,8 +26,9 @@ from engine.keys import (
     route_key,
     stats_key,
 )
-from engine.recovery_format import decode
-from engine.snapshot import build_snapshot
+from engine.storage.recovery_format import decode
+from engine.validation.events import format_time
+from engine.views.snapshot import build_snapshot
 from flows.campaign_step import CampaignLogic
 from flows.config import FlowConfig
 from flows.file_source import NdjsonFileSource
@@ -217,7 +217,7 @@ def test_snapshot_resumes_state_sequence_and_pacing(clock):
     logic.on_batch(batch(ev("e2", "contact.added", T0 + 5, contact_id="k1")))
     snap = logic.snapshot()
     assert isinstance(snap, bytes)
-    assert decode(snap)[0] == 6  # the recovery format (engine.recovery_format), STATE_VERSION 6
+    assert decode(snap)[0] == 6  # the recovery format (engine.storage.recovery_format), STATE_VERSION 6
     again = CampaignLogic(FlowConfig(replay=True), snap)
     assert build_snapshot(again.state) == build_snapshot(logic.state)
     resumed_at = int(clock.t * 1000)
@@ -235,7 +235,7 @@ def test_a_snapshot_or_archive_of_a_newer_state_version_is_refused_with_what_to_
     newer = pickle.dumps((STATE_VERSION + 1, None, 3, False, 0.0, 0.0, None))
     with pytest.raises(StateVersionError, match="recovery snapshot.*Run the callpulse release that wrote it"):
         CampaignLogic(FlowConfig(replay=True), newer)
-    from engine.keys import archive_key
+    from engine.storage.keys import archive_key
 
     Archive(redis_url).save("o1", "c1", (STATE_VERSION + 1, None, 3, None))
     try:
@@ -484,7 +484,7 @@ def test_a_resent_late_event_is_late_again_as_in_replay_not_a_duplicate(redis_ur
 
 
 def replay_diagnostics(events: list[dict]) -> dict:
-    from engine.fold import Fold
+    from engine.state.fold import Fold
 
     fold = Fold()
     for e in events:

@@ -1,5 +1,5 @@
-"""Issue 24, engine and step: the minute points of the history (engine.history) and the follow-up schedule with
-its view (engine.followups), exact under reordering and duplicates, derived again on load, and carried by the
+"""Issue 24, engine and step: the minute points of the history (engine.views.history) and the follow-up schedule with
+its view (engine.state.followups), exact under reordering and duplicates, derived again on load, and carried by the
 campaign step's frames."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callpulse.simulator import SimConfig, generate
-from engine.due_statuses import DUE_STATUSES, view_without_due
-from engine.events import validate_event
-from engine.followups import DueSchedule, followups_view
-from engine.history import history_entry, history_point, recent
-from engine.recovery_format import decode, encode
-from engine.snapshot import build_snapshot
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.state.followups import DueSchedule, followups_view
+from engine.storage.recovery_format import decode, encode
 from engine.timefmt import format_time
+from engine.validation.events import validate_event
+from engine.views.due_statuses import DUE_STATUSES, view_without_due
+from engine.views.history import history_entry, history_point, recent
+from engine.views.snapshot import build_snapshot
 from flows.campaign_step import CampaignLogic
 from flows.config import FlowConfig
 from flows.messages import CampaignBatch, Frame

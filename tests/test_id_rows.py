@@ -1,4 +1,4 @@
-"""engine.id_rows.IdRows: the contact id <-> row map behaves as a dict and a list would, and survives a
+"""engine.storage.id_rows.IdRows: the contact id <-> row map behaves as a dict and a list would, and survives a
 rebuild from its bytes (what a recovery snapshot keeps)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.id_rows import IdRows
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.storage.id_rows import IdRows
 
 pytestmark = pytest.mark.unit
 

@@ -22,7 +22,7 @@ import redis
 
 from api.app import create_app
 from api.auth import create_key
-from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ingest_stream, seen_key
+from engine.storage.keys import DUPLICATE_FIELD, INGEST_FIELD, ingest_stream, seen_key
 from flows.dataset import ensure
 from flows.ingest_claims import accept_events
 from tests.support import CALLPULSE, ROOT, ServerThread, env_for, wait_until
@@ -108,7 +108,7 @@ def test_a_pending_claim_of_another_event_and_a_repeat_inside_one_call_are_dupli
 
 
 def _part(ev) -> int:
-    from engine.keys import partition_for
+    from engine.storage.keys import partition_for
 
     return partition_for(ev["org_id"], ev["campaign_id"], PARTS)
 

@@ -14,8 +14,16 @@ import orjson
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.events import EventRejected, parse_event
-from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, partition_for, route_key, seen_key
+from engine.storage.keys import (
+    DUPLICATE_FIELD,
+    INGEST_FIELD,
+    ROUTE_FIELD,
+    ingest_stream,
+    partition_for,
+    route_key,
+    seen_key,
+)
+from engine.validation.events import EventRejected, parse_event
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, route_key
+from engine.storage.keys import DUPLICATE_FIELD, INGEST_FIELD, ROUTE_FIELD, ingest_stream, route_key
 from flows.ingest_writer import encode
 from tests.test_flow import CLI, PARTS, env, offline_replay, run_flow, stored_bodies
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import keys
+from engine.storage import keys
 from flows.key_layout import migrate
 
 pytestmark = pytest.mark.e2e
@@ -163,7 +163,7 @@ def test_an_older_snapshot_resumes_with_every_detail_rewritten():
     snapshot); one of this version does not."""
     import pickle
 
-    from engine.state import CampaignState
+    from engine.state.campaign import CampaignState
     from flows.campaign_step import STATE_VERSION, CampaignLogic
     from flows.config import FlowConfig
 

@@ -20,7 +20,7 @@ import redis
 from api.app import create_app
 from api.auth import create_key
 from api.late_notice import LateCheck
-from engine.keys import DEAD_LETTER_STREAM, flow_status_key, stats_key
+from engine.storage.keys import DEAD_LETTER_STREAM, flow_status_key, stats_key
 from tests.support import ServerThread, run_cli, start_flow, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ def stats(env, camp) -> dict | None:
 
 def wait_as_of(env, camp, ts: int) -> dict:
     """The flow has stored a frame whose watermark is `ts`."""
-    from engine.events import format_time
+    from engine.validation.events import format_time
     return wait_until(lambda: (s := stats(env, camp)) and s["as_of"] == format_time(ts) and s,
                       what=f"as_of {ts}")
 

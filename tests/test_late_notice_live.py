@@ -1,9 +1,9 @@
 """Late notices against a *live* flow: the notice judges with the flow's event-time watermark.
 
 In live mode a quiet campaign's `/stats` ``as_of`` follows the wall clock, but the flow's lateness gate
-(engine/gate.py) follows the largest applied event ts. Events two days old sent through
+(engine/state/gate.py) follows the largest applied event ts. Events two days old sent through
 POST /v1/events after a quiet spell were listed late although the flow applied them all; the notice
-now reads the watermark the flow writes with each frame (engine.keys.watermark_key), also for a
+now reads the watermark the flow writes with each frame (engine.storage.keys.watermark_key), also for a
 campaign that has been retired to its archive. Real Redis, the real flow (CLI, live mode), real HTTP.
 """
 
@@ -21,8 +21,8 @@ import redis
 from api.app import create_app
 from api.auth import create_key
 from api.late_notice import LateCheck
-from engine.events import format_time, parse_time
-from engine.keys import DEAD_LETTER_STREAM, archive_key, campaign_tag, flow_status_key, stats_key, watermark_key
+from engine.storage.keys import DEAD_LETTER_STREAM, archive_key, campaign_tag, flow_status_key, stats_key, watermark_key
+from engine.validation.events import format_time, parse_time
 from tests.support import CALLPULSE, ROOT, ServerThread, env_for, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e

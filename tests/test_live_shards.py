@@ -19,8 +19,7 @@ import redis
 from api.app import create_app
 from api.auth import create_key
 from callpulse.redis_local import LocalCluster
-from engine.events import parse_event
-from engine.keys import (
+from engine.storage.keys import (
     FRAME_FIELD,
     LIVE_CHANNEL,
     frames_stream,
@@ -28,6 +27,7 @@ from engine.keys import (
     live_org_channel,
     stats_key,
 )
+from engine.validation.events import parse_event
 from flows.live_channel import frame_message
 from tests.support import ServerThread, read_sse, run_cli, start_flow, stop_process, wait_until
 

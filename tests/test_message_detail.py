@@ -1,4 +1,4 @@
-"""Email message records (engine.message_detail, drained by take_details): each message's counted (earliest)
+"""Email message records (engine.views.message_detail, drained by take_details): each message's counted (earliest)
 fact of every type and its furthest status, exact whatever the order and repeats of the events, sealed
 messages included."""
 
@@ -10,12 +10,12 @@ from collections import Counter
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.events import validate_event
-from engine.gate import OK, EventGate
-from engine.message_detail import MESSAGE_STATUSES, VIEW_FIELDS, message_status, message_view
-from engine.snapshot import build_snapshot
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.state.gate import OK, EventGate
 from engine.timefmt import format_time
+from engine.validation.events import validate_event
+from engine.views.message_detail import MESSAGE_STATUSES, VIEW_FIELDS, message_status, message_view
+from engine.views.snapshot import build_snapshot
 
 pytestmark = pytest.mark.unit
 

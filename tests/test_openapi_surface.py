@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from api.app import create_app
 from api.models.detail import CONFIG_FIELD_TYPES, ConfigChange
-from engine.config import FIELDS
+from engine.state.config import FIELDS
 
 pytestmark = pytest.mark.unit
 

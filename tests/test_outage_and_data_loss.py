@@ -21,7 +21,7 @@ import pytest
 from api.app import create_app
 from api.auth import create_key
 from callpulse.simulator import SimConfig, generate
-from engine.keys import flow_status_key
+from engine.storage.keys import flow_status_key
 from flows.dataset import DATASET_KEY, EXIT_DATASET_LOST
 from tests.redis_faults import RedisProcess
 from tests.support import ServerThread, wait_until

@@ -1,5 +1,5 @@
 """A pass's per-contact counters: a byte a contact, widened to 32 bits when a count leaves 0..255,
-and pickled by blocks in whichever width they have (engine.entities.Pass)."""
+and pickled by blocks in whichever width they have (engine.state.entities.Pass)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from array import array
 
 import pytest
 
-from engine.entities import Pass
+from engine.state.entities import Pass
 
 pytestmark = pytest.mark.unit
 

@@ -48,7 +48,7 @@ def private_uses(path: Path, root: Path = ROOT) -> list[str]:
         if isinstance(node, ast.Attribute) and _private(node.attr):
             base = node.value
             while isinstance(base, ast.Attribute) and not _private(base.attr):
-                base = base.value  # engine.sealed._x: the chain down to its first name
+                base = base.value  # engine.storage.sealed._x: the chain down to its first name
             if isinstance(base, ast.Name) and base.id in imported:
                 found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
     return found
@@ -67,10 +67,10 @@ def test_the_scan_finds_each_form(tmp_path):
     pkg = tmp_path / "engine"
     pkg.mkdir()
     src = pkg / "x.py"
-    src.write_text("import os\nfrom engine import checkers as ck\nfrom engine.rejection import _show, show\n"
-                   "from engine.sealed import SealedRows\nimport engine.sealed\nfrom os import _exit\n"
-                   "_mine = 1\nck._check_id\nck.check_id\nSealedRows._append\nengine.sealed._I32\nos._exit\n"
+    src.write_text("import os\nfrom engine import checkers as ck\nfrom engine.validation.rejection import _show, show\n"
+                   "from engine.storage.sealed import SealedRows\nimport engine.storage.sealed\nfrom os import _exit\n"
+                   "_mine = 1\nck._check_id\nck.check_id\nSealedRows._append\nengine.storage.sealed._I32\nos._exit\n"
                    "_mine.__class__\nck.__name__\n")
     assert private_uses(src, tmp_path) == [
-        "engine/x.py:3: from engine.rejection import _show", "engine/x.py:8: ck._check_id",
-        "engine/x.py:10: SealedRows._append", "engine/x.py:11: engine.sealed._I32"]
+        "engine/x.py:3: from engine.validation.rejection import _show", "engine/x.py:8: ck._check_id",
+        "engine/x.py:10: SealedRows._append", "engine/x.py:11: engine.storage.sealed._I32"]

@@ -19,8 +19,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.campaign_metrics import build_families
-from engine.events import parse_time
-from engine.keys import flow_status_key, stats_key
+from engine.storage.keys import flow_status_key, stats_key
+from engine.validation.events import parse_time
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def sample(m: dict, name: str, **labels):
 
 
 def stored(client) -> list[dict]:
-    from engine.keys import org_campaigns_key
+    from engine.storage.keys import org_campaigns_key
     out = []
     for org in ("org-1", "org-2"):
         for camp in sorted(c.decode() for c in client.smembers(org_campaigns_key(org))):

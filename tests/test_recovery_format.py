@@ -1,4 +1,4 @@
-"""The recovery format (engine.recovery_format, engine.state_parts): a campaign's state written by parts and
+"""The recovery format (engine.storage.recovery_format, engine.state.parts): a campaign's state written by parts and
 records, read back exactly, naming no code of ours, refusing anything else; and the format's own fixture.
 
 `tests/data/release6_recovery_format.snapshot` was written by `_write_fixture` below as of the commit that
@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.events import validate_event
-from engine.recovery_format import (
+from engine.state.campaign import CampaignState
+from engine.state.parts import DERIVED, FIELDS_OF, PART_OF, PARTS, part_fields
+from engine.storage.recovery_format import (
     MAGIC,
     RECORD_TYPES,
     STORED_TYPES,
@@ -24,9 +25,8 @@ from engine.recovery_format import (
     encode,
     is_current,
 )
-from engine.snapshot import build_snapshot
-from engine.state import CampaignState
-from engine.state_parts import DERIVED, FIELDS_OF, PART_OF, PARTS, part_fields
+from engine.validation.events import validate_event
+from engine.views.snapshot import build_snapshot
 from flows.chunk_store import ChunkStore
 from tests.state_folds import fold, go_on_side_by_side
 
@@ -113,11 +113,11 @@ def test_the_format_names_only_its_own_two_functions_and_plain_types(tmp_path):
     for data in (encode((6, st, 1, False, 0.0, 0.0, gate)), ChunkStore(tmp_path).dumps((6, st, gate))):
         named = _globals_named(data[len(MAGIC):])
         ours = {(m, n) for m, n in named if m.split(".")[0] in ("engine", "flows", "api", "callpulse")}
-        assert ours <= {("engine.recovery_format", "record"), ("engine.recovery_format", "stored_piece")}
-        assert {m for m, _n in named} <= {"engine.recovery_format", "builtins", "collections", "fractions", "array"}
+        assert ours <= {("engine.storage.recovery_format", "record"), ("engine.storage.recovery_format", "stored_piece")}
+        assert {m for m, _n in named} <= {"engine.storage.recovery_format", "builtins", "collections", "fractions", "array"}
     # the old format named every class by its module path
     legacy = pickle.dumps((gate, st), protocol=5)
-    assert b"engine.state" in legacy and b"CampaignState" in legacy
+    assert b"engine.state.campaign" in legacy and b"CampaignState" in legacy
 
 
 def test_a_snapshot_naming_anything_else_is_refused_and_runs_nothing(tmp_path):
@@ -136,9 +136,8 @@ def test_a_snapshot_naming_anything_else_is_refused_and_runs_nothing(tmp_path):
 
 
 def _record_call(tag: str, state) -> bytes:
-    """A pickle stream that calls engine.recovery_format.record(tag, state)."""
-    from engine import recovery_format
-
+    """A pickle stream that calls engine.storage.recovery_format.record(tag, state)."""
+    from engine.storage import recovery_format
     class Call:
         def __reduce__(self):
             return recovery_format.record, (tag, state)
@@ -154,9 +153,9 @@ def test_an_attribute_that_belongs_to_no_part_is_refused_when_writing():
 
 
 def test_a_type_of_ours_without_a_record_type_is_refused_when_writing():
-    from engine.fold import Fold
+    from engine.state.fold import Fold
 
-    with pytest.raises(RecoveryFormatError, match="engine.fold.Fold has no record type"):
+    with pytest.raises(RecoveryFormatError, match="engine.state.fold.Fold has no record type"):
         encode(Fold())
 
 

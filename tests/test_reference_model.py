@@ -3,7 +3,7 @@ docs/semantics.md.
 
 Every expected number below is worked out by hand in the comment next to it
 (it was not copied from running the model).  Events are built directly as
-normalised dicts (ts int epoch ms), independent of engine.events.
+normalised dicts (ts int epoch ms), independent of engine.validation.events.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import time
 import orjson
 import pytest
 
-from engine.history import history_point
-from engine.keys import archive_key, followups_key, history_key, stats_key
+from engine.storage.keys import archive_key, followups_key, history_key, stats_key
+from engine.views.history import history_point
 from tests.test_flow import append, offline_replay, start_flow, wait_for_bodies, write_ndjson
 
 pytestmark = pytest.mark.e2e

@@ -10,9 +10,9 @@ import pickle
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from engine.events import validate_event
-from engine.fold import Fold
-from engine.recovery_format import decode
+from engine.state.fold import Fold
+from engine.storage.recovery_format import decode
+from engine.validation.events import validate_event
 from tests.reference_model import reference_stats
 from tests.stream_strategies import event_streams
 from tests.test_engine_vs_reference import assert_same, diff
@@ -258,7 +258,7 @@ def test_a_state_pickled_before_runs_existed_builds_them_on_load():
     expected = f.snapshot(KEY)
     del st.__dict__["runs"]
     loaded = decode(pickle.dumps(st))  # a legacy snapshot (a pickle, STATE_VERSION < 6)
-    from engine.snapshot import build_snapshot
+    from engine.views.snapshot import build_snapshot
 
     assert build_snapshot(loaded) == expected
     assert loaded.runs.figures[1][0] == expected["runs"][0]["attempts"]
@@ -268,8 +268,8 @@ def test_a_state_pickled_before_runs_existed_builds_them_on_load():
 @given(event_streams(lateness_ms=3000))
 def test_engine_equals_reference_with_a_short_lateness_bound_and_tiny_seal_chunks(raw):
     """Attempts are sealed a few seconds after they end and frozen two at a time, so run events
-    arriving later move sealed, frozen attempts between runs (engine/runs.py rebuild)."""
-    import engine.sealed_base as sealed
+    arriving later move sealed, frozen attempts between runs (engine/state/runs.py rebuild)."""
+    import engine.storage.sealed_base as sealed
 
     saved, sealed.CHUNK_ROWS = sealed.CHUNK_ROWS, 2
     try:

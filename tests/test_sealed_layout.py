@@ -1,4 +1,4 @@
-"""Sealed rows in the compact layout (engine.sealed_layouts.CompactLayout), and states written in release 3's
+"""Sealed rows in the compact layout (engine.storage.sealed_layouts.CompactLayout), and states written in release 3's
 wide layout resuming exactly.
 
 `tests/data/release3_voice_campaign_state.pickle` was written by the engine as of commit 3ef4954 (the
@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.contact_table import NO_TS
-from engine.entities import Attempt
-from engine.events import validate_event
-from engine.gate import OK, EventGate
-from engine.recovery_format import decode, encode
-from engine.sealed import SealedAttempts
-from engine.sealed_layouts import CompactLayout, WideLayout
-from engine.snapshot import build_snapshot
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.state.entities import Attempt
+from engine.state.gate import OK, EventGate
+from engine.storage.contact_table import NO_TS
+from engine.storage.recovery_format import decode, encode
+from engine.storage.sealed import SealedAttempts
+from engine.storage.sealed_layouts import CompactLayout, WideLayout
+from engine.validation.events import validate_event
+from engine.views.snapshot import build_snapshot
 from tests.state_folds import fold, go_on_side_by_side
 
 pytestmark = pytest.mark.unit
@@ -113,7 +113,7 @@ def test_compact_rows_round_trip_and_wide_values_are_refused():
 
 def test_an_attempt_too_wide_for_a_sealed_row_stays_open_and_exact():
     """An early attempt whose wrap time is over 2³¹ ms cannot be a compact row: when the horizon passes
-    it, it is refused (engine.state._seal) and stays an ordinary open attempt, exact."""
+    it, it is refused (engine.state.campaign._seal) and stays an ordinary open attempt, exact."""
     events = _events()
     first_end = next(i for i, e in enumerate(events) if e["type"] == "call.ended")
     wide_id = events[first_end]["attempt_id"]
@@ -138,10 +138,10 @@ def test_states_pickled_before_the_shared_sealed_base_resume_exactly():
     `SealedMessages` subclassed `SealedAttempts` and registered its layout on import: an email state with 16
     frozen chunks of sealed messages and a voice state with 6 frozen chunks of compact attempt rows (each
     folded through two thirds of its scenario, details and alerts drained; ``{"email"|"voice": (gate,
-    state)}``). Its pickles name engine.sealed.SealedAttempts, engine.sealed.FrozenChunk and
-    engine.sealed_messages.SealedMessages; each state resumes beside a fresh one, exactly."""
-    from engine.sealed_layouts import MessageLayout
-    from engine.sealed_messages import SealedMessages
+    state)}``). Its pickles name engine.storage.sealed.SealedAttempts, engine.storage.sealed.FrozenChunk and
+    engine.storage.sealed_messages.SealedMessages; each state resumes beside a fresh one, exactly."""
+    from engine.storage.sealed_layouts import MessageLayout
+    from engine.storage.sealed_messages import SealedMessages
 
     saved = decode((DATA / "release5_sealed_states.pickle").read_bytes())
     email = SimConfig(seed=41, contacts=150, channel="email", jitter_ms=5000, duplicate_pct=3)
@@ -165,15 +165,26 @@ def test_states_pickled_before_the_shared_sealed_base_resume_exactly():
         assert build_snapshot(back) == build_snapshot(fresh)
 
 
-def test_a_frozen_chunk_pickles_under_its_old_name():
-    """The recovery format did not change when the rows moved to engine.sealed_base: a chunk still pickles as
-    engine.sealed.FrozenChunk, which the release before reads (and a snapshot of either loads here)."""
+def test_a_chunk_file_of_a_release_5_store_loads(monkeypatch):
+    """Release 5 wrote chunk files as plain pickles naming engine.sealed.FrozenChunk (engine/ was flat then):
+    the store reads them through the legacy reader, whatever module the class is in now."""
     import pickletools
+    import sys
+    import types
+
+    from engine.storage.recovery_format import LEGACY_MODULES
+    from engine.storage.sealed_base import FrozenChunk
 
     s = SealedAttempts(2)
     for i in range(2):
         assert s.seal(f"a{i}", _ended_attempt(i, i + 1), 0)
-    data = pickle.dumps(s.chunks[0], protocol=pickle.HIGHEST_PROTOCOL)
-    names = [arg for op, arg, _pos in pickletools.genops(data) if op.name == "SHORT_BINUNICODE"]
-    assert names[:2] == ["engine.sealed", "FrozenChunk"]
-    assert pickle.loads(data).key == s.chunks[0].key
+    chunk = s.chunks[0]
+    # pickled as release 5 did: the class named engine.sealed.FrozenChunk (a module that is gone)
+    monkeypatch.setattr(FrozenChunk, "__module__", "engine.sealed")
+    monkeypatch.setitem(sys.modules, "engine.sealed", types.SimpleNamespace(FrozenChunk=FrozenChunk))
+    data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+    monkeypatch.undo()
+    names = [arg for op, arg, _pos in pickletools.genops(data) if op.name in ("SHORT_BINUNICODE", "BINUNICODE")]
+    assert "engine.sealed" in names and LEGACY_MODULES["engine.sealed"] == "engine.storage.sealed"
+    back = decode(data)
+    assert back.key == chunk.key and back.layout is chunk.layout and back.__getstate__() == chunk.__getstate__()

@@ -1,4 +1,4 @@
-"""Sealed email messages (engine.sealed_messages): a state that seals them equals one that never seals,
+"""Sealed email messages (engine.storage.sealed_messages): a state that seals them equals one that never seals,
 on a jittered, duplicated email campaign and on late events for sealed messages (a repeat, a repeat
 `email.sent` naming another contact, a new type that unseals, a reply)."""
 
@@ -9,10 +9,11 @@ import pickle
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.events import validate_event
-from engine.gate import OK, EventGate
-from engine.snapshot import build_snapshot
-from engine.state import CampaignState
+from engine.state.campaign import CampaignState
+from engine.state.gate import OK, EventGate
+from engine.storage.recovery_format import encode
+from engine.validation.events import validate_event
+from engine.views.snapshot import build_snapshot
 
 pytestmark = pytest.mark.e2e
 
@@ -116,19 +117,19 @@ def test_a_state_pickled_before_sealed_messages_seals_them_after_the_load():
     _same(back, plain)
 
 
-def test_a_message_chunk_loads_with_only_engine_sealed_imported(tmp_path):
-    """A frozen chunk of messages names layout 3, which engine.sealed_layouts lists with the attempts' layouts:
-    reading the chunk file alone (as a tool might), with only engine.sealed imported, still finds it."""
+def test_a_message_chunk_file_loads_with_only_the_recovery_format_imported(tmp_path):
+    """A frozen chunk of messages names layout 3, which engine.storage.sealed_layouts lists with the attempts'
+    layouts: a chunk file read alone (as a tool might), with only the recovery format imported, finds it."""
     import subprocess
     import sys
     from pathlib import Path
 
     sealing, _plain = _states(_events())
     chunk = sealing.sealed_messages.chunks[0]
-    path = tmp_path / "chunk.pickle"
-    path.write_bytes(pickle.dumps(chunk))
+    path = tmp_path / "chunk.bin"
+    path.write_bytes(encode(chunk))
     root = str(Path(__file__).resolve().parent.parent)
-    code = (f"import sys, pickle; sys.path.insert(0, {root!r}); import engine.sealed; "
-            f"c = pickle.loads(open({str(path)!r}, 'rb').read()); print(c.layout.__name__, c.key)")
+    code = (f"import sys; sys.path.insert(0, {root!r}); from engine.storage.recovery_format import decode; "
+            f"c = decode(open({str(path)!r}, 'rb').read()); print(c.layout.__name__, c.key)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["MessageLayout", chunk.key]

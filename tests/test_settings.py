@@ -14,7 +14,7 @@ import pytest
 from api.settings import ApiSettings
 from api.webhook_delivery import DeliverySettings
 from callpulse.settings import CliSettings
-from engine.keys import DEFAULT_PARTITIONS, partitions_from
+from engine.storage.keys import DEFAULT_PARTITIONS, partitions_from
 from flows.config import FlowConfig
 from flows.patience import PatienceSettings
 from flows.replica_ack import AckSettings

@@ -10,8 +10,8 @@ import pytest
 from callpulse.simulator import SimConfig, Simulator, generate
 from callpulse.simulator.call_window import CallWindow, parse_window
 from callpulse.simulator.pacing import paced, parse_speed
-from engine.events import FINAL_CONTACT_STATUSES, EventRejected, validate_event
 from engine.localtime import TimeWindow
+from engine.validation.events import FINAL_CONTACT_STATUSES, EventRejected, validate_event
 
 pytestmark = pytest.mark.unit
 

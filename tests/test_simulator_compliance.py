@@ -21,8 +21,8 @@ from callpulse.commands.simulate import parse_duration_ms
 from callpulse.simulator import SimConfig, generate
 from callpulse.simulator.campaign_base import TZ_PRESETS
 from callpulse.simulator.generator import DEFAULT_START_MS
-from engine.events import validate_event
-from engine.fold import Fold
+from engine.state.fold import Fold
+from engine.validation.events import validate_event
 
 pytestmark = pytest.mark.e2e
 

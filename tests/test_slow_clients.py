@@ -24,7 +24,7 @@ import pytest
 
 from api.auth import create_key
 from callpulse.redis_local import free_port
-from engine.keys import FRAME_FIELD, LIVE_CHANNEL, frames_stream, stats_key
+from engine.storage.keys import FRAME_FIELD, LIVE_CHANNEL, frames_stream, stats_key
 from tests.support import CALLPULSE, ROOT, env_for, stop_process, wait_until
 
 pytestmark = pytest.mark.e2e

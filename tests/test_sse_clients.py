@@ -19,8 +19,8 @@ import orjson
 import pytest
 from httpx_sse import aconnect_sse
 
-from engine.events import parse_event
-from engine.keys import org_alerts_stream, stats_key
+from engine.storage.keys import org_alerts_stream, stats_key
+from engine.validation.events import parse_event
 from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e

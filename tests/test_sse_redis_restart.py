@@ -16,7 +16,7 @@ import pytest
 
 from api.app import create_app
 from api.auth import create_key
-from engine.keys import FRAME_FIELD, LIVE_CHANNEL, frames_stream, stats_key
+from engine.storage.keys import FRAME_FIELD, LIVE_CHANNEL, frames_stream, stats_key
 from tests.redis_faults import RedisProcess
 from tests.support import ServerThread, read_sse
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.events import validate_event
-from engine.recovery_format import decode, encode
-from engine.snapshot import build_snapshot
+from engine.storage.recovery_format import decode, encode
+from engine.validation.events import validate_event
+from engine.views.snapshot import build_snapshot
 from flows.dataflow import CampaignLogic, FlowConfig
 from tests.state_folds import fold, go_on_side_by_side
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from callpulse.simulator import SimConfig, generate
-from engine.events import validate_event
-from engine.gate import OK
-from engine.snapshot import build_snapshot
+from engine.state.gate import OK
+from engine.validation.events import validate_event
+from engine.views.snapshot import build_snapshot
 from flows.campaign_step import CampaignLogic
 from flows.config import FlowConfig
 from tests.state_folds import fold

@@ -25,7 +25,7 @@ from api.webhook_delivery import DeliverySettings
 from api.webhook_policy import DestinationDenied, check_url
 from api.webhook_store import GROUP, due_key
 from callpulse.redis_local import free_port
-from engine.keys import alert_id, org_alert_ids_key, org_alerts_stream
+from engine.storage.keys import alert_id, org_alert_ids_key, org_alerts_stream
 from flows.redis_sink import ALERT_SCRIPT
 from tests.support import CALLPULSE, ROOT, ServerThread, env_for, run_cli, start_flow, stop_process, wait_until
 from tests.webhook_receiver import Receiver

@@ -111,7 +111,7 @@ class CallsPage(BaseModel):
     calls: list[Call]
 
 
-# the type of each campaign config field, as the /stats body shows it (engine.config.DEFAULTS lists the fields;
+# the type of each campaign config field, as the /stats body shows it (engine.state.config.DEFAULTS lists the fields;
 # tests/test_openapi_surface.py checks that every one is here)
 CONFIG_FIELD_TYPES: dict[str, Any] = {"name": str | None, "channel": Literal[CHANNELS], "kind": str | None,
                                       **{f: info.annotation for f, info in StatsConfig.model_fields.items()}}

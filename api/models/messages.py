@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.models.stats import OpenModel
-from engine.message_detail import MESSAGE_STATUSES
+from engine.views.message_detail import MESSAGE_STATUSES
 
 MessageStatus = Literal[MESSAGE_STATUSES]  # type: ignore[valid-type]
 STATUS_HELP = ("the furthest stage the message reached, later wins: sent < delivered < bounced < opened < clicked "

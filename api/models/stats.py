@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from engine.events import BATCH_STATUSES, CONTACT_STATUSES
+from engine.validation.events import BATCH_STATUSES, CONTACT_STATUSES
 from engine.vocab import OUTCOMES
 
 

@@ -1,6 +1,6 @@
 """The API's read model: every Redis query a route makes, so that routes stay thin.
 
-The flow writes; this package only reads (key layout: engine/keys.py). Modules by what they read:
+The flow writes; this package only reads (key layout: engine/storage/keys.py). Modules by what they read:
 - ``campaigns``: the stats bodies (one serialised SPEC §3 body per campaign), campaign list and
   detail, batches, daily rows (from the flow's quarter-hour cells) and email replies;
 - ``contacts``: contact records with their attempts trails, and the activity log;

@@ -1,7 +1,7 @@
 """The call table (`GET /calls`): attempt pages with transcripts, and its drill-down filters
 (`?callback=`, `?outcome=`, `?run=`; issue #14; `?violation=`, issue 23; docs/api.md).
 
-Both filters read indexes the flow's sink keeps (engine/keys.py):
+Both filters read indexes the flow's sink keeps (engine/storage/keys.py):
 - ``outcome``: one sorted set of attempt ids per outcome class, scored by dial time like the
   attempt index, so a filtered page is one ZRANGE and its total one ZCARD;
 - ``callback``: one set of contact ids per callback state; the attempts are those contacts'
@@ -20,8 +20,7 @@ import orjson
 from api.read_model import dec as _dec
 from api.read_model.contacts import fill_numbers
 from api.read_model.runs import RunRanges
-from engine.events import format_time, parse_time
-from engine.keys import (
+from engine.storage.keys import (
     attempt_details_key,
     attempt_index_key,
     attempt_outcome_index_key,
@@ -31,6 +30,7 @@ from engine.keys import (
     key_part,
     transcript_key,
 )
+from engine.validation.events import format_time, parse_time
 
 CHUNK = 500
 

@@ -10,8 +10,15 @@ from fastapi.exceptions import HTTPException
 
 from api.read_model import dec, hscan
 from api.read_model.multi_key import mget
-from engine.daily import MAX_DAYS, rows_from_quarters
-from engine.keys import batch_details_key, daily_key, org_campaigns_key, replies_index_key, replies_key, stats_key
+from engine.storage.keys import (
+    batch_details_key,
+    daily_key,
+    org_campaigns_key,
+    replies_index_key,
+    replies_key,
+    stats_key,
+)
+from engine.views.daily import MAX_DAYS, rows_from_quarters
 from engine.vocab import EXHAUSTED_CONTACT_STATUSES as EXHAUSTED
 
 CHUNK = 500
@@ -70,7 +77,7 @@ def detail(body: dict) -> dict:
 # ---------------------------------------------------------------- batches
 
 def contact_buckets(by_status: dict) -> dict:
-    """The four contact buckets of a status count (as the engine's stats body has them, engine/snapshot.py)."""
+    """The four contact buckets of a status count (as the engine's stats body has them, engine/views/snapshot.py)."""
     return {"pending": by_status["pending"] + by_status["retrying"] + by_status["followup_scheduled"],
             "in_progress": by_status["dispatched"] + by_status["in_progress"], "completed": by_status["completed"],
             "exhausted": sum(by_status[s] for s in EXHAUSTED)}
@@ -91,12 +98,12 @@ async def batches_page(r, org: str, camp: str, *, status: str | None, skip: int,
 # ---------------------------------------------------------------- daily
 
 async def daily_cells(r, org: str, camp: str) -> dict[int, list[int]]:
-    """The flow's daily counters: {UTC quarter-hour: [counters in engine.state.DAILY_FIELDS order]}."""
+    """The flow's daily counters: {UTC quarter-hour: [counters in engine.state.campaign.DAILY_FIELDS order]}."""
     return {int(q): orjson.loads(v) async for q, v in hscan(r, daily_key(org, camp), CHUNK)}
 
 
 async def daily_stats(r, org: str, camp: str, start: date, end: date) -> dict:
-    """Every local day of [start, end] in the campaign's zone (engine.daily); cut to MAX_DAYS days."""
+    """Every local day of [start, end] in the campaign's zone (engine.views.daily); cut to MAX_DAYS days."""
     body = await stats_body(r, org, camp)
     tw = body["config"]["time_window"]
     tz = tw["tz"] if tw else "UTC"

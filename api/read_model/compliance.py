@@ -2,7 +2,7 @@
 
 The figures (30-day periods, each guard's count and last time, the settings) are the stats body's, as the
 flow stored them with its last frame; the violating attempts are the members of the guards' indexes
-(engine/keys.py ``attempt_violation_index_key``) with their detail records. A redial's abandoned call is
+(engine/storage/keys.py ``attempt_violation_index_key``) with their detail records. A redial's abandoned call is
 found from its record's ``redial_after_abandon_at`` in its contact's trail: the contact's other attempt
 that ended ``abandoned`` at that time (the smallest id when two did).
 """
@@ -15,7 +15,7 @@ from api.read_model import dec
 from api.read_model.calls import CHUNK, contact_attempt_ids, violation_index
 from api.read_model.campaigns import stats_body
 from api.read_model.exports import csv_line
-from engine.keys import attempt_details_key
+from engine.storage.keys import attempt_details_key
 from engine.vocab import VIOLATION_KINDS
 
 CSV_COLUMNS = ["record", "period", "start", "end", "abandoned", "human_answered", "rate", "within_ceiling",

@@ -1,4 +1,4 @@
-"""Reads of the contact and attempt detail the flow writes (engine/keys.py, docs/flow.md): contact
+"""Reads of the contact and attempt detail the flow writes (engine/storage/keys.py, docs/flow.md): contact
 pages, their attempts trails, and the campaign's activity log.
 
 A contact is kept in three places, so the flow never holds a contact's profile
@@ -14,8 +14,7 @@ from urllib.parse import unquote
 import orjson
 
 from api.read_model import dec
-from engine.activity import activity_log, callback_summary
-from engine.keys import (
+from engine.storage.keys import (
     ALERT_FIELD,
     activity_key,
     alerts_stream,
@@ -26,6 +25,7 @@ from engine.keys import (
     contact_profiles_key,
     key_part,
 )
+from engine.views.activity import activity_log, callback_summary
 
 CHUNK = 500
 PROFILE_FIELDS = ("batch_id", "phone_number", "email", "variables", "added_at")

@@ -15,7 +15,7 @@ from api.read_model import dec
 from api.read_model.calls import attempt_index, callback_attempt_ids, violation_attempt_ids, violation_index
 from api.read_model.contacts import contacts_with_trails, fill_numbers
 from api.read_model.runs import RunRanges
-from engine.keys import attempt_details_key, contact_index_key
+from engine.storage.keys import attempt_details_key, contact_index_key
 
 CHUNK = 500
 REPORT_COLUMNS = ["attempt_id", "contact_id", "direction", "from", "to", "pass", "run", "follow_up", "started_at",

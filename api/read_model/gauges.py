@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import orjson
 
 from api.read_model import dec
-from engine.keys import PREFIX, flow_status_key, org_campaigns_key, stats_key
+from engine.storage.keys import PREFIX, flow_status_key, org_campaigns_key, stats_key
 
 _SET_PREFIX = org_campaigns_key("x")[:-len("{x}")]  # "callpulse:campaigns:"
 _SCAN_COUNT = 1000

@@ -1,5 +1,5 @@
 """The email message list (`GET /messages`) and its CSV (`/messages.csv`): the message records the flow writes
-(engine/message_detail.py, keys in engine/keys.py), ordered by sent time, shown as `message_view` shows them.
+(engine/views/message_detail.py, keys in engine/storage/keys.py), ordered by sent time, shown as `message_view` shows them.
 
 The flow keeps one sorted set of message ids scored by sent time (ms; 0 before the message's `email.sent`)
 and one per status, so a page is one ZRANGE and its total one ZCARD, filtered or not; the CSV walks the
@@ -13,8 +13,8 @@ import orjson
 
 from api.read_model import dec
 from api.read_model.exports import csv_line
-from engine.keys import contact_profiles_key, message_details_key, message_index_key
-from engine.message_detail import VIEW_FIELDS, message_view
+from engine.storage.keys import contact_profiles_key, message_details_key, message_index_key
+from engine.views.message_detail import VIEW_FIELDS, message_view
 
 CHUNK = 500
 COLUMNS = list(VIEW_FIELDS)

@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from api.plans import plan_block, read_plan
 from api.read_model import dec
 from api.read_model.campaigns import daily_cells, org_stats
-from engine.keys import ALERT_FIELD, org_alerts_stream
-from engine.state_grid import D_CONNECTED, D_COST, D_DIALS, D_SENT, QUARTER_HOUR
+from engine.state.grid import D_CONNECTED, D_COST, D_DIALS, D_SENT, QUARTER_HOUR
+from engine.storage.keys import ALERT_FIELD, org_alerts_stream
 
 CHUNK = 500
 USAGE_FIGURES = ("dials", "connected", "emails_sent", "cost_usd", "contacts")
@@ -40,7 +40,7 @@ def period_bounds(period: str) -> tuple[int | None, int | None]:
 
 async def _usage_row(r, org: str, camp: str, body: dict, lo: int | None, hi: int | None) -> dict:
     """Lifetime figures from the stats body; a period's from the daily quarter-hour cells (their
-    layout: engine.state.DAILY_FIELDS)."""
+    layout: engine.state.campaign.DAILY_FIELDS)."""
     row = {"campaign_id": camp, "channel": body.get("channel")}
     if lo is None:
         row.update(dials=body["attempts"]["total"], connected=body["outcomes"]["connected"],
@@ -102,8 +102,8 @@ async def recent_alerts(r, org: str, *, limit: int, campaign_id: str | None) -> 
 
 
 async def org_benchmarks(r, org: str, kind: str) -> dict:
-    """Per rate: mean and quartiles over the org's campaigns of ``kind`` (engine/benchmarks.py)."""
-    from engine.benchmarks import benchmarks  # numpy: loaded on first use, not at API start
+    """Per rate: mean and quartiles over the org's campaigns of ``kind`` (engine/views/peer_percentiles.py)."""
+    from engine.views.peer_percentiles import benchmarks  # numpy: loaded on first use, not at API start
 
     bodies = [b for _c, b in await org_stats(r, org)]
     return benchmarks(bodies, org, kind)

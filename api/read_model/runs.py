@@ -1,7 +1,7 @@
 """Which run an attempt belongs to, read from the run table stored with the campaign's stats.
 
 An attempt belongs to the last run (in run order) whose start is at or before its dial
-(engine/runs.py), so each run owns the dial times [its start, the next run's start). A late
+(engine/state/runs.py), so each run owns the dial times [its start, the next run's start). A late
 run event can move that boundary, and with it attempts whose detail records were written long
 ago; so the run is not written into the attempt records but resolved when they are read, from
 the `runs` list of the stats body the flow stored with them. The attempt index is scored by dial
@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from api.read_model.campaigns import stats_body
-from engine.events import parse_time
+from engine.validation.events import parse_time
 
 NEVER_DIALED = 0  # score of an attempt without a call.dialed in the attempt index (flows/redis_sink.py)
 

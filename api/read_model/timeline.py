@@ -1,14 +1,14 @@
-"""Reads of a campaign over time: its minute points (engine.history) and its follow-ups view
-(engine.followups), both stored by the flow as JSON and served without a parse."""
+"""Reads of a campaign over time: its minute points (engine.views.history) and its follow-ups view
+(engine.state.followups), both stored by the flow as JSON and served without a parse."""
 
 from __future__ import annotations
 
 import orjson
 
 from api.read_model.campaigns import ensure_campaign, stats_body
-from engine.due_statuses import view_without_due
-from engine.history import RESOLUTION_S, recent
-from engine.keys import followups_key, history_key
+from engine.storage.keys import followups_key, history_key
+from engine.views.due_statuses import view_without_due
+from engine.views.history import RESOLUTION_S, recent
 
 
 async def history(r, org: str, camp: str, minutes: int) -> bytes:
@@ -23,7 +23,7 @@ async def history(r, org: str, camp: str, minutes: int) -> bytes:
 
 async def followups(r, org: str, camp: str) -> bytes:
     """The follow-ups response: the view the flow stored with the campaign's id in front; when it stored none
-    yet, the counts of the stats body, all without a due time (engine.due_statuses.view_without_due). 404 for an
+    yet, the counts of the stats body, all without a due time (engine.views.due_statuses.view_without_due). 404 for an
     unknown campaign."""
     view = await r.get(followups_key(org, camp))
     if view is None:

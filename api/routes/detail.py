@@ -14,9 +14,9 @@ from api.read_model import calls, compliance, contacts, exports, messages
 from api.read_model.campaigns import batches_page, ensure_campaign
 from api.read_model.runs import run_ranges
 from api.responses import OrjsonResponse
-from engine.activity import ACTIVITY_KINDS, CALLBACK_FILTERS, OUTCOME_FILTERS
-from engine.events import BATCH_STATUSES, CONTACT_STATUSES
-from engine.message_detail import MESSAGE_STATUSES
+from engine.validation.events import BATCH_STATUSES, CONTACT_STATUSES
+from engine.views.activity import ACTIVITY_KINDS, CALLBACK_FILTERS, OUTCOME_FILTERS
+from engine.views.message_detail import MESSAGE_STATUSES
 from engine.vocab import VIOLATION_KINDS
 
 router = APIRouter(tags=["detail"])
@@ -106,7 +106,7 @@ async def get_activity(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
                        kind: ActivityKind | None = Query(None, description="only entries of this kind"),
                        page: int = Query(1, ge=1, le=10**7), limit: int = Query(50, ge=1, le=200)):
     """What happened to the campaign, newest first: creation and config changes (field, from, to),
-    status changes, pauses and resumes, batch status changes and abandon alerts (engine/activity.py)."""
+    status changes, pauses and resumes, batch status changes and abandon alerts (engine/views/activity.py)."""
     await ensure_campaign(r, p.org_id, campaign_id)
     return OrjsonResponse(await contacts.activity_page(r, p.org_id, campaign_id, kind=kind, page=page, limit=limit))
 

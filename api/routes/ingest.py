@@ -9,7 +9,7 @@ from api import models
 from api.deps import LimitsDep, MetricsDep, SettingsDep, SyncRedisDep, WritePrincipal
 from api.ingest import ingest_body, ingest_items, json_body_problem
 from api.responses import OrjsonResponse, limited
-from engine.events import MAX_BODY_BYTES, EventRejected, split_body
+from engine.validation.events import MAX_BODY_BYTES, EventRejected, split_body
 
 router = APIRouter(tags=["ingest"])
 

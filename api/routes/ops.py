@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from api.deps import HubDep, MetricsDep, RedisDep, SettingsDep
 from api.read_model import dec
 from api.responses import OrjsonResponse
-from engine.keys import flow_status_key
+from engine.storage.keys import flow_status_key
 
 router = APIRouter(tags=["ops"])
 

@@ -8,7 +8,7 @@ from api import models
 from api.deps import CampaignId, ReadPrincipal, RedisDep
 from api.read_model import timeline
 from api.responses import raw_json
-from engine.history import DEFAULT_MINUTES, HISTORY_MINUTES
+from engine.views.history import DEFAULT_MINUTES, HISTORY_MINUTES
 
 router = APIRouter(tags=["campaigns"])
 

@@ -61,7 +61,7 @@ def status_line(body: dict, min_sample: int = DEFAULT_MIN_SAMPLE) -> str:
 
 def flow_min_sample(client) -> int:
     """The flow's alert sample size, as it recorded it at start (the default until it has)."""
-    from engine.keys import flow_status_key
+    from engine.storage.keys import flow_status_key
 
     raw = client.hget(flow_status_key(), "min_sample")
     try:
@@ -80,7 +80,7 @@ class StatusPrinter:
     def print(self) -> None:
         import orjson
 
-        from engine.keys import org_campaigns_key, stats_key
+        from engine.storage.keys import org_campaigns_key, stats_key
 
         ids = sorted(x.decode() for x in self.client.smembers(org_campaigns_key(self.org)))
         min_sample = flow_min_sample(self.client)

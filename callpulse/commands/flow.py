@@ -132,7 +132,7 @@ def _record_start(cfg, args, total_workers: int) -> tuple[int, str | None]:
     or (an exit status, None)."""
     import redis
 
-    from engine.keys import flow_status_key
+    from engine.storage.keys import flow_status_key
     from flows.dataset import EXIT_DATASET_LOST, DatasetLost, LossNotAcknowledged, adopt_at_start, report_lost
     from flows.key_layout import migrate
     from flows.liveness import mark_start

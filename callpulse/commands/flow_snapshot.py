@@ -3,7 +3,7 @@
 Reads the directory only (Bytewax's partitions and the chunk files; no Redis, no flow started):
 - ``all``: every campaign with a snapshot, its epoch, partition, size and format;
 - ``ORG/CAMPAIGN``: that campaign's newest snapshot in full: state version, frame bookkeeping, each part
-  of its state summarised (engine.recovery_inspect) and the ``/stats`` body it gives.
+  of its state summarised (engine.storage.recovery_inspect) and the ``/stats`` body it gives.
 Exit 0; 1 when the directory or the campaign has no snapshot.
 """
 
@@ -16,7 +16,7 @@ import orjson
 
 
 def show_snapshot(recovery_dir: str, which: str) -> int:
-    from engine.recovery_inspect import describe_snapshot
+    from engine.storage.recovery_inspect import describe_snapshot
     from flows.recovery_snapshots import latest_campaign_snapshots, read_value
 
     path = Path(recovery_dir)

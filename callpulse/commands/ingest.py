@@ -76,7 +76,7 @@ def _validated_chunks(src, replay: bool):
     """Yield (valid events, their positions, [(position, EventRejected)]) per CHUNK items (NDJSON lines
     or array items; a position is the file line, or the 1-based array item)."""
     from callpulse.event_files import iter_events
-    from engine.events import EventRejected
+    from engine.validation.events import EventRejected
 
     valid: list[dict] = []
     positions: list[int] = []

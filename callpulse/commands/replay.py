@@ -25,8 +25,8 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from callpulse.event_files import iter_events
-    from engine.events import EventRejected
-    from engine.fold import Fold
+    from engine.state.fold import Fold
+    from engine.validation.events import EventRejected
 
     fold = Fold(lateness_ms=args.lateness_ms, min_sample=args.min_sample)
     alerts = []

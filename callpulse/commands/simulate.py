@@ -84,7 +84,7 @@ def _start_ms(text: str | None, paced: bool) -> int | None:
         return int(time.time() * 1000) if paced else None
     if text.lstrip("-").isdigit():
         return int(text)
-    from engine.events import EventRejected, parse_time
+    from engine.validation.events import EventRejected, parse_time
 
     try:
         return parse_time(text, "start")
@@ -188,7 +188,7 @@ def _to_redis(args, sim, stream, factor, start_ms) -> int:
     import redis
 
     from callpulse.settings import CliSettings
-    from engine.events import EVENT_TYPES
+    from engine.validation.events import EVENT_TYPES
     from flows.ingest_writer import StreamAppender
 
     settings = CliSettings.from_env()
