@@ -34,6 +34,10 @@ ABANDON_FROM: tuple[str, ...] = ("answer", "greeting_end")  # where the abandon 
 AMD_RESULTS: tuple[str, ...] = ("human", "machine", "unknown")
 TRANSCRIPT_ROLES: tuple[str, ...] = ("assistant", "user")
 SENTIMENTS: tuple[str, ...] = ("positive", "neutral", "negative")
+#: An agent's state (`agent.state`, SPEC *Agent events*), in the order of the body's `agents.by_state`.
+AGENT_STATES: tuple[str, ...] = ("ready", "on_call", "wrap", "paused", "offline")
+#: The states whose time the body reports per agent (`agents.list[].time_ms`; offline time is not).
+AGENT_TIME_STATES: tuple[str, ...] = AGENT_STATES[:4]
 
 #: Contact statuses that end a contact without success (the snapshot's ``exhausted`` bucket).
 EXHAUSTED_CONTACT_STATUSES: tuple[str, ...] = tuple(s for s in FINAL_CONTACT_STATUSES if s != "completed")

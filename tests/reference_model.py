@@ -1432,6 +1432,45 @@ def costs_block(w: World) -> dict:
             "breakdown": {cat: per_category[cat] / 10**6 for cat in sorted(per_category)}}
 
 
+def agents_block(w: World) -> dict:
+    """SPEC §3 *Agents*, straight from the definition: every agent named by an agent.state or by a counted
+    call.bridged; its state events in (ts, event_id) order, each held until the next one's ts, the last
+    until now."""
+    states = ("ready", "on_call", "wrap", "paused", "offline")
+    events: dict[str, list[dict]] = defaultdict(list)
+    for e in of_type(w.facts, "agent.state"):  # (sorted by key; none is dropped as superseded)
+        events[e["agent_id"]].append(e)
+    handles: dict[str, list[int]] = defaultdict(list)
+    named = set(events)
+    for a in w.attempts.values():
+        bridged = a["bridged"]
+        if bridged is None or bridged.get("agent_id") is None:
+            continue
+        named.add(bridged["agent_id"])
+        if a["ended"] is not None and w.outcome(a) == "connected":
+            handles[bridged["agent_id"]].append(handle_time(a))
+    by_state = {s: 0 for s in states}
+    entries = []
+    for agent in sorted(named):
+        evs = events.get(agent, [])
+        state = evs[-1]["state"] if evs else "offline"
+        by_state[state] += 1
+        time_ms = {s: 0 for s in states}
+        for i, e in enumerate(evs):
+            until = evs[i + 1]["ts"] if i + 1 < len(evs) else w.now
+            time_ms[e["state"]] += until - e["ts"]
+        del time_ms["offline"]
+        busy = time_ms["on_call"] + time_ms["wrap"]
+        entries.append({
+            "agent_id": agent, "state": state,
+            "since": fmt(evs[-1]["ts"]) if evs else None, "reason": evs[-1].get("reason") if evs else None,
+            "calls": len(handles[agent]), "aht_ms": mean(handles[agent]),
+            "time_ms": time_ms,
+            "occupancy": busy / (busy + time_ms["ready"]) if busy + time_ms["ready"] else None,
+        })
+    return {"by_state": by_state, "list": entries}
+
+
 def diagnostics_block(w: World) -> dict:
     orphan_attempts = sum(1 for a in w.attempts.values() if a["dialed"] is None)
     email_messages = set().union(*(messages_with(w, t) for t in EMAIL_TYPES))
@@ -1495,6 +1534,7 @@ def stats_body(w: World, min_sample: int) -> dict:
         "performance": performance_block(w),
         "passes": passes_block(w),
         **runs_keys(w),
+        "agents": agents_block(w),
         "callbacks": callbacks_block(w),
         "email": email_block(w, complaint_levels),
         "costs": costs_block(w),

@@ -105,7 +105,7 @@ SCHEMA: dict[str, tuple[tuple[str, tuple, object], ...]] = {
     ),
     "call.answered": (("attempt_id", ID, R),),
     "call.amd": (("attempt_id", ID, R), ("result", ENUM("human", "machine", "unknown"), R)),
-    "call.bridged": (("attempt_id", ID, R),),
+    "call.bridged": (("attempt_id", ID, R), ("agent_id", ID, O)),
     "call.ended": (
         ("attempt_id", ID, R),
         ("sip_code", INT(100, 699), O),
@@ -143,6 +143,11 @@ SCHEMA: dict[str, tuple[tuple[str, tuple, object], ...]] = {
     ),
     "meeting.booked": (("contact_id", ID, R),),
     "cost.incurred": (("category", STR(64, True), R), ("usd", ("usd",), R)),
+    "agent.state": (
+        ("agent_id", ID, R),
+        ("state", ENUM("ready", "on_call", "wrap", "paused", "offline"), R),
+        ("reason", STR(256), O),
+    ),
 }
 
 TYPES = tuple(SCHEMA)

@@ -34,6 +34,7 @@ _CONTACT = st.sampled_from([f"k{i}" for i in range(1, 7)])
 _ATTEMPT = st.sampled_from([f"a{i}" for i in range(1, 9)])
 _MESSAGE = st.sampled_from([f"m{i}" for i in range(1, 6)])
 _BATCH = st.sampled_from(["b1", "b2", "b3"])
+_AGENT = st.sampled_from(["ag1", "ag2", "bot"])
 
 
 @st.composite
@@ -101,8 +102,17 @@ def _fields(draw, etype: str) -> dict:
             f["pass"] = draw(st.integers(1, 3))
         if draw(st.integers(0, 3)) == 0:
             f["follow_up"] = True
-    elif etype in ("call.answered", "call.bridged"):
+    elif etype == "call.answered":
         f["attempt_id"] = draw(attempt)
+    elif etype == "call.bridged":
+        f["attempt_id"] = draw(attempt)
+        if draw(st.integers(0, 2)):
+            f["agent_id"] = draw(_AGENT)
+    elif etype == "agent.state":
+        f["agent_id"] = draw(_AGENT)
+        f["state"] = draw(st.sampled_from(["ready", "on_call", "wrap", "paused", "offline"]))
+        if draw(st.booleans()):
+            f["reason"] = draw(st.sampled_from(["lunch", "coaching"]))
     elif etype == "call.amd":
         f["attempt_id"] = draw(attempt)
         f["result"] = draw(st.sampled_from(["human", "machine", "unknown"]))
@@ -146,7 +156,8 @@ CALL_HEAVY = (["call.dialed"] * 6 + ["call.answered"] * 5 + ["call.amd"] * 2 + [
                  "conversation.evaluated", "callback.requested", "callback.requested", "callback.completed",
                  "callback.cancelled", "email.sent", "email.delivered", "email.opened", "email.opened",
                  "email.clicked", "email.replied", "email.bounced", "email.unsubscribed", "meeting.booked",
-                 "cost.incurred", "email.complained", "email.complained", "email.delivered"])
+                 "cost.incurred", "email.complained", "email.complained", "email.delivered"]
+              + ["agent.state"] * 4)
 
 
 # Strategies built once, not inside the per-event loop: hypothesis works out a new strategy object's
@@ -191,7 +202,8 @@ def event_streams(draw, max_events: int = 60, lateness_ms: int = LATENESS_MS):
             # 2499..2501: at the threshold measured from a greeting that ends 500 ms after the answer
             gap = draw(st.sampled_from([None, 0, 999, 1000, 1001, 1999, 2000, 2001, 2499, 2500, 2501, 5000]))
             if gap is not None:
-                life.append(("call.bridged", ans + gap, {"attempt_id": aid}))
+                agent = {"agent_id": draw(_AGENT)} if draw(st.booleans()) else {}
+                life.append(("call.bridged", ans + gap, {"attempt_id": aid, **agent}))
             if draw(st.booleans()):
                 life.append(("call.amd", ans + draw(st.sampled_from([500, 500, 3000])),
                              {"attempt_id": aid, "result": draw(st.sampled_from(["human", "machine", "unknown"]))}))

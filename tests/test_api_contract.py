@@ -145,6 +145,7 @@ def test_every_operation_answers_as_declared(env):
         c.response("get", P + "/replies", http.get(base + "/replies"), 200)
         c.response("get", P + "/history", http.get(base + "/history", params={"minutes": 1440}), 200)
         c.response("get", P + "/followups", http.get(base + "/followups"), 200)
+        c.response("get", P + "/agents", http.get(base + "/agents", params={"state": "offline", "limit": 5}), 200)
         c.response("get", P + "/messages", http.get(base + "/messages", params={"limit": 200}), 200)
         c.response("get", P + "/messages.csv", http.get(base + "/messages.csv"), 200)
     kind = http.get(f"/v1/campaigns/{voice}").json()["kind"]

@@ -27,7 +27,8 @@ STATS_KEYS = {
     "campaign_id", "org_id", "name", "channel", "kind", "status", "as_of", "config", "contacts",
     "retry_breakdown", "retries_left", "batch_counts", "attempts", "outcomes", "answered", "human_answered",
     "active_calls", "ringing", "in_progress", "concurrency_limit", "rates", "aht_ms", "avg_ring_ms", "abandon",
-    "compliance", "live", "performance", "passes", "run", "runs", "previous_run_stats", "callbacks", "email", "costs",
+    "compliance", "live", "performance", "passes", "run", "runs", "previous_run_stats", "agents", "callbacks", "email",
+    "costs",
     "diagnostics",
 }
 LIVE_KEYS = {"banner", "dials_per_sec", "connected_per_hour", "calls_per_min", "avg_ring_ms", "ringing",

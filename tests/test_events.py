@@ -91,6 +91,7 @@ MINIMAL: dict[str, dict] = {
     "email.replied": {"message_id": "m1", "sentiment": "positive"},
     "meeting.booked": {"contact_id": "c1"},
     "cost.incurred": {"category": "telephony", "usd": 0.25},
+    "agent.state": {"agent_id": "ag1", "state": "ready"},
 }
 
 
@@ -126,7 +127,7 @@ def assert_rejected(obj, code, field, **kw):
 
 
 def test_vocabularies():
-    assert len(EVENT_TYPES) == 29 and set(EVENT_TYPES) == set(MINIMAL) == set(SCHEMA)
+    assert len(EVENT_TYPES) == 30 and set(EVENT_TYPES) == set(MINIMAL) == set(SCHEMA)
     assert isinstance(EVENT_TYPES, frozenset)
     assert NONFINAL_CONTACT_STATUSES == ("pending", "dispatched", "in_progress", "retrying", "followup_scheduled")
     assert FINAL_CONTACT_STATUSES == (

@@ -1047,7 +1047,7 @@ def test_stats_body_shape_and_types():
         "contacts", "retry_breakdown", "retries_left", "batch_counts", "attempts", "outcomes",
         "answered", "human_answered", "active_calls", "ringing", "in_progress", "concurrency_limit",
         "rates", "aht_ms", "avg_ring_ms", "abandon", "compliance", "live", "performance", "passes", "run",
-        "runs", "previous_run_stats", "callbacks", "email", "costs", "diagnostics"]
+        "runs", "previous_run_stats", "agents", "callbacks", "email", "costs", "diagnostics"]
     assert (st["campaign_id"], st["org_id"], st["name"], st["channel"], st["kind"], st["status"]) == (
         "c1", "o1", "Spring", "voice", "sales-outreach", "active")
     assert st["as_of"] == "2026-05-08T00:00:31.000Z"   # end at T0 + 1 s + 30 s

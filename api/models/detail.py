@@ -77,6 +77,8 @@ class Call(OpenModel):
     started_at: str | None
     answered_at: str | None
     bridged_at: str | None
+    agent_id: str | None = Field(None, description="the agent or bot that took the call (its counted "
+                                                   "call.bridged's agent_id); null when none")
     ended_at: str | None
     amd_result: Literal["human", "machine", "unknown"] | None
     outcome: Literal[OUTCOMES] | None  # type: ignore[valid-type]

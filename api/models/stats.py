@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
@@ -204,6 +205,50 @@ class RunStats(OpenModel):
     last_end_at: str | None
 
 
+class AgentsByState(OpenModel):
+    ready: int
+    on_call: int
+    wrap: int
+    paused: int
+    offline: int
+
+
+class AgentTime(OpenModel):
+    """ms in each state, each `agent.state` held until the next one's ts and the last until now (offline time
+    is not reported)."""
+    ready: int
+    on_call: int
+    wrap: int
+    paused: int
+
+
+class AgentEntry(OpenModel):
+    agent_id: str
+    state: str = Field(description="ready | on_call | wrap | paused | offline (offline until it has a state)")
+    since: str | None = Field(description="ts of its latest agent.state; null when it has none")
+    reason: str | None = Field(description="that event's reason")
+    calls: int = Field(description="its connected attempts (the agent_id of the counted call.bridged)")
+    aht_ms: float | None = Field(description="mean handle time of those calls; null when none")
+    time_ms: AgentTime
+    occupancy: float | None = Field(description="(on_call + wrap) / (ready + on_call + wrap); null when 0")
+
+
+class Agents(OpenModel):
+    by_state: AgentsByState
+    list: builtins.list[AgentEntry] = Field(description="one entry per agent, by agent_id in code point order")
+
+
+class AgentsPage(OpenModel):
+    campaign_id: str
+    as_of: str | None
+    by_state: AgentsByState = Field(description="every agent of the campaign by state (not only this page's)")
+    state: str | None = Field(description="the state filter, null for all")
+    total: int = Field(description="agents matching the filter")
+    limit: int
+    offset: int
+    agents: builtins.list[AgentEntry]
+
+
 class Callbacks(OpenModel):
     requested: int
     pending: int
@@ -297,6 +342,7 @@ class StatsBody(OpenModel):
     run: int = Field(description="the current run: the last in run order")
     runs: list[RunStats] = Field(description="run 1 and every started (not withdrawn) restart, in run order")
     previous_run_stats: RunStats | None = Field(description="the run before the current one; null with one run")
+    agents: Agents = Field(description="the floor behind the dialer (agent.state events, call.bridged agent_id)")
     callbacks: Callbacks
     email: EmailStats
     costs: Costs

@@ -133,3 +133,12 @@ async def replies_page(r, org: str, camp: str, *, sentiment: str | None, page: i
         records = [x for x in records if x["sentiment"] == sentiment]
     first = (page - 1) * per_page
     return {"total": len(records), "page": page, "per_page": per_page, "replies": records[first:first + per_page]}
+
+
+def agents_page(body: dict, *, state: str | None, limit: int, offset: int) -> dict:
+    """A page of the body's `agents.list` (optionally of one state), with the counts by state."""
+    agents = body["agents"]
+    rows = [a for a in agents["list"] if state is None or a["state"] == state]
+    return {"campaign_id": body["campaign_id"], "as_of": body["as_of"], "by_state": agents["by_state"],
+            "state": state, "total": len(rows), "limit": limit, "offset": offset,
+            "agents": rows[offset:offset + limit]}

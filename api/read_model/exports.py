@@ -19,7 +19,7 @@ from engine.storage.keys import attempt_details_key, contact_index_key
 
 CHUNK = 500
 REPORT_COLUMNS = ["attempt_id", "contact_id", "direction", "from", "to", "pass", "run", "follow_up", "started_at",
-                  "answered_at", "bridged_at", "ended_at", "amd_result", "outcome", "result", "sip_code",
+                  "answered_at", "bridged_at", "agent_id", "ended_at", "amd_result", "outcome", "result", "sip_code",
                   "sip_text", "ring_ms", "call_length_ms", "handle_ms", "wrap_ms", "conversation_id",
                   "recording_url", "evaluation", "violations", "dial_tz", "dial_local_time",
                   "redial_after_abandon_at", "abandon_reason"]

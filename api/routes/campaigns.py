@@ -1,4 +1,4 @@
-"""Campaigns: list, detail, the full stats body, daily rows and email replies."""
+"""Campaigns: list, detail, the full stats body, daily rows, email replies and the agents."""
 
 from __future__ import annotations
 
@@ -51,3 +51,13 @@ async def list_replies(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
     await reads.ensure_campaign(r, p.org_id, campaign_id)
     return OrjsonResponse(await reads.replies_page(r, p.org_id, campaign_id, sentiment=sentiment, page=page,
                                                    per_page=per_page))
+
+
+@router.get("/v1/campaigns/{campaign_id}/agents", response_model=models.AgentsPage)
+async def list_agents(r: RedisDep, p: ReadPrincipal, campaign_id: CampaignId,
+                      state: Literal["ready", "on_call", "wrap", "paused", "offline"] | None = Query(None),
+                      limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=10**7)):
+    """The campaign's agents (SPEC §3 *Agents*) as of its last frame, by agent_id, optionally in one state:
+    the `/stats` body's `agents.list`, paged, with the counts by state."""
+    body = await reads.stats_body(r, p.org_id, campaign_id)
+    return OrjsonResponse(reads.agents_page(body, state=state, limit=limit, offset=offset))

@@ -130,6 +130,8 @@ class AttemptFacts(StateAttributes):
             a.phone_number = ev.get("phone_number")
         elif slot == "amd":
             a.amd_result = ev["result"]
+        elif slot == "bridge":
+            a.agent = ev.get("agent_id")
         elif slot == "end":
             a.sip = ev.get("sip_code")
             a.wrap = ev.get("wrap_ms", 0)
@@ -239,6 +241,8 @@ class AttemptFacts(StateAttributes):
                 self.ring_1s.add(ats, (s * ring, s))
         if parts & P_BRIDGE and a.bridge is not None:
             self.bridged_1s.add1(a.bridge[0], s)
+            if a.agent is not None:
+                self._agent_bridge(a.agent, s)
         if parts & P_END and end is not None:
             self._end_contrib(a, end[0], s)
 
@@ -297,7 +301,10 @@ class AttemptFacts(StateAttributes):
             self._daily(ets, D_ABANDONED, s)
         elif o == "connected":
             self._daily(ets, D_CONNECTED, s)
-            self.aht.add(ets - a.bridge[0] + a.wrap, s)
+            handle = ets - a.bridge[0] + a.wrap
+            self.aht.add(handle, s)
+            if a.agent is not None:
+                self._agent_call(a.agent, handle, s)
         if dial is not None:
             p = self.passes[a.pass_no]
             if o == "connected":

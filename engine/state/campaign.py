@@ -26,6 +26,7 @@ from engine.compliance.forecast import ForecastAlarm
 from engine.compliance.guards import ComplianceGuards
 from engine.compliance.levels import DEFAULT_MIN_SAMPLE, AlertTracker
 from engine.localtime import day_bounds_of
+from engine.state.agents import AgentFacts
 from engine.state.alert_levels import AlertsAndForecast
 from engine.state.attempts import AttemptFacts
 from engine.state.config import ConfigHistory
@@ -49,7 +50,7 @@ from engine.vocab import COMPLAINT_WINDOWS, EMAIL_TYPES, FORECAST_WINDOWS
 
 
 class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, ComplianceGuards, DetailRecords,
-                    StaleExtremes):
+                    StaleExtremes, AgentFacts):
     """``lateness_ms``: the gate's lateness bound. When given, the state relies on it (every event it is
     handed is at most that far behind the latest event ts it applied) to seal finished attempts and
     forget tie-breaking event ids (engine.storage.sealed, engine.storage.contact_table); None keeps everything."""
@@ -127,6 +128,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
         self.periods: dict[int, list[int]] = {}
 
         self._init_details(collect_details)
+        self._init_agents()
 
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
@@ -163,6 +165,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
             if a.dial is not None:
                 self.open_by_contact.setdefault(a.contact, []).append(aid)
             self._note_waiting(aid, a)
+        if "agents" not in d:  # written before agents existed (its attempts name none)
+            self._init_agents()
         if "abandon_ends" not in d:  # pickled before the compliance guards, complaints and periods
             self.complaints_30d = RollingPair(HOUR, 30 * 24)
             self.complaint_trackers = {w: AlertTracker(w) for w in COMPLAINT_WINDOWS}
@@ -241,6 +245,8 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
             a = self.attempts.get(aid)
             if a is None or a.end is None or a.latest_fact_ts() != ts:
                 continue  # sealed already, or a later fact pushed a newer entry
+            if a.agent is not None:
+                continue  # sealed rows have no agent column (engine.state.agents): it stays open
             if not self.sealed.seal(aid, a, self.table.row_of(a.contact) if a.contact is not None else -1):
                 continue  # too wide for a sealed row (engine.storage.sealed.CompactLayout): stays open
             if a.dial is not None:
@@ -251,6 +257,7 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
             del self.attempts[aid]
         self._seal_messages(horizon)
         self.table.forget_event_ids(horizon)
+        self._compact_agents(horizon)
 
     def _seal_messages(self, horizon: int) -> None:
         """Messages whose facts are all behind the horizon become rows (engine.storage.sealed_messages)."""
@@ -349,6 +356,7 @@ _HANDLERS = {
     "callback.completed": CampaignState._callback,
     "callback.cancelled": CampaignState._callback,
     "cost.incurred": CampaignState._cost,
+    "agent.state": CampaignState._agent_state,
 }
 for _t in ("call.dialed", "call.answered", "call.amd", "call.bridged", "call.ended",
            "call.transcript", "conversation.evaluated"):

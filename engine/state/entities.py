@@ -40,7 +40,7 @@ class Attempt(Slotted):
         "ans", "amd", "amd_result", "bridge",
         "end", "sip", "wrap", "conversation_id", "recording_url",
         "eval_key", "eval_results",
-        "outcome", "answered_at_end", "human_at_end", "partial", "guards",
+        "outcome", "answered_at_end", "human_at_end", "partial", "guards", "agent",
     )
 
     def __init__(self):
@@ -65,14 +65,17 @@ class Attempt(Slotted):
         self.human_at_end = False
         self.partial = False  # unsealed (engine.storage.sealed): its detail-only fields are not known here
         self.guards = 0  # compliance guards (engine.compliance.guards): violation and alerted bits
+        self.agent = None  # agent_id of the counted call.bridged (engine.state.agents)
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        n = len(state)
-        if n < len(self.__slots__) - 1:  # pickled before 'partial' existed
+        n = len(state)  # (older shapes are shorter: each later slot was appended)
+        if n < 20:  # written before 'partial' existed
             self.partial = False
-        if n < len(self.__slots__):  # pickled before the guards existed (rebuilt by the state on load)
+        if n < 21:  # written before the guards existed (rebuilt by the state on load)
             self.guards = 0
+        if n < 22:  # written before agents existed
+            self.agent = None
 
     def latest_fact_ts(self) -> int:
         """ts of its latest fact (the evaluation included); -1 when it has none."""

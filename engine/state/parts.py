@@ -1,7 +1,7 @@
 """The parts of a campaign's state: which attributes each part owns, and their types.
 
-`CampaignState` (engine.state.campaign) is one object whose concerns live in mixins (engine.state.contacts,
-state_attempts, state_email, state_alerts, state_guards, state_details, state_extremes). This module is
+`CampaignState` (engine.state.campaign) is one object whose concerns live in mixins (engine.state: contacts,
+attempts, email, alert_levels, details, extremes, agents; engine.compliance.guards). This module is
 the map of its attributes: each part below names the attributes it owns, with their types. The map does
 three jobs:
 
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from engine.compliance.forecast import ForecastAlarm
     from engine.compliance.levels import AlertTracker
+    from engine.state.agent_timeline import Agent
     from engine.state.config import ConfigHistory
     from engine.state.entities import Attempt, Batch, Message, Pass
     from engine.state.followups import DueSchedule
@@ -176,6 +177,11 @@ class CompliancePart:
     periods: dict[int, list[int]]
 
 
+class AgentsPart:
+    """The agents: each one's state events (from the horizon on), time folded behind it, calls and AHT."""
+    agents: dict[str, Agent]
+
+
 class DetailsPart:
     """The outbox of detail records changed since the last frame (engine.state.details)."""
     dirty_contacts: set[str]
@@ -205,6 +211,7 @@ PARTS: dict[str, type] = {
     "complaints": ComplaintsPart,
     "compliance": CompliancePart,
     "details": DetailsPart,
+    "agents": AgentsPart,
 }
 
 # Rebuilt on load from the open attempts and the contact table (CampaignState.__setstate__): not written.
@@ -222,18 +229,22 @@ PART_OF: dict[str, str] = {f: name for name, cls in PARTS.items() for f in part_
 
 
 class StateAttributes(IdentityPart, ClockPart, CampaignPart, ContactsPart, AttemptsPart, EmailPart, ResultsPart,
-                      SeriesPart, AbandonPart, ForecastPart, ComplaintsPart, CompliancePart, DetailsPart):
+                      SeriesPart, AbandonPart, ForecastPart, ComplaintsPart, CompliancePart, DetailsPart, AgentsPart):
     """Every attribute of a campaign state, typed: the base of the state's mixins (for the type checker)."""
 
     if TYPE_CHECKING:  # the methods one mixin calls on another (defined there; declared here for the checker)
-        def first_dial_ts(self) -> int | None: ...  # state_alerts
-        def _daily(self, ts: int, field: int, s: int) -> None: ...  # state_attempts
-        def _pass(self, n: int) -> Pass: ...  # state_contacts
-        def _contact_contrib(self, row: int, s: int) -> None: ...  # state_contacts
-        def _guard_open(self, aid: str, a: Attempt) -> None: ...  # state_guards
-        def _guard_retract_own(self, a: Attempt) -> None: ...  # state_guards
-        def _abandon_end(self, cid: str, row: int, ets: int, s: int) -> None: ...  # state_guards
-        def _redecide_touched(self) -> None: ...  # state_guards
-        def _period_add(self, ets: int, ab: int, s: int) -> None: ...  # state_guards
-        def attempt_detail(self, aid: str, a: Attempt) -> dict: ...  # state_guards
+        def first_dial_ts(self) -> int | None: ...  # state.alert_levels
+        def _daily(self, ts: int, field: int, s: int) -> None: ...  # state.attempts
+        def _pass(self, n: int) -> Pass: ...  # state.contacts
+        def _contact_contrib(self, row: int, s: int) -> None: ...  # state.contacts
+        def _guard_open(self, aid: str, a: Attempt) -> None: ...  # compliance.guards
+        def _guard_retract_own(self, a: Attempt) -> None: ...  # compliance.guards
+        def _abandon_end(self, cid: str, row: int, ets: int, s: int) -> None: ...  # compliance.guards
+        def _redecide_touched(self) -> None: ...  # compliance.guards
+        def _period_add(self, ets: int, ab: int, s: int) -> None: ...  # compliance.guards
+        def attempt_detail(self, aid: str, a: Attempt) -> dict: ...  # compliance.guards
+        def _agent_bridge(self, agent_id: str, s: int) -> None: ...  # state.agents
+        def _agent_call(self, agent_id: str, handle_ms: int, s: int) -> None: ...  # state.agents
+        def _compact_agents(self, horizon: int) -> None: ...  # state.agents
+        def _init_agents(self) -> None: ...  # state.agents
 

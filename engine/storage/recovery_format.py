@@ -34,6 +34,7 @@ from typing import Any
 from engine.compliance.forecast import ForecastAlarm
 from engine.compliance.levels import AlertTracker
 from engine.localtime import TimeWindow
+from engine.state.agent_timeline import Agent
 from engine.state.campaign import CampaignState
 from engine.state.config import CampaignConfig, ConfigHistory
 from engine.state.entities import Attempt, Batch, Message, Pass
@@ -80,6 +81,7 @@ RECORD_TYPES: dict[str, type] = {
     "callback_totals": CallbackTotals,
     "bucket_series": BucketSeries,
     "rolling_pair": RollingPair,
+    "agent": Agent,
 }
 TAG_OF: dict[type, str] = {cls: tag for tag, cls in RECORD_TYPES.items()}
 

@@ -36,4 +36,5 @@ STRING_LIMITS: dict[str, int] = {
     "recording_url": 2048,
     "preview": 2000,
     "content": 32768,
+    "reason": 256,
 }

@@ -53,6 +53,7 @@ from engine.validation.money import usd_to_micros
 from engine.validation.rejection import EventRejected, bad_type, json_type, missing_field, show_value
 from engine.vocab import (
     ABANDON_FROM,
+    AGENT_STATES,
     AMD_RESULTS,
     BATCH_STATUSES,
     CAMPAIGN_STATUSES,
@@ -139,7 +140,10 @@ TYPE_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         ("attempt_id", _ID, _REQ),
         ("result", enum_checker(AMD_RESULTS), _REQ),
     ),
-    "call.bridged": (("attempt_id", _ID, _REQ),),
+    "call.bridged": (
+        ("attempt_id", _ID, _REQ),
+        ("agent_id", _ID, _OPT),
+    ),
     "call.ended": (
         ("attempt_id", _ID, _REQ),
         ("sip_code", int_checker(100, 699), _OPT),
@@ -182,6 +186,11 @@ TYPE_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         ("from_email", _s("from_email"), _OPT),
     ),
     "meeting.booked": (("contact_id", _ID, _REQ),),
+    "agent.state": (
+        ("agent_id", _ID, _REQ),
+        ("state", enum_checker(AGENT_STATES), _REQ),
+        ("reason", _s("reason"), _OPT),
+    ),
     "cost.incurred": (
         ("category", _s("category", nonempty=True), _REQ),
         ("usd", check_usd, _REQ),

@@ -53,6 +53,7 @@ def attempt_record(attempt_id: str, a: Attempt) -> dict:
         "started_at": _t(a.dial),
         "answered_at": _t(a.ans),
         "bridged_at": _t(a.bridge),
+        "agent_id": a.agent,
         "ended_at": _t(a.end),
         "started_ms": dialed,
         "amd_result": a.amd_result,

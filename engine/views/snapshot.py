@@ -7,6 +7,7 @@ from engine.compliance.guards import PERIOD_MS
 from engine.compliance.levels import abandon_budget
 from engine.state.campaign import CampaignState
 from engine.timefmt import format_time
+from engine.views.agents import agents_block
 from engine.vocab import BATCH_STATUSES, CONTACT_STATUSES, EXHAUSTED_CONTACT_STATUSES, OUTCOMES
 
 
@@ -86,6 +87,7 @@ def build_snapshot(state: CampaignState) -> dict:
         "passes": [_pass_row(n, p) for n, p in sorted(state.passes.items())
                    if p.attempted or p.eligible_key is not None],
         **state.runs.body(state.attempts, state.sealed),  # run, runs, previous_run_stats (engine.state.runs)
+        "agents": agents_block(state.agents, _now(state)),
         "callbacks": _callbacks(state.callbacks),
         "email": _email(state, cfg),
         "costs": {
