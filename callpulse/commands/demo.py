@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 HELP = "Run the main job: Redis, the flow, the API and a simulated live campaign set; prints the URLs."
 # The compliance knobs of the demo's dialers (docs/simulator.md *Compliance*).
-VOICE_KNOBS = ("--tz-mix", "us", "--off-hours-pct", "10", "--redial-abandoned-pct", "50")
+VOICE_KNOBS = ("--tz-mix", "us", "--off-hours-pct", "10", "--redial-abandoned-pct", "50", "--agents", "8")  # staffed
 EMAIL_KNOBS = ("--complaint-pct", "4", "--past", "4m")
 SEEDED_CONTACTS = 5000  # the seeded campaign: enough contacts to keep dialing after its past
 

@@ -62,6 +62,10 @@ def add_arguments(parser) -> None:
                         "unanswered contact)")
     c.add_argument("--complaint-pct", type=float, default=0.0, metavar="P",
                    help="email: %% of delivered messages reported as spam, 5 s-10 min later (default 0)")
+    c.add_argument("--agents", type=int, default=0, metavar="N",
+                   help="voice: a floor of N human agents (agent.state: ready, on_call, wrap, paused with a "
+                        "reason, team breaks that leave it short-staffed) and a bot line take the answered "
+                        "calls; a call nobody is free for is abandoned (default 0: no agents)")
     f = parser.add_argument_group("faults")
     f.add_argument("--duplicate-pct", type=float, default=0.0, help="%% of events sent twice (same event_id)")
     f.add_argument("--duplicate-delay-ms", type=int, default=2000, help="max delay of a duplicate (default 2000)")
@@ -128,7 +132,8 @@ def run(args) -> int:
                         duplicate_pct=args.duplicate_pct,
                         duplicate_delay_ms=args.duplicate_delay_ms, jitter_ms=args.jitter_ms,
                         malformed_pct=args.malformed_pct, tz_mix=args.tz_mix, off_hours_pct=args.off_hours_pct,
-                        redial_abandoned_pct=args.redial_abandoned_pct, complaint_pct=args.complaint_pct, **kw)
+                        redial_abandoned_pct=args.redial_abandoned_pct, complaint_pct=args.complaint_pct,
+                        agents=args.agents, **kw)
         sim = Simulator(cfg)
     except ValueError as exc:
         print(f"callpulse simulate: {exc}", file=sys.stderr)

@@ -67,13 +67,14 @@ class SimConfig:
     off_hours_pct: float = 0.0  # voice: % of contacts in a zone where the campaign starts in the small hours
     redial_abandoned_pct: float | None = None  # voice: % of abandoned contacts redialed within the 72 h guard
     complaint_pct: float = 0.0  # email: % of delivered messages reported as spam (email.complained)
+    agents: int = 0  # voice: a floor of N human agents and a bot line take the answered calls (agent.state)
 
     def check(self) -> None:
         """Raise ValueError on a config the simulator cannot honour."""
         if self.channel not in CHANNELS:
             raise ValueError(f"channel must be one of {CHANNELS}")
         for name in ("orgs", "campaigns", "contacts", "batch_size", "window_days", "start_ms",
-                     "stagger_s", "retry_delay_s", "email_step_delay_s", "duplicate_delay_ms", "jitter_ms"):
+                     "stagger_s", "retry_delay_s", "email_step_delay_s", "duplicate_delay_ms", "jitter_ms", "agents"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.batch_size < 1:

@@ -59,6 +59,10 @@ def answered_call(sim, t: int, k: int, aid: str, follow_up: bool) -> tuple[int, 
         return end, "machine"
     amd = "human" if rand() < 0.95 else "unknown"
     abandoned = rand() < abandon_prob(sim)
+    booked = None  # (agent, bridge, talk, wrap) when a floor of agents takes the call (--agents)
+    if sim.floor is not None and not abandoned:
+        booked = sim.floor.call(ans, sim.threshold)
+        abandoned = booked is None  # nobody free to take it
     if abandoned and rand() < 0.6:
         # Nobody free to take the call: the callee hangs up on silence.
         emit(ans + sim.ri(300, max(400, thr)), "call.amd", {**a, "result": amd})
@@ -74,13 +78,15 @@ def answered_call(sim, t: int, k: int, aid: str, follow_up: bool) -> tuple[int, 
         else:
             bridged = ans + thr + sim.ri(100, 4000)  # connected, but too late
         talk = sim.ri(5000, 60000)
+    elif booked is not None:
+        _agent, bridged, talk, _wrap = booked
     else:
         bridged = ans + sim.ri(250, max(300, int(thr * 0.9)))
         talk = int(min(900_000, max(8000, r.lognormvariate(11.2, 0.7))))  # ~75 s median
     if greeting_end is None:
         greeting_end = ans + int((bridged - ans) * r.uniform(0.3, 0.95))
     emit(greeting_end, "call.amd", {**a, "result": amd})
-    emit(bridged, "call.bridged", a)
+    emit(bridged, "call.bridged", a if booked is None else {**a, "agent_id": booked[0]})
     assistant, user = sim.script
     pick = sim.pick
     lines = sim.ri(2, 6)
@@ -90,7 +96,7 @@ def answered_call(sim, t: int, k: int, aid: str, follow_up: bool) -> tuple[int, 
              {**a, "role": "assistant" if i % 2 == 0 else "user", "content": pick(bank)})
     end = bridged + talk
     conv = f"conv-{sim.cid}-{aid}"
-    wrap = sim.ri(0, 3000) if sim.bot else sim.ri(10000, 90000)
+    wrap = booked[3] if booked is not None else sim.ri(0, 3000) if sim.bot else sim.ri(10000, 90000)
     emit(end, "call.ended", {**a, "sip_code": 200, "wrap_ms": wrap, "conversation_id": conv,
                              "recording_url": f"https://recordings.example.com/{sim.org}/{conv}.wav"})
     emit(end + sim.ri(3000, 30000), "conversation.evaluated",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 
+from callpulse.simulator.agent_floor import AgentFloor
 from callpulse.simulator.campaign_base import INF, CampaignSim
 from callpulse.simulator.voice_calls import HOUR, MIN, NO_ANSWER_SIP, PROFILES, SCRIPTS, answered_call
 
@@ -62,6 +63,9 @@ class VoiceCampaign(CampaignSim):
         self.withdrawn = False
         # where the abandon threshold runs from; `mixed` draws only then, so other seeds' streams stay the same
         self.abandon_from = cfg.abandon_from if cfg.abandon_from != "mixed" else r.choice(["answer", "greeting_end"])
+        self.floor = AgentFloor(self, cfg.agents) if cfg.agents else None  # --agents: who takes the calls
+        if self.floor is not None:  # a predictive dialer paces its lines to the floor (about one per 2 heads)
+            self.limit = min(self.limit, cfg.agents // 2 + 1)
 
     # -- setup -----------------------------------------------------------------
     def created_fields(self) -> dict:
@@ -100,6 +104,8 @@ class VoiceCampaign(CampaignSim):
             self.finish(ts)
             return
         self.pass_no = 1
+        if self.floor is not None:
+            self.floor.sign_on(ts)
         self.queue = deque((ts, k) for k in range(self.cfg.contacts))
         self.emit(ts, "pass.started", {"pass": 1, "eligible": self.cfg.contacts})
         self.watch_window(ts)
@@ -300,6 +306,9 @@ class VoiceCampaign(CampaignSim):
         if self.done:
             return
         super().finish(ts)
+        restarting = not (self.stopped or self.expired) and self.cfg.restart and self.run_no == 1
+        if self.floor is not None and not restarting:
+            self.floor.sign_off(ts)
         if self.stopped or self.expired:
             return
         if self.cfg.restart and self.run_no == 1:
