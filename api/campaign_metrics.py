@@ -30,6 +30,7 @@ WINDOWED = CAMPAIGN + ["window"]
 GUARDED = CAMPAIGN + ["kind"]
 GUARDS = ("calling_hours", "abandon_redial")
 COMPLAINT_WINDOWS = ("lifetime", "30d")
+AGENT_STATES = ("ready", "on_call", "wrap", "paused", "offline")
 
 
 
@@ -99,6 +100,7 @@ def build_families(bodies: list[dict], known: int, flow_marks: list[int], now_s:
         ("callpulse_campaign_complaint_ceiling", "the campaign's spam-complaint ceiling (email.complaints.ceiling)",
          CAMPAIGN),
         ("callpulse_campaign_complaint_warning", "the campaign's spam-complaint warning threshold", CAMPAIGN),
+        ("callpulse_campaign_agents", "agents of the campaign by state (agents.by_state)", CAMPAIGN + ["state"]),
     )}
     for body in bodies:
         camp = [str(body.get("org_id")), str(body.get("campaign_id"))]
@@ -127,6 +129,10 @@ def build_families(bodies: list[dict], known: int, flow_marks: list[int], now_s:
             as_of_s = None
         _add(g["callpulse_campaign_watermark_timestamp_seconds"], camp, as_of_s)
         _add_guards(g, camp, body)
+        by_state = (body.get("agents") or {}).get("by_state") or {}
+        if any(by_state.get(s) for s in AGENT_STATES):  # (a campaign without agents exports none)
+            for s in AGENT_STATES:
+                g["callpulse_campaign_agents"].add_metric(camp + [s], by_state.get(s, 0))
     out = list(g.values())
     counts = GaugeMetricFamily("callpulse_campaigns", "campaigns the flow has stored, and those exported here "
                                                      "(CALLPULSE_METRICS_MAX_CAMPAIGNS)", labels=["state"])

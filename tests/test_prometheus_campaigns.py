@@ -154,6 +154,17 @@ def test_waiting_calls_are_exported_with_the_oldest_wait():
     body["live"] = {"waiting_for_agent": 0, "oldest_wait_ms": None}
     fams = {f.name: f.samples for f in build_families([body], 1, [], 0.0)}
     assert fams["callpulse_campaign_oldest_wait_seconds"] == []  # absent while nobody waits
+    assert fams["callpulse_campaign_agents"] == []  # a campaign without agents exports none
+
+
+def test_agents_are_exported_by_state():
+    body = {"org_id": "o", "campaign_id": "c", "channel": "voice", "as_of": "2026-05-08T13:00:00Z",
+            "agents": {"by_state": {"ready": 2, "on_call": 5, "wrap": 1, "paused": 0, "offline": 3}, "list": []}}
+    fams = {f.name: {tuple(s.labels.values()): s.value for s in f.samples}
+            for f in build_families([body], 1, [], 0.0)}
+    assert fams["callpulse_campaign_agents"] == {("o", "c", "ready"): 2, ("o", "c", "on_call"): 5,
+                                                 ("o", "c", "wrap"): 1, ("o", "c", "paused"): 0,
+                                                 ("o", "c", "offline"): 3}
 
 
 def test_the_number_of_campaigns_exported_is_capped(prom_env):
