@@ -144,21 +144,34 @@ def test_agents_survive_the_recovery_format():
     assert f.snapshot(("o1", "c1"))["agents"] == EXPECTED
 
 
-def test_attempts_with_an_agent_stay_open_and_the_others_seal():
+def test_attempts_with_an_agent_seal_with_it_and_unseal_exactly():
     events = [ev("campaign.created", T0)]
     for i in range(6):
         t = T0 + i * 60 * S
         events += [ev("call.dialed", t, attempt_id=f"x{i}", contact_id=f"k{i}"),
                    ev("call.answered", t + S, attempt_id=f"x{i}"),
                    ev("call.bridged", t + 2 * S, attempt_id=f"x{i}", **({"agent_id": "a1"} if i % 2 else {})),
-                   ev("call.ended", t + 30 * S, attempt_id=f"x{i}")]
+                   ev("call.ended", t + 30 * S, attempt_id=f"x{i}", wrap_ms=i * S)]
     events.append(ev("agent.state", T0 + 3600 * S, agent_id="a1", state="ready"))
     f = Fold()
     for e in events:
         f.apply(validate_event(e))
     st = f.state(("o1", "c1"))
-    assert sorted(st.attempts) == ["x1", "x3", "x5"] and st.sealed.live == 3
-    assert f.snapshot(("o1", "c1"))["agents"]["list"][0]["calls"] == 3
+    assert not st.attempts and st.sealed.live == 6  # all sealed, the agent kept beside the row
+    assert st.sealed.agent_names == ["a1"] and list(st.sealed.agent) == [-1, 0, -1, 0, -1, 0]
+    a1 = f.snapshot(("o1", "c1"))["agents"]["list"][0]
+    assert (a1["calls"], a1["aht_ms"]) == (3, 28000 + 3000.0)  # 28 s talk + 1, 3, 5 s of wrap
+    # a late fact unseals x3: its agent comes back with it, so the retraction takes back what it added
+    late = ev("call.amd", T0 + 3600 * S + 1, attempt_id="x3", result="human")
+    f.apply(validate_event(late))
+    assert "x3" in st.attempts and st.attempts["x3"].agent == "a1"
+    body = f.snapshot(("o1", "c1"))
+    after = body["agents"]["list"][0]
+    assert (after["calls"], after["aht_ms"]) == (a1["calls"], a1["aht_ms"])
+    assert body["agents"] == reference_stats([*events, late])[("o1", "c1")]["agents"]
+    # and through the recovery format
+    f.gate, f.campaigns = decode(encode((f.gate, f.campaigns)))
+    assert f.snapshot(("o1", "c1"))["agents"] == body["agents"]
 
 
 @pytest.mark.parametrize("fields, code, field", [

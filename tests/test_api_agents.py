@@ -43,6 +43,13 @@ def test_the_agents_endpoint_filters_by_state_and_pages(env):
     assert http.get("/v1/campaigns/nope/agents").status_code == 404
 
 
+def test_each_attempt_in_a_contacts_trail_names_its_agent_and_handle_time(env):
+    contacts = env["http"].get("/v1/campaigns/c1/contacts").json()["contacts"]
+    trail = {a["attempt_id"]: a for c in contacts for a in c["attempts"]}
+    assert (trail["x1"]["agent_id"], trail["x1"]["handle_ms"]) == ("a1", 39000)
+    assert (trail["x2"]["agent_id"], trail["x2"]["handle_ms"]) == ("b9", 19500)
+
+
 def test_each_call_names_its_agent(env):
     calls = {c["attempt_id"]: c for c in env["http"].get("/v1/campaigns/c1/calls").json()["calls"]}
     assert calls["x1"]["agent_id"] == "a1" and calls["x2"]["agent_id"] == "b9"

@@ -35,7 +35,7 @@ LIVE_KEYS = {"banner", "dials_per_sec", "connected_per_hour", "calls_per_min", "
              "in_progress", "waiting_for_agent", "oldest_wait_ms", "last_dial_at", "pending", "retries_queued",
              "eta_seconds", "eta_at"}
 TRAIL_KEYS = {"attempt_id", "started_at", "ended_at", "outcome", "sip_code", "sip_text", "conversation_id", "result",
-              "abandon_reason", "violations"}
+              "abandon_reason", "violations", "agent_id", "handle_ms"}
 
 
 @pytest.fixture(scope="module")

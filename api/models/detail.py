@@ -19,6 +19,8 @@ class AttemptTrail(BaseModel):
     started_at: str | None
     ended_at: str | None
     outcome: str | None
+    agent_id: str | None = Field(None, description="the agent or bot that took the call; null when none")
+    handle_ms: int | None = Field(None, description="end − bridge + wrap of a connected call; null otherwise")
     sip_code: int | None
     sip_text: str | None
     conversation_id: str | None

@@ -33,7 +33,8 @@ PROFILE_FIELDS = ("batch_id", "phone_number", "email", "variables", "added_at")
 
 def trail_entry(att: dict) -> dict:
     return {"attempt_id": att["attempt_id"], "started_at": att.get("started_at"),
-            "ended_at": att.get("ended_at"), "outcome": att.get("outcome"), "sip_code": att.get("sip_code"),
+            "ended_at": att.get("ended_at"), "outcome": att.get("outcome"), "agent_id": att.get("agent_id"),
+            "handle_ms": att.get("handle_ms"), "sip_code": att.get("sip_code"),
             "sip_text": att.get("sip_text"), "conversation_id": att.get("conversation_id"),
             "result": att.get("evaluation"), "abandon_reason": att.get("abandon_reason"),
             "violations": att.get("violations") or []}

@@ -11,8 +11,8 @@ the state seals (`_compact_agents`); only the events since then are kept, the la
 
 Calls and handle time follow the attempts' retract-and-add (engine.state.attempts): the bridge part counts
 the counted `call.bridged`'s agent (``bridges``), the end part adds a connected attempt's handle time to its
-agent's `Mean`. An attempt with an agent is never sealed (sealed rows have no agent column): exact, at the
-cost of keeping such attempts open (docs/architecture.md).
+agent's `Mean`. A sealed attempt keeps its agent beside its row (engine.storage.sealed, 4 bytes a row), so
+one unsealed by a late fact retracts exactly what it added.
 """
 
 from __future__ import annotations

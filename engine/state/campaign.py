@@ -245,8 +245,6 @@ class CampaignState(ContactFacts, AttemptFacts, EmailFacts, AlertsAndForecast, C
             a = self.attempts.get(aid)
             if a is None or a.end is None or a.latest_fact_ts() != ts:
                 continue  # sealed already, or a later fact pushed a newer entry
-            if a.agent is not None:
-                continue  # sealed rows have no agent column (engine.state.agents): it stays open
             if not self.sealed.seal(aid, a, self.table.row_of(a.contact) if a.contact is not None else -1):
                 continue  # too wide for a sealed row (engine.storage.sealed.CompactLayout): stays open
             if a.dial is not None:

@@ -19,6 +19,8 @@ fit it is not sealed and stays open); chunks written by release 3 in `WideLayout
 
 from __future__ import annotations
 
+from array import array
+
 from engine.state.entities import Attempt
 from engine.storage.contact_table import NO_TS
 from engine.storage.sealed_base import FrozenChunk, SealedRows
@@ -47,9 +49,37 @@ class SealedAttempts(SealedRows):
     """Sealed attempts by id (`engine.storage.sealed_messages.SealedMessages` keeps email messages the same way,
     in its own row layout and mask bits), with a hot guard byte a row."""
 
-    __slots__ = ()
+    __slots__ = ("agent", "agent_names", "agent_no")
     NEW_LAYOUT = ATTEMPT_LAYOUT
     HAS_GUARD = True  # a hot byte a row with the attempt's compliance-guard bits (engine.compliance.guards)
+
+    def __init__(self, chunk_rows: int = 0):
+        super().__init__(chunk_rows)
+        # The agent of each row's counted bridge (engine.state.agents), like the guard byte kept beside the
+        # rows and never frozen: a number into ``agent_names`` (-1: none), 4 bytes a row.
+        self.agent = array("i")
+        self.agent_names: list[str] = []
+        self.agent_no: dict[str, int] = {}
+
+    def _agent_number(self, agent: str | None) -> int:
+        if agent is None:
+            return -1
+        n = self.agent_no.get(agent)
+        if n is None:
+            n = self.agent_no[agent] = len(self.agent_names)
+            self.agent_names.append(agent)
+        return n
+
+    def __getstate__(self):
+        return (*super().__getstate__(), self.agent, self.agent_names)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if len(state) > 9:
+            self.agent, self.agent_names = state[8], state[9]
+        else:  # written before agents: no row has one
+            self.agent, self.agent_names = array("i", [-1]) * len(self.mask), []
+        self.agent_no = {name: i for i, name in enumerate(self.agent_names)}
 
     def seal(self, attempt_id: str, a: Attempt, contact_row: int) -> bool:
         """Keep an ended attempt as a row; False (nothing kept) when its values do not fit the row
@@ -62,6 +92,7 @@ class SealedAttempts(SealedRows):
                 | (F_BRIDGE if a.bridge else 0) | F_END | (F_FOLLOW_UP if a.follow_up else 0)
                 | (F_ANSWERED if a.answered_at_end else 0) | (F_HUMAN if a.human_at_end else 0))
         self.guard.append(a.guards)
+        self.agent.append(self._agent_number(a.agent))
         self._append(attempt_id, mask, values)
         return True
 
@@ -109,4 +140,6 @@ class SealedAttempts(SealedRows):
         a.answered_at_end = bool(m & F_ANSWERED)
         a.human_at_end = bool(m & F_HUMAN)
         a.guards = self.guard[row]
+        n = self.agent[row]
+        a.agent = self.agent_names[n] if n >= 0 else None
         return a
