@@ -99,3 +99,23 @@ def test_the_wallboard_has_large_type_and_nothing_to_click(floor, page, tmp_path
     size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#agents td')).fontSize)")
     assert size >= 20
     save_screenshot(page, tmp_path, "agents-wallboard.png", full_page=False)
+
+
+def test_the_wallboard_opens_with_a_read_only_stream_token(floor, page):
+    """`#token=` (a stream token for the campaign, POST /v1/stream-tokens): the view follows the live stream
+    alone, with no API key in the browser; the list asks for a key."""
+    with httpx.Client(base_url=base(floor), headers={"Authorization": f"Bearer {floor['key']}"}) as http:
+        r = http.post("/v1/stream-tokens", json={"campaign_id": FLOOR})
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(f"{base(floor)}/campaigns/{FLOOR}?wallboard=1#token={token}")
+    wait_live(page)
+    expect(page.locator("#agents tbody tr")).to_have_count(4)
+    expect(page.locator("#camp-title")).to_contain_text("Staffed floor")
+    assert not page.locator("#auth").is_visible()
+    assert page.evaluate("sessionStorage.getItem('cp_key')") is None and "token" not in page.url
+    page.goto(f"{base(floor)}/")
+    expect(page.locator("#auth")).to_be_visible()
+    expect(page.locator("#auth-err")).to_contain_text("A stream token opens one campaign's view")
+
