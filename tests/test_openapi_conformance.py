@@ -92,4 +92,18 @@ def test_schemathesis_checks_all_pass(redis_url, redis_client, tmp_path, monkeyp
     for r in runs:
         out = r.stdout + r.stderr
         assert r.returncode == 0, out[-6000:]
-        assert "No issues found" in out, out[-3000:]
+        assert "No issues found" in out or _only_the_webhook_url_policy_warning(out), out[-3000:]
+
+
+def _only_the_webhook_url_policy_warning(out: str) -> bool:
+    """The one warning the config above already means to silence, when schemathesis shows it anyway (the
+    per-operation `warnings.display` does not reach every phase, so a time-limited run shows it now and then):
+    POST /v1/webhooks refuses many schema-valid URLs with 422 on purpose (api/webhook_policy.py). Any other
+    warning, or this one for another operation, still fails (a failure already failed on the exit status)."""
+    if "WARNINGS" not in out or "SUMMARY" not in out:
+        return False
+    section = out.split("WARNINGS", 1)[1].split("SUMMARY", 1)[0]
+    operations = [line.strip() for line in section.splitlines() if line.strip().startswith("- ")]
+    kinds = [line for line in out.split("SUMMARY", 1)[1].splitlines() if "⚠️" in line]
+    return (operations == ["- POST /v1/webhooks"] and len(kinds) == 1
+            and "Schema validation mismatch" in kinds[0] and "Schema validation mismatch" in section)
