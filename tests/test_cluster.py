@@ -36,7 +36,7 @@ def test_ingest_flow_and_api_on_a_cluster_equal_replay(tmp_path, cluster_url, mo
     other = _cli_ok(cluster_url, "keys", "create", "--org", "org-2", "--scopes", "campaigns:read").stdout.decode().split()[0]
     sim = tmp_path / "sim.ndjson"
     _cli_ok(cluster_url, "simulate", "--orgs", "1", "--campaigns", "3", "--contacts", "120", "--channel", "mixed",
-            "--duplicate-pct", "2", "--abandon-prob", "0.2", "--out", str(sim))
+            "--duplicate-pct", "2", "--abandon-prob", "0.2", "--agents", "3", "--out", str(sim))
     counts = orjson.loads(_cli_ok(cluster_url, "ingest", str(sim), "--replay").stdout)
     assert counts["accepted"] > 0 and counts["rejected"] == 0
 
@@ -85,6 +85,11 @@ def test_ingest_flow_and_api_on_a_cluster_equal_replay(tmp_path, cluster_url, mo
             assert sum(m["opened_at"] is not None for m in listed_msgs) == body["email"]["opened"], camp
             if body["channel"] == "email":
                 assert listed_msgs
+            # the agents (issue 27): the endpoint pages what the body holds, read in the campaign's slot
+            agents = httpx.get(f"{server.url}/v1/campaigns/{camp}/agents", headers=h, timeout=20).json()
+            assert agents["agents"] == body["agents"]["list"] and agents["by_state"] == body["agents"]["by_state"]
+            if body["outcomes"]["connected"]:
+                assert body["agents"]["list"], camp  # the simulated floor (--agents 3) took its calls
         cluster.close()
         # tenants stay apart on a cluster too
         assert httpx.get(f"{server.url}/v1/campaigns/posted-0/stats", timeout=20,
@@ -180,7 +185,7 @@ def test_chaos_on_a_cluster_flow_and_api_killed_and_a_master_lost(tmp_path):
     from tests.test_ingest_claims import stream_contents
 
     items = list(generate(SimConfig(seed=78, orgs=1, campaigns=3, contacts=300, channel="mixed",
-                                    duplicate_pct=2, jitter_ms=3000, abandon_prob=0.1)))
+                                    duplicate_pct=2, jitter_ms=3000, abandon_prob=0.1, agents=3)))
     path = tmp_path / "events.ndjson"
     write_ndjson(path, items)
     rng = random.Random(78)
@@ -233,6 +238,7 @@ def test_chaos_on_a_cluster_flow_and_api_killed_and_a_master_lost(tmp_path):
                     timeout=240)
         assert r.returncode == 0, r.stderr.decode()[-3000:]
         want, want_alerts = offline_replay(url, path, tmp_path)
+        assert any(body["agents"]["list"] for body in want.values())  # (agents crossed the crashes too)
         for (org, camp), body in want.items():
             assert orjson.loads(client.get(stats_key(org, camp))) == body, camp
             # the console's records survived the failover too: message records, minute points, follow-ups

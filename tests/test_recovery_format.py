@@ -182,3 +182,30 @@ def test_the_format_fixture_resumes_exactly():
     go_on_side_by_side(events[cut:], old_gate, old, gate, fresh)
     assert build_snapshot(old) == build_snapshot(fresh)
     assert old.take_details() == fresh.take_details()
+
+
+def test_the_snapshot_reader_takes_each_campaigns_newest_row_and_marks_a_retired_one(tmp_path):
+    """flows/recovery_snapshots.py on a partition file of Bytewax's layout: the newest epoch of each campaign
+    across partitions wins; a NULL change (the key discarded: a retired campaign) reads as no data."""
+    import sqlite3
+
+    from engine.storage.keys import route_key
+    from flows.recovery_snapshots import latest_campaign_snapshots, read_value
+
+    _events_, _cut, gate, st = _halfway(EMAIL)
+    live = encode((6, st, 3, False, 0.0, 0.0, gate))
+    rows = {0: [(route_key("o1", "c1"), 1, pickle.dumps(b"old")), (route_key("o1", "c2"), 4, None),
+                ("callpulse.read-key-not-a-route", 9, pickle.dumps(b"x"))],
+            1: [(route_key("o1", "c1"), 3, pickle.dumps(live)), (route_key("o1", "c2"), 2, pickle.dumps(live))]}
+    for part, snaps in rows.items():
+        conn = sqlite3.connect(tmp_path / f"part-{part}.sqlite3")
+        conn.execute("CREATE TABLE snaps (step_id TEXT, state_key TEXT, snap_epoch INTEGER, ser_change BLOB)")
+        conn.executemany("INSERT INTO snaps VALUES ('callpulse.campaign', ?, ?, ?)", snaps)
+        conn.commit()
+        conn.close()
+    found = latest_campaign_snapshots(tmp_path)
+    assert [(s.org_id, s.campaign_id, s.epoch, s.partition) for s in found] == [
+        ("o1", "c1", 3, "part-1.sqlite3"), ("o1", "c2", 4, "part-0.sqlite3")]
+    assert found[1].data is None  # retired at epoch 4
+    fmt, value = read_value(tmp_path, found[0])
+    assert fmt == "callpulse-recovery/1" and build_snapshot(value[1]) == build_snapshot(st)
