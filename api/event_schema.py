@@ -16,7 +16,6 @@ as ``null`` counts as absent (optional fields also admit ``null``).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -87,8 +86,10 @@ _FIXED: dict[Callable, dict] = {
 
 def _from_factory(check: Callable) -> dict | None:
     """Schema of a checker made by one of the validator's checker factories, from its closure."""
-    factory = check.__qualname__.split(".<locals>")[0]
-    bound = inspect.getclosurevars(check).nonlocals
+    made = getattr(check, "made_by", None)  # engine.validation.checkers.made_by
+    if made is None:
+        return None
+    factory, bound = made
     if factory == "int_checker":
         return {"type": "integer", "minimum": bound["lo"], "maximum": bound["hi"]}  # MAX_INT: a 64-bit int
     if factory == "enum_checker":

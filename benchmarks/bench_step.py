@@ -1,12 +1,13 @@
 """The flow's campaign step alone (parse, gate, apply, frames, detail records; no Bytewax, no Redis), events/s.
 
-    python -S benchmarks/bench_step.py [ROOT] [N]
+    python -S benchmarks/bench_step.py [ROOT] [N] [FILE]
 
 ROOT (default: this checkout) is put first on ``sys.path`` and Python runs with ``-S`` (no site: the
 editable install would otherwise import this checkout's packages whatever ROOT is), so a ``git worktree``
 of an older commit can be measured beside this one in the same session. N (default 1,500,000): the first
 N events of ``var/bench/voice-1000000.ndjson`` (made by ``callpulse bench scale --contacts 1000000
---reuse``), fed in batches of 1,000 to ``CampaignLogic.on_batch``.
+--reuse``), or of FILE (e.g. ``var/bench/voice-30000.ndjson``: ``callpulse bench scale --reuse``), fed in
+batches of 1,000 to ``CampaignLogic.on_batch``.
 """
 
 import glob
@@ -27,7 +28,7 @@ from flows.campaign_step import CampaignLogic  # noqa: E402
 from flows.config import FlowConfig  # noqa: E402
 from flows.messages import CampaignBatch  # noqa: E402
 
-DATA = HERE / "var/bench/voice-1000000.ndjson"
+DATA = Path(sys.argv[3]) if len(sys.argv) > 3 else HERE / "var/bench/voice-1000000.ndjson"
 if not DATA.exists():
     sys.exit(f"bench step: {DATA} is missing: run `callpulse bench scale --contacts 1000000 --reuse` first")
 with open(DATA, "rb") as f:

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from engine.compiled import fallback_warning
 from flows.redis_connect import RedisUrlError
 
 COMMANDS = ["demo", "simulate", "ingest", "flow", "api", "replay", "keys", "orgs", "webhooks", "bench"]
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warning = fallback_warning()  # the engine runs as pure Python without being asked to (engine/compiled.py)
+    if warning:
+        print(warning, file=sys.stderr)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

@@ -24,3 +24,9 @@ What lives here, by sub-package (each ``__init__`` says more):
 * at the top, shared by all: `vocab` (statuses, outcomes, windows: one definition each), `timefmt`
   (RFC 3339 / epoch ms), `localtime` (zones, calendar, dialing windows).
 """
+
+# Before any other engine module: run the compiled build of the engine, or its pure-Python source when
+# that is asked for or the build is missing or stale (engine/compiled.py).
+from engine import compiled as _compiled
+
+_compiled.activate()

@@ -58,3 +58,6 @@ if [ "$have" != "$want" ] && [ "$have" != "$want[test]" ]; then
   .venv/bin/python -m pip install -q -c constraints.txt -e ".$extras"
   echo "$want" > "$stamp"
 fi
+# Compile the engine's modules with Cython (engine/compiled.py): nothing to do when the build is current;
+# where compiling is impossible, one warning line and the engine runs as pure Python (same results)
+.venv/bin/python scripts/build_compiled.py

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "flows", "api", "callpulse")
-READERS = {"api/settings.py", "flows/config.py", "callpulse/settings.py"}
+# engine/compiled.py reads one switch, CALLPULSE_PURE_PYTHON, which build of the engine to import: it must be
+# read before any engine module is imported, so no settings object can carry it
+READERS = {"api/settings.py", "flows/config.py", "callpulse/settings.py", "engine/compiled.py"}
 
 
 def _env_reads(path: Path, root: Path = ROOT) -> list[str]:

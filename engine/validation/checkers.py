@@ -71,6 +71,13 @@ def check_time(value: Any, field: str) -> int:
     return parse_time(value, field)
 
 
+def made_by(check: Callable, factory: str, **params: Any) -> Any:
+    """Label a checker with the factory and parameters that made it (``check.made_by``): the OpenAPI event
+    schemas are derived from them (api/event_schema.py), whether this module runs compiled or not."""
+    check.made_by = (factory, params)  # type: ignore[attr-defined]
+    return check
+
+
 def int_checker(lo: int, hi: int = MAX_INT) -> Callable[[Any, str], int]:
     def check(value: Any, field: str) -> int:
         if type(value) is not int:
@@ -83,7 +90,7 @@ def int_checker(lo: int, hi: int = MAX_INT) -> Callable[[Any, str], int]:
             raise bad_value(field, f"must be an integer >= {lo}, got {value}")
         raise bad_value(field, f"must be an integer in {lo}..{hi}, got {value}")
 
-    return check
+    return made_by(check, "int_checker", lo=lo, hi=hi)
 
 
 def check_number(value: Any, field: str) -> int | float:
@@ -142,7 +149,7 @@ def enum_checker(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
             return str(value)
         raise bad_value(field, f"must be one of {listing}, got {show_value(value)}")
 
-    return check
+    return made_by(check, "enum_checker", listing=listing)
 
 
 def string_checker(limit: int, *, nonempty: bool = False) -> Callable[[Any, str], str]:
@@ -158,7 +165,7 @@ def string_checker(limit: int, *, nonempty: bool = False) -> Callable[[Any, str]
             raise bad_value(field, "must not be empty")
         return value
 
-    return check
+    return made_by(check, "string_checker", limit=limit, nonempty=nonempty)
 
 
 _check_email_len = string_checker(STRING_LIMITS["email"])
