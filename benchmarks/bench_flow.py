@@ -16,8 +16,13 @@ runs, one after the other on the same streams:
                  over all events so far (counts, distinct contacts/attempts
                  per campaign and type) written to Redis;
   callpulse flow `callpulse flow --replay --until-drained` with 1 worker
-                 (recovery off and on) and 2 workers (2 threads in one
-                 process, 2 processes).
+                 (recovery off and on; and on with the pure-Python engine,
+                 CALLPULSE_PURE_PYTHON=1, the baseline of the compiled one:
+                 engine/compiled.py) and 2 workers (2 threads in one
+                 process, 2 processes);
+  callpulse replay `callpulse replay` of the same events as one NDJSON file, compiled
+                 and pure Python (wall time less that of replaying an empty file:
+                 start-up is not counted).
 
 A flow run is timed from its first read of the streams (the sources' first
 report in the flow status hash, so interpreter and Bytewax start-up are not
@@ -159,9 +164,26 @@ def bench_naive(client, workdir: Path) -> float:
     return dt
 
 
-def bench_flow(client, url: str, want: dict, workdir: Path, args: list[str]) -> float:
+def bench_replay(raws: list[bytes], workdir: Path, pure: bool) -> float:
+    """`callpulse replay` of the events as one file, start-up (an empty file's replay) not counted."""
+    env = dict(os.environ, CALLPULSE_PURE_PYTHON="1" if pure else "0")
+    path, empty = workdir / "events.ndjson", workdir / "empty.ndjson"
+    if not path.exists():
+        path.write_bytes(b"\n".join(raws) + b"\n")
+        empty.write_bytes(b"")
+
+    def wall(file: Path) -> float:
+        started = time.perf_counter()
+        subprocess.run([CLI, "replay", "--quiet", str(file)], env=env, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+    return wall(path) - min(wall(empty) for _ in range(3))
+
+
+def bench_flow(client, url: str, want: dict, workdir: Path, args: list[str], pure: bool = False) -> float:
     clear_outputs(client)
-    env = dict(os.environ, CALLPULSE_REDIS_URL=url, CALLPULSE_PARTITIONS=str(PARTS))
+    env = dict(os.environ, CALLPULSE_REDIS_URL=url, CALLPULSE_PARTITIONS=str(PARTS),
+               CALLPULSE_PURE_PYTHON="1" if pure else "0")
     rec = tempfile.mkdtemp(dir=workdir)
     log = open(workdir / "flow.log", "ab")
     proc = subprocess.Popen([CLI, "flow", "--replay", "--until-drained", "--recovery-dir", rec, *args],
@@ -226,13 +248,16 @@ def main() -> int:
         row("engine only: parse + gate + apply, in memory", 1, dt)
         if not args.no_naive:
             row("naive peer: SQLite INSERT + GROUP BY per read", 1, bench_naive(client, workdir))
-        runs = [("callpulse flow, recovery off", "1", ["--no-recovery"]),
-                ("callpulse flow, recovery on (defaults)", "1", []),
-                ("callpulse flow, recovery off, 2 threads", "2", ["--no-recovery", "-w", "2"]),
-                ("callpulse flow, recovery off, 2 processes", "2", ["--no-recovery", "-p", "2"]),
-                ("callpulse flow, recovery on, 2 processes", "2", ["-p", "2"])]
-        for name, workers, extra in runs:
-            row(name, workers, bench_flow(client, url, want, workdir, extra))
+        row("callpulse replay, pure-Python engine", 1, bench_replay(raws, workdir, pure=True))
+        row("callpulse replay", 1, bench_replay(raws, workdir, pure=False))
+        runs = [("callpulse flow, recovery on, pure-Python engine", "1", [], True),
+                ("callpulse flow, recovery off", "1", ["--no-recovery"], False),
+                ("callpulse flow, recovery on (defaults)", "1", [], False),
+                ("callpulse flow, recovery off, 2 threads", "2", ["--no-recovery", "-w", "2"], False),
+                ("callpulse flow, recovery off, 2 processes", "2", ["--no-recovery", "-p", "2"], False),
+                ("callpulse flow, recovery on, 2 processes", "2", ["-p", "2"], False)]
+        for name, workers, extra, pure in runs:
+            row(name, workers, bench_flow(client, url, want, workdir, extra, pure))
     finally:
         stop_redis(server)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -258,7 +283,10 @@ def main() -> int:
     one, two = rate.get("callpulse flow, recovery on (defaults)"), rate.get("callpulse flow, recovery on, 2 processes")
     if one and two:
         print(f"\n2 processes / 1 process, recovery on: **{two / one:.2f}**; "
-              f"recovery on / off (1 worker): **{one / rate['callpulse flow, recovery off']:.2f}**")
+              f"recovery on / off (1 worker): **{one / rate['callpulse flow, recovery off']:.2f}**; "
+              f"compiled / pure-Python engine: flow (recovery on) "
+              f"**{one / rate['callpulse flow, recovery on, pure-Python engine']:.2f}**, replay "
+              f"**{rate['callpulse replay'] / rate['callpulse replay, pure-Python engine']:.2f}**")
     return 0
 
 
