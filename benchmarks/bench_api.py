@@ -149,9 +149,9 @@ def preload(url: str, redis_url: str, key: str, contacts: int) -> None:
     client.close()
 
 
-async def event_to_frame(url: str, redis_url: str, key: str, rate: int, seconds: float, base_total: int = 0) -> dict:
+async def event_to_frame(url: str, redis_url: str, key: str, rate: int, seconds: float, base_total: int = 0,
+                         batch_every: float = 0.1) -> dict:
     camp = "e2e"
-    batch_every = 0.1
     per_batch = max(1, int(rate * batch_every))
     posted: dict[int, float] = {}  # contacts.total after batch -> POST start time
     lat: list[float] = []
@@ -233,6 +233,9 @@ def main() -> int:
     ap.add_argument("--subscribers", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--rate", type=int, default=500, help="events/s for the event->frame part")
+    ap.add_argument("--batch-every", type=float, default=0.1,
+                    help="seconds between two POSTs of the event->frame part (1.0: a quiet campaign, each batch "
+                         "after more than a frame interval of quiet, framed on the leading edge)")
     ap.add_argument("--preload-contacts", type=int, default=0,
                     help="first load campaign e2e with N dialed and ended contacts (e.g. 100000 at 200/s)")
     ap.add_argument("--recovery", action="store_true", help="run the flow with recovery on (default settings)")
@@ -263,7 +266,7 @@ def main() -> int:
         if args.preload_contacts:
             preload(url, redis_url, key, args.preload_contacts)
         e2e = asyncio.run(event_to_frame(url, redis_url, key, args.rate, args.seconds,
-                                         base_total=args.preload_contacts))
+                                         base_total=args.preload_contacts, batch_every=args.batch_every))
         st = stats_reads(url, key)
     finally:
         stop_process(flow)
@@ -282,7 +285,8 @@ def main() -> int:
               f"{fo['deliveries']}/{fo['expected']} deliveries; all connected in {fo['connect_s']:.1f} s |")
     setting = (f", campaign preloaded with {args.preload_contacts:,} contacts" if args.preload_contacts else "") + \
         (", recovery on" if args.recovery else ", recovery off")
-    print(f"| event -> frame | {e2e['rate']:.0f} events/s via POST /v1/events, flow live mode{setting} "
+    print(f"| event -> frame | {e2e['rate']:.0f} events/s via POST /v1/events (a POST every "
+          f"{args.batch_every:g} s), flow live mode{setting} "
           f"| {e2e['p50_ms']:.0f} ms | {e2e['p99_ms']:.0f} ms | {e2e['frames_matched']}/{e2e['batches']} "
           f"batches, each timed to the first frame that reflects it (frames coalesce to 4/s) |")
     print(f"| GET /stats | sequential, keep-alive, {st['bytes']} B body | {st['p50_ms']:.2f} ms "

@@ -1,6 +1,7 @@
 """callpulse domain engine: event validation, per-campaign metric state, Redis key layout.
 
-Pure Python, no Bytewax, no HTTP, no wall clock, no environment: time comes in as event `ts`
+Python (compiled with Cython at set-up, the source kept as the reference: `compiled`), no Bytewax, no HTTP,
+no wall clock, no environment (but the one switch `compiled` reads): time comes in as event `ts`
 values and as the watermark passed by the caller; settings come in as arguments (the partition count too:
 `keys.partitions_from` parses the setting a process's settings object read). The engine imports
 nothing from `flows/` or `api/` (they import it).
@@ -22,7 +23,8 @@ What lives here, by sub-package (each ``__init__`` says more):
 * `views` — what is read: the /stats body (`snapshot`), detail records (`detail`, `detail_batch`,
   `message_detail`), `daily`, `history`, `peer_percentiles`, `due_statuses`, `activity`;
 * at the top, shared by all: `vocab` (statuses, outcomes, windows: one definition each), `timefmt`
-  (RFC 3339 / epoch ms), `localtime` (zones, calendar, dialing windows).
+  (RFC 3339 / epoch ms), `localtime` (zones, calendar, dialing windows); `compiled`, which build of the engine
+  a process imports (docs/architecture.md, *The compiled engine*).
 """
 
 # Before any other engine module: run the compiled build of the engine, or its pure-Python source when
