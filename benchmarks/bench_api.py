@@ -34,6 +34,7 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
+from harness import current_rss  # noqa: E402
 
 from api.auth import create_key  # noqa: E402
 from callpulse.redis_local import free_port, start_redis, stop_redis  # noqa: E402
@@ -68,8 +69,10 @@ def start_api(redis_url: str) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-async def fanout(urls: list[str], redis_url: str, client: redis.Redis, key: str, n: int, seconds: float) -> dict:
-    """Subscriber i connects to ``urls[i % len(urls)]``: several API processes share the subscribers."""
+async def fanout(urls: list[str], redis_url: str, client: redis.Redis, key: str, n: int, seconds: float,
+                 api_pid: int) -> dict:
+    """Subscriber i connects to ``urls[i % len(urls)]``: several API processes share the subscribers. The
+    first API process's RSS is sampled once a second while frames are published (flat memory or not)."""
     camp = "fanout"
     body = {"campaign_id": camp, "org_id": ORG, "live": {}}
     client.set(stats_key(ORG, camp), orjson.dumps(body))
@@ -105,8 +108,11 @@ async def fanout(urls: list[str], redis_url: str, client: redis.Redis, key: str,
             await asyncio.sleep(0.05)
         connect_s = time.monotonic() - t0
         pub = aioredis.Redis.from_url(redis_url)
+        rss = [current_rss(api_pid)]  # all connected
         end = time.monotonic() + seconds
         while time.monotonic() < end:
+            if seq % 4 == 0:
+                rss.append(current_rss(api_pid))
             seq += 1
             frame = dict(body, seq=seq, bench_t=time.time())
             await pub.publish(LIVE_CHANNEL, orjson.dumps({"kind": "frame", "org_id": ORG, "campaign_id": camp,
@@ -121,7 +127,8 @@ async def fanout(urls: list[str], redis_url: str, client: redis.Redis, key: str,
     return {"subscribers": n, "processes": len(urls), "connected": ready[0], "connect_s": connect_s,
             "frames": seq - 1,
             "deliveries": len(lags), "expected": (seq - 1) * n,
-            "p50_ms": pct(lags, 50) * 1000, "p99_ms": pct(lags, 99) * 1000, "max_ms": max(lags, default=0) * 1000}
+            "p50_ms": pct(lags, 50) * 1000, "p99_ms": pct(lags, 99) * 1000, "max_ms": max(lags, default=0) * 1000,
+            "rss_connected": rss[0], "rss_last": rss[-1], "rss_max": max(rss)}
 
 
 def preload(url: str, redis_url: str, key: str, contacts: int) -> None:
@@ -258,11 +265,13 @@ def main() -> int:
     try:
         fos = []
         if not args.no_fanout:
-            fos.append(asyncio.run(fanout([url], redis_url, client, key, args.subscribers, args.seconds)))
+            fos.append(asyncio.run(fanout([url], redis_url, client, key, args.subscribers, args.seconds,
+                                            api.pid)))
             if extra:
                 client.delete(frames_stream(ORG, "fanout"))
                 urls = [url] + [u for _p, u in extra]
-                fos.append(asyncio.run(fanout(urls, redis_url, client, key, args.subscribers, args.seconds)))
+                fos.append(asyncio.run(fanout(urls, redis_url, client, key, args.subscribers, args.seconds,
+                                                api.pid)))
         if args.preload_contacts:
             preload(url, redis_url, key, args.preload_contacts)
         e2e = asyncio.run(event_to_frame(url, redis_url, key, args.rate, args.seconds,
@@ -282,7 +291,9 @@ def main() -> int:
     for fo in fos:
         print(f"| SSE fan-out lag | {fo['subscribers']} subscribers, {fo['processes']} API process(es), 4 frames/s for "
               f"{args.seconds:.0f} s | {fo['p50_ms']:.1f} ms | {fo['p99_ms']:.1f} ms | max {fo['max_ms']:.1f} ms; "
-              f"{fo['deliveries']}/{fo['expected']} deliveries; all connected in {fo['connect_s']:.1f} s |")
+              f"{fo['deliveries']}/{fo['expected']} deliveries; all connected in {fo['connect_s']:.1f} s; "
+              f"API RSS {fo['rss_connected'] / 1e6:.0f} MB when all connected, {fo['rss_last'] / 1e6:.0f} MB at the "
+              f"end (max {fo['rss_max'] / 1e6:.0f} MB) |")
     setting = (f", campaign preloaded with {args.preload_contacts:,} contacts" if args.preload_contacts else "") + \
         (", recovery on" if args.recovery else ", recovery off")
     print(f"| event -> frame | {e2e['rate']:.0f} events/s via POST /v1/events (a POST every "

@@ -28,16 +28,26 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _peak_rss(pid: int) -> int:
-    """The process's own peak RSS in bytes (VmHWM: its image since exec), 0 once it is gone."""
+def _status_bytes(pid: int, field: bytes) -> int:
+    """A size field of /proc/<pid>/status in bytes, 0 once the process is gone."""
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
-                if line.startswith(b"VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's own peak RSS in bytes (VmHWM: its image since exec), 0 once it is gone."""
+    return _status_bytes(pid, b"VmHWM:")
+
+
+def current_rss(pid: int) -> int:
+    """The process's RSS now, in bytes (VmRSS), 0 once it is gone."""
+    return _status_bytes(pid, b"VmRSS:")
 
 
 def run_measured(argv: list[str], env: dict) -> tuple[float, int, str]:
