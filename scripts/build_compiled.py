@@ -15,6 +15,7 @@ engine then runs as pure Python, with the same results.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import subprocess
 import sys
@@ -72,17 +73,23 @@ def main() -> int:
     if args.inner:
         build(args.force)
         return 0
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / ".lock", "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two set-ups at once (the demo and the tests): one builds, one waits
+        return build_if_stale(args.force)
+
+
+def build_if_stale(force: bool) -> int:
     digest = compiled.sources_digest()
     current = compiled.MANIFEST.exists() and compiled.MANIFEST.read_text().strip() == digest
-    if current and compiled.extension_files() and not args.force:
+    if current and compiled.extension_files() and not force:
         return 0
     print("setup: compiling the engine with Cython (about 70 s on two cores)", flush=True)
     started = time.monotonic()
     clean()  # a manifest is written only after a whole build succeeded
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
     try:
         with open(LOG, "wb") as log:  # gcc writes to the process's descriptors: a child's go to the log
-            inner = [sys.executable, __file__, "--inner", *(["--force"] if args.force else [])]
+            inner = [sys.executable, __file__, "--inner", *(["--force"] if force else [])]
             rc = subprocess.run(inner, stdout=log, stderr=subprocess.STDOUT).returncode
     except OSError as exc:
         rc = f"{exc}"
