@@ -36,8 +36,10 @@ NOT_COMPILED = ("__init__.py", "compiled.py")
 
 
 def compiled_sources() -> list[Path]:
-    """The engine's source files that the build compiles, sorted."""
-    return sorted(p for p in ENGINE_DIR.rglob("*.py") if p.name not in NOT_COMPILED)
+    """The engine's source files that the build compiles, sorted: module files only (an editor's lock or
+    backup file such as ``.#gate.py`` is none)."""
+    return sorted(p for p in ENGINE_DIR.rglob("*.py")
+                  if p.name not in NOT_COMPILED and p.stem.isidentifier() and p.is_file())
 
 
 def sources_digest() -> str:
@@ -56,6 +58,21 @@ def extension_files() -> list[Path]:
     return sorted(p for p in ENGINE_DIR.rglob("*") if p.name.endswith(suffixes))
 
 
+def manifest_digest() -> str | None:
+    """The sources digest the manifest names (its first line; the second is the build script's own), or None."""
+    try:
+        lines = MANIFEST.read_text().split()
+    except OSError:
+        return None
+    return lines[0] if lines else None
+
+
+def missing_extensions() -> bool:
+    """Some compiled source has no extension module beside it (one was deleted): never run half a build."""
+    built = {p.parent / p.name.split(".", 1)[0] for p in extension_files()}
+    return any(p.with_suffix("") not in built for p in compiled_sources())
+
+
 class _SourceFirst:
     """A meta-path finder that imports every ``engine.*`` module from its ``.py`` file, even when a compiled
     extension module lies beside it."""
@@ -68,21 +85,32 @@ class _SourceFirst:
             spec = importlib.machinery.FileFinder(entry, *loaders).find_spec(name, target)
             if spec is not None:
                 return spec
-        return None
+        # no source: never fall through to an extension module left behind (a module renamed since the build)
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 # What `activate` chose: "compiled", or "pure" with why (see `fallback_warning`).
 MODE = "pure"
 REASON = "not activated"
+BAD_SWITCH: str | None = None  # a value of CALLPULSE_PURE_PYTHON other than 0 or 1 (ignored, and said)
+
+
+def _is_current() -> bool:
+    try:
+        return manifest_digest() == sources_digest() and not missing_extensions()
+    except OSError:  # a source vanished while it was read: judge it stale
+        return False
 
 
 def activate() -> None:
-    global MODE, REASON
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+    global MODE, REASON, BAD_SWITCH
+    switch = os.environ.get(PURE_ENV, "")
+    BAD_SWITCH = switch if switch not in ("", "0", "1") else None
+    if switch == "1":
         MODE, REASON = "pure", "asked"
     elif not extension_files():
         MODE, REASON = "pure", "not built"
-    elif not MANIFEST.exists() or MANIFEST.read_text().strip() != sources_digest():
+    elif not _is_current():
         MODE, REASON = "pure", "stale"
     else:
         MODE, REASON = "compiled", ""
@@ -91,10 +119,14 @@ def activate() -> None:
 
 
 def fallback_warning() -> str | None:
-    """One line for the CLI when the engine runs as pure Python without having been asked to; else None."""
+    """One line for the CLI when the engine runs as pure Python without having been asked to, or when the
+    switch has a value it ignores; else None."""
+    if BAD_SWITCH is not None:
+        return f"callpulse: warning: {PURE_ENV} must be 0 or 1, got {BAD_SWITCH!r}: ignored"
     if MODE == "compiled" or REASON == "asked":
         return None
     why = {"not built": "its compiled modules were not built (no C compiler when it was set up?)",
-           "stale": "its compiled modules are older than its sources"}.get(REASON, REASON)
+           "stale": "its compiled modules do not match its sources (edited since, or a build cut short)"
+           }.get(REASON, REASON)
     return (f"callpulse: warning: the engine runs as pure Python (slower, same results): {why}; "
             "run scripts/setup.sh (or python scripts/build_compiled.py) to compile it")

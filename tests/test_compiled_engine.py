@@ -61,9 +61,25 @@ def test_a_stale_or_missing_build_falls_back_to_the_source_with_one_warning_line
         return out.stdout.split()
 
     assert probe() == ["compiled", "-", "gate" + importlib.machinery.EXTENSION_SUFFIXES[0]]
+    # one module's build deleted: the whole engine runs from source, never half a build
+    views_agents = next((copy / "views").glob("agents.*.so"))
+    kept = views_agents.read_bytes()
+    views_agents.unlink()
+    assert probe() == ["pure", "stale", "gate.py"]
+    views_agents.write_bytes(kept)
+    assert probe() == ["compiled", "-", "gate" + importlib.machinery.EXTENSION_SUFFIXES[0]]
+    # an editor's lock file (a dangling link named like a module) is no module: nothing changes
+    (copy / "state" / ".#gate.py").symlink_to("user@host.1234:1700000000")
+    assert probe() == ["compiled", "-", "gate" + importlib.machinery.EXTENSION_SUFFIXES[0]]
     gate = copy / "state" / "gate.py"
     gate.write_text(gate.read_text() + "\n# a developer's edit\n")
     assert probe() == ["pure", "stale", "gate.py"]  # the edit runs, not the old build
+    # a module renamed since the build: its old extension module is never imported beside the sources
+    (copy / "views" / "agents.py").rename(copy / "views" / "agent_board.py")
+    gone = subprocess.run([sys.executable, "-c", "import engine.views.agents"], cwd=tmp_path,
+                          env=_env(PYTHONPATH=str(tmp_path)), capture_output=True, text=True)
+    assert gone.returncode == 1 and "ModuleNotFoundError: No module named 'engine.views.agents'" in gone.stderr
+    (copy / "views" / "agent_board.py").rename(copy / "views" / "agents.py")
     # the CLI says so once (and only once: `simulate` imports the engine in one process)
     cli = [sys.executable, "-c", "import sys; from callpulse.cli import main; sys.exit(main())",
            "simulate", "--contacts", "1", "--out", str(tmp_path / "one.ndjson")]
@@ -71,7 +87,7 @@ def test_a_stale_or_missing_build_falls_back_to_the_source_with_one_warning_line
     assert run.returncode == 0, run.stderr
     warnings = [ln for ln in run.stderr.splitlines() if "warning" in ln]
     assert warnings == [line for line in warnings if "the engine runs as pure Python" in line] and len(warnings) == 1
-    assert "older than its sources" in warnings[0]
+    assert "do not match its sources" in warnings[0]
     for so in copy.rglob("*.so"):
         so.unlink()
     (copy / "_compiled.json").unlink()
@@ -80,6 +96,10 @@ def test_a_stale_or_missing_build_falls_back_to_the_source_with_one_warning_line
     run = subprocess.run(cli, cwd=tmp_path, env=_env(PYTHONPATH=str(tmp_path), CALLPULSE_PURE_PYTHON="1"),
                          capture_output=True, text=True)
     assert run.returncode == 0 and "warning" not in run.stderr, run.stderr
+    # a switch value it does not know: said, and ignored
+    run = subprocess.run(cli, cwd=tmp_path, env=_env(PYTHONPATH=str(tmp_path), CALLPULSE_PURE_PYTHON="false"),
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "CALLPULSE_PURE_PYTHON must be 0 or 1, got 'false': ignored" in run.stderr
 
 
 SCENARIOS = {
